@@ -1,0 +1,176 @@
+// Package app wires Gatehouse's parts into a running server. `gatehouse serve`,
+// `gatehouse dev` and the test harness all start the server through it, so tests exercise
+// exactly what production runs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi"
+	"github.com/gatehouse-id/gatehouse/internal/migrate"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/web"
+)
+
+// Version is the build's version, set by the linker (-X) in release builds.
+const Version = "dev"
+
+// App is a wired server.
+type App struct {
+	cfg       config.Config
+	logger    *slog.Logger
+	store     *store.Store
+	telemetry *telemetry.Telemetry
+	listener  *store.Listener
+	Tenants   *tenant.Service
+	Resolver  *tenant.Resolver
+	Handler   http.Handler
+	now       func() time.Time
+}
+
+// New connects to the database as the application role, refuses a role that bypasses
+// row-level security, and builds the handler.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv func(string) string) (*App, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("DATABASE_URL: not set (the gatehouse_app connection)")
+	}
+	tel, err := telemetry.Setup(ctx, Version, getenv)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, MaxConns: cfg.DBMaxConns, ExecMode: cfg.DBExecMode,
+		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if err := st.CheckAppRole(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	pages, err := web.NewRenderer()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a := &App{cfg: cfg, logger: logger, store: st, telemetry: tel, now: time.Now}
+	a.listener = st.NewListener(logger)
+	a.Tenants = tenant.NewService(st, a.now)
+	a.Resolver = tenant.NewResolver(st, cfg.TenantCacheTTL, a.now, a.listener)
+	a.Handler = httpapi.NewServer(logger,
+		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies},
+		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver)
+	return a, nil
+}
+
+// ready is /readyz: the database answers and its schema is the one this binary expects.
+func (a *App) ready(ctx context.Context) error {
+	v, dirty, err := a.store.SchemaVersion(ctx)
+	if err != nil {
+		return errors.New("database unreachable or not migrated")
+	}
+	if dirty {
+		return fmt.Errorf("migration %d failed midway; run gatehouse migrate", v)
+	}
+	if want := migrate.Latest(); uint(v) != want {
+		return fmt.Errorf("schema version %d, this binary needs %d; run gatehouse migrate up", v, want)
+	}
+	return nil
+}
+
+// Store exposes the store (tests and the CLI use it).
+func (a *App) Store() *store.Store { return a.store }
+
+// Serve runs the HTTP server on ln, the notification listener and the periodic jobs until
+// ctx is cancelled, then shuts down gracefully: in-flight requests finish (up to the
+// shutdown timeout), then the pool closes.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { a.listener.Run(bg) })
+	wg.Go(func() { a.purgeLoop(bg) })
+
+	var metricsSrv *http.Server
+	errc := make(chan error, 2)
+	if a.cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.telemetry.Handler)
+		metricsSrv = &http.Server{Addr: a.cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+			}
+		}()
+	}
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	a.logger.Info("gatehouse serving", "addr", ln.Addr().String(), "base_domain", a.cfg.BaseDomain)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.logger.Info("shutting down: finishing in-flight requests", "timeout", a.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
+	}
+	stopBG()
+	wg.Wait()
+	a.store.Close()
+	if err := a.telemetry.Shutdown(sctx); err != nil {
+		a.logger.Warn("telemetry shutdown", "err", err)
+	}
+	a.logger.Info("stopped")
+	return runErr
+}
+
+// Close releases resources of an App that never served.
+func (a *App) Close() {
+	a.store.Close()
+	_ = a.telemetry.Shutdown(context.Background())
+}
+
+// purgeLoop purges tenants whose deletion grace period is over, once a minute.
+func (a *App) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := a.Tenants.PurgeDue(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("tenant purge failed; will retry", "err", err)
+		} else if n > 0 {
+			a.logger.Info("purged tenants past their grace period", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+)
+
+// openTenants connects with DATABASE_URL for the operator commands.
+func openTenants(ctx context.Context, env Env) (*tenant.Service, func(), error) {
+	cfg, err := config.Load(env.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return nil, nil, errors.New("DATABASE_URL: not set")
+	}
+	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, MaxConns: 2, ExecMode: cfg.DBExecMode})
+	if err != nil {
+		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	return tenant.NewService(st, time.Now), st.Close, nil
+}
+
+// userError turns an application error into a line for the terminal.
+func userError(err error) error {
+	var e *apperr.Error
+	if errors.As(err, &e) && e.Kind != apperr.Internal {
+		return fmt.Errorf("%s (%s)", e.Message, e.Code)
+	}
+	return err
+}
+
+func runTenant(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: gatehouse tenant create|list|show|suspend|activate|delete", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("tenant "+sub, env)
+	name := fs.String("name", "", "create: display name")
+	adminEmail := fs.String("admin-email", "", "create: email of the first owner")
+	grace := fs.Duration("grace", 720*time.Hour, "delete: purge every row after this long (0: now)")
+	asJSON := fs.Bool("json", false, "list/show: print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	wantSlug := sub != "list"
+	if wantSlug && len(pos) != 1 || !wantSlug && len(pos) != 0 {
+		return fmt.Errorf("%w: gatehouse tenant %s%s", errUsage, sub, map[bool]string{true: " SLUG"}[wantSlug])
+	}
+	svc, closeFn, err := openTenants(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	switch sub {
+	case "create":
+		if *name == "" {
+			return fmt.Errorf("%w: --name is required", errUsage)
+		}
+		c, err := svc.Create(ctx, tenant.CreateInput{Slug: pos[0], Name: *name, AdminEmail: *adminEmail})
+		if err != nil {
+			return userError(err)
+		}
+		fmt.Fprintf(env.Stdout, "created tenant %s (%s)\n", c.Tenant.Slug, c.Tenant.ID)
+		if *adminEmail != "" {
+			fmt.Fprintf(env.Stdout, "owner user %s (%s)\n", *adminEmail, c.AdminUserID)
+		}
+		return nil
+	case "list":
+		ts, err := svc.List(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(env.Stdout).Encode(ts)
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SLUG\tNAME\tSTATUS\tID\tCREATED")
+		for _, t := range ts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Slug, t.Name, t.Status, t.ID, t.CreatedAt.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	case "show":
+		t, err := svc.Get(ctx, pos[0])
+		if err != nil {
+			return userError(err)
+		}
+		users, err := svc.CountUsers(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			tenant.Tenant
+			Users int64 `json:"users"`
+		}{t, users})
+	case "suspend", "activate":
+		status := tenant.StatusSuspended
+		if sub == "activate" {
+			status = tenant.StatusActive
+		}
+		t, err := svc.SetStatus(ctx, pos[0], status)
+		if err != nil {
+			return userError(err)
+		}
+		fmt.Fprintf(env.Stdout, "tenant %s is %s\n", t.Slug, t.Status)
+		return nil
+	case "delete":
+		t, err := svc.Delete(ctx, pos[0], *grace)
+		if err != nil {
+			return userError(err)
+		}
+		if *grace == 0 {
+			fmt.Fprintf(env.Stdout, "tenant %s purged\n", t.Slug)
+		} else {
+			fmt.Fprintf(env.Stdout, "tenant %s suspended; every row is purged after %s\n", t.Slug, t.PurgeAfter.UTC().Format(time.RFC3339))
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown tenant command %q", errUsage, sub)
+}
+
+func runTenants(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 || args[0] != "apply" {
+		return fmt.Errorf("%w: gatehouse tenants apply DIR [--dry-run]", errUsage)
+	}
+	fs := newFlags("tenants apply", env)
+	dryRun := fs.Bool("dry-run", false, "print the changes without applying them")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: gatehouse tenants apply DIR [--dry-run]", errUsage)
+	}
+	files, err := tenant.LoadDir(pos[0])
+	if err != nil {
+		return userError(err)
+	}
+	svc, closeFn, err := openTenants(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	changes, err := svc.Apply(ctx, files, *dryRun)
+	if err != nil {
+		return userError(err)
+	}
+	for _, c := range changes {
+		fmt.Fprintln(env.Stdout, c.String())
+	}
+	if *dryRun {
+		fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+// Package config reads Gatehouse's configuration from the environment (names fixed by the
+// operating contract in docs/configuration.md). Flags of the commands override it.
+// Invalid values stop start-up with one line naming the variable.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the server configuration.
+type Config struct {
+	DatabaseURL      string         // DATABASE_URL: the application role (gatehouse_app)
+	AdminDatabaseURL string         // GATEHOUSE_ADMIN_DATABASE_URL: migrations; falls back to DatabaseURL
+	Addr             string         // GATEHOUSE_ADDR, default :8080
+	BaseDomain       string         // GATEHOUSE_BASE_DOMAIN, default localhost
+	PublicScheme     string         // GATEHOUSE_PUBLIC_SCHEME: https (default) or http
+	OperatorToken    string         // GATEHOUSE_OPERATOR_TOKEN: bearer token of /api/v1/platform
+	MetricsAddr      string         // GATEHOUSE_METRICS_ADDR: separate /metrics listener, off when empty
+	TrustedProxies   []netip.Prefix // GATEHOUSE_TRUSTED_PROXIES: CIDRs whose X-Forwarded-* are believed
+	Mail             string         // GATEHOUSE_MAIL
+	MailFrom         string         // GATEHOUSE_MAIL_FROM
+	SecretKey        string         // GATEHOUSE_SECRET_KEY (base64 keys, comma-separated)
+	DBMaxConns       int32          // GATEHOUSE_DB_MAX_CONNS, default 0 (pgx: max(4, cores))
+	DBExecMode       string         // GATEHOUSE_DB_EXEC_MODE, default cache_statement
+	LogFormat        string         // GATEHOUSE_LOG_FORMAT: json (default) or text
+	LogLevel         string         // GATEHOUSE_LOG_LEVEL: debug, info (default), warn, error
+	TenantCacheTTL   time.Duration  // GATEHOUSE_TENANT_CACHE_TTL, default 30s
+	ShutdownTimeout  time.Duration  // GATEHOUSE_SHUTDOWN_TIMEOUT, default 20s
+}
+
+// Vars lists every variable with its meaning, for `--help`.
+var Vars = [][2]string{
+	{"DATABASE_URL", "PostgreSQL connection of the application role (gatehouse_app)"},
+	{"GATEHOUSE_ADMIN_DATABASE_URL", "owner or superuser connection for migrations (default: DATABASE_URL)"},
+	{"GATEHOUSE_ADDR", "listen address (default :8080)"},
+	{"GATEHOUSE_BASE_DOMAIN", "tenants are {slug}.{base} (default localhost)"},
+	{"GATEHOUSE_PUBLIC_SCHEME", "https (default) or http, for links and SAML URLs"},
+	{"GATEHOUSE_OPERATOR_TOKEN", "bearer token for /api/v1/platform on the base host"},
+	{"GATEHOUSE_METRICS_ADDR", "separate listener for Prometheus /metrics (off when empty)"},
+	{"GATEHOUSE_TRUSTED_PROXIES", "comma-separated CIDRs whose X-Forwarded-* headers are believed"},
+	{"GATEHOUSE_MAIL", "ses, smtp://user:pass@host:port, dir:/path or log"},
+	{"GATEHOUSE_MAIL_FROM", "default sender address"},
+	{"GATEHOUSE_SECRET_KEY", "base64 32-byte keys for secrets at rest, comma-separated, first encrypts"},
+	{"GATEHOUSE_DB_MAX_CONNS", "pool size (default max(4, cores))"},
+	{"GATEHOUSE_DB_EXEC_MODE", "pgx exec mode: cache_statement (default), cache_describe, describe_exec, exec, simple_protocol"},
+	{"GATEHOUSE_LOG_FORMAT", "json (default) or text"},
+	{"GATEHOUSE_LOG_LEVEL", "debug, info (default), warn or error"},
+	{"GATEHOUSE_TENANT_CACHE_TTL", "how long a resolved tenant is cached (default 30s, 0 disables)"},
+	{"GATEHOUSE_SHUTDOWN_TIMEOUT", "how long in-flight requests may take after SIGTERM (default 20s)"},
+	{"OTEL_*", "OpenTelemetry: OTLP exporters are on when OTEL_EXPORTER_OTLP_ENDPOINT (or a signal's endpoint) is set"},
+}
+
+// Load reads the environment through getenv.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:      getenv("DATABASE_URL"),
+		AdminDatabaseURL: getenv("GATEHOUSE_ADMIN_DATABASE_URL"),
+		Addr:             or(getenv("GATEHOUSE_ADDR"), ":8080"),
+		BaseDomain:       strings.ToLower(strings.TrimSuffix(or(getenv("GATEHOUSE_BASE_DOMAIN"), "localhost"), ".")),
+		PublicScheme:     or(getenv("GATEHOUSE_PUBLIC_SCHEME"), "https"),
+		OperatorToken:    getenv("GATEHOUSE_OPERATOR_TOKEN"),
+		MetricsAddr:      getenv("GATEHOUSE_METRICS_ADDR"),
+		Mail:             or(getenv("GATEHOUSE_MAIL"), "log"),
+		MailFrom:         getenv("GATEHOUSE_MAIL_FROM"),
+		SecretKey:        getenv("GATEHOUSE_SECRET_KEY"),
+		DBExecMode:       getenv("GATEHOUSE_DB_EXEC_MODE"),
+		LogFormat:        or(getenv("GATEHOUSE_LOG_FORMAT"), "json"),
+		LogLevel:         or(getenv("GATEHOUSE_LOG_LEVEL"), "info"),
+	}
+	if c.AdminDatabaseURL == "" {
+		c.AdminDatabaseURL = c.DatabaseURL
+	}
+	if c.PublicScheme != "https" && c.PublicScheme != "http" {
+		return c, fmt.Errorf("GATEHOUSE_PUBLIC_SCHEME: must be https or http, not %q", c.PublicScheme)
+	}
+	if c.BaseDomain == "" || strings.ContainsAny(c.BaseDomain, "/:@ ") {
+		return c, fmt.Errorf("GATEHOUSE_BASE_DOMAIN: %q is not a domain name", c.BaseDomain)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return c, fmt.Errorf("GATEHOUSE_LOG_FORMAT: must be json or text, not %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if t := c.OperatorToken; t != "" && len(t) < 32 {
+		return c, fmt.Errorf("GATEHOUSE_OPERATOR_TOKEN: must be at least 32 characters (use: openssl rand -hex 32)")
+	}
+	var err error
+	if c.TrustedProxies, err = ParsePrefixes(getenv("GATEHOUSE_TRUSTED_PROXIES")); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_TRUSTED_PROXIES: %w", err)
+	}
+	if v := getenv("GATEHOUSE_DB_MAX_CONNS"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 1 || n > 1000 {
+			return c, fmt.Errorf("GATEHOUSE_DB_MAX_CONNS: must be a number from 1 to 1000, not %q", v)
+		}
+		c.DBMaxConns = int32(n)
+	}
+	if c.TenantCacheTTL, err = duration(getenv, "GATEHOUSE_TENANT_CACHE_TTL", 30*time.Second); err != nil {
+		return c, err
+	}
+	if c.ShutdownTimeout, err = duration(getenv, "GATEHOUSE_SHUTDOWN_TIMEOUT", 20*time.Second); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// ParsePrefixes reads comma-separated CIDRs or single addresses.
+func ParsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR", f)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s: must be a duration such as 30s, not %q", name, v)
+	}
+	return d, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,59 @@
+// Package httpapi is Gatehouse's HTTP surface: the middleware chain, tenant resolution by
+// host, the JSON API under /api/v1 with its stable error codes, and the HTML pages.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/web"
+)
+
+// Config is what the HTTP layer needs from the configuration.
+type Config struct {
+	BaseDomain     string
+	OperatorToken  string
+	TrustedProxies []netip.Prefix
+}
+
+// Readiness reports whether the server can take traffic (database reachable, schema current).
+type Readiness func(ctx context.Context) error
+
+// NewServer builds the handler with every dependency given explicitly.
+func NewServer(
+	logger *slog.Logger,
+	cfg Config,
+	tp trace.TracerProvider,
+	mp metric.MeterProvider,
+	pages *web.Renderer,
+	ready Readiness,
+	tenants *tenant.Service,
+	resolver *tenant.Resolver,
+) http.Handler {
+	rs := &responder{logger: logger, pages: pages}
+	h := routes(rs, cfg, pages, ready, tenants, resolver)
+	for _, mw := range []func(http.Handler) http.Handler{
+		limitBody(maxBodyBytes),
+		crossOrigin(rs),
+		securityHeaders,
+		accessLog(logger),
+		recoverer(rs),
+		requestInfo(cfg.TrustedProxies),
+	} {
+		h = mw(h)
+	}
+	return otelhttp.NewHandler(h, "http.server",
+		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithMeterProvider(mp),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			return r.Method + " " + r.URL.Path
+		}),
+	)
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Listener holds one dedicated connection that LISTENs on the channels handlers were
+// registered for, reconnecting with backoff when the connection fails. Caches that rely on
+// its notifications must check Healthy and bypass themselves while it is false: a
+// notification sent while nobody listened is lost, so every reconnect also calls each
+// handler's reset function.
+type Listener struct {
+	connConfig *pgx.ConnConfig
+	logger     *slog.Logger
+
+	mu       sync.Mutex
+	handlers map[string][]handler
+	healthy  atomic.Bool
+	// generation increases on every (re)connect and disconnect; caches compare it to know
+	// whether an entry was stored under the current connection.
+	generation atomic.Uint64
+}
+
+type handler struct {
+	notify func(payload string)
+	reset  func()
+}
+
+// NewListener prepares a listener on the store's database. Register handlers, then Run.
+func (s *Store) NewListener(logger *slog.Logger) *Listener {
+	cc := s.pool.Config().ConnConfig.Copy()
+	cc.Tracer = nil // one long-lived wait is not a query worth a span
+	return &Listener{connConfig: cc, logger: logger, handlers: map[string][]handler{}}
+}
+
+// Handle registers notify for payloads on channel, and reset for every (re)connect.
+// Handlers run on the listener's goroutine and must be quick.
+func (l *Listener) Handle(channel string, notify func(payload string), reset func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.handlers[channel] = append(l.handlers[channel], handler{notify: notify, reset: reset})
+}
+
+// Healthy reports whether the listener is connected and listening right now.
+func (l *Listener) Healthy() bool { return l.healthy.Load() }
+
+// Generation changes whenever the connection state changes.
+func (l *Listener) Generation() uint64 { return l.generation.Load() }
+
+// Run listens until ctx is cancelled.
+func (l *Listener) Run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.listenOnce(ctx)
+		l.healthy.Store(false)
+		l.generation.Add(1)
+		if ctx.Err() != nil {
+			return
+		}
+		l.logger.Warn("notification listener disconnected; caches bypassed until it reconnects", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (l *Listener) listenOnce(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, l.connConfig)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	l.mu.Lock()
+	channels := make([]string, 0, len(l.handlers))
+	for ch := range l.handlers {
+		channels = append(channels, ch)
+	}
+	l.mu.Unlock()
+	for _, ch := range channels {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	l.generation.Add(1)
+	l.resetAll()
+	l.healthy.Store(true)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		hs := l.handlers[n.Channel]
+		l.mu.Unlock()
+		for _, h := range hs {
+			h.notify(n.Payload)
+		}
+	}
+}
+
+func (l *Listener) resetAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, hs := range l.handlers {
+		for _, h := range hs {
+			if h.reset != nil {
+				h.reset()
+			}
+		}
+	}
+}

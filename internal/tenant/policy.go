@@ -1,0 +1,204 @@
+package tenant
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
+)
+
+// Policy is a tenant's configuration of the user lifecycle, stored as jsonb in
+// tenants.policy. Fields missing from the stored document take the defaults of
+// DefaultPolicy, so adding a field never needs a data migration.
+type Policy struct {
+	Verification VerificationPolicy `json:"verification"`
+	Sessions     SessionPolicy      `json:"sessions"`
+	StepUp       StepUpPolicy       `json:"step_up"`
+	Deletion     DeletionPolicy     `json:"deletion"`
+	Signup       SignupPolicy       `json:"signup"`
+}
+
+// Verification modes.
+const (
+	VerificationRequired = "required" // login refused until the address is confirmed
+	VerificationGrace    = "grace"    // login allowed for GraceHours after signup
+	VerificationOptional = "optional" // verified flag only
+)
+
+// VerificationPolicy says when an email address must be proven.
+type VerificationPolicy struct {
+	Mode          string `json:"mode"`
+	GraceHours    int    `json:"grace_hours"`
+	TokenTTLHours int    `json:"token_ttl_hours"`
+}
+
+// SessionPolicy bounds session lifetimes.
+type SessionPolicy struct {
+	IdleTimeoutSeconds     int  `json:"idle_timeout_seconds"`
+	AbsoluteTimeoutSeconds int  `json:"absolute_timeout_seconds"`
+	MaxPerUser             int  `json:"max_per_user"`
+	NewDeviceNotice        bool `json:"new_device_notice"`
+}
+
+// StepUpPolicy lists per-action re-authentication rules; an action without a rule uses
+// the built-in default of the step-up package.
+type StepUpPolicy struct {
+	Rules []StepUpRule `json:"rules"`
+}
+
+// StepUpRule requires an authentication within MaxAgeSeconds by one of Methods before Action.
+type StepUpRule struct {
+	Action        string   `json:"action"`
+	MaxAgeSeconds int      `json:"max_age_seconds"`
+	Methods       []string `json:"methods"`
+}
+
+// DeletionPolicy sets the grace period of account deletion.
+type DeletionPolicy struct {
+	GraceDays int `json:"grace_days"`
+}
+
+// SignupPolicy controls self-service signup.
+type SignupPolicy struct {
+	Enabled        bool     `json:"enabled"`
+	AllowedDomains []string `json:"allowed_domains"`
+}
+
+// DefaultPolicy is what a tenant gets without configuration. Session lifetimes follow
+// NIST SP 800-63B for AAL2 (re-authenticate after at most 60 minutes idle and 12 hours in
+// all); see docs/policy.md.
+func DefaultPolicy() Policy {
+	return Policy{
+		Verification: VerificationPolicy{Mode: VerificationRequired, GraceHours: 24, TokenTTLHours: 24},
+		Sessions: SessionPolicy{
+			IdleTimeoutSeconds:     60 * 60,
+			AbsoluteTimeoutSeconds: 12 * 60 * 60,
+			MaxPerUser:             50,
+			NewDeviceNotice:        true,
+		},
+		StepUp:   StepUpPolicy{Rules: []StepUpRule{}},
+		Deletion: DeletionPolicy{GraceDays: 30},
+		Signup:   SignupPolicy{Enabled: true, AllowedDomains: []string{}},
+	}
+}
+
+// StepUpActions are the actions a rule may name.
+var StepUpActions = []string{
+	"email.change", "password.change", "mfa.enroll", "mfa.disable", "recovery_codes.regenerate",
+	"account.delete", "account.export", "sessions.revoke_others", "sso.configure",
+	"policy.update", "users.delete",
+}
+
+// StepUpMethods are the authentication methods a rule may accept.
+var StepUpMethods = []string{"password", "totp", "recovery_code", "saml", "aal2"}
+
+// ParsePolicy reads a policy document over the defaults. strict refuses unknown fields
+// (input from admins and tenant files); stored documents are read leniently so an older
+// binary can read a newer document.
+func ParsePolicy(doc []byte, strict bool) (Policy, error) {
+	p := DefaultPolicy()
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return p, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(&p); err != nil {
+		return Policy{}, invalidPolicy("", err.Error())
+	}
+	if dec.More() {
+		return Policy{}, invalidPolicy("", "trailing data after the policy object")
+	}
+	p.normalize()
+	return p, nil
+}
+
+func (p *Policy) normalize() {
+	if p.StepUp.Rules == nil {
+		p.StepUp.Rules = []StepUpRule{}
+	}
+	if p.Signup.AllowedDomains == nil {
+		p.Signup.AllowedDomains = []string{}
+	}
+	for i, d := range p.Signup.AllowedDomains {
+		p.Signup.AllowedDomains[i] = strings.ToLower(strings.TrimSpace(d))
+	}
+}
+
+// Validate rejects policies that make no sense, naming the first offending field.
+func (p Policy) Validate() error {
+	v := p.Verification
+	switch v.Mode {
+	case VerificationRequired, VerificationGrace, VerificationOptional:
+	default:
+		return invalidPolicy("verification.mode", fmt.Sprintf("must be required, grace or optional, not %q", v.Mode))
+	}
+	if v.GraceHours < 0 || v.GraceHours > 24*30 {
+		return invalidPolicy("verification.grace_hours", "must be between 0 and 720")
+	}
+	if v.TokenTTLHours < 1 || v.TokenTTLHours > 24*7 {
+		return invalidPolicy("verification.token_ttl_hours", "must be between 1 and 168")
+	}
+	s := p.Sessions
+	if s.IdleTimeoutSeconds < 60 || s.IdleTimeoutSeconds > 90*24*3600 {
+		return invalidPolicy("sessions.idle_timeout_seconds", "must be between 60 and 7776000")
+	}
+	if s.AbsoluteTimeoutSeconds < s.IdleTimeoutSeconds || s.AbsoluteTimeoutSeconds > 365*24*3600 {
+		return invalidPolicy("sessions.absolute_timeout_seconds", "must be at least the idle timeout and at most 31536000")
+	}
+	if s.MaxPerUser < 1 || s.MaxPerUser > 1000 {
+		return invalidPolicy("sessions.max_per_user", "must be between 1 and 1000")
+	}
+	seen := map[string]bool{}
+	for i, r := range p.StepUp.Rules {
+		field := fmt.Sprintf("step_up.rules[%d]", i)
+		if !slices.Contains(StepUpActions, r.Action) {
+			return invalidPolicy(field+".action", fmt.Sprintf("unknown action %q", r.Action))
+		}
+		if seen[r.Action] {
+			return invalidPolicy(field+".action", fmt.Sprintf("action %q has two rules", r.Action))
+		}
+		seen[r.Action] = true
+		if r.MaxAgeSeconds < 0 || r.MaxAgeSeconds > 24*3600 {
+			return invalidPolicy(field+".max_age_seconds", "must be between 0 and 86400")
+		}
+		if len(r.Methods) == 0 {
+			return invalidPolicy(field+".methods", "must name at least one method")
+		}
+		for _, m := range r.Methods {
+			if !slices.Contains(StepUpMethods, m) {
+				return invalidPolicy(field+".methods", fmt.Sprintf("unknown method %q", m))
+			}
+		}
+	}
+	if p.Deletion.GraceDays < 0 || p.Deletion.GraceDays > 365 {
+		return invalidPolicy("deletion.grace_days", "must be between 0 and 365")
+	}
+	for i, d := range p.Signup.AllowedDomains {
+		if d == "" || strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".") || len(d) > 253 {
+			return invalidPolicy(fmt.Sprintf("signup.allowed_domains[%d]", i), fmt.Sprintf("%q is not a domain name", d))
+		}
+	}
+	return nil
+}
+
+// JSON encodes the policy for storage.
+func (p Policy) JSON() []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(fmt.Sprintf("tenant: marshal policy: %v", err)) // plain structs always marshal
+	}
+	return b
+}
+
+func invalidPolicy(field, msg string) error {
+	e := apperr.New(apperr.Invalid, "invalid_policy", "Invalid policy: "+strings.TrimSpace(field+" "+msg)+".")
+	if field != "" {
+		e = e.WithDetails(map[string]any{"field": field})
+	}
+	return e
+}

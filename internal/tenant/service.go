@@ -1,0 +1,240 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+)
+
+// Service manages tenants. Every change notifies the other nodes (channel
+// gatehouse_tenant_changed) in the same transaction, so their resolvers drop stale entries.
+type Service struct {
+	store *store.Store
+	now   func() time.Time
+}
+
+// NewService returns a tenant service. now is the clock (time.Now outside tests).
+func NewService(st *store.Store, now func() time.Time) *Service {
+	return &Service{store: st, now: now}
+}
+
+// ChangedChannel is the NOTIFY channel for tenant changes; the payload is the slug.
+const ChangedChannel = "gatehouse_tenant_changed"
+
+// CreateInput is what creating a tenant takes.
+type CreateInput struct {
+	Slug       string
+	Name       string
+	AdminEmail string  // optional: the first owner's user row is created with the tenant
+	Policy     *Policy // nil: defaults
+}
+
+// Created is the result of Create.
+type Created struct {
+	Tenant      Tenant
+	AdminUserID uuid.UUID // uuid.Nil without AdminEmail
+}
+
+// ErrSlugTaken answers a slug that is in use.
+var ErrSlugTaken = apperr.New(apperr.Conflict, "tenant_exists", "A tenant with this slug already exists.")
+
+// Create creates a tenant and, when AdminEmail is set, its first user, atomically.
+// Errors: invalid_slug, invalid_name, invalid_email, invalid_policy, tenant_exists.
+func (s *Service) Create(ctx context.Context, in CreateInput) (Created, error) {
+	in.Slug = strings.ToLower(strings.TrimSpace(in.Slug))
+	if err := ValidateSlug(in.Slug); err != nil {
+		return Created{}, err
+	}
+	name, err := validateName(in.Name)
+	if err != nil {
+		return Created{}, err
+	}
+	policy := DefaultPolicy()
+	if in.Policy != nil {
+		policy = *in.Policy
+	}
+	if err := policy.Validate(); err != nil {
+		return Created{}, err
+	}
+	var adminEmail string
+	if in.AdminEmail != "" {
+		if adminEmail, err = emailaddr.Normalize(in.AdminEmail); err != nil {
+			return Created{}, err
+		}
+	}
+	var out Created
+	err = s.store.InPlatformTx(ctx, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		row, err := q.CreateTenant(ctx, sqlcgen.CreateTenantParams{
+			Slug: in.Slug, Name: name, Status: StatusActive, Policy: policy.JSON(),
+		})
+		if store.IsUniqueViolation(err) {
+			return ErrSlugTaken
+		}
+		if err != nil {
+			return fmt.Errorf("insert tenant: %w", err)
+		}
+		out.Tenant = fromRow(row)
+		if adminEmail != "" {
+			if err := store.SetTenant(ctx, tx, row.ID); err != nil {
+				return err
+			}
+			u, err := q.CreateUser(ctx, sqlcgen.CreateUserParams{Email: adminEmail})
+			if err != nil {
+				return fmt.Errorf("insert admin user: %w", err)
+			}
+			out.AdminUserID = u.ID
+		}
+		return q.NotifyTenantChanged(ctx, row.Slug)
+	})
+	return out, err
+}
+
+func validateName(n string) (string, error) {
+	n = strings.TrimSpace(n)
+	if n == "" || utf8.RuneCountInString(n) > 200 || !utf8.ValidString(n) || strings.ContainsAny(n, "\x00\r\n") {
+		return "", apperr.New(apperr.Invalid, "invalid_name", "A tenant name is 1-200 characters on one line.")
+	}
+	return n, nil
+}
+
+// Get returns the tenant with slug, whatever its status. Errors: tenant_not_found.
+func (s *Service) Get(ctx context.Context, slug string) (Tenant, error) {
+	var t Tenant
+	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+		row, err := q.GetTenantBySlug(ctx, strings.ToLower(slug))
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("get tenant: %w", err)
+		}
+		t = fromRow(row)
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+	return t, err
+}
+
+// List returns every tenant ordered by slug.
+func (s *Service) List(ctx context.Context) ([]Tenant, error) {
+	var out []Tenant
+	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+		rows, err := q.ListTenants(ctx)
+		if err != nil {
+			return fmt.Errorf("list tenants: %w", err)
+		}
+		out = make([]Tenant, 0, len(rows))
+		for _, r := range rows {
+			out = append(out, fromRow(r))
+		}
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+	return out, err
+}
+
+// SetStatus suspends or re-activates a tenant. A suspended tenant's hosts answer 404 on
+// every node at once. Errors: tenant_not_found, invalid_status.
+func (s *Service) SetStatus(ctx context.Context, slug, status string) (Tenant, error) {
+	if status != StatusActive && status != StatusSuspended {
+		return Tenant{}, apperr.New(apperr.Invalid, "invalid_status", "Status must be active or suspended.")
+	}
+	var t Tenant
+	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+		cur, err := q.GetTenantBySlug(ctx, slug)
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("get tenant: %w", err)
+		}
+		if cur.PurgeAfter != nil && status == StatusActive {
+			return apperr.New(apperr.Conflict, "tenant_pending_purge", "This tenant is scheduled for deletion and cannot be re-activated.")
+		}
+		row, err := q.SetTenantStatus(ctx, sqlcgen.SetTenantStatusParams{Slug: slug, Status: status})
+		if err != nil {
+			return fmt.Errorf("set tenant status: %w", err)
+		}
+		t = fromRow(row)
+		return q.NotifyTenantChanged(ctx, slug)
+	}, store.Idempotent())
+	return t, err
+}
+
+// Delete suspends the tenant at once and schedules the purge of all its rows after grace;
+// grace 0 purges now. Errors: tenant_not_found, invalid_grace.
+func (s *Service) Delete(ctx context.Context, slug string, grace time.Duration) (Tenant, error) {
+	if grace < 0 {
+		return Tenant{}, apperr.New(apperr.Invalid, "invalid_grace", "The grace period cannot be negative.")
+	}
+	var t Tenant
+	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+		row, err := q.ScheduleTenantPurge(ctx, sqlcgen.ScheduleTenantPurgeParams{Slug: slug, PurgeAfter: ptr(s.now().Add(grace))})
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("schedule tenant purge: %w", err)
+		}
+		t = fromRow(row)
+		if grace == 0 {
+			if _, err := q.DeleteTenant(ctx, row.ID); err != nil {
+				return fmt.Errorf("purge tenant: %w", err)
+			}
+		}
+		return q.NotifyTenantChanged(ctx, slug)
+	})
+	return t, err
+}
+
+// PurgeDue deletes every tenant whose grace period is over, with all of its rows, and
+// returns how many it purged. Safe to run on several nodes at once.
+func (s *Service) PurgeDue(ctx context.Context) (int, error) {
+	n := 0
+	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+		due, err := q.ListTenantsDueForPurge(ctx)
+		if err != nil {
+			return fmt.Errorf("list tenants due for purge: %w", err)
+		}
+		for _, t := range due {
+			deleted, err := q.DeleteTenant(ctx, t.ID)
+			if err != nil {
+				return fmt.Errorf("purge tenant %s: %w", t.Slug, err)
+			}
+			n += int(deleted)
+			if err := q.NotifyTenantChanged(ctx, t.Slug); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, store.Idempotent())
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// CountUsers returns the number of users of a tenant (for operators and tests).
+func (s *Service) CountUsers(ctx context.Context, tenantID uuid.UUID) (int64, error) {
+	var n int64
+	err := s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		var err error
+		n, err = q.CountUsers(ctx)
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	return n, err
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// IsNotFound reports whether err means "no such tenant".
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) || apperr.Is(err, "tenant_not_found") }

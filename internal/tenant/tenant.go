@@ -1,0 +1,64 @@
+// Package tenant owns tenants: the global tenants table, their policies, resolution of a
+// request's host to a tenant, and declarative configuration from tenants/*.yaml.
+package tenant
+
+import (
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+)
+
+// Statuses.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+)
+
+// Tenant is one customer of the Gatehouse operator, reached at {slug}.{base domain}.
+type Tenant struct {
+	ID         uuid.UUID  `json:"id"`
+	Slug       string     `json:"slug"`
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	Policy     Policy     `json:"policy"`
+	PurgeAfter *time.Time `json:"purge_after,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+}
+
+func fromRow(r sqlcgen.Tenant) Tenant {
+	p, err := ParsePolicy(r.Policy, false)
+	if err != nil {
+		// A stored policy that no longer parses must not take the tenant down: defaults apply,
+		// and Validate on the next update will name the problem.
+		p = DefaultPolicy()
+	}
+	return Tenant{ID: r.ID, Slug: r.Slug, Name: r.Name, Status: r.Status, Policy: p,
+		PurgeAfter: r.PurgeAfter, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// reservedSlugs are host names an operator will want for other things.
+var reservedSlugs = []string{"www", "api", "admin", "app", "mail", "smtp", "static", "assets",
+	"cdn", "status", "docs", "help", "support", "login", "auth", "sso", "id", "localhost"}
+
+// ErrInvalidSlug is returned for a slug that cannot be a tenant's DNS label.
+var ErrInvalidSlug = apperr.New(apperr.Invalid, "invalid_slug",
+	"A tenant slug is 1-63 lower-case letters, digits or hyphens, starts and ends with a letter or digit, and is not reserved.")
+
+// ValidateSlug checks that s can be a tenant's host label.
+func ValidateSlug(s string) error {
+	if !slugPattern.MatchString(s) || slices.Contains(reservedSlugs, s) {
+		return ErrInvalidSlug
+	}
+	return nil
+}
+
+// ErrNotFound is the answer for unknown and suspended tenants alike.
+var ErrNotFound = apperr.New(apperr.NotFound, "tenant_not_found", "There is no such tenant.")
