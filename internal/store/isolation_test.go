@@ -1,0 +1,399 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-id/gatehouse/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// globalTables are the tables allowed to exist without tenant_id. Every other table must be
+// tenant-scoped, so a new table that forgets tenant_id fails TestTenantScopedTables.
+var globalTables = []string{"schema_migrations", "tenants"}
+
+// fixtures insert one row of a tenant-scoped table for a tenant, as the superuser. A new
+// tenant-scoped table without a fixture fails the isolation test until one is added.
+var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID) error{
+	"users": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := tx.Exec(ctx, "INSERT INTO users (tenant_id, email) VALUES ($1, $2)", tid, uuid.NewString()+"@example.com")
+		return err
+	},
+}
+
+const policyExpr = `(tenant_id = (NULLIF(current_setting('gatehouse.tenant_id'::text, true), ''::text))::uuid)`
+
+type tableInfo struct {
+	name         string
+	hasTenantID  bool
+	rls, force   bool
+	pkFirstIsTID bool
+}
+
+func tables(t *testing.T, ctx context.Context, d *testutil.DB) []tableInfo {
+	t.Helper()
+	rows, err := d.Admin.Query(ctx, `
+		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+		       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped),
+		       COALESCE((SELECT a.attname = 'tenant_id' FROM pg_constraint k
+		                   JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+		                  WHERE k.conrelid = c.oid AND k.contype = 'p'), false)
+		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+		 ORDER BY c.relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []tableInfo
+	for rows.Next() {
+		var ti tableInfo
+		if err := rows.Scan(&ti.name, &ti.rls, &ti.force, &ti.hasTenantID, &ti.pkFirstIsTID); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ti)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestTenantScopedTables checks the catalog: every table is global (listed) or carries
+// tenant_id with RLS enabled and forced, the tenant policy, and tenant_id leading its
+// primary key.
+func TestTenantScopedTables(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	n := 0
+	for _, ti := range tables(t, ctx, d) {
+		if slices.Contains(globalTables, ti.name) {
+			continue
+		}
+		n++
+		t.Run(ti.name, func(t *testing.T) {
+			if !ti.hasTenantID {
+				t.Fatalf("table %s has no tenant_id column: make it tenant-scoped or list it in globalTables", ti.name)
+			}
+			if !ti.rls {
+				t.Errorf("table %s: row-level security is not enabled", ti.name)
+			}
+			if !ti.force {
+				t.Errorf("table %s: row-level security is not forced", ti.name)
+			}
+			if !ti.pkFirstIsTID {
+				t.Errorf("table %s: primary key missing or not led by tenant_id", ti.name)
+			}
+			rows, err := d.Admin.Query(ctx, `SELECT policyname, permissive, cmd, COALESCE(qual, ''), COALESCE(with_check, '')
+				FROM pg_policies WHERE schemaname = 'public' AND tablename = $1`, ti.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			policies := 0
+			for rows.Next() {
+				var name, permissive, cmd, qual, check string
+				if err := rows.Scan(&name, &permissive, &cmd, &qual, &check); err != nil {
+					t.Fatal(err)
+				}
+				policies++
+				if permissive == "PERMISSIVE" && (qual != policyExpr || cmd != "ALL" && cmd != "SELECT" && check != policyExpr || cmd == "ALL" && check != policyExpr) {
+					t.Errorf("table %s: policy %s (%s) is not the tenant policy:\n using %s\n check %s", ti.name, name, cmd, qual, check)
+				}
+			}
+			if policies == 0 {
+				t.Errorf("table %s has no policy", ti.name)
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("found no tenant-scoped tables: the catalog query is broken")
+	}
+}
+
+// TestTenantIsolation runs raw SQL as gatehouse_app against every tenant-scoped table: with
+// tenant A set nothing of tenant B can be read, changed, deleted or created; without a
+// tenant every table reads empty and refuses writes; a pooled connection that served A
+// sees nothing afterwards.
+func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	a := testutil.NewTenant(t, d, "iso-a")
+	b := testutil.NewTenant(t, d, "iso-b")
+
+	for _, ti := range tables(t, ctx, d) {
+		if !ti.hasTenantID {
+			continue
+		}
+		t.Run(ti.name, func(t *testing.T) {
+			seed, ok := fixtures[ti.name]
+			if !ok {
+				t.Fatalf("no fixture for tenant-scoped table %s: add one to fixtures", ti.name)
+			}
+			tx, err := d.Admin.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tid := range []uuid.UUID{a.ID, b.ID} {
+				if err := seed(ctx, tx, tid); err != nil {
+					t.Fatalf("seed %s: %v", ti.name, err)
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rowOf := func(tid uuid.UUID) []byte {
+				var js []byte
+				q := fmt.Sprintf("SELECT row_to_json(t) FROM %s t WHERE tenant_id = $1 LIMIT 1", pgx.Identifier{ti.name}.Sanitize())
+				if err := d.Admin.QueryRow(ctx, q, tid).Scan(&js); err != nil {
+					t.Fatalf("read fixture: %v", err)
+				}
+				return js
+			}
+			rowA, rowB := rowOf(a.ID), rowOf(b.ID)
+			tbl := pgx.Identifier{ti.name}.Sanitize()
+
+			conn, err := pgx.Connect(ctx, d.AppURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+
+			// inTx runs f in a transaction as gatehouse_app with the tenant set (uuid.Nil: none),
+			// always rolled back so each check starts from the seeded state.
+			inTx := func(tid uuid.UUID, f func(tx pgx.Tx)) {
+				t.Helper()
+				tx, err := conn.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback(ctx)
+				if tid != uuid.Nil {
+					if _, err := tx.Exec(ctx, "SELECT set_config('gatehouse.tenant_id', $1, true)", tid.String()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				f(tx)
+			}
+			count := func(tx pgx.Tx, where string, args ...any) int {
+				t.Helper()
+				var n int
+				if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+tbl+" "+where, args...).Scan(&n); err != nil {
+					t.Fatalf("count: %v", err)
+				}
+				return n
+			}
+			exec := func(tx pgx.Tx, sql string, args ...any) (int64, error) {
+				t.Helper()
+				if _, err := tx.Exec(ctx, "SAVEPOINT s"); err != nil {
+					t.Fatal(err)
+				}
+				tag, err := tx.Exec(ctx, sql, args...)
+				if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT s"); rerr != nil {
+					t.Fatal(rerr)
+				}
+				return tag.RowsAffected(), err
+			}
+			insertCopy := "INSERT INTO " + tbl + " SELECT (json_populate_record(NULL::" + tbl + ", $1::json)).*"
+
+			inTx(a.ID, func(tx pgx.Tx) {
+				if n := count(tx, "WHERE tenant_id = $1", a.ID); n == 0 {
+					t.Errorf("tenant A cannot see its own rows (the checks below would prove nothing)")
+				}
+				if n := count(tx, "WHERE tenant_id = $1", b.ID); n != 0 {
+					t.Errorf("SELECT: tenant A sees %d rows of tenant B", n)
+				}
+				if n := count(tx, "WHERE tenant_id <> $1", a.ID); n != 0 {
+					t.Errorf("SELECT: tenant A sees %d rows of other tenants", n)
+				}
+				if n, err := exec(tx, "UPDATE "+tbl+" SET tenant_id = tenant_id WHERE tenant_id = $1", a.ID); err != nil || n == 0 {
+					t.Errorf("UPDATE own rows: %d rows, %v (gatehouse_app must be able to write its own tenant)", n, err)
+				}
+				if n, err := exec(tx, "UPDATE "+tbl+" SET tenant_id = tenant_id WHERE tenant_id = $1", b.ID); err != nil || n != 0 {
+					t.Errorf("UPDATE: tenant A changed %d rows of tenant B (err %v)", n, err)
+				}
+				if n, err := exec(tx, "DELETE FROM "+tbl+" WHERE tenant_id = $1", b.ID); err != nil || n != 0 {
+					t.Errorf("DELETE: tenant A deleted %d rows of tenant B (err %v)", n, err)
+				}
+				if _, err := exec(tx, insertCopy, rowB); !isRLSViolation(err) {
+					t.Errorf("INSERT a row for tenant B as tenant A: want an RLS violation, got %v", err)
+				}
+				if _, err := exec(tx, "UPDATE "+tbl+" SET tenant_id = $1 WHERE tenant_id = $2", b.ID, a.ID); !isRLSViolation(err) {
+					t.Errorf("UPDATE moving a row to tenant B: want an RLS violation, got %v", err)
+				}
+				// Control: the same INSERT for tenant A passes the policy and reaches the
+				// unique key, which proves the refusal above came from RLS.
+				if _, err := exec(tx, insertCopy, rowA); isRLSViolation(err) {
+					t.Errorf("INSERT for tenant A was refused by RLS: %v", err)
+				}
+			})
+			inTx(uuid.Nil, func(tx pgx.Tx) {
+				if n := count(tx, ""); n != 0 {
+					t.Errorf("without a tenant, SELECT sees %d rows", n)
+				}
+				if n, err := exec(tx, "UPDATE "+tbl+" SET tenant_id = tenant_id"); err != nil || n != 0 {
+					t.Errorf("without a tenant, UPDATE changed %d rows (err %v)", n, err)
+				}
+				if n, err := exec(tx, "DELETE FROM "+tbl); err != nil || n != 0 {
+					t.Errorf("without a tenant, DELETE removed %d rows (err %v)", n, err)
+				}
+				if _, err := exec(tx, insertCopy, rowA); !isRLSViolation(err) {
+					t.Errorf("without a tenant, INSERT: want an RLS violation, got %v", err)
+				}
+			})
+			// Pool reuse: the transaction-local setting is gone after commit and the same
+			// connection reads '' for it, which must mean "no tenant".
+			inTx(a.ID, func(tx pgx.Tx) {})
+			var setting string
+			if err := conn.QueryRow(ctx, "SELECT current_setting('gatehouse.tenant_id', true)").Scan(&setting); err != nil {
+				t.Fatal(err)
+			}
+			if setting != "" {
+				t.Fatalf("setting after the transaction = %q, want empty", setting)
+			}
+			var n int
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+tbl).Scan(&n); err != nil || n != 0 {
+				t.Errorf("a reused connection without a tenant sees %d rows (err %v)", n, err)
+			}
+		})
+	}
+}
+
+func isRLSViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42501"
+}
+
+// TestForeignKeysIncludeTenant: every foreign key between tenant-scoped tables leads with
+// tenant_id on both sides, so no row can point into another tenant.
+func TestForeignKeysIncludeTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	rows, err := d.Admin.Query(ctx, `
+		SELECT k.conname, src.relname, dst.relname,
+		       (SELECT attname FROM pg_attribute WHERE attrelid = k.conrelid AND attnum = k.conkey[1]),
+		       (SELECT attname FROM pg_attribute WHERE attrelid = k.confrelid AND attnum = k.confkey[1]),
+		       EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = k.confrelid AND attname = 'tenant_id')
+		  FROM pg_constraint k
+		  JOIN pg_class src ON src.oid = k.conrelid
+		  JOIN pg_class dst ON dst.oid = k.confrelid
+		  JOIN pg_namespace n ON n.oid = src.relnamespace
+		 WHERE k.contype = 'f' AND n.nspname = 'public'
+		   AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = k.conrelid AND attname = 'tenant_id')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	checked := 0
+	for rows.Next() {
+		var name, src, dst, srcFirst, dstFirst string
+		var dstScoped bool
+		if err := rows.Scan(&name, &src, &dst, &srcFirst, &dstFirst, &dstScoped); err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		switch {
+		case dstScoped && (srcFirst != "tenant_id" || dstFirst != "tenant_id"):
+			t.Errorf("foreign key %s (%s -> %s) does not lead with tenant_id on both sides", name, src, dst)
+		case !dstScoped && dst == "tenants" && srcFirst != "tenant_id":
+			t.Errorf("foreign key %s (%s -> tenants) is not on tenant_id", name, src)
+		case !dstScoped && dst != "tenants":
+			t.Errorf("foreign key %s: tenant-scoped %s points at global table %s", name, src, dst)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no foreign keys found: users must reference tenants")
+	}
+}
+
+// TestUniqueKeysIncludeTenant: unique checks bypass RLS, so a unique key without tenant_id
+// would let one tenant learn about another's rows.
+func TestUniqueKeysIncludeTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	rows, err := d.Admin.Query(ctx, `
+		SELECT i.indexrelid::regclass::text, c.relname,
+		       COALESCE((SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = i.indkey[0]), '')
+		  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE i.indisunique AND n.nspname = 'public'
+		   AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attname = 'tenant_id')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx, tbl, first string
+		if err := rows.Scan(&idx, &tbl, &first); err != nil {
+			t.Fatal(err)
+		}
+		if first != "tenant_id" {
+			t.Errorf("unique index %s on %s does not lead with tenant_id", idx, tbl)
+		}
+	}
+}
+
+// TestNoRLSBypassObjects: views run with the caller's rights and no SECURITY DEFINER
+// function exists in the schema (RLS could be bypassed through either).
+func TestNoRLSBypassObjects(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	var views, definers []string
+	rows, err := d.Admin.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')
+		  AND NOT COALESCE('security_invoker=true' = ANY (c.reloptions), false)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v string
+		_ = rows.Scan(&v)
+		views = append(views, v)
+	}
+	rows.Close()
+	rows, err = d.Admin.Query(ctx, `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = 'public' AND p.prosecdef`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var f string
+		_ = rows.Scan(&f)
+		definers = append(definers, f)
+	}
+	rows.Close()
+	if len(views) > 0 {
+		t.Errorf("views without security_invoker: %v", views)
+	}
+	if len(definers) > 0 {
+		t.Errorf("SECURITY DEFINER functions: %v", definers)
+	}
+}
+
+// TestAppRole: gatehouse_app is no superuser, has no BYPASSRLS and owns nothing.
+func TestAppRole(t *testing.T) {
+	t.Parallel()
+	d := testutil.PackageDB(t)
+	if err := d.Store.CheckAppRole(context.Background()); err != nil {
+		t.Fatalf("gatehouse_app refused: %v", err)
+	}
+	if os.Getenv("TEST_DATABASE_URL") == "" {
+		// The admin connection is a superuser: CheckAppRole must refuse it.
+		st := openStore(t, d.AdminURL)
+		err := st.CheckAppRole(context.Background())
+		if err == nil || !contains(err.Error(), "superuser") {
+			t.Fatalf("superuser connection: err = %v, want a refusal naming superuser", err)
+		}
+	}
+}
