@@ -237,4 +237,6 @@ func (s *Service) CountUsers(ctx context.Context, tenantID uuid.UUID) (int64, er
 func ptr[T any](v T) *T { return &v }
 
 // IsNotFound reports whether err means "no such tenant".
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) || apperr.Is(err, "tenant_not_found") }
+func IsNotFound(err error) bool {
+	return errors.Is(err, ErrNotFound) || apperr.Is(err, "tenant_not_found")
+}
