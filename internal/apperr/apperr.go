@@ -22,10 +22,12 @@ const (
 	RateLimited
 	TooLarge
 	Unavailable
+	UnsupportedMedia
+	MethodNotAllowed
 )
 
 var kindNames = [...]string{"internal", "invalid", "not_found", "conflict", "unauthenticated",
-	"forbidden", "step_up_required", "rate_limited", "too_large", "unavailable"}
+	"forbidden", "step_up_required", "rate_limited", "too_large", "unavailable", "unsupported_media", "method_not_allowed"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

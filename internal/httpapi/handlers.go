@@ -19,7 +19,7 @@ import (
 
 var (
 	errNotFound         = apperr.New(apperr.NotFound, "not_found", "There is nothing here.")
-	errMethodNotAllowed = apperr.New(apperr.Invalid, "method_not_allowed", "This method is not allowed here.")
+	errMethodNotAllowed = apperr.New(apperr.MethodNotAllowed, "method_not_allowed", "This method is not allowed here.")
 )
 
 // byHost dispatches on the effective host: base domain, a tenant, or 404 tenant_not_found

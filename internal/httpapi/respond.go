@@ -17,16 +17,18 @@ import (
 
 // statusOf is the one table from error kind to HTTP status.
 var statusOf = map[apperr.Kind]int{
-	apperr.Internal:        http.StatusInternalServerError,
-	apperr.Invalid:         http.StatusBadRequest,
-	apperr.NotFound:        http.StatusNotFound,
-	apperr.Conflict:        http.StatusConflict,
-	apperr.Unauthenticated: http.StatusUnauthorized,
-	apperr.Forbidden:       http.StatusForbidden,
-	apperr.StepUpRequired:  http.StatusForbidden,
-	apperr.RateLimited:     http.StatusTooManyRequests,
-	apperr.TooLarge:        http.StatusRequestEntityTooLarge,
-	apperr.Unavailable:     http.StatusServiceUnavailable,
+	apperr.Internal:         http.StatusInternalServerError,
+	apperr.Invalid:          http.StatusBadRequest,
+	apperr.NotFound:         http.StatusNotFound,
+	apperr.Conflict:         http.StatusConflict,
+	apperr.Unauthenticated:  http.StatusUnauthorized,
+	apperr.Forbidden:        http.StatusForbidden,
+	apperr.StepUpRequired:   http.StatusForbidden,
+	apperr.RateLimited:      http.StatusTooManyRequests,
+	apperr.TooLarge:         http.StatusRequestEntityTooLarge,
+	apperr.Unavailable:      http.StatusServiceUnavailable,
+	apperr.UnsupportedMedia: http.StatusUnsupportedMediaType,
+	apperr.MethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
 // responder writes JSON bodies and errors, or HTML error pages for browsers.
@@ -96,7 +98,7 @@ func wantsHTML(r *http.Request) bool {
 var (
 	errTooLarge     = apperr.New(apperr.TooLarge, "request_too_large", "The request body is too large.")
 	errInvalidJSON  = apperr.New(apperr.Invalid, "invalid_json", "The request body is not valid JSON for this endpoint.")
-	errContentType  = apperr.New(apperr.Invalid, "unsupported_media_type", "Send the body as application/json.")
+	errContentType  = apperr.New(apperr.UnsupportedMedia, "unsupported_media_type", "Send the body as application/json.")
 	errInvalidUTF8  = apperr.New(apperr.Invalid, "invalid_json", "The request body is not valid UTF-8.")
 	errUnauthorized = apperr.New(apperr.Unauthenticated, "unauthenticated", "Authentication is required.")
 )

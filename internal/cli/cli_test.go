@@ -1,0 +1,227 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/cli"
+	"github.com/gatehouse-id/gatehouse/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+type result struct {
+	err            error
+	stdout, stderr string
+}
+
+// syncBuffer is a bytes.Buffer safe for a reader and a writer at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func run(ctx context.Context, env map[string]string, args ...string) result {
+	return runTo(ctx, env, &syncBuffer{}, args...)
+}
+
+func runTo(ctx context.Context, env map[string]string, out *syncBuffer, args ...string) result {
+	var errOut syncBuffer
+	err := cli.Run(ctx, append([]string{"gatehouse"}, args...), cli.Env{
+		Getenv: func(k string) string { return env[k] },
+		Stdout: out, Stderr: &errOut,
+	})
+	return result{err: err, stdout: out.String(), stderr: errOut.String()}
+}
+
+func TestServeRefusesPrivilegedRoles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+
+	if os.Getenv("TEST_DATABASE_URL") == "" { // the harness's admin URL is a superuser
+		r := run(ctx, map[string]string{"DATABASE_URL": d.AdminURL}, "serve", "--addr", "127.0.0.1:0")
+		if r.err == nil || !strings.Contains(r.err.Error(), "superuser") || !strings.Contains(r.err.Error(), `"postgres"`) {
+			t.Fatalf("serve as superuser: %v", r.err)
+		}
+	}
+
+	// A role with BYPASSRLS is refused too.
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	role := "gh_bypass_" + hex.EncodeToString(b[:])
+	if _, err := d.Admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN BYPASSRLS"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	u, _ := url.Parse(d.AdminURL)
+	u.User = url.User(role)
+	r := run(ctx, map[string]string{"DATABASE_URL": u.String()}, "serve", "--addr", "127.0.0.1:0")
+	if r.err == nil || !strings.Contains(r.err.Error(), "BYPASSRLS") || !strings.Contains(r.err.Error(), role) {
+		t.Fatalf("serve with BYPASSRLS: %v", r.err)
+	}
+}
+
+func TestServeRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	r := run(context.Background(), map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1/x", "GATEHOUSE_PUBLIC_SCHEME": "ftp"}, "serve")
+	if r.err == nil || !strings.HasPrefix(r.err.Error(), "GATEHOUSE_PUBLIC_SCHEME") {
+		t.Fatalf("err = %v, want one line naming the variable", r.err)
+	}
+	r = run(context.Background(), map[string]string{}, "serve")
+	if r.err == nil || !strings.HasPrefix(r.err.Error(), "DATABASE_URL") {
+		t.Fatalf("err = %v", r.err)
+	}
+}
+
+// TestDevSeedIsIdempotent runs `gatehouse dev` twice against one database (DATABASE_URL
+// set, so no private cluster): the demo tenant and its admin exist exactly once.
+func TestDevSeedIsIdempotent(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	env := map[string]string{"DATABASE_URL": d.AppURL, "GATEHOUSE_ADMIN_DATABASE_URL": d.AdminURL, "GATEHOUSE_LOG_LEVEL": "warn"}
+	for i := range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan result, 1)
+		out := &syncBuffer{}
+		go func() { done <- runTo(ctx, env, out, "dev", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(out.String(), "Gatehouse dev is running") {
+			select {
+			case r := <-done:
+				t.Fatalf("run %d: dev exited: %v\n%s", i, r.err, r.stderr)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: dev did not start", i)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		if r := <-done; r.err != nil {
+			t.Fatalf("run %d: %v\n%s", i, r.err, r.stderr)
+		}
+	}
+	var tenants, users int
+	if err := d.Admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM tenants),
+		(SELECT count(*) FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE t.slug = 'acme')`).Scan(&tenants, &users); err != nil {
+		t.Fatal(err)
+	}
+	if tenants != 1 || users != 1 {
+		t.Fatalf("after two dev runs: %d tenants, %d acme users; want 1 and 1", tenants, users)
+	}
+}
+
+func TestTenantCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	env := map[string]string{"DATABASE_URL": d.AppURL}
+	slug := testutil.UniqueSlug("cli")
+
+	r := run(ctx, env, "tenant", "create", slug, "--name", "CLI Co", "--admin-email", "it@cli.example")
+	if r.err != nil || !strings.Contains(r.stdout, "created tenant "+slug) || !strings.Contains(r.stdout, "it@cli.example") {
+		t.Fatalf("create: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenant", "create", slug, "--name", "Again"); r.err == nil || !strings.Contains(r.err.Error(), "tenant_exists") {
+		t.Fatalf("duplicate create: %v", r.err)
+	}
+	if r = run(ctx, env, "tenant", "create", slug+"-x"); r.err == nil || !cli.IsUsage(r.err) {
+		t.Fatalf("create without --name: %v", r.err)
+	}
+	if r = run(ctx, env, "tenant", "list"); r.err != nil || !strings.Contains(r.stdout, slug) || !strings.Contains(r.stdout, "CLI Co") {
+		t.Fatalf("list: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenant", "show", slug); r.err != nil || !strings.Contains(r.stdout, `"users": 1`) || !strings.Contains(r.stdout, `"verification"`) {
+		t.Fatalf("show: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenant", "suspend", slug); r.err != nil || !strings.Contains(r.stdout, "suspended") {
+		t.Fatalf("suspend: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenant", "activate", slug); r.err != nil || !strings.Contains(r.stdout, "active") {
+		t.Fatalf("activate: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenant", "delete", slug, "--grace", "48h"); r.err != nil || !strings.Contains(r.stdout, "purged after") {
+		t.Fatalf("delete with grace: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenant", "delete", slug, "--grace", "0"); r.err != nil || !strings.Contains(r.stdout, "purged") {
+		t.Fatalf("delete now: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenant", "show", slug); r.err == nil || !strings.Contains(r.err.Error(), "tenant_not_found") {
+		t.Fatalf("show after delete: %v", r.err)
+	}
+}
+
+func TestTenantsApplyCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	env := map[string]string{"DATABASE_URL": d.AppURL}
+	dir := t.TempDir()
+	slug := testutil.UniqueSlug("apply")
+	if err := os.WriteFile(filepath.Join(dir, slug+".yaml"), []byte("slug: "+slug+"\nname: Applied\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(ctx, env, "tenants", "apply", dir, "--dry-run")
+	if r.err != nil || !strings.Contains(r.stdout, "create "+slug) || !strings.Contains(r.stdout, "dry run") {
+		t.Fatalf("dry run: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenant", "show", slug); r.err == nil {
+		t.Fatal("dry run created the tenant")
+	}
+	if r = run(ctx, env, "tenants", "apply", dir); r.err != nil || !strings.Contains(r.stdout, "create "+slug) {
+		t.Fatalf("apply: %v %q", r.err, r.stdout)
+	}
+	if r = run(ctx, env, "tenants", "apply", dir); r.err != nil || !strings.Contains(r.stdout, "unchanged "+slug) {
+		t.Fatalf("re-apply: %v %q", r.err, r.stdout)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{}, {"frobnicate"}, {"migrate"}, {"migrate", "sideways"}, {"tenant"}, {"tenants", "apply"}} {
+		r := run(context.Background(), map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x"}, args...)
+		if !cli.IsUsage(r.err) {
+			t.Errorf("%v: err = %v, want a usage error", args, r.err)
+		}
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	d := testutil.EmptyDB(t)
+	env := map[string]string{"GATEHOUSE_ADMIN_DATABASE_URL": d.AdminURL}
+	r := run(context.Background(), env, "migrate", "up")
+	if r.err != nil || !strings.Contains(r.stdout, "schema version 1") {
+		t.Fatalf("up: %v %q", r.err, r.stdout)
+	}
+	r = run(context.Background(), env, "migrate", "down", "--all")
+	if r.err != nil || !strings.Contains(r.stdout, "schema version 0") {
+		t.Fatalf("down: %v %q", r.err, r.stdout)
+	}
+	r = run(context.Background(), env, "migrate", "version")
+	if r.err != nil || !strings.Contains(r.stdout, "schema version 0") {
+		t.Fatalf("version: %v %q", r.err, r.stdout)
+	}
+}
