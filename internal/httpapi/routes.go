@@ -13,6 +13,15 @@ import (
 // host; the base host serves the operator API and a landing page; every other route lives
 // on a tenant host and sees the resolved tenant in its context.
 func routes(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver) http.Handler {
+	return routeTable(rs, cfg, pages, ready, tenants, resolver).mux
+}
+
+// routers are the three route tables: any host, the base host, tenant hosts.
+type routers struct {
+	mux, base, tenantHost chi.Router
+}
+
+func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver) routers {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, errNotFound)
 	}
@@ -43,7 +52,7 @@ func routes(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, ten
 	mux.Handle("/assets/*", cacheable(web.Static()))
 	mux.NotFound(byHost(rs, cfg.BaseDomain, resolver, base, tenantHost).ServeHTTP)
 	mux.MethodNotAllowed(byHost(rs, cfg.BaseDomain, resolver, base, tenantHost).ServeHTTP)
-	return mux
+	return routers{mux: mux, base: base, tenantHost: tenantHost}
 }
 
 func cacheable(next http.Handler) http.Handler {

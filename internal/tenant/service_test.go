@@ -153,7 +153,7 @@ type node struct {
 	listener *store.Listener
 }
 
-func newNode(t *testing.T, d *testutil.DB, run bool) node {
+func newNode(t testing.TB, d *testutil.DB, run bool) node {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{URL: d.AppURL, MaxConns: 2})
 	if err != nil {
