@@ -10,12 +10,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	mailpkg "net/mail"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
+	"github.com/gatehouse-id/gatehouse/internal/password"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -32,8 +43,11 @@ type App struct {
 	store     *store.Store
 	telemetry *telemetry.Telemetry
 	listener  *store.Listener
+	jobs      *river.Client[pgx.Tx]
 	Tenants   *tenant.Service
 	Resolver  *tenant.Resolver
+	Accounts  *account.Service
+	Sessions  *session.Service
 	Handler   http.Handler
 	now       func() time.Time
 }
@@ -66,10 +80,78 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	a.listener = st.NewListener(logger)
 	a.Tenants = tenant.NewService(st, a.now)
 	a.Resolver = tenant.NewResolver(st, cfg.TenantCacheTTL, a.now, a.listener)
+	a.Sessions = session.NewService(st, a.now)
+
+	sender, err := mail.NewSender(ctx, cfg.Mail, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if a.jobs, err = a.newJobs(sender, tel); err != nil {
+		st.Close()
+		return nil, err
+	}
+	templates, err := mail.LoadTemplates()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	outbox := mail.NewOutbox(templates, cfg.MailFrom, a.jobs)
+	hasher := password.NewHasher(password.Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations,
+		Parallelism: cfg.Argon2Threads, SaltLen: 16, KeyLen: 32})
+	urls := tenant.URLs{Scheme: cfg.PublicScheme, BaseDomain: cfg.BaseDomain, Port: cfg.PublicPort}
+	a.Accounts = account.NewService(st, hasher, outbox, ratelimit.New(st, a.now), urls,
+		account.Config{ResponseFloor: cfg.ResponseFloor}, a.now)
+
 	a.Handler = httpapi.NewServer(logger,
-		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies},
-		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver)
+		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
+			DevMailDir: cfg.DevMailDir},
+		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts)
 	return a, nil
+}
+
+// newJobs builds the River client that runs background jobs (mail delivery) on the
+// application role's pool.
+func (a *App) newJobs(sender mail.Sender, tel *telemetry.Telemetry) (*river.Client[pgx.Tx], error) {
+	worker, err := mail.NewWorker(a.store, sender, a.mailFrom, a.logger, tel.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, worker)
+	poll := a.cfg.JobPollInterval
+	client, err := river.NewClient(riverpgxv5.New(a.store.Pool()), &river.Config{
+		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}},
+		Workers:                     workers,
+		RetryPolicy:                 mail.RetryPolicy{Base: a.cfg.MailRetryBase, Max: 30 * time.Minute},
+		FetchPollInterval:           poll,
+		FetchCooldown:               min(100*time.Millisecond, poll/2),
+		CompletedJobRetentionPeriod: 24 * time.Hour,
+		Logger:                      slog.New(minLevel{Handler: a.logger.Handler(), min: slog.LevelWarn}).With("component", "river"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	return client, nil
+}
+
+// mailFrom is the sender of a tenant's mail: its own address from the policy, or the
+// global one under the tenant's name.
+func (a *App) mailFrom(ctx context.Context, tenantID uuid.UUID) (string, string) {
+	from := (&mailpkg.Address{Name: "Gatehouse", Address: a.cfg.MailFrom}).String()
+	if addr, err := mailpkg.ParseAddress(a.cfg.MailFrom); err == nil {
+		from = addr.String()
+		if t, err := a.Tenants.GetByID(ctx, tenantID); err == nil {
+			if t.Policy.Mail.From != "" {
+				return t.Policy.Mail.From, t.Policy.Mail.SESConfigurationSet
+			}
+			if addr.Name == "" {
+				addr.Name = t.Name
+			}
+			return addr.String(), t.Policy.Mail.SESConfigurationSet
+		}
+	}
+	return from, ""
 }
 
 // ready is /readyz: the database answers and its schema is the one this binary expects.
@@ -98,6 +180,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.listener.Run(bg) })
 	wg.Go(func() { a.purgeLoop(bg) })
+	if err := a.jobs.Start(bg); err != nil {
+		stopBG()
+		wg.Wait()
+		return fmt.Errorf("start job queue: %w", err)
+	}
 
 	var metricsSrv *http.Server
 	errc := make(chan error, 2)
@@ -141,6 +228,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(sctx)
 	}
+	// Running jobs finish (a mail being sent is not cut off); queued ones wait for the next start.
+	if err := a.jobs.Stop(sctx); err != nil {
+		a.logger.Warn("job queue stop", "err", err)
+	}
 	stopBG()
 	wg.Wait()
 	a.store.Close()
@@ -157,7 +248,8 @@ func (a *App) Close() {
 	_ = a.telemetry.Shutdown(context.Background())
 }
 
-// purgeLoop purges tenants whose deletion grace period is over, once a minute.
+// purgeLoop purges tenants whose deletion grace period is over, and sweeps expired rate
+// counters and tokens, once a minute.
 func (a *App) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -167,10 +259,31 @@ func (a *App) purgeLoop(ctx context.Context) {
 		} else if n > 0 {
 			a.logger.Info("purged tenants past their grace period", "count", n)
 		}
+		if err := a.Tenants.Sweep(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("sweep of expired rows failed; will retry", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// minLevel drops records below min (River reports routine progress at info).
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }

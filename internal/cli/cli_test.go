@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/cli"
+	"github.com/gatehouse-id/gatehouse/internal/migrate"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
@@ -128,8 +130,8 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 		(SELECT count(*) FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE t.slug = 'acme')`).Scan(&tenants, &users); err != nil {
 		t.Fatal(err)
 	}
-	if tenants != 1 || users != 1 {
-		t.Fatalf("after two dev runs: %d tenants, %d acme users; want 1 and 1", tenants, users)
+	if tenants != 1 || users != 2 {
+		t.Fatalf("after two dev runs: %d tenants, %d acme users; want 1 and 2 (admin and demo user)", tenants, users)
 	}
 }
 
@@ -213,7 +215,7 @@ func TestMigrateCommand(t *testing.T) {
 	d := testutil.EmptyDB(t)
 	env := map[string]string{"GATEHOUSE_ADMIN_DATABASE_URL": d.AdminURL}
 	r := run(context.Background(), env, "migrate", "up")
-	if r.err != nil || !strings.Contains(r.stdout, "schema version 1") {
+	if want := fmt.Sprintf("schema version %d", migrate.Latest()); r.err != nil || !strings.Contains(r.stdout, want) {
 		t.Fatalf("up: %v %q", r.err, r.stdout)
 	}
 	r = run(context.Background(), env, "migrate", "down", "--all")

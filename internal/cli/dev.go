@@ -23,6 +23,9 @@ const (
 	demoSlug       = "acme"
 	demoName       = "Acme"
 	demoAdminEmail = "admin@acme.example"
+	// The demo user's password is printed at start: it exists only in dev databases.
+	demoUserEmail    = "user@acme.example"
+	demoUserPassword = "demo-correct-horse-battery"
 )
 
 func runDev(ctx context.Context, args []string, env Env) error {
@@ -75,42 +78,57 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	if err := migrate.Up(ctx, cfg.AdminDatabaseURL); err != nil {
 		return err
 	}
-	a, err := app.New(ctx, cfg, logger, devEnv)
-	if err != nil {
-		return err
-	}
-	if err := seedDemo(ctx, a.Tenants); err != nil {
-		a.Close()
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		a.Close()
 		return fmt.Errorf("--addr: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	if cfg.PublicPort == 0 {
+		cfg.PublicPort = port
+	}
+	if strings.HasPrefix(cfg.Mail, "dir:") {
+		cfg.DevMailDir = strings.TrimPrefix(cfg.Mail, "dir:")
+	}
+	a, err := app.New(ctx, cfg, logger, devEnv)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := seedDemo(ctx, a); err != nil {
+		ln.Close()
+		a.Close()
+		return err
+	}
 	fmt.Fprintf(env.Stdout, `
 Gatehouse dev is running.
   Demo tenant:   http://%s.%s:%d/
   Operator host: http://%s:%d/
+  Sign in:       http://%s.%s:%d/login  as %s / %s
+  Dev mailbox:   http://%s.%s:%d/_dev/mail
   Health:        http://%s.%s:%d/healthz
   CLI database:  DATABASE_URL='%s'
 Press Ctrl-C to stop.
-`, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, cfg.DatabaseURL)
+`, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, demoUserEmail, demoUserPassword,
+		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, cfg.DatabaseURL)
 	return a.Serve(ctx, ln)
 }
 
-// seedDemo creates the demo tenant once; later runs leave it (and any changes) alone.
-func seedDemo(ctx context.Context, tenants *tenant.Service) error {
-	if _, err := tenants.Get(ctx, demoSlug); err == nil {
+// seedDemo creates the demo tenant, its admin and a verified self-serve user once; later
+// runs leave them (and any changes) alone.
+func seedDemo(ctx context.Context, a *app.App) error {
+	if _, err := a.Tenants.Get(ctx, demoSlug); err == nil {
 		return nil
 	} else if !tenant.IsNotFound(err) {
 		return err
 	}
-	_, err := tenants.Create(ctx, tenant.CreateInput{Slug: demoSlug, Name: demoName, AdminEmail: demoAdminEmail})
+	c, err := a.Tenants.Create(ctx, tenant.CreateInput{Slug: demoSlug, Name: demoName, AdminEmail: demoAdminEmail})
 	if errors.Is(err, tenant.ErrSlugTaken) {
 		return nil // another dev process seeded it first
 	}
+	if err != nil {
+		return err
+	}
+	_, err = a.Accounts.CreateVerifiedUser(ctx, c.Tenant, demoUserEmail, demoUserPassword, "Demo User")
 	return err
 }
 

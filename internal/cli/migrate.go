@@ -32,21 +32,22 @@ func runMigrate(ctx context.Context, args []string, env Env) error {
 		if err := migrate.Up(ctx, cfg.AdminDatabaseURL); err != nil {
 			return err
 		}
-	case "down", "version":
+	case "down":
+		if *all {
+			if err := migrate.DownAll(ctx, cfg.AdminDatabaseURL); err != nil {
+				return err
+			}
+			break
+		}
 		mg, err := migrate.Open(cfg.AdminDatabaseURL)
 		if err != nil {
 			return err
 		}
 		defer mg.Close()
-		if pos[0] == "down" {
-			n := *steps
-			if *all {
-				n = 0
-			}
-			if err := mg.Down(n); err != nil {
-				return err
-			}
+		if err := mg.Down(*steps); err != nil {
+			return err
 		}
+	case "version":
 	default:
 		return fmt.Errorf("%w: gatehouse migrate up|down|version", errUsage)
 	}

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -24,12 +25,22 @@ type Config struct {
 	Mail             string         // GATEHOUSE_MAIL
 	MailFrom         string         // GATEHOUSE_MAIL_FROM
 	SecretKey        string         // GATEHOUSE_SECRET_KEY (base64 keys, comma-separated)
-	DBMaxConns       int32          // GATEHOUSE_DB_MAX_CONNS, default 0 (pgx: max(4, cores))
+	DBMaxConns       int32          // GATEHOUSE_DB_MAX_CONNS, default 10
 	DBExecMode       string         // GATEHOUSE_DB_EXEC_MODE, default cache_statement
 	LogFormat        string         // GATEHOUSE_LOG_FORMAT: json (default) or text
 	LogLevel         string         // GATEHOUSE_LOG_LEVEL: debug, info (default), warn, error
 	TenantCacheTTL   time.Duration  // GATEHOUSE_TENANT_CACHE_TTL, default 30s
 	ShutdownTimeout  time.Duration  // GATEHOUSE_SHUTDOWN_TIMEOUT, default 20s
+	PublicPort       int            // GATEHOUSE_PUBLIC_PORT: port in links (0: the scheme's default)
+	Argon2MemoryKiB  uint32         // GATEHOUSE_ARGON2_MEMORY_KIB, default 19456 (OWASP)
+	Argon2Iterations uint32         // GATEHOUSE_ARGON2_ITERATIONS, default 2
+	Argon2Threads    uint8          // GATEHOUSE_ARGON2_PARALLELISM, default 1
+
+	// Set by code, not by the environment.
+	DevMailDir      string        // dev only: the captured mail shown at /_dev/mail
+	MailRetryBase   time.Duration // first retry delay of a failed mail (default 10s)
+	JobPollInterval time.Duration // how often idle job workers poll (default 1s)
+	ResponseFloor   time.Duration // least duration of signup/resend/forgot (default 250ms)
 }
 
 // Vars lists every variable with its meaning, for `--help`.
@@ -45,12 +56,17 @@ var Vars = [][2]string{
 	{"GATEHOUSE_MAIL", "ses, smtp://user:pass@host:port, dir:/path or log"},
 	{"GATEHOUSE_MAIL_FROM", "default sender address"},
 	{"GATEHOUSE_SECRET_KEY", "base64 32-byte keys for secrets at rest, comma-separated, first encrypts"},
-	{"GATEHOUSE_DB_MAX_CONNS", "pool size (default max(4, cores))"},
+	{"GATEHOUSE_DB_MAX_CONNS", "pool size per process (default 10)"},
 	{"GATEHOUSE_DB_EXEC_MODE", "pgx exec mode: cache_statement (default), cache_describe, describe_exec, exec, simple_protocol"},
 	{"GATEHOUSE_LOG_FORMAT", "json (default) or text"},
 	{"GATEHOUSE_LOG_LEVEL", "debug, info (default), warn or error"},
 	{"GATEHOUSE_TENANT_CACHE_TTL", "how long a resolved tenant is cached (default 30s, 0 disables)"},
 	{"GATEHOUSE_SHUTDOWN_TIMEOUT", "how long in-flight requests may take after SIGTERM (default 20s)"},
+	{"GATEHOUSE_PUBLIC_PORT", "port in links sent by email, when not the scheme's default"},
+	{"GATEHOUSE_ARGON2_MEMORY_KIB", "argon2id memory in KiB (default 19456, OWASP)"},
+	{"GATEHOUSE_ARGON2_ITERATIONS", "argon2id iterations (default 2)"},
+	{"GATEHOUSE_ARGON2_PARALLELISM", "argon2id parallelism (default 1)"},
+	{"AWS_REGION, AWS_ENDPOINT_URL_SESV2, AWS_*", "SES (GATEHOUSE_MAIL=ses): the AWS SDK's standard configuration chain"},
 	{"OTEL_*", "OpenTelemetry: OTLP exporters are on when OTEL_EXPORTER_OTLP_ENDPOINT (or a signal's endpoint) is set"},
 }
 
@@ -70,6 +86,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DBExecMode:       getenv("GATEHOUSE_DB_EXEC_MODE"),
 		LogFormat:        or(getenv("GATEHOUSE_LOG_FORMAT"), "json"),
 		LogLevel:         or(getenv("GATEHOUSE_LOG_LEVEL"), "info"),
+		DBMaxConns:       10,
 	}
 	if c.AdminDatabaseURL == "" {
 		c.AdminDatabaseURL = c.DatabaseURL
@@ -108,6 +125,31 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ShutdownTimeout, err = duration(getenv, "GATEHOUSE_SHUTDOWN_TIMEOUT", 20*time.Second); err != nil {
 		return c, err
 	}
+	port, err := number(getenv, "GATEHOUSE_PUBLIC_PORT", 0, 0, 65535)
+	if err != nil {
+		return c, err
+	}
+	c.PublicPort = port
+	mem, err := number(getenv, "GATEHOUSE_ARGON2_MEMORY_KIB", 19*1024, 8*1024, 4*1024*1024)
+	if err != nil {
+		return c, err
+	}
+	iter, err := number(getenv, "GATEHOUSE_ARGON2_ITERATIONS", 2, 1, 100)
+	if err != nil {
+		return c, err
+	}
+	par, err := number(getenv, "GATEHOUSE_ARGON2_PARALLELISM", 1, 1, 64)
+	if err != nil {
+		return c, err
+	}
+	c.Argon2MemoryKiB, c.Argon2Iterations, c.Argon2Threads = uint32(mem), uint32(iter), uint8(par)
+	if c.MailFrom == "" {
+		c.MailFrom = "no-reply@" + c.BaseDomain
+	}
+	if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address == "" {
+		return c, fmt.Errorf("GATEHOUSE_MAIL_FROM: %q is not an email address", c.MailFrom)
+	}
+	c.MailRetryBase, c.JobPollInterval, c.ResponseFloor = 10*time.Second, time.Second, 250*time.Millisecond
 	return c, nil
 }
 
@@ -146,6 +188,18 @@ func duration(getenv func(string) string, name string, def time.Duration) (time.
 		return 0, fmt.Errorf("%s: must be a duration such as 30s, not %q", name, v)
 	}
 	return d, nil
+}
+
+func number(getenv func(string) string, name string, def, lo, hi int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s: must be a number from %d to %d, not %q", name, lo, hi, v)
+	}
+	return n, nil
 }
 
 func or(v, def string) string {

@@ -74,10 +74,7 @@ func handleLanding(rs *responder, pages *web.Renderer, baseDomain string) http.H
 
 func handleTenantHome(rs *responder, pages *web.Renderer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		t, _ := TenantFrom(r.Context())
-		if err := pages.Render(w, http.StatusOK, "tenant_home", web.Page{Title: "Welcome", Brand: t.Name, RequestID: Info(r.Context()).ID}); err != nil {
-			rs.Error(w, r, err)
-		}
+		renderPage(rs, pages, w, r, http.StatusOK, "tenant_home", "Welcome", nil)
 	}
 }
 

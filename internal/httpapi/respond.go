@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -57,6 +58,9 @@ func (rs *responder) Error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	ri := Info(r.Context())
 	details := e.Details
+	if secs, ok := e.Details["retry_after_seconds"].(int); ok && e.Kind == apperr.RateLimited {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
 	if e.Kind == apperr.Internal {
 		rs.logger.ErrorContext(r.Context(), "internal error", "err", err, "request_id", ri.ID,
 			"method", r.Method, "path", r.URL.Path)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -12,8 +14,9 @@ import (
 // routes is the table of contents of Gatehouse's HTTP surface. Health checks answer on any
 // host; the base host serves the operator API and a landing page; every other route lives
 // on a tenant host and sees the resolved tenant in its context.
-func routes(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver) http.Handler {
-	return routeTable(rs, cfg, pages, ready, tenants, resolver).mux
+func routes(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
+	sessions *session.Service, accounts *account.Service) http.Handler {
+	return routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts).mux
 }
 
 // routers are the three route tables: any host, the base host, tenant hosts.
@@ -21,7 +24,8 @@ type routers struct {
 	mux, base, tenantHost chi.Router
 }
 
-func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver) routers {
+func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
+	sessions *session.Service, accounts *account.Service) routers {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, errNotFound)
 	}
@@ -43,8 +47,49 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost := chi.NewRouter()
 	tenantHost.NotFound(notFound)
 	tenantHost.MethodNotAllowed(methodNotAllowed)
+	tenantHost.Use(authenticate(rs, sessions))
 	tenantHost.Get("/", handleTenantHome(rs, pages))
 	tenantHost.Get("/api/v1/tenant", handleTenantInfo(rs))
+
+	// Self-service JSON API.
+	tenantHost.Post("/api/v1/signup", handleSignup(rs, accounts))
+	tenantHost.Post("/api/v1/verification/confirm", handleConfirmEmail(rs, accounts))
+	tenantHost.Post("/api/v1/verification/resend", handleResendVerification(rs, accounts))
+	tenantHost.Post("/api/v1/login", handleLogin(rs, accounts))
+	tenantHost.Post("/api/v1/password/forgot", handleForgotPassword(rs, accounts))
+	tenantHost.Post("/api/v1/password/reset", handleResetPassword(rs, accounts))
+	tenantHost.Post("/api/v1/account/email/undo", handleUndoEmailChange(rs, accounts))
+	tenantHost.Group(func(r chi.Router) {
+		r.Use(requireSession(rs))
+		r.Post("/api/v1/logout", handleLogout(rs, accounts, sessions))
+		r.Get("/api/v1/session", handleWhoami(rs))
+		r.Post("/api/v1/account/email", handleRequestEmailChange(rs, accounts))
+	})
+
+	// Pages for people.
+	tenantHost.Get("/signup", pageSignup(rs, pages))
+	tenantHost.Post("/signup", pageSignupPost(rs, pages, accounts))
+	tenantHost.Get("/login", pageLogin(rs, pages))
+	tenantHost.Post("/login", pageLoginPost(rs, pages, accounts))
+	tenantHost.Post("/logout", pageLogout(rs, accounts, sessions))
+	tenantHost.Get("/verify", pageVerify(rs, pages))
+	tenantHost.Post("/verify", pageVerifyPost(rs, pages, accounts))
+	tenantHost.Get("/verify/resend", pageResend(rs, pages))
+	tenantHost.Post("/verify/resend", pageResendPost(rs, pages, accounts))
+	tenantHost.Get("/password/forgot", pageForgot(rs, pages))
+	tenantHost.Post("/password/forgot", pageForgotPost(rs, pages, accounts))
+	tenantHost.Get("/password/reset", pageReset(rs, pages))
+	tenantHost.Post("/password/reset", pageResetPost(rs, pages, accounts))
+	tenantHost.Get("/email/undo", pageUndo(rs, pages))
+	tenantHost.Post("/email/undo", pageUndoPost(rs, pages, accounts))
+	tenantHost.Get("/account", pageAccount(rs, pages))
+	tenantHost.Post("/account/email", pageEmailChangePost(rs, pages, accounts))
+	if cfg.DevMailDir != "" {
+		tenantHost.Get("/_dev/mail", pageDevMail(rs, pages, cfg.DevMailDir))
+		tenantHost.Get("/_dev/mail.json", handleDevMailJSON(rs, cfg.DevMailDir))
+		base.Get("/_dev/mail", pageDevMail(rs, pages, cfg.DevMailDir))
+		base.Get("/_dev/mail.json", handleDevMailJSON(rs, cfg.DevMailDir))
+	}
 
 	mux := chi.NewRouter()
 	mux.Get("/healthz", handleHealthz(rs))

@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -21,6 +23,7 @@ type Config struct {
 	BaseDomain     string
 	OperatorToken  string
 	TrustedProxies []netip.Prefix
+	DevMailDir     string // dev only: serve /_dev/mail from this directory
 }
 
 // Readiness reports whether the server can take traffic (database reachable, schema current).
@@ -36,9 +39,11 @@ func NewServer(
 	ready Readiness,
 	tenants *tenant.Service,
 	resolver *tenant.Resolver,
+	sessions *session.Service,
+	accounts *account.Service,
 ) http.Handler {
 	rs := &responder{logger: logger, pages: pages}
-	h := routes(rs, cfg, pages, ready, tenants, resolver)
+	h := routes(rs, cfg, pages, ready, tenants, resolver, sessions, accounts)
 	for _, mw := range []func(http.Handler) http.Handler{
 		limitBody(maxBodyBytes),
 		crossOrigin(rs),

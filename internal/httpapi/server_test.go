@@ -308,8 +308,12 @@ func TestPlatformAPI(t *testing.T) {
 		t.Fatalf("get unknown: %d %s", r.StatusCode, r.Body)
 	}
 	// The platform API exists only on the base host.
-	if r := srv.Do(t, testutil.Request{Host: slug + ".localhost", Path: "/api/v1/platform/tenants", Header: auth}); r.StatusCode != 404 {
+	if r := srv.Do(t, testutil.Request{Host: slug + ".localhost", Path: "/api/v1/platform/tenants"}); r.StatusCode != 404 {
 		t.Fatalf("platform API on a tenant host: %d %s", r.StatusCode, r.Body)
+	}
+	// There the operator token is just an invalid session token.
+	if r := srv.Do(t, testutil.Request{Host: slug + ".localhost", Path: "/api/v1/platform/tenants", Header: auth}); r.StatusCode != 401 {
+		t.Fatalf("operator token on a tenant host: %d %s", r.StatusCode, r.Body)
 	}
 	// The new tenant is served at once.
 	if r := srv.Do(t, testutil.Request{Host: slug + ".localhost", Path: "/api/v1/tenant"}); r.StatusCode != 200 || !strings.Contains(string(r.Body), `"signup_enabled":false`) {

@@ -154,7 +154,8 @@ func (mg *Migrator) Version() (uint, bool, error) {
 	return v, dirty, nil
 }
 
-// Up creates the roles and applies every pending migration: what `gatehouse migrate up` does.
+// Up creates the roles and applies every pending migration, then River's job-queue
+// migrations: what `gatehouse migrate up` does.
 func Up(ctx context.Context, adminURL string) error {
 	if err := EnsureRoles(ctx, adminURL); err != nil {
 		return err
@@ -164,7 +165,23 @@ func Up(ctx context.Context, adminURL string) error {
 		return err
 	}
 	defer mg.Close()
-	return mg.Up()
+	if err := mg.Up(); err != nil {
+		return err
+	}
+	return riverMigrate(ctx, adminURL, true)
+}
+
+// DownAll reverts every migration, River's job tables included: all data is gone.
+func DownAll(ctx context.Context, adminURL string) error {
+	mg, err := Open(adminURL)
+	if err != nil {
+		return err
+	}
+	defer mg.Close()
+	if err := mg.Down(0); err != nil {
+		return err
+	}
+	return riverMigrate(ctx, adminURL, false)
 }
 
 var fileVersion = regexp.MustCompile(`^(\d+)_.*\.up\.sql$`)

@@ -19,15 +19,52 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 
 // globalTables are the tables allowed to exist without tenant_id. Every other table must be
 // tenant-scoped, so a new table that forgets tenant_id fails TestTenantScopedTables.
-var globalTables = []string{"schema_migrations", "tenants"}
+var globalTables = []string{"schema_migrations", "tenants",
+	// River's job queue: job args carry ids only (tenant id, row id), never tenant data.
+	"river_client", "river_client_queue", "river_job", "river_leader", "river_migration", "river_notification", "river_queue"}
 
 // fixtures insert one row of a tenant-scoped table for a tenant, as the superuser. A new
 // tenant-scoped table without a fixture fails the isolation test until one is added.
 var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID) error{
 	"users": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
-		_, err := tx.Exec(ctx, "INSERT INTO users (tenant_id, email) VALUES ($1, $2)", tid, uuid.NewString()+"@example.com")
+		_, err := newUser(ctx, tx, tid)
 		return err
 	},
+	"password_credentials": withUser(`INSERT INTO password_credentials (tenant_id, user_id, hash) VALUES ($1, $2, '$argon2id$x')`),
+	"email_tokens": withUser(`INSERT INTO email_tokens (tenant_id, user_id, purpose, token_hash, email, expires_at)
+		VALUES ($1, $2, 'verify_email', sha256(gen_random_uuid()::text::bytea), 'a@example.com', now() + interval '1 hour')`),
+	"sessions": withUser(`INSERT INTO sessions (tenant_id, user_id, token_hash, idle_timeout, expires_at)
+		VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), interval '1 hour', now() + interval '1 day')`),
+	"mail_outbox": withUser(`INSERT INTO mail_outbox (tenant_id, user_id, template, to_address, subject)
+		VALUES ($1, $2, 'verify_email', 'a@example.com', 'Hello')`),
+	"rate_limits": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := tx.Exec(ctx, `INSERT INTO rate_limits (tenant_id, key, window_start, count, expires_at)
+			VALUES ($1, gen_random_uuid()::text, now(), 1, now() + interval '1 hour')`, tid)
+		return err
+	},
+	"login_failures": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := tx.Exec(ctx, `INSERT INTO login_failures (tenant_id, key, failures, last_failure_at)
+			VALUES ($1, gen_random_uuid()::text, 1, now())`, tid)
+		return err
+	},
+}
+
+func newUser(ctx context.Context, tx pgx.Tx, tid uuid.UUID) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, "INSERT INTO users (tenant_id, email) VALUES ($1, $2) RETURNING id", tid, uuid.NewString()+"@example.com").Scan(&id)
+	return id, err
+}
+
+// withUser makes a fixture that inserts a user, then runs sql with ($1 tenant, $2 user).
+func withUser(sql string) func(context.Context, pgx.Tx, uuid.UUID) error {
+	return func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		uid, err := newUser(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, sql, tid, uid)
+		return err
+	}
 }
 
 const policyExpr = `(tenant_id = (NULLIF(current_setting('gatehouse.tenant_id'::text, true), ''::text))::uuid)`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"slices"
 	"strings"
 
@@ -19,6 +20,13 @@ type Policy struct {
 	StepUp       StepUpPolicy       `json:"step_up"`
 	Deletion     DeletionPolicy     `json:"deletion"`
 	Signup       SignupPolicy       `json:"signup"`
+	Mail         MailPolicy         `json:"mail"`
+}
+
+// MailPolicy overrides the global sender for this tenant's mail.
+type MailPolicy struct {
+	From                string `json:"from"`                  // "Name <addr>" or "addr"; empty: GATEHOUSE_MAIL_FROM with the tenant's name
+	SESConfigurationSet string `json:"ses_configuration_set"` // empty: none
 }
 
 // Verification modes.
@@ -182,6 +190,14 @@ func (p Policy) Validate() error {
 		if d == "" || strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".") || len(d) > 253 {
 			return invalidPolicy(fmt.Sprintf("signup.allowed_domains[%d]", i), fmt.Sprintf("%q is not a domain name", d))
 		}
+	}
+	if f := p.Mail.From; f != "" {
+		if a, err := mail.ParseAddress(f); err != nil || strings.ContainsAny(f, "\r\n") || a.Address == "" {
+			return invalidPolicy("mail.from", fmt.Sprintf("%q is not an email address", f))
+		}
+	}
+	if c := p.Mail.SESConfigurationSet; len(c) > 64 || strings.ContainsAny(c, " \r\n/") {
+		return invalidPolicy("mail.ses_configuration_set", "is not a configuration set name")
 	}
 	return nil
 }

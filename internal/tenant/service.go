@@ -240,3 +240,50 @@ func ptr[T any](v T) *T { return &v }
 func IsNotFound(err error) bool {
 	return errors.Is(err, ErrNotFound) || apperr.Is(err, "tenant_not_found")
 }
+
+// GetByID returns the tenant with id, whatever its status. Errors: tenant_not_found.
+func (s *Service) GetByID(ctx context.Context, id uuid.UUID) (Tenant, error) {
+	var t Tenant
+	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+		row, err := q.GetTenantByID(ctx, id)
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("get tenant: %w", err)
+		}
+		t = fromRow(row)
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+	return t, err
+}
+
+// Sweep deletes expired rate-limit counters, stale login failures and long-expired email
+// tokens of every tenant, one tenant transaction each.
+func (s *Service) Sweep(ctx context.Context) error {
+	var ids []uuid.UUID
+	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+		var err error
+		ids, err = q.ListActiveTenantIDs(ctx)
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	if err != nil {
+		return fmt.Errorf("list tenants: %w", err)
+	}
+	for _, id := range ids {
+		err := s.store.InTenant(ctx, id, func(q *sqlcgen.Queries) error {
+			if _, err := q.DeleteExpiredRateLimits(ctx); err != nil {
+				return err
+			}
+			if _, err := q.DeleteStaleLoginFailures(ctx); err != nil {
+				return err
+			}
+			_, err := q.DeleteExpiredEmailTokens(ctx)
+			return err
+		}, store.Idempotent())
+		if err != nil {
+			return fmt.Errorf("sweep tenant %s: %w", id, err)
+		}
+	}
+	return nil
+}

@@ -3,8 +3,10 @@
 package tenant
 
 import (
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,3 +64,29 @@ func ValidateSlug(s string) error {
 
 // ErrNotFound is the answer for unknown and suspended tenants alike.
 var ErrNotFound = apperr.New(apperr.NotFound, "tenant_not_found", "There is no such tenant.")
+
+// URLs builds absolute links to tenant hosts (for emails and redirects). Links never take
+// their host from a request: only from the slug and the configured base domain.
+type URLs struct {
+	Scheme     string // https or http
+	BaseDomain string
+	Port       int // 0: the scheme's default
+}
+
+// Host returns slug's host, with the port when one is configured.
+func (u URLs) Host(slug string) string {
+	h := slug + "." + u.BaseDomain
+	if u.Port != 0 && !(u.Scheme == "https" && u.Port == 443) && !(u.Scheme == "http" && u.Port == 80) {
+		h += ":" + strconv.Itoa(u.Port)
+	}
+	return h
+}
+
+// Link returns scheme://{slug}.{base}[:port]{path}?{query}.
+func (u URLs) Link(slug, path string, query url.Values) string {
+	l := url.URL{Scheme: u.Scheme, Host: u.Host(slug), Path: path}
+	if len(query) > 0 {
+		l.RawQuery = query.Encode()
+	}
+	return l.String()
+}

@@ -19,8 +19,9 @@ import (
 
 // Server is a running Gatehouse on a random loopback port, wired exactly like `serve`.
 type Server struct {
-	App    *app.App
-	Addr   string // 127.0.0.1:PORT
+	App     *app.App
+	MailDir string // where the directory sender writes (unless a test chose another sender)
+	Addr    string // 127.0.0.1:PORT
 	Port   int
 	Config config.Config
 	client *http.Client
@@ -46,12 +47,18 @@ func NewServer(tb testing.TB, d *DB, opts ...ServerOption) *Server {
 	if lvl := os.Getenv("GATEHOUSE_TEST_LOG_LEVEL"); lvl != "" {
 		env["GATEHOUSE_LOG_LEVEL"] = lvl
 	}
+	mailDir := tb.TempDir()
+	env["GATEHOUSE_MAIL"] = "dir:" + mailDir
 	getenv := func(k string) string { return env[k] }
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		tb.Fatalf("config: %v", err)
 	}
 	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.JobPollInterval = 50 * time.Millisecond
+	cfg.MailRetryBase = 100 * time.Millisecond
+	cfg.ResponseFloor = 20 * time.Millisecond
+	cfg.DevMailDir = mailDir
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -59,16 +66,19 @@ func NewServer(tb testing.TB, d *DB, opts ...ServerOption) *Server {
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 	logger := slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: lvl}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, logger, getenv)
-	if err != nil {
-		cancel()
-		tb.Fatalf("start server: %v", err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
-		a.Close()
 		tb.Fatalf("listen: %v", err)
+	}
+	if cfg.PublicPort == 0 {
+		cfg.PublicPort = ln.Addr().(*net.TCPAddr).Port
+	}
+	a, err := app.New(ctx, cfg, logger, getenv)
+	if err != nil {
+		cancel()
+		ln.Close()
+		tb.Fatalf("start server: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
@@ -78,7 +88,7 @@ func NewServer(tb testing.TB, d *DB, opts ...ServerOption) *Server {
 			tb.Errorf("server stopped with error: %v", err)
 		}
 	})
-	s := &Server{App: a, Addr: ln.Addr().String(), Port: ln.Addr().(*net.TCPAddr).Port, Config: cfg,
+	s := &Server{App: a, MailDir: mailDir, Addr: ln.Addr().String(), Port: ln.Addr().(*net.TCPAddr).Port, Config: cfg,
 		client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}}}

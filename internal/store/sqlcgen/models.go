@@ -6,10 +6,82 @@ package sqlcgen
 
 import (
 	"encoding/json"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type EmailToken struct {
+	TenantID  uuid.UUID
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	Purpose   string
+	TokenHash []byte
+	Email     string
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
+type LoginFailure struct {
+	TenantID      uuid.UUID
+	Key           string
+	Failures      int32
+	LastFailureAt time.Time
+}
+
+type MailOutbox struct {
+	TenantID   uuid.UUID
+	ID         uuid.UUID
+	UserID     *uuid.UUID
+	Template   string
+	ToAddress  string
+	Subject    string
+	TextBody   *string
+	HtmlBody   *string
+	Status     string
+	Attempts   int32
+	LastError  *string
+	ProviderID *string
+	CreatedAt  time.Time
+	SentAt     *time.Time
+}
+
+type PasswordCredential struct {
+	TenantID  uuid.UUID
+	UserID    uuid.UUID
+	Hash      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type RateLimit struct {
+	TenantID    uuid.UUID
+	Key         string
+	WindowStart time.Time
+	Count       int32
+	ExpiresAt   time.Time
+}
+
+type Session struct {
+	TenantID      uuid.UUID
+	ID            uuid.UUID
+	UserID        uuid.UUID
+	TokenHash     []byte
+	CreatedAt     time.Time
+	LastActiveAt  time.Time
+	IdleTimeout   pgtype.Interval
+	ExpiresAt     time.Time
+	Ip            *netip.Addr
+	UserAgent     string
+	AuthTime      time.Time
+	Methods       []string
+	Aal           int16
+	RevokedAt     *time.Time
+	RevokedReason *string
+}
 
 // Global: one row per tenant. Not tenant-scoped, no RLS.
 type Tenant struct {
@@ -33,4 +105,5 @@ type User struct {
 	EmailVerifiedAt *time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	LastLoginAt     *time.Time
 }

@@ -1,0 +1,202 @@
+// Package account is the self-serve user's path: signup, email verification, login,
+// password reset and email change. Every method runs its writes in one tenant transaction,
+// with the mail it causes enqueued in that same transaction.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/password"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/token"
+)
+
+// User is an account as its owner and admins see it.
+type User struct {
+	ID              uuid.UUID  `json:"id"`
+	Email           string     `json:"email"`
+	Name            string     `json:"name"`
+	Status          string     `json:"status"`
+	EmailVerified   bool       `json:"email_verified"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	LastLoginAt     *time.Time `json:"last_login_at,omitempty"`
+}
+
+func userFromRow(r sqlcgen.User) User {
+	return User{ID: r.ID, Email: r.Email, Name: r.Name, Status: r.Status, EmailVerified: r.EmailVerifiedAt != nil,
+		EmailVerifiedAt: r.EmailVerifiedAt, CreatedAt: r.CreatedAt, LastLoginAt: r.LastLoginAt}
+}
+
+// Config tunes the service.
+type Config struct {
+	// ResponseFloor is the least time signup, resend and forgot-password take, whatever the
+	// address, so their timing does not tell whether an account exists.
+	ResponseFloor time.Duration
+}
+
+// Service implements the account flows.
+type Service struct {
+	store   *store.Store
+	hasher  *password.Hasher
+	outbox  *mail.Outbox
+	limiter *ratelimit.Limiter
+	urls    tenant.URLs
+	cfg     Config
+	now     func() time.Time
+}
+
+// NewService returns the account service.
+func NewService(st *store.Store, hasher *password.Hasher, outbox *mail.Outbox, limiter *ratelimit.Limiter, urls tenant.URLs, cfg Config, now func() time.Time) *Service {
+	return &Service{store: st, hasher: hasher, outbox: outbox, limiter: limiter, urls: urls, cfg: cfg, now: now}
+}
+
+// Errors of this package (codes are listed in docs/openapi.yaml).
+var (
+	ErrInvalidCredentials = apperr.New(apperr.Unauthenticated, "invalid_credentials", "The email address or password is not correct.")
+	ErrInvalidToken       = apperr.New(apperr.Invalid, "invalid_token", "This link is invalid or has expired. Request a new one.")
+	ErrSignupDisabled     = apperr.New(apperr.Forbidden, "signup_disabled", "Sign-up is not available here. Ask your administrator for an invitation.")
+	ErrDomainNotAllowed   = apperr.New(apperr.Forbidden, "signup_domain_not_allowed", "Sign-up is limited to addresses of this organisation's domains.")
+	ErrEmailUnavailable   = apperr.New(apperr.Conflict, "email_unavailable", "This email address cannot be used for this account.")
+	ErrEmailUnchanged     = apperr.New(apperr.Invalid, "email_unchanged", "This is already your email address.")
+	ErrAccountDisabled    = apperr.New(apperr.Forbidden, "account_disabled", "This account is disabled. Contact your administrator.")
+	ErrPendingDeletion    = apperr.New(apperr.Forbidden, "account_pending_deletion", "This account is scheduled for deletion.")
+	ErrInvalidName        = apperr.New(apperr.Invalid, "invalid_name", "A name is at most 200 characters on one line.")
+)
+
+// ErrEmailNotVerified refuses a login until the address is confirmed; it points at the
+// resend page.
+func errEmailNotVerified() error {
+	return apperr.New(apperr.Forbidden, "email_not_verified", "Confirm your email address first: we sent you a link.").
+		WithDetails(map[string]any{"resend_url": "/verify/resend"})
+}
+
+// Token lifetimes that are not tenant policy.
+const (
+	ResetTokenTTL = time.Hour
+	UndoTokenTTL  = 7 * 24 * time.Hour
+)
+
+// Rate limits per client address (per tenant) and throttles per account or address.
+var (
+	signupPerIP   = ratelimit.Rule{Name: "signup_ip", Limit: 20, Window: 10 * time.Minute}
+	loginPerIP    = ratelimit.Rule{Name: "login_ip", Limit: 30, Window: time.Minute}
+	mailPerIP     = ratelimit.Rule{Name: "mail_ip", Limit: 20, Window: 10 * time.Minute}
+	perAddrMinute = ratelimit.Rule{Name: "addr_1m", Limit: 1, Window: time.Minute}
+	perAddrHour   = ratelimit.Rule{Name: "addr_1h", Limit: 5, Window: time.Hour}
+	changePerUser = ratelimit.Rule{Name: "email_change", Limit: 5, Window: time.Hour}
+)
+
+// Meta is what the service knows about the client.
+type Meta = session.Meta
+
+func (s *Service) limitIP(ctx context.Context, t tenant.Tenant, rule ratelimit.Rule, meta Meta) error {
+	ok, retry, err := s.limiter.Allow(ctx, t.ID, ratelimit.Key(meta.IP.String()), rule)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ratelimit.Limited(retry)
+	}
+	return nil
+}
+
+// throttleAddress reports whether another mail of kind may go to addr now (at most one a
+// minute and five an hour).
+func (s *Service) throttleAddress(ctx context.Context, t tenant.Tenant, kind, addr string) (bool, error) {
+	ok, _, err := s.limiter.Allow(ctx, t.ID, ratelimit.Key(kind, strings.ToLower(addr)), perAddrMinute, perAddrHour)
+	return ok, err
+}
+
+// pad waits until at least floor has passed since start, so fast and slow paths look alike.
+func (s *Service) pad(ctx context.Context, start time.Time) {
+	if d := s.cfg.ResponseFloor - time.Since(start); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// issueToken creates a one-time email token for purpose, ending the user's earlier unused
+// tokens of that purpose, and returns the token for the link.
+func issueToken(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, purpose, email string, expires time.Time) (string, error) {
+	if err := q.InvalidateEmailTokens(ctx, sqlcgen.InvalidateEmailTokensParams{UserID: userID, Purpose: purpose}); err != nil {
+		return "", fmt.Errorf("invalidate tokens: %w", err)
+	}
+	tok, hash := token.New()
+	if _, err := q.InsertEmailToken(ctx, sqlcgen.InsertEmailTokenParams{UserID: userID, Purpose: purpose, TokenHash: hash, Email: email, ExpiresAt: expires}); err != nil {
+		return "", fmt.Errorf("insert token: %w", err)
+	}
+	return tok, nil
+}
+
+func (s *Service) link(t tenant.Tenant, path string, tok string) string {
+	q := map[string][]string{}
+	if tok != "" {
+		q["token"] = []string{tok}
+	}
+	return s.urls.Link(t.Slug, path, q)
+}
+
+func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, userID uuid.UUID, to, tpl string, d mail.Data) error {
+	d.Tenant = t.Name
+	uid := userID
+	return s.outbox.Enqueue(ctx, tx, q, mail.Mail{TenantID: t.ID, UserID: &uid, To: to, Template: tpl, Data: d})
+}
+
+func validName(n string) (string, error) {
+	n = strings.TrimSpace(n)
+	if utf8.RuneCountInString(n) > 200 || !utf8.ValidString(n) || strings.ContainsAny(n, "\x00\r\n") {
+		return "", ErrInvalidName
+	}
+	return n, nil
+}
+
+func hours(d time.Duration) string {
+	h := int(d.Hours())
+	switch {
+	case h >= 48 && h%24 == 0:
+		return fmt.Sprintf("%d days", h/24)
+	case h == 1:
+		return "1 hour"
+	}
+	return fmt.Sprintf("%d hours", h)
+}
+
+// GetUser returns a user of the tenant. Errors: not_found.
+func (s *Service) GetUser(ctx context.Context, tenantID, userID uuid.UUID) (User, error) {
+	var u User
+	err := s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		row, err := q.GetUserByID(ctx, userID)
+		if store.IsNotFound(err) {
+			return apperr.New(apperr.NotFound, "not_found", "There is no such user.")
+		}
+		if err != nil {
+			return err
+		}
+		u = userFromRow(row)
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+	return u, err
+}
+
+var errNoRows = pgx.ErrNoRows
+
+func isNoRows(err error) bool { return errors.Is(err, errNoRows) }

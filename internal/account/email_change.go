@@ -1,0 +1,92 @@
+package account
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/token"
+)
+
+// RequestEmailChange mails a confirmation link to the new address. Nothing changes until
+// it is confirmed (ConfirmEmail); whether the address is free is checked then, so this
+// answer does not reveal other accounts. Errors: invalid_email, email_unchanged,
+// rate_limited.
+func (s *Service) RequestEmailChange(ctx context.Context, t tenant.Tenant, p session.Principal, newEmail string) error {
+	email, err := emailaddr.Normalize(newEmail)
+	if err != nil {
+		return err
+	}
+	if strings.EqualFold(email, p.Email) {
+		return ErrEmailUnchanged
+	}
+	ok, retry, err := s.limiter.Allow(ctx, t.ID, ratelimit.Key("email_change", p.UserID.String()), changePerUser)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ratelimit.Limited(retry)
+	}
+	ttl := time.Duration(t.Policy.Verification.TokenTTLHours) * time.Hour
+	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		tok, err := issueToken(ctx, q, p.UserID, "change_email", email, s.now().Add(ttl))
+		if err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, q, t, p.UserID, email, mail.TplChangeEmail,
+			mail.Data{Email: email, Link: s.link(t, "/verify", tok), Expires: hours(ttl)})
+	})
+}
+
+// UndoEmailChange restores the address an undo link was sent to and ends every session
+// of the account (whoever changed it is signed out). Errors: invalid_token,
+// email_unavailable.
+func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok string) (User, error) {
+	hash, err := token.Parse(tok)
+	if err != nil {
+		return User{}, ErrInvalidToken
+	}
+	var u User
+	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"undo_email_change"}})
+		if isNoRows(err) {
+			return ErrInvalidToken
+		}
+		if err != nil {
+			return fmt.Errorf("consume token: %w", err)
+		}
+		restored, err := q.ChangeUserEmail(ctx, sqlcgen.ChangeUserEmailParams{ID: row.UserID, Email: row.Email})
+		if store.IsUniqueViolation(err) {
+			return ErrEmailUnavailable
+		}
+		if err != nil {
+			return fmt.Errorf("restore email: %w", err)
+		}
+		for _, purpose := range []string{"change_email", "verify_email", "reset_password"} {
+			if err := q.InvalidateEmailTokens(ctx, sqlcgen.InvalidateEmailTokensParams{UserID: row.UserID, Purpose: purpose}); err != nil {
+				return err
+			}
+		}
+		if _, err := session.RevokeAll(ctx, q, row.UserID, "email_change_undone"); err != nil {
+			return err
+		}
+		u = userFromRow(restored)
+		return nil
+	})
+	return u, err
+}
+
+// Logout ends the session.
+func (s *Service) Logout(ctx context.Context, sessions *session.Service, p session.Principal) error {
+	return sessions.Revoke(ctx, p.TenantID, p.Session.ID, "logout")
+}

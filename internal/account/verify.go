@@ -1,0 +1,116 @@
+package account
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/token"
+)
+
+// ConfirmEmail consumes a verification token: from signup (verify_email) it marks the
+// address verified; from an email change (change_email) it switches the account to the new
+// address and sends the old one a notice with an undo link. The token only works for the
+// user and the address it was issued for, once, before it expires, on its tenant's host.
+// Errors: invalid_token (for all of unknown, used, expired, other tenant, address changed),
+// email_unavailable.
+func (s *Service) ConfirmEmail(ctx context.Context, t tenant.Tenant, tok string) (User, error) {
+	hash, err := token.Parse(tok)
+	if err != nil {
+		return User{}, ErrInvalidToken
+	}
+	var u User
+	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"verify_email", "change_email"}})
+		if isNoRows(err) {
+			return ErrInvalidToken
+		}
+		if err != nil {
+			return fmt.Errorf("consume token: %w", err)
+		}
+		if row.Purpose == "verify_email" {
+			n, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
+			if err != nil {
+				return fmt.Errorf("mark verified: %w", err)
+			}
+			if n == 0 {
+				return ErrInvalidToken // the account has another address now
+			}
+			cur, err := q.GetUserByID(ctx, row.UserID)
+			if err != nil {
+				return err
+			}
+			u = userFromRow(cur)
+			return nil
+		}
+		before, err := q.GetUserByID(ctx, row.UserID)
+		if err != nil {
+			return err
+		}
+		after, err := q.ChangeUserEmail(ctx, sqlcgen.ChangeUserEmailParams{ID: row.UserID, Email: row.Email})
+		if store.IsUniqueViolation(err) {
+			return ErrEmailUnavailable
+		}
+		if err != nil {
+			return fmt.Errorf("change email: %w", err)
+		}
+		if err := q.InvalidateEmailTokens(ctx, sqlcgen.InvalidateEmailTokensParams{UserID: row.UserID, Purpose: "verify_email"}); err != nil {
+			return err
+		}
+		undo, err := issueToken(ctx, q, row.UserID, "undo_email_change", before.Email, s.now().Add(UndoTokenTTL))
+		if err != nil {
+			return err
+		}
+		u = userFromRow(after)
+		return s.enqueue(ctx, tx, q, t, row.UserID, before.Email, mail.TplEmailChanged,
+			mail.Data{Email: before.Email, NewEmail: after.Email, Link: s.link(t, "/email/undo", undo), Expires: hours(UndoTokenTTL)})
+	})
+	return u, err
+}
+
+// ResendVerification mails a new verification link when the address belongs to an
+// unverified account. The answer is the same in every case (the caller learns nothing),
+// and each address gets at most one mail a minute and five an hour.
+// Errors: invalid_email, rate_limited (per client address only).
+func (s *Service) ResendVerification(ctx context.Context, t tenant.Tenant, email string, meta Meta) error {
+	start := time.Now()
+	email, err := emailaddr.Normalize(email)
+	if err != nil {
+		return err
+	}
+	if err := s.limitIP(ctx, t, mailPerIP, meta); err != nil {
+		return err
+	}
+	defer s.pad(ctx, start)
+	ok, err := s.throttleAddress(ctx, t, "verify", email)
+	if err != nil || !ok {
+		return err
+	}
+	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		u, err := q.GetUserWithPassword(ctx, email)
+		if isNoRows(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if u.EmailVerifiedAt != nil {
+			return nil
+		}
+		// Per user too: the same user under another spelling of the address shares the limit.
+		ttl := time.Duration(t.Policy.Verification.TokenTTLHours) * time.Hour
+		tok, err := issueToken(ctx, q, u.ID, "verify_email", u.Email, s.now().Add(ttl))
+		if err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, q, t, u.ID, u.Email, mail.TplVerifyEmail,
+			mail.Data{Email: u.Email, Link: s.link(t, "/verify", tok), Expires: hours(ttl)})
+	})
+}

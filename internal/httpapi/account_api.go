@@ -1,0 +1,204 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+)
+
+type statusBody struct {
+	Status string `json:"status"`
+}
+
+func handleSignup(rs *responder, accounts *account.Service) http.HandlerFunc {
+	type request struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		Name     string `json:"name"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.Signup(r.Context(), t, account.SignupInput{Email: req.Email, Password: req.Password, Name: req.Name}, metaOf(r)); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusAccepted, statusBody{Status: "verification_sent"})
+	}
+}
+
+type tokenRequest struct {
+	Token string `json:"token"`
+}
+
+func handleConfirmEmail(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req tokenRequest
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		u, err := accounts.ConfirmEmail(r.Context(), t, req.Token)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusOK, map[string]any{"user": u})
+	}
+}
+
+type emailRequest struct {
+	Email string `json:"email"`
+}
+
+func handleResendVerification(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req emailRequest
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.ResendVerification(r.Context(), t, req.Email, metaOf(r)); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusAccepted, statusBody{Status: "accepted"})
+	}
+}
+
+func handleForgotPassword(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req emailRequest
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.ForgotPassword(r.Context(), t, req.Email, metaOf(r)); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusAccepted, statusBody{Status: "accepted"})
+	}
+}
+
+func handleResetPassword(rs *responder, accounts *account.Service) http.HandlerFunc {
+	type request struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.ResetPassword(r.Context(), t, req.Token, req.Password); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusOK, statusBody{Status: "password_reset"})
+	}
+}
+
+type loginResponse struct {
+	Session struct {
+		ID        string    `json:"id"`
+		Token     string    `json:"token"`
+		ExpiresAt time.Time `json:"expires_at"`
+	} `json:"session"`
+	User account.User `json:"user"`
+}
+
+func handleLogin(rs *responder, accounts *account.Service) http.HandlerFunc {
+	type request struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		res, err := accounts.Login(r.Context(), t, req.Email, req.Password, metaOf(r))
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		setSessionCookie(w, res.Session.Token, res.Session.Session.ExpiresAt)
+		var out loginResponse
+		out.Session.ID, out.Session.Token, out.Session.ExpiresAt = res.Session.Session.ID.String(), res.Session.Token, res.Session.Session.ExpiresAt
+		out.User = res.User
+		rs.JSON(w, http.StatusOK, out)
+	}
+}
+
+func handleLogout(rs *responder, accounts *account.Service, sessions *session.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, _ := PrincipalFrom(r.Context())
+		if err := accounts.Logout(r.Context(), sessions, p); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		clearSessionCookie(w)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func handleWhoami(rs *responder) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, _ := PrincipalFrom(r.Context())
+		t, _ := TenantFrom(r.Context())
+		rs.JSON(w, http.StatusOK, map[string]any{
+			"session": p.Session,
+			"user": map[string]any{"id": p.UserID, "email": p.Email, "name": p.Name, "status": p.Status,
+				"email_verified": p.EmailVerifiedAt != nil, "email_verified_at": p.EmailVerifiedAt, "created_at": p.UserCreatedAt},
+			"tenant": map[string]any{"slug": t.Slug, "name": t.Name},
+		})
+	}
+}
+
+func handleRequestEmailChange(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req emailRequest
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		p, _ := PrincipalFrom(r.Context())
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.RequestEmailChange(r.Context(), t, p, req.Email); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusAccepted, statusBody{Status: "verification_sent"})
+	}
+}
+
+func handleUndoEmailChange(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req tokenRequest
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		u, err := accounts.UndoEmailChange(r.Context(), t, req.Token)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusOK, map[string]any{"user": u})
+	}
+}

@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/session"
+)
+
+const ctxPrincipal ctxKey = 100
+
+// PrincipalFrom returns the signed-in principal of the request, if any.
+func PrincipalFrom(ctx context.Context) (session.Principal, bool) {
+	p, ok := ctx.Value(ctxPrincipal).(session.Principal)
+	return p, ok
+}
+
+// authenticate resolves the session cookie or bearer token of a tenant request. A bearer
+// header that does not authenticate is an error (never a silent fallback to the cookie);
+// a stale cookie is simply ignored (and cleared), so public pages still work.
+func authenticate(rs *responder, sessions *session.Service) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t, _ := TenantFrom(r.Context())
+			if h := r.Header.Get("Authorization"); h != "" {
+				tok, ok := strings.CutPrefix(h, "Bearer ")
+				if !ok {
+					rs.Error(w, r, session.ErrUnauthenticated)
+					return
+				}
+				p, err := sessions.Authenticate(r.Context(), t.ID, strings.TrimSpace(tok))
+				if err != nil {
+					w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+					rs.Error(w, r, err)
+					return
+				}
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxPrincipal, p)))
+				return
+			}
+			if c, err := r.Cookie(session.CookieName); err == nil && c.Value != "" {
+				p, err := sessions.Authenticate(r.Context(), t.ID, c.Value)
+				if err == nil {
+					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxPrincipal, p)))
+					return
+				}
+				if !isUnauthenticated(err) {
+					rs.Error(w, r, err)
+					return
+				}
+				clearSessionCookie(w)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// requireSession answers 401 unauthenticated without a valid session.
+func requireSession(rs *responder) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := PrincipalFrom(r.Context()); !ok {
+				rs.Error(w, r, session.ErrUnauthenticated)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func isUnauthenticated(err error) bool {
+	return err == session.ErrUnauthenticated
+}
+
+// setSessionCookie sets the host-only session cookie: __Host- prefix, Secure, HttpOnly,
+// SameSite=Lax, Path=/, living as long as the session may.
+func setSessionCookie(w http.ResponseWriter, tok string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: session.CookieName, Value: tok, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Expires: expires, MaxAge: int(time.Until(expires).Seconds())})
+}
+
+func clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: session.CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+func metaOf(r *http.Request) session.Meta {
+	return session.Meta{IP: Info(r.Context()).ClientIP, UserAgent: r.UserAgent()}
+}

@@ -1,0 +1,52 @@
+-- Accounts, credentials and one-time email tokens. Tenant-scoped: run inside store.InTenant.
+
+-- name: InsertUserIfAbsent :one
+-- Returns no row when the address is taken in this tenant (race-safe with the unique index).
+INSERT INTO users (tenant_id, email, name)
+VALUES (NULLIF(current_setting('gatehouse.tenant_id', true), '')::uuid, @email, @name)
+ON CONFLICT (tenant_id, lower(email)) DO NOTHING
+RETURNING *;
+
+-- name: GetUserByID :one
+SELECT * FROM users WHERE id = @id;
+
+-- name: GetUserWithPassword :one
+SELECT u.*, p.hash AS password_hash
+FROM users u LEFT JOIN password_credentials p ON p.tenant_id = u.tenant_id AND p.user_id = u.id
+WHERE lower(u.email) = lower(@email);
+
+-- name: UpsertPassword :exec
+INSERT INTO password_credentials (user_id, hash) VALUES (@user_id, @hash)
+ON CONFLICT (tenant_id, user_id) DO UPDATE SET hash = EXCLUDED.hash, updated_at = now();
+
+-- name: MarkEmailVerified :execrows
+-- Only while the user still has the address the token was sent to.
+UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
+WHERE id = @id AND lower(email) = lower(@email);
+
+-- name: ChangeUserEmail :one
+UPDATE users SET email = @email, email_verified_at = now(), updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: TouchLastLogin :exec
+UPDATE users SET last_login_at = now() WHERE id = @id;
+
+-- name: InsertEmailToken :one
+INSERT INTO email_tokens (user_id, purpose, token_hash, email, expires_at)
+VALUES (@user_id, @purpose, @token_hash, @email, @expires_at)
+RETURNING id;
+
+-- name: ConsumeEmailToken :one
+-- Single use: the first caller gets the row, every later one gets nothing.
+UPDATE email_tokens SET used_at = now()
+WHERE token_hash = @token_hash AND purpose = ANY(@purposes::text[]) AND used_at IS NULL AND expires_at > now()
+RETURNING user_id, purpose, email, created_at;
+
+-- name: InvalidateEmailTokens :exec
+-- Earlier unused tokens of a purpose end when a new one is issued or the purpose is fulfilled.
+UPDATE email_tokens SET used_at = now()
+WHERE user_id = @user_id AND purpose = @purpose AND used_at IS NULL;
+
+-- name: DeleteExpiredEmailTokens :execrows
+DELETE FROM email_tokens WHERE expires_at < now() - interval '7 days';
