@@ -22,9 +22,9 @@ type Server struct {
 	App     *app.App
 	MailDir string // where the directory sender writes (unless a test chose another sender)
 	Addr    string // 127.0.0.1:PORT
-	Port   int
-	Config config.Config
-	client *http.Client
+	Port    int
+	Config  config.Config
+	client  *http.Client
 }
 
 // ServerOption adjusts the configuration before start.
