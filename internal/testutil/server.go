@@ -34,6 +34,8 @@ type ServerOption func(*config.Config)
 func WithConfig(f func(*config.Config)) ServerOption { return ServerOption(f) }
 
 // NewServer starts the server against d and stops it (gracefully) when the test ends.
+// Servers on one database share its job queue: a test that reads mail from MailDir needs a
+// database of its own (FreshDB), or another server's worker may deliver its mail.
 func NewServer(tb testing.TB, d *DB, opts ...ServerOption) *Server {
 	tb.Helper()
 	env := map[string]string{
