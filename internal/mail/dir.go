@@ -114,10 +114,11 @@ func readEML(path string) (Captured, error) {
 		if err != nil {
 			return Captured{}, err
 		}
+		text := strings.ReplaceAll(string(body), "\r\n", "\n")
 		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
-			c.HTML = string(body)
+			c.HTML = text
 		} else {
-			c.Text = string(body)
+			c.Text = text
 		}
 	}
 	c.Links = linkRe.FindAllString(c.Text, -1)
