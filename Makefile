@@ -6,12 +6,13 @@ GO    ?= go
 ADDR  ?= 127.0.0.1:8080
 DATA  ?= .gatehouse
 
-.PHONY: dev test check generate build bench deps fmt vet
+.PHONY: dev test check generate build bench deps
 
 dev: deps
 	$(GO) run ./cmd/gatehouse dev --addr $(ADDR) --data-dir $(DATA)
 
-test: deps
+test:
+	@scripts/deps.sh test
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure what the tests and `gatehouse dev` need is on this machine: Go, and the
-# PostgreSQL server binaries (initdb, pg_ctl) unless a server is reachable at
-# TEST_DATABASE_URL. As root it installs missing Debian packages; otherwise it prints the
+# Makes sure what the tests and `gatehouse dev` need is on this machine: Go, the
+# PostgreSQL server binaries (initdb, pg_ctl) unless TEST_DATABASE_URL is set, and for
+# `deps.sh test` Debian's Chromium. As root it installs missing Debian packages; otherwise it prints the
 # exact command to run.
 set -euo pipefail
 
@@ -16,6 +16,10 @@ have_pg_bins() {
 }
 if [ -z "${TEST_DATABASE_URL:-}" ] && ! have_pg_bins; then
   missing+=(postgresql)
+fi
+# The browser tests drive Debian's Chromium (`make dev` does not need it).
+if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  missing+=(chromium)
 fi
 # A postgres system user owns private clusters started as root; the postgresql package creates it.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then

@@ -1,0 +1,97 @@
+package account_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-id/gatehouse/internal/testutil"
+)
+
+// TestBrowserSignupVerifyLogin drives real Chromium through the pages: sign up, open the
+// verification link from the captured mail, confirm, sign in, see the account page, sign
+// out.
+func TestBrowserSignupVerifyLogin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := testutil.Browser(t)
+	base := fmt.Sprintf("http://%s:%d", e.host, e.srv.Port)
+	email := "browser@example.com"
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/signup"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("name"), "Bea Browser"),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), goodPassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.CSS(`p[role=status]`)),
+	)
+	if err != nil {
+		t.Fatalf("signup page: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || !strings.Contains(text, "Check your email") {
+		t.Fatalf("after signup: %q %v", text, err)
+	}
+
+	m := e.srv.WaitMail(t, email, "Confirm your email address")
+	var link string
+	for _, l := range m.Links {
+		if strings.Contains(l, "/verify?token=") {
+			link = l
+		}
+	}
+	if !strings.HasPrefix(link, base+"/verify?token=") {
+		t.Fatalf("verification link %q does not point at %s", link, base)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS(`button[type=submit]`)),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p[role=status]`)),
+	)
+	if err != nil {
+		t.Fatalf("verify page: %v", err)
+	}
+	if text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main"))); err != nil || !strings.Contains(text, "Email address confirmed") {
+		t.Fatalf("after confirming: %q %v", text, err)
+	}
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), goodPassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("current-email")),
+	)
+	if err != nil {
+		t.Fatalf("login page: %v", err)
+	}
+	if text, err = chromedp.Run(ctx, chromedp.Text(chromedp.ID("current-email"))); err != nil || !strings.Contains(text, email) || !strings.Contains(text, "confirmed") {
+		t.Fatalf("account page shows %q (%v)", text, err)
+	}
+	if dir := os.Getenv("GATEHOUSE_SCREENSHOTS"); dir != "" {
+		if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(dir+"/account.png", shot, 0o644)
+		}
+	}
+
+	// Signing out ends the session; the account page then sends the browser to sign in.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible(chromedp.ID("password")),
+	)
+	if err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+}
