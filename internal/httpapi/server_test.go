@@ -386,3 +386,15 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("/metrics on the public listener: %d", r.StatusCode)
 	}
 }
+
+// TestDevMailboxOnlyInDev: /_dev/mail exists only when the dev command configured a mailbox.
+func TestDevMailboxOnlyInDev(t *testing.T) {
+	t.Parallel()
+	srv, d := newServer(t, testutil.WithConfig(func(c *config.Config) { c.DevMailDir = "" }))
+	ten := testutil.NewTenant(t, d, "nodev")
+	for _, p := range []string{"/_dev/mail", "/_dev/mail.json"} {
+		if r := srv.Do(t, testutil.Request{Host: ten.Slug + ".localhost", Path: p}); r.StatusCode != 404 {
+			t.Fatalf("%s outside dev: %d", p, r.StatusCode)
+		}
+	}
+}
