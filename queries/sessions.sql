@@ -1,27 +1,88 @@
 -- Server-side sessions. Tenant-scoped.
 
 -- name: InsertSession :one
-INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, methods, aal)
+INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, device, browser, os, methods, aal,
+                      sso_connection_id, saml_session_index)
 VALUES (@user_id, @token_hash, make_interval(secs => @idle_seconds::int), now() + make_interval(secs => @absolute_seconds::int),
-        @ip, @user_agent, @methods, @aal)
+        @ip, @user_agent, @device, @browser, @os, @methods, @aal, @sso_connection_id, @saml_session_index)
 RETURNING *;
 
 -- name: GetActiveSessionByHash :one
--- Expiry is computed by the database clock.
-SELECT s.*, u.email, u.name, u.status AS user_status, u.email_verified_at, u.created_at AS user_created_at
+-- Expiry is computed by the database clock; db_now lets the cache translate deadlines to
+-- the local clock.
+SELECT s.*, u.email, u.name, u.status AS user_status, u.email_verified_at, u.created_at AS user_created_at,
+       now()::timestamptz AS db_now
 FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 WHERE s.token_hash = @token_hash AND s.revoked_at IS NULL
   AND s.expires_at > now() AND s.last_active_at + s.idle_timeout > now();
 
--- name: TouchSession :exec
--- At most one write per session per minute; never revives a revoked session.
+-- name: TouchSession :one
+-- At most one write per session per minute; never revives a revoked or expired session.
+-- Returns the new last_active_at, or no row when nothing was written.
 UPDATE sessions SET last_active_at = now()
-WHERE id = @id AND revoked_at IS NULL AND last_active_at < now() - interval '1 minute';
+WHERE id = @id AND revoked_at IS NULL AND last_active_at < now() - interval '1 minute'
+  AND expires_at > now() AND last_active_at + idle_timeout > now()
+RETURNING last_active_at;
 
--- name: RevokeSession :execrows
-UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
-WHERE id = @id AND revoked_at IS NULL;
+-- name: ListUserSessions :many
+SELECT * FROM sessions
+WHERE user_id = @user_id AND revoked_at IS NULL AND expires_at > now() AND last_active_at + idle_timeout > now()
+ORDER BY last_active_at DESC;
 
--- name: RevokeUserSessions :execrows
-UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
-WHERE user_id = @user_id AND revoked_at IS NULL;
+-- name: RevokeSession :many
+-- Returns the token hash for the revocation broadcast, and notifies it on commit.
+WITH r AS (
+    UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
+    WHERE id = @id AND user_id = @user_id AND revoked_at IS NULL
+    RETURNING token_hash
+)
+SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+
+-- name: RevokeUserSessions :many
+WITH r AS (
+    UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
+    WHERE user_id = @user_id AND revoked_at IS NULL
+    RETURNING token_hash
+)
+SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+
+-- name: RevokeOtherSessions :many
+WITH r AS (
+    UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
+    WHERE user_id = @user_id AND id <> @keep_id AND revoked_at IS NULL
+    RETURNING token_hash
+)
+SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+
+-- name: EvictOldestSessions :many
+-- Keeps the newest @keep active sessions of the user, revoking the rest.
+WITH r AS (
+    UPDATE sessions SET revoked_at = now(), revoked_reason = 'evicted'
+    WHERE id IN (
+        SELECT s2.id FROM sessions s2
+        WHERE s2.user_id = @user_id AND s2.revoked_at IS NULL AND s2.expires_at > now()
+        ORDER BY s2.created_at DESC
+        OFFSET @keep::int
+    )
+    RETURNING token_hash
+)
+SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+
+-- name: DeleteDeadSessions :execrows
+-- Revoked and expired sessions are kept a day (for the user's and admins' view of recent
+-- sign-outs), then deleted.
+DELETE FROM sessions
+WHERE (revoked_at IS NOT NULL AND revoked_at < now() - interval '1 day')
+   OR expires_at < now() - interval '1 day'
+   OR last_active_at + idle_timeout < now() - interval '1 day';
+
+-- name: SeeDevice :one
+-- Records a device for the user; returns whether it was new and whether the user had any
+-- device before.
+WITH prior AS (SELECT count(*) AS n FROM known_devices kd WHERE kd.user_id = @user_id),
+ins AS (
+    INSERT INTO known_devices (user_id, fingerprint) VALUES (@user_id, @fingerprint)
+    ON CONFLICT (tenant_id, user_id, fingerprint) DO UPDATE SET last_seen_at = now()
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT ins.inserted::bool AS new_device, (prior.n > 0)::bool AS had_devices FROM ins, prior;

@@ -51,18 +51,19 @@ type Config struct {
 
 // Service implements the account flows.
 type Service struct {
-	store   *store.Store
-	hasher  *password.Hasher
-	outbox  *mail.Outbox
-	limiter *ratelimit.Limiter
-	urls    tenant.URLs
-	cfg     Config
-	now     func() time.Time
+	store    *store.Store
+	sessions *session.Service
+	hasher   *password.Hasher
+	outbox   *mail.Outbox
+	limiter  *ratelimit.Limiter
+	urls     tenant.URLs
+	cfg      Config
+	now      func() time.Time
 }
 
 // NewService returns the account service.
-func NewService(st *store.Store, hasher *password.Hasher, outbox *mail.Outbox, limiter *ratelimit.Limiter, urls tenant.URLs, cfg Config, now func() time.Time) *Service {
-	return &Service{store: st, hasher: hasher, outbox: outbox, limiter: limiter, urls: urls, cfg: cfg, now: now}
+func NewService(st *store.Store, sessions *session.Service, hasher *password.Hasher, outbox *mail.Outbox, limiter *ratelimit.Limiter, urls tenant.URLs, cfg Config, now func() time.Time) *Service {
+	return &Service{store: st, sessions: sessions, hasher: hasher, outbox: outbox, limiter: limiter, urls: urls, cfg: cfg, now: now}
 }
 
 // Errors of this package (codes are listed in docs/openapi.yaml).
@@ -87,8 +88,9 @@ func errEmailNotVerified() error {
 
 // Token lifetimes that are not tenant policy.
 const (
-	ResetTokenTTL = time.Hour
-	UndoTokenTTL  = 7 * 24 * time.Hour
+	ResetTokenTTL  = time.Hour
+	UndoTokenTTL   = 7 * 24 * time.Hour
+	SecureTokenTTL = 7 * 24 * time.Hour
 )
 
 // Rate limits per client address (per tenant) and throttles per account or address.

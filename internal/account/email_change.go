@@ -57,6 +57,7 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 		return User{}, ErrInvalidToken
 	}
 	var u User
+	var revoked [][]byte
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"undo_email_change"}})
 		if isNoRows(err) {
@@ -77,16 +78,18 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 				return err
 			}
 		}
-		if _, err := session.RevokeAll(ctx, q, row.UserID, "email_change_undone"); err != nil {
+		if revoked, err = session.RevokeAll(ctx, q, row.UserID, "email_change_undone"); err != nil {
 			return err
 		}
 		u = userFromRow(restored)
 		return nil
 	})
+	s.sessions.Invalidate(revoked)
+	s.sessions.InvalidateUser(u.ID)
 	return u, err
 }
 
-// Logout ends the session.
-func (s *Service) Logout(ctx context.Context, sessions *session.Service, p session.Principal) error {
-	return sessions.Revoke(ctx, p.TenantID, p.Session.ID, "logout")
+// Logout ends the caller's session.
+func (s *Service) Logout(ctx context.Context, p session.Principal) error {
+	return s.sessions.Revoke(ctx, p, p.Session.ID, "logout")
 }

@@ -3,11 +3,13 @@ package account
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -93,6 +95,7 @@ func (s *Service) Login(ctx context.Context, t tenant.Tenant, email, pw string, 
 		}
 	}
 	var res LoginResult
+	var evicted [][]byte
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		if newHash != "" {
 			if err := q.UpsertPassword(ctx, sqlcgen.UpsertPasswordParams{UserID: row.ID, Hash: newHash}); err != nil {
@@ -105,16 +108,52 @@ func (s *Service) Login(ctx context.Context, t tenant.Tenant, email, pw string, 
 		if err := q.TouchLastLogin(ctx, row.ID); err != nil {
 			return err
 		}
-		iss, err := session.Create(ctx, q, row.ID, t.Policy.Sessions, meta, []string{"password"})
+		iss, ev, err := session.Create(ctx, q, row.ID, t.Policy.Sessions, meta, []string{"password"})
 		if err != nil {
 			return err
 		}
+		evicted = ev
 		u, err := q.GetUserByID(ctx, row.ID)
 		if err != nil {
 			return err
 		}
 		res = LoginResult{Session: iss, User: userFromRow(u)}
+		if iss.NewDevice && t.Policy.Sessions.NewDeviceNotice {
+			return s.noticeNewDevice(ctx, tx, q, t, u, iss.Session)
+		}
 		return nil
 	})
+	s.sessions.Invalidate(evicted)
 	return res, err
+}
+
+// noticeNewDevice mails the user about a sign-in from a device they have not used, with a
+// "wasn't you?" link, in the login transaction.
+func (s *Service) noticeNewDevice(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, u sqlcgen.User, sess session.Session) error {
+	tok, err := issueToken(ctx, q, u.ID, "secure_account", u.Email, s.now().Add(SecureTokenTTL))
+	if err != nil {
+		return err
+	}
+	ip := "unknown"
+	if sess.IP.IsValid() {
+		ip = sess.IP.String()
+	}
+	return s.enqueue(ctx, tx, q, t, u.ID, u.Email, mail.TplNewDevice, mail.Data{Email: u.Email, Device: DeviceLabel(sess),
+		IP: ip, When: sess.CreatedAt.UTC().Format("Monday 2 January 2006, 15:04 UTC"), Link: s.link(t, "/account/secure", tok)})
+}
+
+// DeviceLabel describes a session's device for people: "Chrome on macOS".
+func DeviceLabel(s session.Session) string {
+	b, o := s.Browser, s.OS
+	switch {
+	case b != "" && o != "":
+		return b + " on " + o
+	case b != "":
+		return b
+	case o != "":
+		return "a browser on " + o
+	case s.Device != "":
+		return "an unknown " + strings.ToLower(s.Device) + " client"
+	}
+	return "an unknown device"
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
@@ -69,6 +70,9 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 	if err != nil {
 		return err
 	}
+	var revoked [][]byte
+	var userID uuid.UUID
+	defer func() { s.sessions.Invalidate(revoked); s.sessions.InvalidateUser(userID) }()
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"reset_password"}})
 		if isNoRows(err) {
@@ -81,6 +85,7 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 		if err != nil {
 			return err
 		}
+		userID = u.ID
 		if !strings.EqualFold(u.Email, row.Email) || u.Status != "active" {
 			return ErrInvalidToken // the address changed since the link was sent
 		}
@@ -94,7 +99,7 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 		if _, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: u.ID, Email: u.Email}); err != nil {
 			return err
 		}
-		if _, err := session.RevokeAll(ctx, q, u.ID, "password_reset"); err != nil {
+		if revoked, err = session.RevokeAll(ctx, q, u.ID, "password_reset"); err != nil {
 			return err
 		}
 		return s.enqueue(ctx, tx, q, t, u.ID, u.Email, mail.TplPasswordChanged,

@@ -27,6 +27,7 @@ func (s *Service) ConfirmEmail(ctx context.Context, t tenant.Tenant, tok string)
 		return User{}, ErrInvalidToken
 	}
 	var u User
+	defer func() { s.sessions.InvalidateUser(u.ID) }()
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"verify_email", "change_email"}})
 		if isNoRows(err) {

@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	a.listener = st.NewListener(logger)
 	a.Tenants = tenant.NewService(st, a.now)
 	a.Resolver = tenant.NewResolver(st, cfg.TenantCacheTTL, a.now, a.listener)
-	a.Sessions = session.NewService(st, a.now)
+	a.Sessions = session.NewService(st, a.now, a.listener, session.Config{CacheSize: cfg.SessionCacheSize, CacheTTL: time.Minute})
 
 	sender, err := mail.NewSender(ctx, cfg.Mail, logger)
 	if err != nil {
@@ -100,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	hasher := password.NewHasher(password.Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations,
 		Parallelism: cfg.Argon2Threads, SaltLen: 16, KeyLen: 32})
 	urls := tenant.URLs{Scheme: cfg.PublicScheme, BaseDomain: cfg.BaseDomain, Port: cfg.PublicPort}
-	a.Accounts = account.NewService(st, hasher, outbox, ratelimit.New(st, a.now), urls,
+	a.Accounts = account.NewService(st, a.Sessions, hasher, outbox, ratelimit.New(st, a.now), urls,
 		account.Config{ResponseFloor: cfg.ResponseFloor}, a.now)
 
 	a.Handler = httpapi.NewServer(logger,

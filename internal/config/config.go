@@ -32,6 +32,7 @@ type Config struct {
 	TenantCacheTTL   time.Duration  // GATEHOUSE_TENANT_CACHE_TTL, default 30s
 	ShutdownTimeout  time.Duration  // GATEHOUSE_SHUTDOWN_TIMEOUT, default 20s
 	PublicPort       int            // GATEHOUSE_PUBLIC_PORT: port in links (0: the scheme's default)
+	SessionCacheSize int            // GATEHOUSE_SESSION_CACHE_SIZE: cached session checks per process (0: off), default 100000
 	Argon2MemoryKiB  uint32         // GATEHOUSE_ARGON2_MEMORY_KIB, default 19456 (OWASP)
 	Argon2Iterations uint32         // GATEHOUSE_ARGON2_ITERATIONS, default 2
 	Argon2Threads    uint8          // GATEHOUSE_ARGON2_PARALLELISM, default 1
@@ -63,6 +64,7 @@ var Vars = [][2]string{
 	{"GATEHOUSE_TENANT_CACHE_TTL", "how long a resolved tenant is cached (default 30s, 0 disables)"},
 	{"GATEHOUSE_SHUTDOWN_TIMEOUT", "how long in-flight requests may take after SIGTERM (default 20s)"},
 	{"GATEHOUSE_PUBLIC_PORT", "port in links sent by email, when not the scheme's default"},
+	{"GATEHOUSE_SESSION_CACHE_SIZE", "validated sessions cached per process (default 100000, 0 disables)"},
 	{"GATEHOUSE_ARGON2_MEMORY_KIB", "argon2id memory in KiB (default 19456, OWASP)"},
 	{"GATEHOUSE_ARGON2_ITERATIONS", "argon2id iterations (default 2)"},
 	{"GATEHOUSE_ARGON2_PARALLELISM", "argon2id parallelism (default 1)"},
@@ -130,6 +132,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.PublicPort = port
+	if c.SessionCacheSize, err = number(getenv, "GATEHOUSE_SESSION_CACHE_SIZE", 100000, 0, 10000000); err != nil {
+		return c, err
+	}
 	mem, err := number(getenv, "GATEHOUSE_ARGON2_MEMORY_KIB", 19*1024, 8*1024, 4*1024*1024)
 	if err != nil {
 		return c, err

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
-	"github.com/gatehouse-id/gatehouse/internal/session"
 )
 
 type statusBody struct {
@@ -144,10 +143,10 @@ func handleLogin(rs *responder, accounts *account.Service) http.HandlerFunc {
 	}
 }
 
-func handleLogout(rs *responder, accounts *account.Service, sessions *session.Service) http.HandlerFunc {
+func handleLogout(rs *responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, _ := PrincipalFrom(r.Context())
-		if err := accounts.Logout(r.Context(), sessions, p); err != nil {
+		if err := accounts.Logout(r.Context(), p); err != nil {
 			rs.Error(w, r, err)
 			return
 		}

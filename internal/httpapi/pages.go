@@ -8,7 +8,6 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
-	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
@@ -110,10 +109,10 @@ func pageLoginPost(rs *responder, pages *web.Renderer, accounts *account.Service
 	}
 }
 
-func pageLogout(rs *responder, accounts *account.Service, sessions *session.Service) http.HandlerFunc {
+func pageLogout(rs *responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := PrincipalFrom(r.Context()); ok {
-			if err := accounts.Logout(r.Context(), sessions, p); err != nil {
+			if err := accounts.Logout(r.Context(), p); err != nil {
 				rs.Error(w, r, err)
 				return
 			}

@@ -20,6 +20,7 @@ const (
 	TplPasswordChanged = "password_changed"
 	TplChangeEmail     = "change_email"
 	TplEmailChanged    = "email_changed"
+	TplNewDevice       = "new_device"
 )
 
 // Data fills a template.
@@ -30,6 +31,9 @@ type Data struct {
 	Link     string // the main action, always on the tenant's own host
 	Link2    string
 	Expires  string // "24 hours"
+	Device   string // "Chrome on macOS"
+	IP       string
+	When     string
 }
 
 // Templates renders mails.
@@ -41,7 +45,7 @@ type Templates struct {
 // LoadTemplates parses the embedded templates.
 func LoadTemplates() (*Templates, error) {
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged} {
+	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt")
 		if err != nil {
 			return nil, fmt.Errorf("mail template %s: %w", name, err)

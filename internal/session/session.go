@@ -1,15 +1,18 @@
 // Package session owns server-side sessions: creation at login, authentication of the
-// cookie or bearer token on every request, and revocation. Only the SHA-256 of a token is
-// stored; expiry (idle and absolute) is computed by the database clock.
+// cookie or bearer token on every request (with an in-process cache whose entries every
+// node drops when a session is revoked anywhere), listing and revocation. Only the SHA-256
+// of a token is stored; expiry (idle and absolute) is computed by the database clock.
 package session
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
+	useragent "github.com/medama-io/go-useragent"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -21,6 +24,9 @@ import (
 // CookieName is the session cookie: the __Host- prefix pins it to the tenant's own host,
 // Secure and Path=/ (each tenant subdomain has its own session).
 const CookieName = "__Host-gatehouse"
+
+// RevokedChannel carries the hex SHA-256 of every revoked session token.
+const RevokedChannel = "gatehouse_session_revoked"
 
 // Session is a signed-in device.
 type Session struct {
@@ -34,6 +40,9 @@ type Session struct {
 	AAL          string     `json:"aal"`
 	IP           netip.Addr `json:"-"`
 	UserAgent    string     `json:"-"`
+	Device       string     `json:"-"`
+	Browser      string     `json:"-"`
+	OS           string     `json:"-"`
 }
 
 // Principal is who a request is: the session and the essentials of its user.
@@ -58,47 +67,97 @@ type Meta struct {
 type Issued struct {
 	Session Session
 	Token   string
+	// NewDevice is true when the user signed in before, but never from this browser, OS
+	// and device class.
+	NewDevice bool
 }
 
 // ErrUnauthenticated answers a missing, unknown, expired or revoked token alike.
 var ErrUnauthenticated = apperr.New(apperr.Unauthenticated, "unauthenticated", "Sign in to continue.")
 
-// Service authenticates and revokes sessions.
+// ErrNotFound answers a session id that is not one of the caller's own (never 403).
+var ErrNotFound = apperr.New(apperr.NotFound, "not_found", "There is no such session.")
+
+// Service authenticates, lists and revokes sessions.
 type Service struct {
 	store *store.Store
 	now   func() time.Time
+	cache *cache // nil: every check reads the database
 }
 
-// NewService returns the session service.
-func NewService(st *store.Store, now func() time.Time) *Service { return &Service{store: st, now: now} }
+// Config tunes the session check cache.
+type Config struct {
+	CacheSize int           // entries; 0 disables the cache
+	CacheTTL  time.Duration // the longest an entry is trusted (and the touch interval)
+}
+
+// NewService returns the session service. With a listener and a cache size the checks are
+// cached; the service registers for revocation broadcasts on the listener.
+func NewService(st *store.Store, now func() time.Time, listener *store.Listener, cfg Config) *Service {
+	s := &Service{store: st, now: now}
+	if listener != nil && cfg.CacheSize > 0 && cfg.CacheTTL > 0 {
+		s.cache = newCache(cfg.CacheSize, cfg.CacheTTL, listener.Healthy)
+		listener.Handle(RevokedChannel, s.cache.invalidateHex, s.cache.clear)
+	}
+	return s
+}
+
+// parser is immutable after construction, safe for concurrent use and costly to build
+// (a trie of every known agent), so one serves the whole process.
+var parser = useragent.NewParser()
+
+// Describe parses a user agent into device class, browser and OS names.
+func Describe(ua string) (device, browser, os string) {
+	u := parser.Parse(ua)
+	return clip(u.GetDevice()), clip(u.GetBrowser()), clip(u.GetOS())
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
+}
 
 // Create starts a session for userID inside the caller's transaction, with the tenant's
-// lifetimes.
-func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, methods []string) (Issued, error) {
+// lifetimes, evicting the user's oldest sessions beyond max_per_user. It returns the
+// hashes of evicted sessions' tokens in evicted, for Invalidate after commit.
+func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, methods []string) (Issued, [][]byte, error) {
 	tok, hash := token.New()
 	ua := meta.UserAgent
 	if len(ua) > 512 {
 		ua = ua[:512]
 	}
+	device, browser, osName := Describe(ua)
 	var ip *netip.Addr
 	if meta.IP.IsValid() {
 		ip = &meta.IP
 	}
 	row, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{
 		UserID: userID, TokenHash: hash, IdleSeconds: int32(p.IdleTimeoutSeconds), AbsoluteSeconds: int32(p.AbsoluteTimeoutSeconds),
-		Ip: ip, UserAgent: ua, Methods: methods, Aal: 1,
+		Ip: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, Aal: 1,
 	})
 	if err != nil {
-		return Issued{}, fmt.Errorf("insert session: %w", err)
+		return Issued{}, nil, fmt.Errorf("insert session: %w", err)
 	}
-	return Issued{Session: fromRow(row.ID, row.UserID, row.CreatedAt, row.LastActiveAt, row.ExpiresAt, row.AuthTime, row.Methods, row.Aal, row.Ip, row.UserAgent), Token: tok}, nil
+	evicted, err := q.EvictOldestSessions(ctx, sqlcgen.EvictOldestSessionsParams{UserID: userID, Keep: int32(p.MaxPerUser)})
+	if err != nil {
+		return Issued{}, nil, fmt.Errorf("evict sessions: %w", err)
+	}
+	fp := sha256.Sum256([]byte(device + "\x00" + browser + "\x00" + osName))
+	seen, err := q.SeeDevice(ctx, sqlcgen.SeeDeviceParams{UserID: userID, Fingerprint: fp[:]})
+	if err != nil {
+		return Issued{}, nil, fmt.Errorf("record device: %w", err)
+	}
+	return Issued{Session: fromRow(row), Token: tok, NewDevice: seen.NewDevice && seen.HadDevices}, evicted, nil
 }
 
-func fromRow(id, userID uuid.UUID, created, last, expires, authTime time.Time, methods []string, aal int16, ip *netip.Addr, ua string) Session {
-	s := Session{ID: id, UserID: userID, CreatedAt: created, LastActiveAt: last, ExpiresAt: expires, AuthTime: authTime,
-		Methods: methods, AAL: fmt.Sprintf("aal%d", aal), UserAgent: ua}
-	if ip != nil {
-		s.IP = *ip
+func fromRow(r sqlcgen.Session) Session {
+	s := Session{ID: r.ID, UserID: r.UserID, CreatedAt: r.CreatedAt, LastActiveAt: r.LastActiveAt, ExpiresAt: r.ExpiresAt,
+		AuthTime: r.AuthTime, Methods: r.Methods, AAL: fmt.Sprintf("aal%d", r.Aal), UserAgent: r.UserAgent,
+		Device: r.Device, Browser: r.Browser, OS: r.Os}
+	if r.Ip != nil {
+		s.IP = *r.Ip
 	}
 	if s.Methods == nil {
 		s.Methods = []string{}
@@ -106,14 +165,26 @@ func fromRow(id, userID uuid.UUID, created, last, expires, authTime time.Time, m
 	return s
 }
 
-// Authenticate returns the principal of an active session token of the tenant.
-// Errors: unauthenticated.
+// Authenticate returns the principal of an active session token of the tenant: from the
+// cache when the revocation listener is connected and the entry is fresh, else from the
+// database (which also records activity, at most once a minute). Errors: unauthenticated.
 func (s *Service) Authenticate(ctx context.Context, tenantID uuid.UUID, tok string) (Principal, error) {
 	hash, err := token.Parse(tok)
 	if err != nil {
 		return Principal{}, ErrUnauthenticated
 	}
+	key := [32]byte(hash)
+	var epoch uint64
+	if s.cache != nil {
+		var p Principal
+		var ok bool
+		p, ok, epoch = s.cache.get(key, tenantID, s.now())
+		if ok {
+			return p, nil
+		}
+	}
 	var p Principal
+	var deadline time.Time
 	err = s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetActiveSessionByHash(ctx, hash)
 		if store.IsNotFound(err) {
@@ -125,32 +196,156 @@ func (s *Service) Authenticate(ctx context.Context, tenantID uuid.UUID, tok stri
 		if row.UserStatus != "active" {
 			return ErrUnauthenticated
 		}
-		if err := q.TouchSession(ctx, row.ID); err != nil {
+		last := row.LastActiveAt
+		if t, err := q.TouchSession(ctx, row.ID); err == nil {
+			last = t
+		} else if !store.IsNotFound(err) {
 			return fmt.Errorf("touch session: %w", err)
 		}
-		p = Principal{
-			Session:  fromRow(row.ID, row.UserID, row.CreatedAt, row.LastActiveAt, row.ExpiresAt, row.AuthTime, row.Methods, row.Aal, row.Ip, row.UserAgent),
-			TenantID: row.TenantID, UserID: row.UserID, Email: row.Email, Name: row.Name, Status: row.UserStatus,
-			EmailVerifiedAt: row.EmailVerifiedAt, UserCreatedAt: row.UserCreatedAt,
-		}
+		sess := fromRow(sqlcgen.Session{ID: row.ID, UserID: row.UserID, CreatedAt: row.CreatedAt, LastActiveAt: last,
+			ExpiresAt: row.ExpiresAt, AuthTime: row.AuthTime, Methods: row.Methods, Aal: row.Aal, Ip: row.Ip,
+			UserAgent: row.UserAgent, Device: row.Device, Browser: row.Browser, Os: row.Os})
+		p = Principal{Session: sess, TenantID: row.TenantID, UserID: row.UserID, Email: row.Email, Name: row.Name,
+			Status: row.UserStatus, EmailVerifiedAt: row.EmailVerifiedAt, UserCreatedAt: row.UserCreatedAt}
+		// The session's own deadline in database time, moved onto the local clock.
+		idle := time.Duration(row.IdleTimeout.Microseconds)*time.Microsecond + time.Duration(row.IdleTimeout.Days)*24*time.Hour
+		dbDeadline := earliest(row.ExpiresAt, last.Add(idle))
+		deadline = s.now().Add(dbDeadline.Sub(row.DbNow))
 		return nil
 	}, store.Idempotent())
-	return p, err
-}
-
-// Revoke ends one session.
-func (s *Service) Revoke(ctx context.Context, tenantID, sessionID uuid.UUID, reason string) error {
-	return s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
-		_, err := q.RevokeSession(ctx, sqlcgen.RevokeSessionParams{ID: sessionID, Reason: &reason})
-		return err
-	}, store.Idempotent())
-}
-
-// RevokeAll ends every session of userID inside the caller's transaction.
-func RevokeAll(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, reason string) (int64, error) {
-	n, err := q.RevokeUserSessions(ctx, sqlcgen.RevokeUserSessionsParams{UserID: userID, Reason: &reason})
 	if err != nil {
-		return 0, fmt.Errorf("revoke sessions: %w", err)
+		return Principal{}, err
 	}
-	return n, nil
+	if s.cache != nil {
+		s.cache.put(key, tenantID, p, deadline, epoch, s.now())
+	}
+	return p, nil
 }
+
+// Invalidate drops sessions from this process's cache; callers that revoke sessions
+// inside their own transaction call it after commit (other processes learn it from the
+// broadcast).
+func (s *Service) Invalidate(hashes [][]byte) {
+	if s.cache != nil {
+		s.cache.invalidate(hashes)
+	}
+}
+
+// InvalidateUser drops a user's sessions from this process's cache after a change to the
+// user (other processes learn it from the users trigger's broadcast).
+func (s *Service) InvalidateUser(userID uuid.UUID) {
+	if s.cache != nil {
+		s.cache.invalidateUser(userID)
+	}
+}
+
+// View is a session as its owner sees it in the list.
+type View struct {
+	ID           uuid.UUID `json:"id"`
+	Current      bool      `json:"current"`
+	Device       string    `json:"device"`
+	Browser      string    `json:"browser"`
+	OS           string    `json:"os"`
+	IP           string    `json:"ip"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastActiveAt time.Time `json:"last_active_at"`
+	AuthMethod   string    `json:"auth_method"`
+}
+
+// List returns the user's active sessions, most recently active first, the caller's marked.
+func (s *Service) List(ctx context.Context, p Principal) ([]View, error) {
+	var out []View
+	err := s.store.InTenant(ctx, p.TenantID, func(q *sqlcgen.Queries) error {
+		rows, err := q.ListUserSessions(ctx, p.UserID)
+		if err != nil {
+			return fmt.Errorf("list sessions: %w", err)
+		}
+		out = make([]View, 0, len(rows))
+		for _, r := range rows {
+			v := View{ID: r.ID, Current: r.ID == p.Session.ID, Device: r.Device, Browser: r.Browser, OS: r.Os,
+				CreatedAt: r.CreatedAt, LastActiveAt: r.LastActiveAt}
+			if r.Ip != nil {
+				v.IP = r.Ip.String()
+			}
+			if len(r.Methods) > 0 {
+				v.AuthMethod = r.Methods[0]
+			}
+			out = append(out, v)
+		}
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+	return out, err
+}
+
+// Revoke ends one of the caller's sessions. Errors: not_found (also for another user's or
+// tenant's session).
+func (s *Service) Revoke(ctx context.Context, p Principal, id uuid.UUID, reason string) error {
+	return s.revoke(ctx, p.TenantID, func(q *sqlcgen.Queries) ([][]byte, error) {
+		hashes, err := q.RevokeSession(ctx, sqlcgen.RevokeSessionParams{ID: id, UserID: p.UserID, Reason: &reason})
+		if err == nil && len(hashes) == 0 {
+			return nil, ErrNotFound
+		}
+		return hashes, err
+	})
+}
+
+// RevokeOthers ends every session of the caller but the current one and returns how many.
+func (s *Service) RevokeOthers(ctx context.Context, p Principal) (int, error) {
+	n := 0
+	err := s.revoke(ctx, p.TenantID, func(q *sqlcgen.Queries) ([][]byte, error) {
+		hashes, err := q.RevokeOtherSessions(ctx, sqlcgen.RevokeOtherSessionsParams{UserID: p.UserID, KeepID: p.Session.ID, Reason: ptr("revoke_others")})
+		n = len(hashes)
+		return hashes, err
+	})
+	return n, err
+}
+
+// RevokeAllOf ends every session of a user (admin action, account deletion, "wasn't you?").
+func (s *Service) RevokeAllOf(ctx context.Context, tenantID, userID uuid.UUID, reason string) (int, error) {
+	n := 0
+	err := s.revoke(ctx, tenantID, func(q *sqlcgen.Queries) ([][]byte, error) {
+		hashes, err := RevokeAll(ctx, q, userID, reason)
+		n = len(hashes)
+		return hashes, err
+	})
+	return n, err
+}
+
+// revoke runs a revocation and drops the sessions from this process's cache both before
+// the commit and after it, so no request that starts after the commit returns here can be
+// served from the cache (a lookup racing the commit is not cached: the epoch moved).
+func (s *Service) revoke(ctx context.Context, tenantID uuid.UUID, f func(q *sqlcgen.Queries) ([][]byte, error)) error {
+	var hashes [][]byte
+	err := s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		var err error
+		hashes, err = f(q)
+		if err != nil {
+			return err
+		}
+		s.Invalidate(hashes)
+		return nil
+	})
+	s.Invalidate(hashes)
+	return err
+}
+
+// RevokeAll ends every session of userID inside the caller's transaction and returns the
+// token hashes (call Invalidate with them after commit).
+func RevokeAll(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, reason string) ([][]byte, error) {
+	hashes, err := q.RevokeUserSessions(ctx, sqlcgen.RevokeUserSessionsParams{UserID: userID, Reason: &reason})
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	return hashes, nil
+}
+
+// RevokeOthersTx ends every session of userID but keep inside the caller's transaction.
+func RevokeOthersTx(ctx context.Context, q *sqlcgen.Queries, userID, keep uuid.UUID, reason string) ([][]byte, error) {
+	hashes, err := q.RevokeOtherSessions(ctx, sqlcgen.RevokeOtherSessionsParams{UserID: userID, KeepID: keep, Reason: &reason})
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	return hashes, nil
+}
+
+func ptr[T any](v T) *T { return &v }

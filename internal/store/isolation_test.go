@@ -35,6 +35,7 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 		VALUES ($1, $2, 'verify_email', sha256(gen_random_uuid()::text::bytea), 'a@example.com', now() + interval '1 hour')`),
 	"sessions": withUser(`INSERT INTO sessions (tenant_id, user_id, token_hash, idle_timeout, expires_at)
 		VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), interval '1 hour', now() + interval '1 day')`),
+	"known_devices": withUser(`INSERT INTO known_devices (tenant_id, user_id, fingerprint) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
 	"mail_outbox": withUser(`INSERT INTO mail_outbox (tenant_id, user_id, template, to_address, subject)
 		VALUES ($1, $2, 'verify_email', 'a@example.com', 'Hello')`),
 	"rate_limits": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {

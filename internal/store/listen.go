@@ -36,6 +36,7 @@ type handler struct {
 func (s *Store) NewListener(logger *slog.Logger) *Listener {
 	cc := s.pool.Config().ConnConfig.Copy()
 	cc.Tracer = nil // one long-lived wait is not a query worth a span
+	cc.RuntimeParams["application_name"] = "gatehouse-listener"
 	return &Listener{connConfig: cc, logger: logger, handlers: map[string][]handler{}}
 }
 

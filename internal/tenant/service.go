@@ -258,8 +258,8 @@ func (s *Service) GetByID(ctx context.Context, id uuid.UUID) (Tenant, error) {
 	return t, err
 }
 
-// Sweep deletes expired rate-limit counters, stale login failures and long-expired email
-// tokens of every tenant, one tenant transaction each.
+// Sweep deletes expired rate-limit counters, stale login failures, dead sessions and
+// long-expired email tokens of every tenant, one tenant transaction each.
 func (s *Service) Sweep(ctx context.Context) error {
 	var ids []uuid.UUID
 	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
@@ -276,6 +276,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 				return err
 			}
 			if _, err := q.DeleteStaleLoginFailures(ctx); err != nil {
+				return err
+			}
+			if _, err := q.DeleteDeadSessions(ctx); err != nil {
 				return err
 			}
 			_, err := q.DeleteExpiredEmailTokens(ctx)

@@ -25,6 +25,14 @@ type EmailToken struct {
 	CreatedAt time.Time
 }
 
+type KnownDevice struct {
+	TenantID    uuid.UUID
+	UserID      uuid.UUID
+	Fingerprint []byte
+	FirstSeenAt time.Time
+	LastSeenAt  time.Time
+}
+
 type LoginFailure struct {
 	TenantID      uuid.UUID
 	Key           string
@@ -66,21 +74,26 @@ type RateLimit struct {
 }
 
 type Session struct {
-	TenantID      uuid.UUID
-	ID            uuid.UUID
-	UserID        uuid.UUID
-	TokenHash     []byte
-	CreatedAt     time.Time
-	LastActiveAt  time.Time
-	IdleTimeout   pgtype.Interval
-	ExpiresAt     time.Time
-	Ip            *netip.Addr
-	UserAgent     string
-	AuthTime      time.Time
-	Methods       []string
-	Aal           int16
-	RevokedAt     *time.Time
-	RevokedReason *string
+	TenantID         uuid.UUID
+	ID               uuid.UUID
+	UserID           uuid.UUID
+	TokenHash        []byte
+	CreatedAt        time.Time
+	LastActiveAt     time.Time
+	IdleTimeout      pgtype.Interval
+	ExpiresAt        time.Time
+	Ip               *netip.Addr
+	UserAgent        string
+	AuthTime         time.Time
+	Methods          []string
+	Aal              int16
+	RevokedAt        *time.Time
+	RevokedReason    *string
+	Device           string
+	Browser          string
+	Os               string
+	SsoConnectionID  *uuid.UUID
+	SamlSessionIndex *string
 }
 
 // Global: one row per tenant. Not tenant-scoped, no RLS.

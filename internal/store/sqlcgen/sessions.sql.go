@@ -14,37 +14,102 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const deleteDeadSessions = `-- name: DeleteDeadSessions :execrows
+DELETE FROM sessions
+WHERE (revoked_at IS NOT NULL AND revoked_at < now() - interval '1 day')
+   OR expires_at < now() - interval '1 day'
+   OR last_active_at + idle_timeout < now() - interval '1 day'
+`
+
+// Revoked and expired sessions are kept a day (for the user's and admins' view of recent
+// sign-outs), then deleted.
+func (q *Queries) DeleteDeadSessions(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteDeadSessions)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const evictOldestSessions = `-- name: EvictOldestSessions :many
+WITH r AS (
+    UPDATE sessions SET revoked_at = now(), revoked_reason = 'evicted'
+    WHERE id IN (
+        SELECT s2.id FROM sessions s2
+        WHERE s2.user_id = $1 AND s2.revoked_at IS NULL AND s2.expires_at > now()
+        ORDER BY s2.created_at DESC
+        OFFSET $2::int
+    )
+    RETURNING token_hash
+)
+SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+`
+
+type EvictOldestSessionsParams struct {
+	UserID uuid.UUID
+	Keep   int32
+}
+
+// Keeps the newest @keep active sessions of the user, revoking the rest.
+func (q *Queries) EvictOldestSessions(ctx context.Context, arg EvictOldestSessionsParams) ([][]byte, error) {
+	rows, err := q.db.Query(ctx, evictOldestSessions, arg.UserID, arg.Keep)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := [][]byte{}
+	for rows.Next() {
+		var token_hash []byte
+		if err := rows.Scan(&token_hash); err != nil {
+			return nil, err
+		}
+		items = append(items, token_hash)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getActiveSessionByHash = `-- name: GetActiveSessionByHash :one
-SELECT s.tenant_id, s.id, s.user_id, s.token_hash, s.created_at, s.last_active_at, s.idle_timeout, s.expires_at, s.ip, s.user_agent, s.auth_time, s.methods, s.aal, s.revoked_at, s.revoked_reason, u.email, u.name, u.status AS user_status, u.email_verified_at, u.created_at AS user_created_at
+SELECT s.tenant_id, s.id, s.user_id, s.token_hash, s.created_at, s.last_active_at, s.idle_timeout, s.expires_at, s.ip, s.user_agent, s.auth_time, s.methods, s.aal, s.revoked_at, s.revoked_reason, s.device, s.browser, s.os, s.sso_connection_id, s.saml_session_index, u.email, u.name, u.status AS user_status, u.email_verified_at, u.created_at AS user_created_at,
+       now()::timestamptz AS db_now
 FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 WHERE s.token_hash = $1 AND s.revoked_at IS NULL
   AND s.expires_at > now() AND s.last_active_at + s.idle_timeout > now()
 `
 
 type GetActiveSessionByHashRow struct {
-	TenantID        uuid.UUID
-	ID              uuid.UUID
-	UserID          uuid.UUID
-	TokenHash       []byte
-	CreatedAt       time.Time
-	LastActiveAt    time.Time
-	IdleTimeout     pgtype.Interval
-	ExpiresAt       time.Time
-	Ip              *netip.Addr
-	UserAgent       string
-	AuthTime        time.Time
-	Methods         []string
-	Aal             int16
-	RevokedAt       *time.Time
-	RevokedReason   *string
-	Email           string
-	Name            string
-	UserStatus      string
-	EmailVerifiedAt *time.Time
-	UserCreatedAt   time.Time
+	TenantID         uuid.UUID
+	ID               uuid.UUID
+	UserID           uuid.UUID
+	TokenHash        []byte
+	CreatedAt        time.Time
+	LastActiveAt     time.Time
+	IdleTimeout      pgtype.Interval
+	ExpiresAt        time.Time
+	Ip               *netip.Addr
+	UserAgent        string
+	AuthTime         time.Time
+	Methods          []string
+	Aal              int16
+	RevokedAt        *time.Time
+	RevokedReason    *string
+	Device           string
+	Browser          string
+	Os               string
+	SsoConnectionID  *uuid.UUID
+	SamlSessionIndex *string
+	Email            string
+	Name             string
+	UserStatus       string
+	EmailVerifiedAt  *time.Time
+	UserCreatedAt    time.Time
+	DbNow            time.Time
 }
 
-// Expiry is computed by the database clock.
+// Expiry is computed by the database clock; db_now lets the cache translate deadlines to
+// the local clock.
 func (q *Queries) GetActiveSessionByHash(ctx context.Context, tokenHash []byte) (GetActiveSessionByHashRow, error) {
 	row := q.db.QueryRow(ctx, getActiveSessionByHash, tokenHash)
 	var i GetActiveSessionByHashRow
@@ -64,32 +129,44 @@ func (q *Queries) GetActiveSessionByHash(ctx context.Context, tokenHash []byte) 
 		&i.Aal,
 		&i.RevokedAt,
 		&i.RevokedReason,
+		&i.Device,
+		&i.Browser,
+		&i.Os,
+		&i.SsoConnectionID,
+		&i.SamlSessionIndex,
 		&i.Email,
 		&i.Name,
 		&i.UserStatus,
 		&i.EmailVerifiedAt,
 		&i.UserCreatedAt,
+		&i.DbNow,
 	)
 	return i, err
 }
 
 const insertSession = `-- name: InsertSession :one
 
-INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, methods, aal)
+INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, device, browser, os, methods, aal,
+                      sso_connection_id, saml_session_index)
 VALUES ($1, $2, make_interval(secs => $3::int), now() + make_interval(secs => $4::int),
-        $5, $6, $7, $8)
-RETURNING tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason
+        $5, $6, $7, $8, $9, $10, $11, $12, $13)
+RETURNING tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index
 `
 
 type InsertSessionParams struct {
-	UserID          uuid.UUID
-	TokenHash       []byte
-	IdleSeconds     int32
-	AbsoluteSeconds int32
-	Ip              *netip.Addr
-	UserAgent       string
-	Methods         []string
-	Aal             int16
+	UserID           uuid.UUID
+	TokenHash        []byte
+	IdleSeconds      int32
+	AbsoluteSeconds  int32
+	Ip               *netip.Addr
+	UserAgent        string
+	Device           string
+	Browser          string
+	Os               string
+	Methods          []string
+	Aal              int16
+	SsoConnectionID  *uuid.UUID
+	SamlSessionIndex *string
 }
 
 // Server-side sessions. Tenant-scoped.
@@ -101,8 +178,13 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (S
 		arg.AbsoluteSeconds,
 		arg.Ip,
 		arg.UserAgent,
+		arg.Device,
+		arg.Browser,
+		arg.Os,
 		arg.Methods,
 		arg.Aal,
+		arg.SsoConnectionID,
+		arg.SamlSessionIndex,
 	)
 	var i Session
 	err := row.Scan(
@@ -121,31 +203,140 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (S
 		&i.Aal,
 		&i.RevokedAt,
 		&i.RevokedReason,
+		&i.Device,
+		&i.Browser,
+		&i.Os,
+		&i.SsoConnectionID,
+		&i.SamlSessionIndex,
 	)
 	return i, err
 }
 
-const revokeSession = `-- name: RevokeSession :execrows
-UPDATE sessions SET revoked_at = now(), revoked_reason = $1
-WHERE id = $2 AND revoked_at IS NULL
+const listUserSessions = `-- name: ListUserSessions :many
+SELECT tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index FROM sessions
+WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() AND last_active_at + idle_timeout > now()
+ORDER BY last_active_at DESC
+`
+
+func (q *Queries) ListUserSessions(ctx context.Context, userID uuid.UUID) ([]Session, error) {
+	rows, err := q.db.Query(ctx, listUserSessions, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Session{}
+	for rows.Next() {
+		var i Session
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.UserID,
+			&i.TokenHash,
+			&i.CreatedAt,
+			&i.LastActiveAt,
+			&i.IdleTimeout,
+			&i.ExpiresAt,
+			&i.Ip,
+			&i.UserAgent,
+			&i.AuthTime,
+			&i.Methods,
+			&i.Aal,
+			&i.RevokedAt,
+			&i.RevokedReason,
+			&i.Device,
+			&i.Browser,
+			&i.Os,
+			&i.SsoConnectionID,
+			&i.SamlSessionIndex,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const revokeOtherSessions = `-- name: RevokeOtherSessions :many
+WITH r AS (
+    UPDATE sessions SET revoked_at = now(), revoked_reason = $1
+    WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
+    RETURNING token_hash
+)
+SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+`
+
+type RevokeOtherSessionsParams struct {
+	Reason *string
+	UserID uuid.UUID
+	KeepID uuid.UUID
+}
+
+func (q *Queries) RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) ([][]byte, error) {
+	rows, err := q.db.Query(ctx, revokeOtherSessions, arg.Reason, arg.UserID, arg.KeepID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := [][]byte{}
+	for rows.Next() {
+		var token_hash []byte
+		if err := rows.Scan(&token_hash); err != nil {
+			return nil, err
+		}
+		items = append(items, token_hash)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const revokeSession = `-- name: RevokeSession :many
+WITH r AS (
+    UPDATE sessions SET revoked_at = now(), revoked_reason = $1
+    WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL
+    RETURNING token_hash
+)
+SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeSessionParams struct {
 	Reason *string
 	ID     uuid.UUID
+	UserID uuid.UUID
 }
 
-func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeSession, arg.Reason, arg.ID)
+// Returns the token hash for the revocation broadcast, and notifies it on commit.
+func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) ([][]byte, error) {
+	rows, err := q.db.Query(ctx, revokeSession, arg.Reason, arg.ID, arg.UserID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := [][]byte{}
+	for rows.Next() {
+		var token_hash []byte
+		if err := rows.Scan(&token_hash); err != nil {
+			return nil, err
+		}
+		items = append(items, token_hash)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const revokeUserSessions = `-- name: RevokeUserSessions :execrows
-UPDATE sessions SET revoked_at = now(), revoked_reason = $1
-WHERE user_id = $2 AND revoked_at IS NULL
+const revokeUserSessions = `-- name: RevokeUserSessions :many
+WITH r AS (
+    UPDATE sessions SET revoked_at = now(), revoked_reason = $1
+    WHERE user_id = $2 AND revoked_at IS NULL
+    RETURNING token_hash
+)
+SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeUserSessionsParams struct {
@@ -153,21 +344,67 @@ type RevokeUserSessionsParams struct {
 	UserID uuid.UUID
 }
 
-func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeUserSessions, arg.Reason, arg.UserID)
+func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) ([][]byte, error) {
+	rows, err := q.db.Query(ctx, revokeUserSessions, arg.Reason, arg.UserID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := [][]byte{}
+	for rows.Next() {
+		var token_hash []byte
+		if err := rows.Scan(&token_hash); err != nil {
+			return nil, err
+		}
+		items = append(items, token_hash)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const touchSession = `-- name: TouchSession :exec
-UPDATE sessions SET last_active_at = now()
-WHERE id = $1 AND revoked_at IS NULL AND last_active_at < now() - interval '1 minute'
+const seeDevice = `-- name: SeeDevice :one
+WITH prior AS (SELECT count(*) AS n FROM known_devices kd WHERE kd.user_id = $1),
+ins AS (
+    INSERT INTO known_devices (user_id, fingerprint) VALUES ($1, $2)
+    ON CONFLICT (tenant_id, user_id, fingerprint) DO UPDATE SET last_seen_at = now()
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT ins.inserted::bool AS new_device, (prior.n > 0)::bool AS had_devices FROM ins, prior
 `
 
-// At most one write per session per minute; never revives a revoked session.
-func (q *Queries) TouchSession(ctx context.Context, id uuid.UUID) error {
-	_, err := q.db.Exec(ctx, touchSession, id)
-	return err
+type SeeDeviceParams struct {
+	UserID      uuid.UUID
+	Fingerprint []byte
+}
+
+type SeeDeviceRow struct {
+	NewDevice  bool
+	HadDevices bool
+}
+
+// Records a device for the user; returns whether it was new and whether the user had any
+// device before.
+func (q *Queries) SeeDevice(ctx context.Context, arg SeeDeviceParams) (SeeDeviceRow, error) {
+	row := q.db.QueryRow(ctx, seeDevice, arg.UserID, arg.Fingerprint)
+	var i SeeDeviceRow
+	err := row.Scan(&i.NewDevice, &i.HadDevices)
+	return i, err
+}
+
+const touchSession = `-- name: TouchSession :one
+UPDATE sessions SET last_active_at = now()
+WHERE id = $1 AND revoked_at IS NULL AND last_active_at < now() - interval '1 minute'
+  AND expires_at > now() AND last_active_at + idle_timeout > now()
+RETURNING last_active_at
+`
+
+// At most one write per session per minute; never revives a revoked or expired session.
+// Returns the new last_active_at, or no row when nothing was written.
+func (q *Queries) TouchSession(ctx context.Context, id uuid.UUID) (time.Time, error) {
+	row := q.db.QueryRow(ctx, touchSession, id)
+	var last_active_at time.Time
+	err := row.Scan(&last_active_at)
+	return last_active_at, err
 }
