@@ -25,10 +25,16 @@ type DB struct {
 }
 
 // Main runs a package's tests and drops its database afterwards. Call it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
+// A TestMain that already ran the tests passes their exit code.
+func Main(m *testing.M, code ...int) {
+	c := 0
+	if len(code) > 0 {
+		c = code[0]
+	} else {
+		c = m.Run()
+	}
 	shared.close()
-	os.Exit(code)
+	os.Exit(c)
 }
 
 type packageDB struct {
