@@ -1,0 +1,89 @@
+package session_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-id/gatehouse/internal/testutil"
+)
+
+// TestBrowserSignOutOtherDevice: two browsers sign in as one user; the first sees both
+// sessions and signs the other out; the second is signed out at its next request.
+func TestBrowserSignOutOtherDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	srv := testutil.NewServer(t, d)
+	s := newSite(t, srv, d, nil)
+	s.user(t, "two@example.com")
+	base := fmt.Sprintf("http://%s:%d", s.host, srv.Port)
+	first, second := testutil.Browser(t), testutil.Browser(t)
+
+	login := func(name string) {
+		t.Helper()
+		ctx := first
+		if name == "second" {
+			ctx = second
+		}
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/login"),
+			chromedp.WaitVisible(chromedp.ID("email")),
+			chromedp.SendKeys(chromedp.ID("email"), "two@example.com"),
+			chromedp.SendKeys(chromedp.ID("password"), pw),
+			chromedp.Submit(chromedp.ID("password")),
+			chromedp.WaitVisible(chromedp.ID("current-email")),
+		)
+		if err != nil {
+			t.Fatalf("%s browser sign-in: %v", name, err)
+		}
+	}
+	login("first")
+	login("second")
+
+	err := chromedp.Do(first,
+		chromedp.Navigate(base+"/sessions"),
+		chromedp.WaitVisible(chromedp.CSS(".session")),
+	)
+	if err != nil {
+		t.Fatalf("sessions page: %v", err)
+	}
+	text, err := chromedp.Run(first, chromedp.Text(chromedp.CSS(".sessions")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(text, "Sign out") != 2 || !strings.Contains(text, "this device") {
+		t.Fatalf("first browser sees:\n%s", text)
+	}
+	// Sign out the session that is not "this device".
+	err = chromedp.Do(first,
+		chromedp.Click(chromedp.CSS(`.session:not(:has(.ok)) button`)),
+		chromedp.WaitVisible(chromedp.CSS(".sessions")),
+	)
+	if err != nil {
+		t.Fatalf("sign out the other session: %v", err)
+	}
+	if text, err = chromedp.Run(first, chromedp.Text(chromedp.CSS(".sessions"))); err != nil || strings.Count(text, "Sign out") != 1 {
+		t.Fatalf("after signing out the other: %q %v", text, err)
+	}
+	// The second browser's next request lands on the sign-in page.
+	err = chromedp.Do(second,
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible(chromedp.ID("password")),
+	)
+	if err != nil {
+		t.Fatalf("second browser after being signed out: %v", err)
+	}
+	loc, err := chromedp.Run(second, chromedp.Location())
+	if err != nil || !strings.Contains(loc, "/login") {
+		t.Fatalf("second browser is at %q (%v), want the sign-in page", loc, err)
+	}
+	// The first is still signed in.
+	if err := chromedp.Do(first, chromedp.Navigate(base+"/account"), chromedp.WaitVisible(chromedp.ID("current-email"))); err != nil {
+		t.Fatalf("first browser lost its session: %v", err)
+	}
+}
