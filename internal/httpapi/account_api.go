@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"github.com/google/uuid"
 	"net/http"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/session"
 )
 
 type statusBody struct {
@@ -155,16 +157,34 @@ func handleLogout(rs *responder, accounts *account.Service) http.HandlerFunc {
 	}
 }
 
+// whoami is the body of GET /api/v1/session: what an app needs to know about a request.
+type whoami struct {
+	Session session.Session `json:"session"`
+	User    struct {
+		ID              uuid.UUID  `json:"id"`
+		Email           string     `json:"email"`
+		Name            string     `json:"name"`
+		Status          string     `json:"status"`
+		EmailVerified   bool       `json:"email_verified"`
+		EmailVerifiedAt *time.Time `json:"email_verified_at"`
+		CreatedAt       time.Time  `json:"created_at"`
+	} `json:"user"`
+	Tenant struct {
+		Slug string `json:"slug"`
+		Name string `json:"name"`
+	} `json:"tenant"`
+}
+
 func handleWhoami(rs *responder) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, _ := PrincipalFrom(r.Context())
 		t, _ := TenantFrom(r.Context())
-		rs.JSON(w, http.StatusOK, map[string]any{
-			"session": p.Session,
-			"user": map[string]any{"id": p.UserID, "email": p.Email, "name": p.Name, "status": p.Status,
-				"email_verified": p.EmailVerifiedAt != nil, "email_verified_at": p.EmailVerifiedAt, "created_at": p.UserCreatedAt},
-			"tenant": map[string]any{"slug": t.Slug, "name": t.Name},
-		})
+		var out whoami
+		out.Session = p.Session
+		out.User.ID, out.User.Email, out.User.Name, out.User.Status = p.UserID, p.Email, p.Name, p.Status
+		out.User.EmailVerified, out.User.EmailVerifiedAt, out.User.CreatedAt = p.EmailVerifiedAt != nil, p.EmailVerifiedAt, p.UserCreatedAt
+		out.Tenant.Slug, out.Tenant.Name = t.Slug, t.Name
+		rs.JSON(w, http.StatusOK, &out)
 	}
 }
 

@@ -36,6 +36,7 @@ func byHost(rs *responder, baseDomain string, resolver *tenant.Resolver, base, t
 				rs.Error(w, r, err)
 				return
 			}
+			noteTenant(r.Context(), t.Slug)
 			tenantHost.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxTenant, t)))
 		default:
 			rs.Error(w, r, tenant.ErrNotFound)

@@ -2,10 +2,8 @@ package httpapi
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 )
@@ -54,26 +52,6 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// accessLog logs one line per request: path without the query string (links carry tokens),
-// never headers or bodies.
-func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			rec := &statusRecorder{ResponseWriter: w}
-			next.ServeHTTP(rec, r)
-			ri := Info(r.Context())
-			attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status,
-				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000,
-				"request_id", ri.ID, "ip", ri.ClientIP.String(), "host", ri.Host}
-			if t, ok := TenantFrom(r.Context()); ok {
-				attrs = append(attrs, "tenant", t.Slug)
-			}
-			logger.InfoContext(r.Context(), "request", attrs...)
-		})
-	}
-}
 
 // securityHeaders sets the headers every response carries. Pages get a strict CSP without
 // inline scripts or styles; frames are refused everywhere.

@@ -3,6 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/web"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 func testResponder(t *testing.T, logs *bytes.Buffer) *responder {
@@ -60,7 +67,8 @@ func TestPanicBecomesInternal(t *testing.T) {
 func TestAccessLogOmitsQuery(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
-	h := requestInfo(nil)(accessLog(logger)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	obs := newObserver(logger, tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider())
+	h := requestInfo(nil)(obs.middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 	})))
 	r := httptest.NewRequest("GET", "/verify?token=SUPERSECRETTOKEN", nil)
@@ -72,5 +80,34 @@ func TestAccessLogOmitsQuery(t *testing.T) {
 	}
 	if !strings.Contains(out, `"path":"/verify"`) || !strings.Contains(out, `"status":418`) {
 		t.Fatalf("access log line incomplete: %s", out)
+	}
+}
+
+// TestRequestSpans: with a recording tracer every request gets a server span named after
+// its route, continuing an incoming W3C trace.
+func TestRequestSpans(t *testing.T) {
+	var logs bytes.Buffer
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	obs := newObserver(slog.New(slog.NewJSONHandler(&logs, nil)), tp, metricnoop.NewMeterProvider())
+	mux := chi.NewRouter()
+	mux.Get("/api/v1/things/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	h := requestInfo(nil)(obs.middleware(mux))
+	r := httptest.NewRequest("GET", "/api/v1/things/42", nil)
+	r.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	spans := sr.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	s := spans[0]
+	if s.Name() != "GET /api/v1/things/{id}" || s.SpanKind() != trace.SpanKindServer || s.Status().Code != codes.Error {
+		t.Fatalf("span %q kind %v status %v", s.Name(), s.SpanKind(), s.Status())
+	}
+	if s.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("incoming trace not continued: %s", s.SpanContext().TraceID())
+	}
+	if !strings.Contains(logs.String(), `"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"`) {
+		t.Fatalf("log line lacks the trace id: %s", logs.String())
 	}
 }

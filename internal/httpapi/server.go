@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -44,21 +43,16 @@ func NewServer(
 ) http.Handler {
 	rs := &responder{logger: logger, pages: pages}
 	h := routes(rs, cfg, pages, ready, tenants, resolver, sessions, accounts)
+	obs := newObserver(logger, tp, mp)
 	for _, mw := range []func(http.Handler) http.Handler{
 		limitBody(maxBodyBytes),
 		crossOrigin(rs),
 		securityHeaders,
-		accessLog(logger),
 		recoverer(rs),
+		obs.middleware,
 		requestInfo(cfg.TrustedProxies),
 	} {
 		h = mw(h)
 	}
-	return otelhttp.NewHandler(h, "http.server",
-		otelhttp.WithTracerProvider(tp),
-		otelhttp.WithMeterProvider(mp),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-			return r.Method + " " + r.URL.Path
-		}),
-	)
+	return h
 }

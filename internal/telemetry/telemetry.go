@@ -52,7 +52,12 @@ func Setup(ctx context.Context, version string, getenv func(string) string) (*Te
 		if err != nil {
 			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: trace exporter: %w", err)
 		}
+		// The sampler comes from OTEL_TRACES_SAMPLER (default: parent-based, always on).
 		topts = append(topts, sdktrace.WithBatcher(exp))
+	} else {
+		// Nothing would receive the spans: keep them non-recording (trace context still
+		// propagates and incoming sampled parents are honoured).
+		topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
 	}
 	tp := sdktrace.NewTracerProvider(topts...)
 	t.TracerProvider = tp

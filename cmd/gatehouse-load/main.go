@@ -1,0 +1,201 @@
+// Command gatehouse-load measures the session check: GET /api/v1/session with a bearer
+// token, from C concurrent connections over loopback for a fixed duration, reporting
+// requests/s, p50 and p99. With -bare it starts and measures, in the same process, a plain
+// net/http handler that answers the same JSON from a map in memory: the ceiling of this
+// machine for that request.
+//
+//	gatehouse-load -url http://127.0.0.1:8080/api/v1/session -host acme.localhost -token T
+//	gatehouse-load -bare -token T
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse-load:", err)
+		os.Exit(1)
+	}
+}
+
+// Result is one measurement.
+type Result struct {
+	Label    string        `json:"label"`
+	Requests int           `json:"requests"`
+	Errors   int           `json:"errors"`
+	RPS      float64       `json:"rps"`
+	P50      time.Duration `json:"p50_ns"`
+	P99      time.Duration `json:"p99_ns"`
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("gatehouse-load", flag.ContinueOnError)
+	target := fs.String("url", "", "URL of the session check (GET /api/v1/session)")
+	host := fs.String("host", "", "Host header (the tenant host)")
+	tok := fs.String("token", "", "session token (bearer)")
+	conc := fs.Int("c", 32, "concurrent connections")
+	dur := fs.Duration("d", 20*time.Second, "duration")
+	bare := fs.Bool("bare", false, "measure a bare net/http handler serving the same JSON from memory instead")
+	label := fs.String("label", "", "label of the result line")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *tok == "" {
+		return errors.New("-token is required")
+	}
+	if *dur <= 0 || *dur > 10*time.Minute || *conc < 1 || *conc > 1024 {
+		return errors.New("-d must be in (0, 10m] and -c in [1, 1024]")
+	}
+	if *bare {
+		u, stop, err := startBare(*tok)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		*target = u
+		if *label == "" {
+			*label = "bare net/http"
+		}
+	}
+	if *target == "" {
+		return errors.New("-url is required (or -bare)")
+	}
+	if !isLoopback(*target) {
+		return errors.New("-url must point at a loopback address: this tool loads only this machine")
+	}
+	if *label == "" {
+		*label = *target
+	}
+	r, err := load(ctx, *target, *host, *tok, *conc, *dur)
+	if err != nil {
+		return err
+	}
+	r.Label = *label
+	if *asJSON {
+		return json.NewEncoder(out).Encode(r)
+	}
+	fmt.Fprintf(out, "%-28s %9.0f req/s  p50 %8s  p99 %8s  (%d requests, %d errors, %d connections, %s)\n",
+		r.Label, r.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Requests, r.Errors, *conc, *dur)
+	return nil
+}
+
+func isLoopback(u string) bool {
+	for _, p := range []string{"http://127.", "http://localhost:", "http://[::1]:"} {
+		if strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// load runs conc workers for dur, each on its own keep-alive connection.
+func load(ctx context.Context, target, host, tok string, conc int, dur time.Duration) (Result, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+	// One request first: fail fast on a wrong token or URL.
+	if code, err := get(client, target, host, tok); err != nil || code != 200 {
+		return Result{}, fmt.Errorf("probe request: status %d, %v", code, err)
+	}
+	deadline := time.Now().Add(dur)
+	lat := make([][]time.Duration, conc)
+	errs := make([]int, conc)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range conc {
+		wg.Go(func() {
+			l := make([]time.Duration, 0, 1<<16)
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t0 := time.Now()
+				code, err := get(client, target, host, tok)
+				if err != nil || code != 200 {
+					errs[i]++
+					continue
+				}
+				l = append(l, time.Since(t0))
+			}
+			lat[i] = l
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	r := Result{}
+	for i := range conc {
+		all = append(all, lat[i]...)
+		r.Errors += errs[i]
+	}
+	slices.Sort(all)
+	r.Requests = len(all)
+	r.RPS = float64(len(all)) / elapsed.Seconds()
+	if len(all) > 0 {
+		r.P50 = all[len(all)/2]
+		r.P99 = all[len(all)*99/100]
+	}
+	return r, nil
+}
+
+func get(c *http.Client, target, host, tok string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		return 0, err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// startBare serves GET /api/v1/session from a map in memory with a whoami body of the same
+// shape and size as Gatehouse's.
+func startBare(tok string) (string, func(), error) {
+	body := map[string]any{
+		"session": map[string]any{"id": "0b0f6c1e-6a8e-4f53-9d7e-1d2b7c3a4e5f", "created_at": time.Now(), "last_active_at": time.Now(),
+			"expires_at": time.Now().Add(12 * time.Hour), "auth_time": time.Now(), "methods": []string{"password"}, "aal": "aal1"},
+		"user": map[string]any{"id": "5a6b7c8d-1e2f-4a5b-8c9d-0e1f2a3b4c5d", "email": "user@acme.example", "name": "Demo User",
+			"status": "active", "email_verified": true, "email_verified_at": time.Now(), "created_at": time.Now()},
+		"tenant": map[string]any{"slug": "acme", "name": "Acme"},
+	}
+	sessions := map[string]map[string]any{tok: body}
+	var mu sync.RWMutex
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		mu.RLock()
+		b, ok := sessions[t]
+		mu.RUnlock()
+		if !ok {
+			http.Error(w, `{"error":{"code":"unauthenticated"}}`, 401)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_ = json.NewEncoder(w).Encode(b)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String() + "/api/v1/session", func() { _ = srv.Close() }, nil
+}
