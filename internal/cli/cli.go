@@ -99,14 +99,17 @@ func newFlags(name string, env Env) *flag.FlagSet {
 	return fs
 }
 
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+// newLogger returns the server's logger, writing through a buffer; call the returned
+// function before exiting to flush it.
+func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, func()) {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
 	opts := &slog.HandlerOptions{Level: lvl}
+	lw := newLogWriter(w)
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(slog.NewTextHandler(lw, opts)), lw.Close
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(slog.NewJSONHandler(lw, opts)), lw.Close
 }
 
 func printVars(w io.Writer) {

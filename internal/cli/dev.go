@@ -50,7 +50,8 @@ func runDev(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	cfg.Addr = *addr
-	logger := newLogger(cfg, env.Stderr)
+	logger, flushLogs := newLogger(cfg, env.Stderr)
+	defer flushLogs()
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}

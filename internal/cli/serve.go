@@ -32,7 +32,8 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	if *addr != "" {
 		cfg.Addr = *addr
 	}
-	logger := newLogger(cfg, env.Stderr)
+	logger, flushLogs := newLogger(cfg, env.Stderr)
+	defer flushLogs()
 	a, err := app.New(ctx, cfg, logger, env.Getenv)
 	if err != nil {
 		return err

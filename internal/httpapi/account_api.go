@@ -184,7 +184,10 @@ func handleWhoami(rs *responder) http.HandlerFunc {
 		out.User.ID, out.User.Email, out.User.Name, out.User.Status = p.UserID, p.Email, p.Name, p.Status
 		out.User.EmailVerified, out.User.EmailVerifiedAt, out.User.CreatedAt = p.EmailVerifiedAt != nil, p.EmailVerifiedAt, p.UserCreatedAt
 		out.Tenant.Slug, out.Tenant.Name = t.Slug, t.Name
-		rs.JSON(w, http.StatusOK, &out)
+		buf := appendWhoami(make([]byte, 0, 768), &out)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(buf)
 	}
 }
 
