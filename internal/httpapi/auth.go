@@ -9,12 +9,18 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/session"
 )
 
-const ctxPrincipal ctxKey = 100
-
 // PrincipalFrom returns the signed-in principal of the request, if any.
 func PrincipalFrom(ctx context.Context) (session.Principal, bool) {
-	p, ok := ctx.Value(ctxPrincipal).(session.Principal)
-	return p, ok
+	if rc := requestState(ctx); rc != nil && rc.hasPrincipal {
+		return rc.principal, true
+	}
+	return session.Principal{}, false
+}
+
+func setPrincipal(ctx context.Context, p session.Principal) {
+	if rc := requestState(ctx); rc != nil {
+		rc.principal, rc.hasPrincipal = p, true
+	}
 }
 
 // authenticate resolves the session cookie or bearer token of a tenant request. A bearer
@@ -36,13 +42,15 @@ func authenticate(rs *responder, sessions *session.Service) func(http.Handler) h
 					rs.Error(w, r, err)
 					return
 				}
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxPrincipal, p)))
+				setPrincipal(r.Context(), p)
+				next.ServeHTTP(w, r)
 				return
 			}
 			if c, err := r.Cookie(session.CookieName); err == nil && c.Value != "" {
 				p, err := sessions.Authenticate(r.Context(), t.ID, c.Value)
 				if err == nil {
-					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxPrincipal, p)))
+					setPrincipal(r.Context(), p)
+					next.ServeHTTP(w, r)
 					return
 				}
 				if !isUnauthenticated(err) {

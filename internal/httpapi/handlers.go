@@ -36,8 +36,8 @@ func byHost(rs *responder, baseDomain string, resolver *tenant.Resolver, base, t
 				rs.Error(w, r, err)
 				return
 			}
-			noteTenant(r.Context(), t.Slug)
-			tenantHost.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxTenant, t)))
+			setTenant(r.Context(), t)
+			tenantHost.ServeHTTP(w, r)
 		default:
 			rs.Error(w, r, tenant.ErrNotFound)
 		}

@@ -71,8 +71,6 @@ func (o *observer) middleware(next http.Handler) http.Handler {
 		// Share chi's routing context so the matched route pattern is known afterwards.
 		rctx := chi.NewRouteContext()
 		ctx = context.WithValue(ctx, chi.RouteCtxKey, rctx)
-		st := &reqState{}
-		ctx = context.WithValue(ctx, ctxState, st)
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		if rec.status == 0 {
@@ -100,8 +98,8 @@ func (o *observer) middleware(next http.Handler) http.Handler {
 			attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 				slog.Int("bytes", rec.bytes), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 				slog.String("request_id", ri.ID), slog.String("ip", ri.ClientIP.String()), slog.String("host", ri.Host)}
-			if st.tenant != "" {
-				attrs = append(attrs, slog.String("tenant", st.tenant))
+			if t, ok := TenantFrom(ctx); ok {
+				attrs = append(attrs, slog.String("tenant", t.Slug))
 			}
 			if sc := span.SpanContext(); sc.IsValid() {
 				attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
@@ -109,17 +107,4 @@ func (o *observer) middleware(next http.Handler) http.Handler {
 			o.logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 		}
 	})
-}
-
-// reqState is filled in by inner handlers for the observer's log line.
-type reqState struct {
-	tenant string
-}
-
-const ctxState ctxKey = 101
-
-func noteTenant(ctx context.Context, slug string) {
-	if st, ok := ctx.Value(ctxState).(*reqState); ok {
-		st.tenant = slug
-	}
 }

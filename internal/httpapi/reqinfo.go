@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
@@ -22,21 +23,44 @@ type RequestInfo struct {
 
 type ctxKey int
 
-const (
-	ctxInfo ctxKey = iota
-	ctxTenant
-)
+const ctxRequest ctxKey = 0
+
+// reqCtx is the one per-request value the middleware stores in the context; later stages
+// fill in the tenant and the principal instead of copying the request again.
+type reqCtx struct {
+	info         RequestInfo
+	tenant       tenant.Tenant
+	hasTenant    bool
+	principal    session.Principal
+	hasPrincipal bool
+}
+
+func requestState(ctx context.Context) *reqCtx {
+	rc, _ := ctx.Value(ctxRequest).(*reqCtx)
+	return rc
+}
 
 // Info returns the request's RequestInfo (zero value outside the middleware).
 func Info(ctx context.Context) RequestInfo {
-	ri, _ := ctx.Value(ctxInfo).(RequestInfo)
-	return ri
+	if rc := requestState(ctx); rc != nil {
+		return rc.info
+	}
+	return RequestInfo{}
 }
 
 // TenantFrom returns the tenant resolved for the request's host.
 func TenantFrom(ctx context.Context) (tenant.Tenant, bool) {
-	t, ok := ctx.Value(ctxTenant).(tenant.Tenant)
-	return t, ok
+	if rc := requestState(ctx); rc != nil && rc.hasTenant {
+		return rc.tenant, true
+	}
+	return tenant.Tenant{}, false
+}
+
+// setTenant records the resolved tenant for the rest of the request.
+func setTenant(ctx context.Context, t tenant.Tenant) {
+	if rc := requestState(ctx); rc != nil {
+		rc.tenant, rc.hasTenant = t, true
+	}
 }
 
 // requestInfo computes RequestInfo. Forwarded headers count only when the direct peer is a
@@ -84,7 +108,7 @@ func requestInfo(trusted []netip.Prefix) func(http.Handler) http.Handler {
 				ri.ID = newRequestID()
 			}
 			w.Header().Set("X-Request-Id", ri.ID)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxInfo, ri)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxRequest, &reqCtx{info: ri})))
 		})
 	}
 }
