@@ -185,7 +185,7 @@ func handleWhoami(rs *responder) http.HandlerFunc {
 		out.User.EmailVerified, out.User.EmailVerifiedAt, out.User.CreatedAt = p.EmailVerifiedAt != nil, p.EmailVerifiedAt, p.UserCreatedAt
 		out.Tenant.Slug, out.Tenant.Name = t.Slug, t.Name
 		buf := appendWhoami(make([]byte, 0, 768), &out)
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header()["Content-Type"] = jsonContentType
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(buf)
 	}
@@ -224,3 +224,5 @@ func handleUndoEmailChange(rs *responder, accounts *account.Service) http.Handle
 		rs.JSON(w, http.StatusOK, map[string]any{"user": u})
 	}
 }
+
+var jsonContentType = fixed("application/json; charset=utf-8")

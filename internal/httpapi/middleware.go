@@ -54,23 +54,36 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // securityHeaders sets the headers every response carries. Pages get a strict CSP without
-// inline scripts or styles; frames are refused everywhere.
+// inline scripts or styles; frames are refused everywhere. The values are shared,
+// immutable slices (len == cap, so an Add elsewhere copies instead of writing into them):
+// this runs on every request.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "+
-			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		if Info(r.Context()).TLS {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		for k, v := range staticHeaders {
+			h[k] = v
 		}
-		h.Set("Cache-Control", "no-store")
+		if Info(r.Context()).TLS {
+			h["Strict-Transport-Security"] = hstsValue
+		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+func fixed(v string) []string { return []string{v}[:1:1] }
+
+var (
+	staticHeaders = map[string][]string{
+		"X-Content-Type-Options":     fixed("nosniff"),
+		"Referrer-Policy":            fixed("no-referrer"),
+		"X-Frame-Options":            fixed("DENY"),
+		"Cross-Origin-Opener-Policy": fixed("same-origin"),
+		"Cache-Control":              fixed("no-store"),
+		"Content-Security-Policy": fixed("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
+			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+	}
+	hstsValue = fixed("max-age=63072000; includeSubDomains")
+)
 
 // limitBody caps request bodies; decodeJSON turns the overflow into 413 request_too_large.
 func limitBody(limit int64) func(http.Handler) http.Handler {
