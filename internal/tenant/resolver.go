@@ -55,7 +55,7 @@ type Resolver struct {
 	now     func() time.Time
 	healthy func() bool // nil: no listener, cache disabled
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	epoch   uint64 // bumped by every invalidation; a lookup stores only if unchanged
 	entries map[string]cacheEntry
 }
@@ -85,10 +85,10 @@ func (r *Resolver) Lookup(ctx context.Context, slug string) (Tenant, error) {
 	useCache := r.healthy != nil && r.healthy()
 	var epoch uint64
 	if useCache {
-		r.mu.Lock()
+		r.mu.RLock()
 		e, ok := r.entries[slug]
 		epoch = r.epoch
-		r.mu.Unlock()
+		r.mu.RUnlock()
 		if ok && r.now().Before(e.expires) {
 			if !e.found {
 				return Tenant{}, ErrNotFound
