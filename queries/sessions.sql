@@ -86,3 +86,15 @@ ins AS (
     RETURNING (xmax = 0) AS inserted
 )
 SELECT ins.inserted::bool AS new_device, (prior.n > 0)::bool AS had_devices FROM ins, prior;
+
+-- name: StepUpSession :one
+-- A successful re-authentication: new token, fresh auth_time, the method just used.
+-- Returns the old token hash (for the revocation broadcast) and notifies it on commit.
+WITH old AS (SELECT s.id, s.token_hash FROM sessions s WHERE s.id = @id AND s.revoked_at IS NULL FOR UPDATE),
+upd AS (
+    UPDATE sessions SET token_hash = @new_token_hash, auth_time = now(), methods = @methods, aal = @aal,
+           last_active_at = now()
+    FROM old WHERE sessions.id = old.id
+    RETURNING sessions.*, old.token_hash AS old_token_hash
+)
+SELECT upd.* FROM upd CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(upd.old_token_hash, 'hex')) AS n;

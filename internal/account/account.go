@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -53,6 +54,7 @@ type Config struct {
 type Service struct {
 	store    *store.Store
 	sessions *session.Service
+	mfa      *mfa.Service
 	hasher   *password.Hasher
 	outbox   *mail.Outbox
 	limiter  *ratelimit.Limiter
@@ -62,8 +64,8 @@ type Service struct {
 }
 
 // NewService returns the account service.
-func NewService(st *store.Store, sessions *session.Service, hasher *password.Hasher, outbox *mail.Outbox, limiter *ratelimit.Limiter, urls tenant.URLs, cfg Config, now func() time.Time) *Service {
-	return &Service{store: st, sessions: sessions, hasher: hasher, outbox: outbox, limiter: limiter, urls: urls, cfg: cfg, now: now}
+func NewService(st *store.Store, sessions *session.Service, m *mfa.Service, hasher *password.Hasher, outbox *mail.Outbox, limiter *ratelimit.Limiter, urls tenant.URLs, cfg Config, now func() time.Time) *Service {
+	return &Service{store: st, sessions: sessions, mfa: m, hasher: hasher, outbox: outbox, limiter: limiter, urls: urls, cfg: cfg, now: now}
 }
 
 // Errors of this package (codes are listed in docs/openapi.yaml).

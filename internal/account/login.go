@@ -6,21 +6,28 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/token"
 )
 
-// LoginResult is a successful login.
+// LoginResult is a successful login, or (MFARequired) a password that was right for an
+// account with a second factor: the code is owed, with MFAToken, at LoginMFA.
 type LoginResult struct {
-	Session session.Issued
-	User    User
+	Session     session.Issued
+	User        User
+	MFARequired bool
+	MFAToken    string
 }
 
 // Login checks email and password and starts a session. Unknown addresses are checked
@@ -105,26 +112,99 @@ func (s *Service) Login(ctx context.Context, t tenant.Tenant, email, pw string, 
 		if err := ratelimit.ClearLoginFailures(ctx, q, failKey); err != nil {
 			return err
 		}
-		if err := q.TouchLastLogin(ctx, row.ID); err != nil {
+		if has, err := mfa.Enabled(ctx, q, row.ID); err != nil {
 			return err
+		} else if has {
+			tok, hash := token.New()
+			if err := q.InsertLoginChallenge(ctx, sqlcgen.InsertLoginChallengeParams{UserID: row.ID, TokenHash: hash}); err != nil {
+				return err
+			}
+			res = LoginResult{MFARequired: true, MFAToken: tok}
+			return nil
 		}
-		iss, ev, err := session.Create(ctx, q, row.ID, t.Policy.Sessions, meta, []string{"password"})
+		var err error
+		res, evicted, err = s.startSession(ctx, tx, q, t, row.ID, meta, []string{"password"})
+		return err
+	})
+	s.sessions.Invalidate(evicted)
+	return res, err
+}
+
+// startSession creates the session of a completed login and the new-device notice.
+func (s *Service) startSession(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, userID uuid.UUID, meta Meta, methods []string) (LoginResult, [][]byte, error) {
+	if err := q.TouchLastLogin(ctx, userID); err != nil {
+		return LoginResult{}, nil, err
+	}
+	iss, evicted, err := session.Create(ctx, q, userID, t.Policy.Sessions, meta, methods)
+	if err != nil {
+		return LoginResult{}, nil, err
+	}
+	u, err := q.GetUserByID(ctx, userID)
+	if err != nil {
+		return LoginResult{}, nil, err
+	}
+	if iss.NewDevice && t.Policy.Sessions.NewDeviceNotice {
+		if err := s.noticeNewDevice(ctx, tx, q, t, u, iss.Session); err != nil {
+			return LoginResult{}, nil, err
+		}
+	}
+	return LoginResult{Session: iss, User: userFromRow(u)}, evicted, nil
+}
+
+// ErrInvalidMFAToken answers an unknown, used, expired or exhausted login challenge.
+var ErrInvalidMFAToken = apperr.New(apperr.Unauthenticated, "invalid_mfa_token", "This sign-in attempt has expired. Sign in again.")
+
+// LoginMFA completes a login with the second factor: a TOTP code or a recovery code for
+// the challenge that Login returned. A challenge allows five attempts within five minutes
+// and is single-use. Errors: invalid_mfa_token, invalid_code.
+func (s *Service) LoginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code string, meta Meta) (LoginResult, error) {
+	hash, err := token.Parse(mfaToken)
+	if err != nil {
+		return LoginResult{}, ErrInvalidMFAToken
+	}
+	var ch sqlcgen.AttemptLoginChallengeRow
+	// The attempt is counted in its own transaction: a wrong code still uses one up.
+	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		var err error
+		ch, err = q.AttemptLoginChallenge(ctx, hash)
+		if isNoRows(err) {
+			return ErrInvalidMFAToken
+		}
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	var res LoginResult
+	var evicted [][]byte
+	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		method, err := s.mfa.Verify(ctx, q, t.ID, ch.UserID, code)
 		if err != nil {
 			return err
 		}
-		evicted = ev
-		u, err := q.GetUserByID(ctx, row.ID)
+		if n, err := q.UseLoginChallenge(ctx, ch.ID); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrInvalidMFAToken
+		}
+		res, evicted, err = s.startSession(ctx, tx, q, t, ch.UserID, meta, []string{"password", method})
 		if err != nil {
 			return err
 		}
-		res = LoginResult{Session: iss, User: userFromRow(u)}
-		if iss.NewDevice && t.Policy.Sessions.NewDeviceNotice {
-			return s.noticeNewDevice(ctx, tx, q, t, u, iss.Session)
+		if method == mfa.MethodRecovery {
+			return s.securityNotice(ctx, tx, q, t, ch.UserID, res.User.Email, "A recovery code was used",
+				"someone signed in with one of your recovery codes. Each code works once.")
 		}
 		return nil
 	})
 	s.sessions.Invalidate(evicted)
 	return res, err
+}
+
+// securityNotice mails the user about a change to how they sign in.
+func (s *Service) securityNotice(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, userID uuid.UUID, email, event, detail string) error {
+	return s.enqueue(ctx, tx, q, t, userID, email, mail.TplSecurityNotice,
+		mail.Data{Email: email, Event: event, Detail: detail, Link: s.link(t, "/password/forgot", "")})
 }
 
 // noticeNewDevice mails the user about a sign-in from a device they have not used, with a

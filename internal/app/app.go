@@ -23,10 +23,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -48,6 +51,7 @@ type App struct {
 	Resolver  *tenant.Resolver
 	Accounts  *account.Service
 	Sessions  *session.Service
+	StepUp    *stepup.Service
 	Handler   http.Handler
 	now       func() time.Time
 }
@@ -77,6 +81,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 		return nil, err
 	}
 	a := &App{cfg: cfg, logger: logger, store: st, telemetry: tel, now: time.Now}
+	if cfg.Now != nil {
+		a.now = cfg.Now
+	}
+	box, err := secretbox.New(cfg.SecretKey)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if !box.Enabled() {
+		logger.Warn("GATEHOUSE_SECRET_KEY is not set: two-factor authentication cannot be enabled")
+	}
 	a.listener = st.NewListener(logger)
 	a.Tenants = tenant.NewService(st, a.now)
 	a.Resolver = tenant.NewResolver(st, cfg.TenantCacheTTL, a.now, a.listener)
@@ -100,13 +115,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	hasher := password.NewHasher(password.Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations,
 		Parallelism: cfg.Argon2Threads, SaltLen: 16, KeyLen: 32})
 	urls := tenant.URLs{Scheme: cfg.PublicScheme, BaseDomain: cfg.BaseDomain, Port: cfg.PublicPort}
-	a.Accounts = account.NewService(st, a.Sessions, hasher, outbox, ratelimit.New(st, a.now), urls,
+	limiter := ratelimit.New(st, a.now)
+	second := mfa.NewService(st, box, a.now)
+	a.Accounts = account.NewService(st, a.Sessions, second, hasher, outbox, limiter, urls,
 		account.Config{ResponseFloor: cfg.ResponseFloor}, a.now)
+	a.StepUp = stepup.NewService(st, hasher, second, a.Sessions, limiter, a.now)
 
 	a.Handler = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
-		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts)
+		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp)
 	return a, nil
 }
 

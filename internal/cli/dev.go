@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
 	"github.com/gatehouse-id/gatehouse/internal/pgserver"
+	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
@@ -35,6 +36,13 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	secretKey, err := devSecretKey(*dataDir)
+	if err != nil {
+		return err
+	}
 	devEnv := func(k string) string {
 		if v := env.Getenv(k); v != "" {
 			return v
@@ -43,6 +51,7 @@ func runDev(ctx context.Context, args []string, env Env) error {
 			"GATEHOUSE_PUBLIC_SCHEME": "http",
 			"GATEHOUSE_LOG_FORMAT":    "text",
 			"GATEHOUSE_MAIL":          "dir:" + filepath.Join(*dataDir, "mail"),
+			"GATEHOUSE_SECRET_KEY":    secretKey,
 		}[k]
 	}
 	cfg, err := config.Load(devEnv)
@@ -52,9 +61,6 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	cfg.Addr = *addr
 	logger, flushLogs := newLogger(cfg, env.Stderr)
 	defer flushLogs()
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-		return fmt.Errorf("--data-dir: %w", err)
-	}
 
 	if cfg.DatabaseURL == "" {
 		logger.Info("starting private PostgreSQL", "dir", filepath.Join(*dataDir, "pg"))
@@ -145,4 +151,18 @@ func ensureDatabase(ctx context.Context, serverURL, name string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// devSecretKey keeps the dev server's key for secrets at rest in the data directory, so
+// TOTP enrolments survive restarts.
+func devSecretKey(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "secret.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	k := secretbox.NewKey()
+	if err := os.WriteFile(path, []byte(k+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return k, nil
 }

@@ -38,10 +38,11 @@ type Config struct {
 	Argon2Threads    uint8          // GATEHOUSE_ARGON2_PARALLELISM, default 1
 
 	// Set by code, not by the environment.
-	DevMailDir      string        // dev only: the captured mail shown at /_dev/mail
-	MailRetryBase   time.Duration // first retry delay of a failed mail (default 10s)
-	JobPollInterval time.Duration // how often idle job workers poll (default 1s)
-	ResponseFloor   time.Duration // least duration of signup/resend/forgot (default 250ms)
+	DevMailDir      string           // dev only: the captured mail shown at /_dev/mail
+	MailRetryBase   time.Duration    // first retry delay of a failed mail (default 10s)
+	JobPollInterval time.Duration    // how often idle job workers poll (default 1s)
+	ResponseFloor   time.Duration    // least duration of signup/resend/forgot (default 250ms)
+	Now             func() time.Time // the clock (nil: time.Now); tests inject one
 }
 
 // Vars lists every variable with its meaning, for `--help`.

@@ -137,11 +137,7 @@ func handleLogin(rs *responder, accounts *account.Service) http.HandlerFunc {
 			rs.Error(w, r, err)
 			return
 		}
-		setSessionCookie(w, res.Session.Token, res.Session.Session.ExpiresAt)
-		var out loginResponse
-		out.Session.ID, out.Session.Token, out.Session.ExpiresAt = res.Session.Session.ID.String(), res.Session.Token, res.Session.Session.ExpiresAt
-		out.User = res.User
-		rs.JSON(w, http.StatusOK, out)
+		writeLogin(rs, w, res)
 	}
 }
 

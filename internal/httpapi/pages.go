@@ -8,6 +8,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
@@ -102,6 +104,10 @@ func pageLoginPost(rs *responder, pages *web.Renderer, accounts *account.Service
 				renderPage(rs, pages, w, r, status, "login", "Sign in", pageData{"Error": msg, "Email": email, "ReturnTo": returnTo,
 					"NotVerified": apperr.Is(err, "email_not_verified")})
 			}
+			return
+		}
+		if res.MFARequired {
+			renderPage(rs, pages, w, r, http.StatusOK, "login_mfa", "Enter your code", pageData{"MFAToken": res.MFAToken, "ReturnTo": returnTo})
 			return
 		}
 		setSessionCookie(w, res.Session.Token, res.Session.Session.ExpiresAt)
@@ -235,22 +241,31 @@ func pageUndoPost(rs *responder, pages *web.Renderer, accounts *account.Service)
 	}
 }
 
-func pageAccount(rs *responder, pages *web.Renderer) http.HandlerFunc {
+func pageAccount(rs *responder, pages *web.Renderer, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := PrincipalFrom(r.Context())
 		if !ok {
 			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
 			return
 		}
-		renderPage(rs, pages, w, r, http.StatusOK, "account", "Your account", pageData{"P": p, "Verified": p.EmailVerifiedAt != nil})
+		t, _ := TenantFrom(r.Context())
+		has, err := steps.HasSecondFactor(r.Context(), t, p)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		renderPage(rs, pages, w, r, http.StatusOK, "account", "Your account", pageData{"P": p, "Verified": p.EmailVerifiedAt != nil, "MFA": has})
 	}
 }
 
-func pageEmailChangePost(rs *responder, pages *web.Renderer, accounts *account.Service) http.HandlerFunc {
+func pageEmailChangePost(rs *responder, pages *web.Renderer, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := PrincipalFrom(r.Context())
 		if !ok {
 			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
+			return
+		}
+		if !pageStepUp(rs, steps, w, r, p, tenant.ActionEmailChange, "/account") {
 			return
 		}
 		t, _ := TenantFrom(r.Context())

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -14,18 +15,13 @@ import (
 // routes is the table of contents of Gatehouse's HTTP surface. Health checks answer on any
 // host; the base host serves the operator API and a landing page; every other route lives
 // on a tenant host and sees the resolved tenant in its context.
-func routes(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
-	sessions *session.Service, accounts *account.Service) http.Handler {
-	return routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts).mux
-}
-
 // routers are the three route tables: any host, the base host, tenant hosts.
 type routers struct {
 	mux, base, tenantHost chi.Router
 }
 
 func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
-	sessions *session.Service, accounts *account.Service) routers {
+	sessions *session.Service, accounts *account.Service, steps *stepup.Service) routers {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, errNotFound)
 	}
@@ -56,6 +52,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost.Post("/api/v1/verification/confirm", handleConfirmEmail(rs, accounts))
 	tenantHost.Post("/api/v1/verification/resend", handleResendVerification(rs, accounts))
 	tenantHost.Post("/api/v1/login", handleLogin(rs, accounts))
+	tenantHost.Post("/api/v1/login/mfa", handleLoginMFA(rs, accounts))
 	tenantHost.Post("/api/v1/password/forgot", handleForgotPassword(rs, accounts))
 	tenantHost.Post("/api/v1/password/reset", handleResetPassword(rs, accounts))
 	tenantHost.Post("/api/v1/account/email/undo", handleUndoEmailChange(rs, accounts))
@@ -65,9 +62,14 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.Get("/api/v1/session", handleWhoami(rs))
 		r.Get("/api/v1/sessions", handleListSessions(rs, sessions))
 		r.Delete("/api/v1/sessions/{id}", handleRevokeSession(rs, sessions))
-		r.Post("/api/v1/sessions/revoke-others", handleRevokeOthers(rs, sessions))
-		r.Post("/api/v1/account/email", handleRequestEmailChange(rs, accounts))
-		r.Post("/api/v1/account/password", handleChangePassword(rs, accounts))
+		r.With(requireStepUp(rs, steps, tenant.ActionSessionsRevokeOthers)).Post("/api/v1/sessions/revoke-others", handleRevokeOthers(rs, sessions))
+		r.With(requireStepUp(rs, steps, tenant.ActionEmailChange)).Post("/api/v1/account/email", handleRequestEmailChange(rs, accounts))
+		r.Post("/api/v1/account/password", handleChangePassword(rs, accounts, steps))
+		r.Post("/api/v1/reauth", handleReauth(rs, steps))
+		r.With(requireStepUp(rs, steps, tenant.ActionMFAEnroll)).Post("/api/v1/mfa/totp", handleEnrollTOTP(rs, accounts))
+		r.Post("/api/v1/mfa/totp/confirm", handleConfirmTOTP(rs, accounts))
+		r.With(requireStepUp(rs, steps, tenant.ActionMFADisable)).Delete("/api/v1/mfa/totp", handleDisableTOTP(rs, accounts))
+		r.With(requireStepUp(rs, steps, tenant.ActionRecoveryCodesRegenerate)).Post("/api/v1/mfa/recovery-codes", handleRegenerateRecoveryCodes(rs, accounts))
 	})
 	tenantHost.Post("/api/v1/account/secure", handleSecureAccount(rs, accounts))
 
@@ -78,9 +80,15 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost.Post("/login", pageLoginPost(rs, pages, accounts))
 	tenantHost.Post("/logout", pageLogout(rs, accounts))
 	tenantHost.Get("/sessions", pageSessions(rs, pages, sessions))
-	tenantHost.Post("/sessions/revoke-others", pageRevokeOthers(rs, pages, sessions))
+	tenantHost.Post("/sessions/revoke-others", pageRevokeOthers(rs, pages, sessions, steps))
 	tenantHost.Post("/sessions/{id}/revoke", pageRevokeSession(rs, pages, sessions))
 	tenantHost.Post("/account/password", pagePasswordChangePost(rs, pages, accounts))
+	tenantHost.Get("/reauth", pageReauth(rs, pages, steps))
+	tenantHost.Post("/reauth", pageReauthPost(rs, pages, steps))
+	tenantHost.Post("/login/mfa", pageLoginMFAPost(rs, pages, accounts))
+	tenantHost.Post("/account/mfa/totp", pageEnrollTOTP(rs, pages, accounts, steps))
+	tenantHost.Post("/account/mfa/totp/confirm", pageConfirmTOTP(rs, pages, accounts))
+	tenantHost.Post("/account/mfa/totp/disable", pageDisableTOTP(rs, pages, accounts, steps))
 	tenantHost.Get("/account/secure", pageSecure(rs, pages))
 	tenantHost.Post("/account/secure", pageSecurePost(rs, pages, accounts))
 	tenantHost.Get("/verify", pageVerify(rs, pages))
@@ -93,8 +101,8 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost.Post("/password/reset", pageResetPost(rs, pages, accounts))
 	tenantHost.Get("/email/undo", pageUndo(rs, pages))
 	tenantHost.Post("/email/undo", pageUndoPost(rs, pages, accounts))
-	tenantHost.Get("/account", pageAccount(rs, pages))
-	tenantHost.Post("/account/email", pageEmailChangePost(rs, pages, accounts))
+	tenantHost.Get("/account", pageAccount(rs, pages, steps))
+	tenantHost.Post("/account/email", pageEmailChangePost(rs, pages, accounts, steps))
 	if cfg.DevMailDir != "" {
 		tenantHost.Get("/_dev/mail", pageDevMail(rs, pages, cfg.DevMailDir))
 		tenantHost.Get("/_dev/mail.json", handleDevMailJSON(rs, cfg.DevMailDir))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -40,9 +41,10 @@ func NewServer(
 	resolver *tenant.Resolver,
 	sessions *session.Service,
 	accounts *account.Service,
+	steps *stepup.Service,
 ) http.Handler {
 	rs := &responder{logger: logger, pages: pages}
-	h := routes(rs, cfg, pages, ready, tenants, resolver, sessions, accounts)
+	var h http.Handler = routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts, steps).mux
 	obs := newObserver(logger, tp, mp)
 	for _, mw := range []func(http.Handler) http.Handler{
 		limitBody(maxBodyBytes),

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
 func handleListSessions(rs *responder, sessions *session.Service) http.HandlerFunc {
@@ -53,7 +55,9 @@ func handleRevokeOthers(rs *responder, sessions *session.Service) http.HandlerFu
 	}
 }
 
-func handleChangePassword(rs *responder, accounts *account.Service) http.HandlerFunc {
+// handleChangePassword accepts a fresh step-up (rule password.change) or, without one, the
+// current password in the body.
+func handleChangePassword(rs *responder, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
 	type request struct {
 		CurrentPassword string `json:"current_password"`
 		Password        string `json:"password"`
@@ -66,7 +70,12 @@ func handleChangePassword(rs *responder, accounts *account.Service) http.Handler
 		}
 		p, _ := PrincipalFrom(r.Context())
 		t, _ := TenantFrom(r.Context())
-		n, err := accounts.ChangePassword(r.Context(), t, p, req.CurrentPassword, req.Password)
+		stepErr := steps.Require(r.Context(), t, p, tenant.ActionPasswordChange, "")
+		if stepErr != nil && req.CurrentPassword == "" {
+			stepUpError(rs, w, r, stepErr)
+			return
+		}
+		n, err := accounts.ChangePassword(r.Context(), t, p, req.CurrentPassword, req.Password, stepErr == nil)
 		if err != nil {
 			rs.Error(w, r, err)
 			return

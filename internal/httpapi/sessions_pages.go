@@ -10,6 +10,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
@@ -77,11 +79,14 @@ func pageRevokeSession(rs *responder, pages *web.Renderer, sessions *session.Ser
 	}
 }
 
-func pageRevokeOthers(rs *responder, pages *web.Renderer, sessions *session.Service) http.HandlerFunc {
+func pageRevokeOthers(rs *responder, pages *web.Renderer, sessions *session.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := PrincipalFrom(r.Context())
 		if !ok {
 			http.Redirect(w, r, "/login?return_to=%2Fsessions", http.StatusSeeOther)
+			return
+		}
+		if !pageStepUp(rs, steps, w, r, p, tenant.ActionSessionsRevokeOthers, "/sessions") {
 			return
 		}
 		n, err := sessions.RevokeOthers(r.Context(), p)
@@ -101,7 +106,7 @@ func pagePasswordChangePost(rs *responder, pages *web.Renderer, accounts *accoun
 			return
 		}
 		t, _ := TenantFrom(r.Context())
-		n, err := accounts.ChangePassword(r.Context(), t, p, r.PostFormValue("current_password"), r.PostFormValue("password"))
+		n, err := accounts.ChangePassword(r.Context(), t, p, r.PostFormValue("current_password"), r.PostFormValue("password"), false)
 		if err != nil {
 			if msg, status, ok := formError(rs, w, r, err); ok {
 				renderPage(rs, pages, w, r, status, "account", "Your account", pageData{"P": p, "Verified": p.EmailVerifiedAt != nil, "PasswordError": msg})

@@ -21,6 +21,7 @@ const (
 	TplChangeEmail     = "change_email"
 	TplEmailChanged    = "email_changed"
 	TplNewDevice       = "new_device"
+	TplSecurityNotice  = "security_notice"
 )
 
 // Data fills a template.
@@ -34,6 +35,8 @@ type Data struct {
 	Device   string // "Chrome on macOS"
 	IP       string
 	When     string
+	Event    string // security notices: "Two-factor authentication turned on"
+	Detail   string
 }
 
 // Templates renders mails.
@@ -45,7 +48,7 @@ type Templates struct {
 // LoadTemplates parses the embedded templates.
 func LoadTemplates() (*Templates, error) {
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice} {
+	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt")
 		if err != nil {
 			return nil, fmt.Errorf("mail template %s: %w", name, err)

@@ -123,6 +123,10 @@ func clip(s string) string {
 // lifetimes, evicting the user's oldest sessions beyond max_per_user. It returns the
 // hashes of evicted sessions' tokens in evicted, for Invalidate after commit.
 func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, methods []string) (Issued, [][]byte, error) {
+	aal := int16(1)
+	if len(methods) > 1 {
+		aal = 2 // a password and a second factor
+	}
 	tok, hash := token.New()
 	ua := meta.UserAgent
 	if len(ua) > 512 {
@@ -135,7 +139,7 @@ func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.
 	}
 	row, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{
 		UserID: userID, TokenHash: hash, IdleSeconds: int32(p.IdleTimeoutSeconds), AbsoluteSeconds: int32(p.AbsoluteTimeoutSeconds),
-		Ip: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, Aal: 1,
+		Ip: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, Aal: aal,
 	})
 	if err != nil {
 		return Issued{}, nil, fmt.Errorf("insert session: %w", err)
@@ -349,3 +353,26 @@ func RevokeOthersTx(ctx context.Context, q *sqlcgen.Queries, userID, keep uuid.U
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// StepUp records a successful re-authentication with method inside the caller's
+// transaction: the session gets a new token (the old one stops working everywhere once the
+// transaction commits), a fresh auth_time, and the assurance of that method. It returns the
+// new token and the old token's hash (for Invalidate after commit).
+func StepUp(ctx context.Context, q *sqlcgen.Queries, sessionID uuid.UUID, method string) (Issued, []byte, error) {
+	tok, hash := token.New()
+	aal := int16(1)
+	if method == "totp" || method == "recovery_code" {
+		aal = 2
+	}
+	row, err := q.StepUpSession(ctx, sqlcgen.StepUpSessionParams{ID: sessionID, NewTokenHash: hash, Methods: []string{method}, Aal: aal})
+	if store.IsNotFound(err) {
+		return Issued{}, nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return Issued{}, nil, fmt.Errorf("step up session: %w", err)
+	}
+	s := fromRow(sqlcgen.Session{ID: row.ID, UserID: row.UserID, CreatedAt: row.CreatedAt, LastActiveAt: row.LastActiveAt,
+		ExpiresAt: row.ExpiresAt, AuthTime: row.AuthTime, Methods: row.Methods, Aal: row.Aal, Ip: row.Ip, UserAgent: row.UserAgent,
+		Device: row.Device, Browser: row.Browser, Os: row.Os})
+	return Issued{Session: s, Token: tok}, row.OldTokenHash, nil
+}

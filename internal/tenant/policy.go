@@ -59,9 +59,9 @@ type StepUpPolicy struct {
 
 // StepUpRule requires an authentication within MaxAgeSeconds by one of Methods before Action.
 type StepUpRule struct {
-	Action        string   `json:"action"`
-	MaxAgeSeconds int      `json:"max_age_seconds"`
-	Methods       []string `json:"methods"`
+	Action        StepUpAction `json:"action"`
+	MaxAgeSeconds int          `json:"max_age_seconds"`
+	Methods       []string     `json:"methods"`
 }
 
 // DeletionPolicy sets the grace period of account deletion.
@@ -93,11 +93,30 @@ func DefaultPolicy() Policy {
 	}
 }
 
+// StepUpAction names a protected action. Only the constants below exist: code that
+// protects an action names one of them, so an action cannot be protected by a typo.
+type StepUpAction string
+
+// The protected actions.
+const (
+	ActionEmailChange             StepUpAction = "email.change"
+	ActionPasswordChange          StepUpAction = "password.change"
+	ActionMFAEnroll               StepUpAction = "mfa.enroll"
+	ActionMFADisable              StepUpAction = "mfa.disable"
+	ActionRecoveryCodesRegenerate StepUpAction = "recovery_codes.regenerate"
+	ActionAccountDelete           StepUpAction = "account.delete"
+	ActionAccountExport           StepUpAction = "account.export"
+	ActionSessionsRevokeOthers    StepUpAction = "sessions.revoke_others"
+	ActionSSOConfigure            StepUpAction = "sso.configure"
+	ActionPolicyUpdate            StepUpAction = "policy.update"
+	ActionUsersDelete             StepUpAction = "users.delete"
+)
+
 // StepUpActions are the actions a rule may name.
-var StepUpActions = []string{
-	"email.change", "password.change", "mfa.enroll", "mfa.disable", "recovery_codes.regenerate",
-	"account.delete", "account.export", "sessions.revoke_others", "sso.configure",
-	"policy.update", "users.delete",
+var StepUpActions = []StepUpAction{
+	ActionEmailChange, ActionPasswordChange, ActionMFAEnroll, ActionMFADisable, ActionRecoveryCodesRegenerate,
+	ActionAccountDelete, ActionAccountExport, ActionSessionsRevokeOthers, ActionSSOConfigure,
+	ActionPolicyUpdate, ActionUsersDelete,
 }
 
 // StepUpMethods are the authentication methods a rule may accept.
@@ -161,7 +180,7 @@ func (p Policy) Validate() error {
 	if s.MaxPerUser < 1 || s.MaxPerUser > 1000 {
 		return invalidPolicy("sessions.max_per_user", "must be between 1 and 1000")
 	}
-	seen := map[string]bool{}
+	seen := map[StepUpAction]bool{}
 	for i, r := range p.StepUp.Rules {
 		field := fmt.Sprintf("step_up.rules[%d]", i)
 		if !slices.Contains(StepUpActions, r.Action) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 )
 
 // Server is a running Gatehouse on a random loopback port, wired exactly like `serve`.
@@ -45,6 +46,7 @@ func NewServer(tb testing.TB, d *DB, opts ...ServerOption) *Server {
 		"GATEHOUSE_LOG_FORMAT":    "text",
 		"GATEHOUSE_LOG_LEVEL":     "warn",
 		"OTEL_SDK_DISABLED":       "true",
+		"GATEHOUSE_SECRET_KEY":    secretbox.NewKey(),
 	}
 	if lvl := os.Getenv("GATEHOUSE_TEST_LOG_LEVEL"); lvl != "" {
 		env["GATEHOUSE_LOG_LEVEL"] = lvl

@@ -76,3 +76,8 @@ func Static() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	return http.StripPrefix("/assets/", http.FileServerFS(sub))
 }
+
+// DataURL builds a data: URL for an embedded image (allowed by the pages' CSP img-src).
+func DataURL(mediaType, base64Data string) template.URL {
+	return template.URL("data:" + mediaType + ";base64," + base64Data)
+}

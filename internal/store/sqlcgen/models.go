@@ -33,6 +33,17 @@ type KnownDevice struct {
 	LastSeenAt  time.Time
 }
 
+type LoginChallenge struct {
+	TenantID  uuid.UUID
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	TokenHash []byte
+	Attempts  int32
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
 type LoginFailure struct {
 	TenantID      uuid.UUID
 	Key           string
@@ -73,6 +84,14 @@ type RateLimit struct {
 	ExpiresAt   time.Time
 }
 
+type RecoveryCode struct {
+	TenantID  uuid.UUID
+	UserID    uuid.UUID
+	CodeHash  []byte
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
 type Session struct {
 	TenantID         uuid.UUID
 	ID               uuid.UUID
@@ -107,6 +126,16 @@ type Tenant struct {
 	PurgeAfter *time.Time
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+}
+
+type TotpCredential struct {
+	TenantID     uuid.UUID
+	UserID       uuid.UUID
+	KeyID        string
+	SecretSealed []byte
+	ConfirmedAt  *time.Time
+	LastStep     int64
+	CreatedAt    time.Time
 }
 
 type User struct {

@@ -393,6 +393,84 @@ func (q *Queries) SeeDevice(ctx context.Context, arg SeeDeviceParams) (SeeDevice
 	return i, err
 }
 
+const stepUpSession = `-- name: StepUpSession :one
+WITH old AS (SELECT s.id, s.token_hash FROM sessions s WHERE s.id = $1 AND s.revoked_at IS NULL FOR UPDATE),
+upd AS (
+    UPDATE sessions SET token_hash = $2, auth_time = now(), methods = $3, aal = $4,
+           last_active_at = now()
+    FROM old WHERE sessions.id = old.id
+    RETURNING sessions.tenant_id, sessions.id, sessions.user_id, sessions.token_hash, sessions.created_at, sessions.last_active_at, sessions.idle_timeout, sessions.expires_at, sessions.ip, sessions.user_agent, sessions.auth_time, sessions.methods, sessions.aal, sessions.revoked_at, sessions.revoked_reason, sessions.device, sessions.browser, sessions.os, sessions.sso_connection_id, sessions.saml_session_index, old.token_hash AS old_token_hash
+)
+SELECT upd.tenant_id, upd.id, upd.user_id, upd.token_hash, upd.created_at, upd.last_active_at, upd.idle_timeout, upd.expires_at, upd.ip, upd.user_agent, upd.auth_time, upd.methods, upd.aal, upd.revoked_at, upd.revoked_reason, upd.device, upd.browser, upd.os, upd.sso_connection_id, upd.saml_session_index, upd.old_token_hash FROM upd CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(upd.old_token_hash, 'hex')) AS n
+`
+
+type StepUpSessionParams struct {
+	ID           uuid.UUID
+	NewTokenHash []byte
+	Methods      []string
+	Aal          int16
+}
+
+type StepUpSessionRow struct {
+	TenantID         uuid.UUID
+	ID               uuid.UUID
+	UserID           uuid.UUID
+	TokenHash        []byte
+	CreatedAt        time.Time
+	LastActiveAt     time.Time
+	IdleTimeout      pgtype.Interval
+	ExpiresAt        time.Time
+	Ip               *netip.Addr
+	UserAgent        string
+	AuthTime         time.Time
+	Methods          []string
+	Aal              int16
+	RevokedAt        *time.Time
+	RevokedReason    *string
+	Device           string
+	Browser          string
+	Os               string
+	SsoConnectionID  *uuid.UUID
+	SamlSessionIndex *string
+	OldTokenHash     []byte
+}
+
+// A successful re-authentication: new token, fresh auth_time, the method just used.
+// Returns the old token hash (for the revocation broadcast) and notifies it on commit.
+func (q *Queries) StepUpSession(ctx context.Context, arg StepUpSessionParams) (StepUpSessionRow, error) {
+	row := q.db.QueryRow(ctx, stepUpSession,
+		arg.ID,
+		arg.NewTokenHash,
+		arg.Methods,
+		arg.Aal,
+	)
+	var i StepUpSessionRow
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.UserID,
+		&i.TokenHash,
+		&i.CreatedAt,
+		&i.LastActiveAt,
+		&i.IdleTimeout,
+		&i.ExpiresAt,
+		&i.Ip,
+		&i.UserAgent,
+		&i.AuthTime,
+		&i.Methods,
+		&i.Aal,
+		&i.RevokedAt,
+		&i.RevokedReason,
+		&i.Device,
+		&i.Browser,
+		&i.Os,
+		&i.SsoConnectionID,
+		&i.SamlSessionIndex,
+		&i.OldTokenHash,
+	)
+	return i, err
+}
+
 const touchSession = `-- name: TouchSession :one
 UPDATE sessions SET last_active_at = now()
 WHERE id = $1 AND revoked_at IS NULL AND last_active_at < now() - interval '1 minute'

@@ -1,0 +1,56 @@
+package account
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+)
+
+// The callers (HTTP handlers) check the step-up rules (mfa.enroll, mfa.disable,
+// recovery_codes.regenerate) before these run.
+
+// EnrollTOTP starts TOTP set-up for the signed-in user.
+func (s *Service) EnrollTOTP(ctx context.Context, t tenant.Tenant, p session.Principal) (mfa.Enrollment, error) {
+	return s.mfa.Enroll(ctx, t.ID, p.UserID, t.Name, p.Email)
+}
+
+// ConfirmTOTP activates TOTP with a current code and tells the user by mail.
+func (s *Service) ConfirmTOTP(ctx context.Context, t tenant.Tenant, p session.Principal, code string) error {
+	if err := s.mfa.Confirm(ctx, t.ID, p.UserID, code); err != nil {
+		return err
+	}
+	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		return s.securityNotice(ctx, tx, q, t, p.UserID, p.Email, "Two-factor authentication turned on",
+			"from now on, signing in asks for a code from your authenticator app after your password.")
+	})
+}
+
+// DisableTOTP turns TOTP off (and drops the recovery codes) and tells the user by mail.
+// Errors: mfa_not_enabled.
+func (s *Service) DisableTOTP(ctx context.Context, t tenant.Tenant, p session.Principal) error {
+	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		if err := mfa.Disable(ctx, q, p.UserID); err != nil {
+			return err
+		}
+		return s.securityNotice(ctx, tx, q, t, p.UserID, p.Email, "Two-factor authentication turned off",
+			"signing in now needs only your password.")
+	})
+}
+
+// RegenerateRecoveryCodes replaces the recovery codes and tells the user by mail.
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, t tenant.Tenant, p session.Principal) ([]string, error) {
+	codes, err := s.mfa.RegenerateRecoveryCodes(ctx, t.ID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		return s.securityNotice(ctx, tx, q, t, p.UserID, p.Email, "New recovery codes",
+			"your recovery codes were replaced; the old ones no longer work.")
+	})
+	return codes, err
+}

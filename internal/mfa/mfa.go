@@ -1,0 +1,265 @@
+// Package mfa owns second factors: TOTP (RFC 6238, 30-second steps, six digits, ±1 step of
+// clock skew, each code usable once) with its secret sealed at rest, and ten one-time
+// recovery codes stored hashed.
+package mfa
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image/png"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/secretbox"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+)
+
+// Errors.
+var (
+	ErrInvalidCode     = apperr.New(apperr.Unauthenticated, "invalid_code", "That code is not valid. Codes change every 30 seconds and work once.")
+	ErrAlreadyEnabled  = apperr.New(apperr.Conflict, "mfa_already_enabled", "Two-factor authentication is already on. Turn it off first to set it up again.")
+	ErrNotEnrolled     = apperr.New(apperr.Conflict, "mfa_not_enrolled", "Start the two-factor set-up first.")
+	ErrNotEnabled      = apperr.New(apperr.NotFound, "mfa_not_enabled", "Two-factor authentication is not on.")
+	ErrUnavailable     = apperr.New(apperr.Unavailable, "mfa_unavailable", "Two-factor authentication is not available: the server has no secret key configured.")
+	errMalformedSecret = errors.New("mfa: stored secret does not decode")
+)
+
+// Methods a code can prove.
+const (
+	MethodTOTP     = "totp"
+	MethodRecovery = "recovery_code"
+)
+
+const (
+	period        = 30
+	recoveryCount = 10
+)
+
+// Service manages second factors.
+type Service struct {
+	store *store.Store
+	box   *secretbox.Box
+	now   func() time.Time
+}
+
+// NewService returns the MFA service.
+func NewService(st *store.Store, box *secretbox.Box, now func() time.Time) *Service {
+	return &Service{store: st, box: box, now: now}
+}
+
+// Enrollment is what the user sees once when starting TOTP set-up.
+type Enrollment struct {
+	Secret        string   `json:"secret"`
+	OTPAuthURI    string   `json:"otpauth_uri"`
+	QRPNGBase64   string   `json:"qr_png_base64"`
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
+func aad(tenantID, userID uuid.UUID) []byte {
+	return []byte("totp:" + tenantID.String() + ":" + userID.String())
+}
+
+// Enroll starts TOTP set-up: a new secret (sealed), its otpauth URI and QR code, and ten new
+// recovery codes (replacing any old ones). Nothing is required at login until Confirm.
+// Errors: mfa_already_enabled, mfa_unavailable.
+func (s *Service) Enroll(ctx context.Context, tenantID, userID uuid.UUID, issuer, account string) (Enrollment, error) {
+	if !s.box.Enabled() {
+		return Enrollment{}, ErrUnavailable
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: issuer, AccountName: account, Period: period, SecretSize: 20,
+		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("generate totp key: %w", err)
+	}
+	keyID, sealed, err := s.box.Seal([]byte(key.Secret()), aad(tenantID, userID))
+	if err != nil {
+		return Enrollment{}, err
+	}
+	img, err := key.Image(240, 240)
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("qr code: %w", err)
+	}
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, img); err != nil {
+		return Enrollment{}, fmt.Errorf("qr png: %w", err)
+	}
+	var codes []string
+	err = s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		cur, err := q.GetTOTP(ctx, userID)
+		if err == nil && cur.ConfirmedAt != nil {
+			return ErrAlreadyEnabled
+		}
+		if err != nil && !store.IsNotFound(err) {
+			return err
+		}
+		if err := q.UpsertPendingTOTP(ctx, sqlcgen.UpsertPendingTOTPParams{UserID: userID, KeyID: keyID, SecretSealed: sealed}); err != nil {
+			return fmt.Errorf("store totp: %w", err)
+		}
+		codes, err = replaceRecoveryCodes(ctx, q, userID)
+		return err
+	})
+	if err != nil {
+		return Enrollment{}, err
+	}
+	return Enrollment{Secret: key.Secret(), OTPAuthURI: key.URL(), QRPNGBase64: base64.StdEncoding.EncodeToString(pngBuf.Bytes()),
+		RecoveryCodes: codes}, nil
+}
+
+// RegenerateRecoveryCodes replaces the recovery codes. Errors: mfa_not_enabled.
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, tenantID, userID uuid.UUID) ([]string, error) {
+	var codes []string
+	err := s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		if ok, err := Enabled(ctx, q, userID); err != nil {
+			return err
+		} else if !ok {
+			return ErrNotEnabled
+		}
+		var err error
+		codes, err = replaceRecoveryCodes(ctx, q, userID)
+		return err
+	})
+	return codes, err
+}
+
+func replaceRecoveryCodes(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID) ([]string, error) {
+	if err := q.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return nil, err
+	}
+	codes := make([]string, 0, recoveryCount)
+	for range recoveryCount {
+		var b [7]byte
+		_, _ = rand.Read(b[:])
+		c := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))[:10]
+		code := c[:5] + "-" + c[5:]
+		h := sha256.Sum256([]byte(c))
+		if err := q.InsertRecoveryCode(ctx, sqlcgen.InsertRecoveryCodeParams{UserID: userID, CodeHash: h[:]}); err != nil {
+			return nil, err
+		}
+		codes = append(codes, code)
+	}
+	return codes, nil
+}
+
+// Confirm activates a pending TOTP enrolment with a current code. Errors: invalid_code,
+// mfa_not_enrolled, mfa_already_enabled.
+func (s *Service) Confirm(ctx context.Context, tenantID, userID uuid.UUID, code string) error {
+	return s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		cur, err := q.GetTOTP(ctx, userID)
+		if store.IsNotFound(err) {
+			return ErrNotEnrolled
+		}
+		if err != nil {
+			return err
+		}
+		if cur.ConfirmedAt != nil {
+			return ErrAlreadyEnabled
+		}
+		if ok, err := s.checkTOTP(ctx, q, tenantID, cur, code); err != nil {
+			return err
+		} else if !ok {
+			return ErrInvalidCode
+		}
+		_, err = q.ConfirmTOTP(ctx, userID)
+		return err
+	})
+}
+
+// Disable removes TOTP and the recovery codes, inside the caller's transaction.
+// Errors: mfa_not_enabled.
+func Disable(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID) error {
+	n, err := q.DeleteTOTP(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotEnabled
+	}
+	return q.DeleteRecoveryCodes(ctx, userID)
+}
+
+// Enabled reports whether the user has a confirmed second factor.
+func Enabled(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID) (bool, error) {
+	cur, err := q.GetTOTP(ctx, userID)
+	if store.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return cur.ConfirmedAt != nil, nil
+}
+
+// Verify checks a second-factor code inside the caller's transaction: a TOTP code (six
+// digits, not used before) or an unused recovery code. It returns the method it proved.
+// Errors: invalid_code.
+func (s *Service) Verify(ctx context.Context, q *sqlcgen.Queries, tenantID, userID uuid.UUID, code string) (string, error) {
+	code = strings.ToLower(strings.TrimSpace(strings.ReplaceAll(code, " ", "")))
+	if len(code) == 6 && strings.Trim(code, "0123456789") == "" {
+		cur, err := q.GetTOTP(ctx, userID)
+		if store.IsNotFound(err) || err == nil && cur.ConfirmedAt == nil {
+			return "", ErrInvalidCode
+		}
+		if err != nil {
+			return "", err
+		}
+		ok, err := s.checkTOTP(ctx, q, tenantID, cur, code)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", ErrInvalidCode
+		}
+		return MethodTOTP, nil
+	}
+	c := strings.ReplaceAll(code, "-", "")
+	if len(c) != 10 {
+		return "", ErrInvalidCode
+	}
+	h := sha256.Sum256([]byte(c))
+	n, err := q.UseRecoveryCode(ctx, sqlcgen.UseRecoveryCodeParams{UserID: userID, CodeHash: h[:]})
+	if err != nil {
+		return "", err
+	}
+	if n == 0 {
+		return "", ErrInvalidCode
+	}
+	return MethodRecovery, nil
+}
+
+// checkTOTP accepts a code of the current step or one step either side, and records the
+// step so the same code (or an older one) never works again.
+func (s *Service) checkTOTP(ctx context.Context, q *sqlcgen.Queries, tenantID uuid.UUID, cur sqlcgen.TotpCredential, code string) (bool, error) {
+	secret, err := s.box.Open(cur.KeyID, cur.SecretSealed, aad(tenantID, cur.UserID))
+	if err != nil {
+		return false, fmt.Errorf("open totp secret: %w", err)
+	}
+	now := s.now()
+	step := now.Unix() / period
+	for _, st := range []int64{step - 1, step, step + 1} {
+		want, err := totp.GenerateCodeCustom(string(secret), time.Unix(st*period, 0), totp.ValidateOpts{Period: period, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return false, errMalformedSecret
+		}
+		if hmac.Equal([]byte(want), []byte(code)) {
+			n, err := q.UseTOTPStep(ctx, sqlcgen.UseTOTPStepParams{UserID: cur.UserID, Step: st})
+			if err != nil {
+				return false, err
+			}
+			return n == 1, nil // 0: this step (or a later one) was already used
+		}
+	}
+	return false, nil
+}
