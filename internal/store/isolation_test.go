@@ -38,7 +38,7 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 	"totp_credentials": withUser(`INSERT INTO totp_credentials (tenant_id, user_id, key_id, secret_sealed) VALUES ($1, $2, 'k', '\x00')`),
 	"recovery_codes":   withUser(`INSERT INTO recovery_codes (tenant_id, user_id, code_hash) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
 	"login_challenges": withUser(`INSERT INTO login_challenges (tenant_id, user_id, token_hash, expires_at) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), now() + interval '5 minutes')`),
-	"known_devices": withUser(`INSERT INTO known_devices (tenant_id, user_id, fingerprint) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
+	"known_devices":    withUser(`INSERT INTO known_devices (tenant_id, user_id, fingerprint) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
 	"mail_outbox": withUser(`INSERT INTO mail_outbox (tenant_id, user_id, template, to_address, subject)
 		VALUES ($1, $2, 'verify_email', 'a@example.com', 'Hello')`),
 	"rate_limits": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
