@@ -13,7 +13,7 @@ SELECT COALESCE(max(count), 0)::int FROM rate_limits WHERE key = @key AND window
 DELETE FROM rate_limits WHERE expires_at < now();
 
 -- name: GetLoginFailures :one
-SELECT failures, last_failure_at FROM login_failures WHERE key = @key;
+SELECT failures, last_failure_at, now()::timestamptz AS db_now FROM login_failures WHERE key = @key;
 
 -- name: RecordLoginFailure :one
 INSERT INTO login_failures (key, failures, last_failure_at) VALUES (@key, 1, now())

@@ -1,10 +1,11 @@
 -- Server-side sessions. Tenant-scoped.
 
 -- name: InsertSession :one
+-- auth_time comes from the service's clock, the same clock step-up rules are checked with.
 INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, device, browser, os, methods, aal,
-                      sso_connection_id, saml_session_index)
+                      sso_connection_id, saml_session_index, auth_time)
 VALUES (@user_id, @token_hash, make_interval(secs => @idle_seconds::int), now() + make_interval(secs => @absolute_seconds::int),
-        @ip, @user_agent, @device, @browser, @os, @methods, @aal, @sso_connection_id, @saml_session_index)
+        @ip, @user_agent, @device, @browser, @os, @methods, @aal, @sso_connection_id, @saml_session_index, @auth_time)
 RETURNING *;
 
 -- name: GetActiveSessionByHash :one
@@ -92,7 +93,7 @@ SELECT ins.inserted::bool AS new_device, (prior.n > 0)::bool AS had_devices FROM
 -- Returns the old token hash (for the revocation broadcast) and notifies it on commit.
 WITH old AS (SELECT s.id, s.token_hash FROM sessions s WHERE s.id = @id AND s.revoked_at IS NULL FOR UPDATE),
 upd AS (
-    UPDATE sessions SET token_hash = @new_token_hash, auth_time = now(), methods = @methods, aal = @aal,
+    UPDATE sessions SET token_hash = @new_token_hash, auth_time = @auth_time, methods = @methods, aal = @aal,
            last_active_at = now()
     FROM old WHERE sessions.id = old.id
     RETURNING sessions.*, old.token_hash AS old_token_hash

@@ -95,8 +95,9 @@ func (l *Limiter) LoginDelay(ctx context.Context, tenantID uuid.UUID, key string
 		if err != nil {
 			return fmt.Errorf("login failures: %w", err)
 		}
+		// Both ends in database time: last_failure_at was written by its clock.
 		until := row.LastFailureAt.Add(delayAfter(int(row.Failures)))
-		if d := until.Sub(l.now()); d > 0 {
+		if d := until.Sub(row.DbNow); d > 0 {
 			wait = d
 		}
 		return nil

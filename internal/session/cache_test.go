@@ -55,7 +55,7 @@ func TestCacheHonoursDeadlines(t *testing.T) {
 		var iss session.Issued
 		err := d.Store.InTenant(ctx, ten.ID, func(q *sqlcgen.Queries) error {
 			var err error
-			iss, _, err = session.Create(ctx, q, uid, tenant.SessionPolicy{IdleTimeoutSeconds: idle, AbsoluteTimeoutSeconds: 3600, MaxPerUser: 10}, session.Meta{}, []string{"password"})
+			iss, _, err = session.Create(ctx, q, uid, tenant.SessionPolicy{IdleTimeoutSeconds: idle, AbsoluteTimeoutSeconds: 3600, MaxPerUser: 10}, session.Meta{}, []string{"password"}, time.Now())
 			return err
 		})
 		if err != nil {

@@ -122,7 +122,7 @@ func clip(s string) string {
 // Create starts a session for userID inside the caller's transaction, with the tenant's
 // lifetimes, evicting the user's oldest sessions beyond max_per_user. It returns the
 // hashes of evicted sessions' tokens in evicted, for Invalidate after commit.
-func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, methods []string) (Issued, [][]byte, error) {
+func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, methods []string, now time.Time) (Issued, [][]byte, error) {
 	aal := int16(1)
 	if len(methods) > 1 {
 		aal = 2 // a password and a second factor
@@ -139,7 +139,7 @@ func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.
 	}
 	row, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{
 		UserID: userID, TokenHash: hash, IdleSeconds: int32(p.IdleTimeoutSeconds), AbsoluteSeconds: int32(p.AbsoluteTimeoutSeconds),
-		Ip: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, Aal: aal,
+		Ip: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, Aal: aal, AuthTime: now,
 	})
 	if err != nil {
 		return Issued{}, nil, fmt.Errorf("insert session: %w", err)
@@ -358,13 +358,13 @@ func ptr[T any](v T) *T { return &v }
 // transaction: the session gets a new token (the old one stops working everywhere once the
 // transaction commits), a fresh auth_time, and the assurance of that method. It returns the
 // new token and the old token's hash (for Invalidate after commit).
-func StepUp(ctx context.Context, q *sqlcgen.Queries, sessionID uuid.UUID, method string) (Issued, []byte, error) {
+func StepUp(ctx context.Context, q *sqlcgen.Queries, sessionID uuid.UUID, method string, now time.Time) (Issued, []byte, error) {
 	tok, hash := token.New()
 	aal := int16(1)
 	if method == "totp" || method == "recovery_code" {
 		aal = 2
 	}
-	row, err := q.StepUpSession(ctx, sqlcgen.StepUpSessionParams{ID: sessionID, NewTokenHash: hash, Methods: []string{method}, Aal: aal})
+	row, err := q.StepUpSession(ctx, sqlcgen.StepUpSessionParams{ID: sessionID, NewTokenHash: hash, Methods: []string{method}, Aal: aal, AuthTime: now})
 	if store.IsNotFound(err) {
 		return Issued{}, nil, ErrUnauthenticated
 	}

@@ -193,7 +193,7 @@ func (s *Service) Reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 			method = m
 		}
 		var err error
-		iss, old, err = session.StepUp(ctx, q, p.Session.ID, method)
+		iss, old, err = session.StepUp(ctx, q, p.Session.ID, method, s.now())
 		if err != nil {
 			return err
 		}

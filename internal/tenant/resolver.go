@@ -55,10 +55,16 @@ type Resolver struct {
 	now     func() time.Time
 	healthy func() bool // nil: no listener, cache disabled
 
-	mu      sync.RWMutex
-	epoch   uint64 // bumped by every invalidation; a lookup stores only if unchanged
-	entries map[string]cacheEntry
+	mu       sync.RWMutex
+	epoch    uint64            // bumped by InvalidateAll
+	versions map[string]uint64 // bumped per slug by Invalidate
+	entries  map[string]cacheEntry
 }
+
+// stamp identifies the cache state a lookup started from: it stores its answer only if
+// neither everything nor its slug was invalidated meanwhile (changes to other tenants do
+// not stop it).
+type stamp struct{ epoch, version uint64 }
 
 type cacheEntry struct {
 	tenant  Tenant
@@ -71,7 +77,7 @@ const maxCacheEntries = 10000
 // NewResolver returns a resolver. With listener nil the cache is off (every lookup reads the
 // database); otherwise the resolver registers itself on the listener.
 func NewResolver(st *store.Store, ttl time.Duration, now func() time.Time, listener *store.Listener) *Resolver {
-	r := &Resolver{store: st, ttl: ttl, now: now, entries: map[string]cacheEntry{}}
+	r := &Resolver{store: st, ttl: ttl, now: now, entries: map[string]cacheEntry{}, versions: map[string]uint64{}}
 	if listener != nil && ttl > 0 {
 		r.healthy = listener.Healthy
 		listener.Handle(ChangedChannel, r.Invalidate, r.InvalidateAll)
@@ -83,11 +89,11 @@ func NewResolver(st *store.Store, ttl time.Duration, now func() time.Time, liste
 // tenants alike.
 func (r *Resolver) Lookup(ctx context.Context, slug string) (Tenant, error) {
 	useCache := r.healthy != nil && r.healthy()
-	var epoch uint64
+	var st stamp
 	if useCache {
 		r.mu.RLock()
 		e, ok := r.entries[slug]
-		epoch = r.epoch
+		st = stamp{r.epoch, r.versions[slug]}
 		r.mu.RUnlock()
 		if ok && r.now().Before(e.expires) {
 			if !e.found {
@@ -114,7 +120,7 @@ func (r *Resolver) Lookup(ctx context.Context, slug string) (Tenant, error) {
 	}
 	if useCache {
 		r.mu.Lock()
-		if r.epoch == epoch && r.healthy() {
+		if (stamp{r.epoch, r.versions[slug]}) == st && r.healthy() {
 			if len(r.entries) >= maxCacheEntries {
 				clear(r.entries)
 			}
@@ -132,7 +138,13 @@ func (r *Resolver) Lookup(ctx context.Context, slug string) (Tenant, error) {
 func (r *Resolver) Invalidate(slug string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.epoch++
+	if len(r.versions) >= maxCacheEntries {
+		// Forgetting versions is only safe together with everything they guard.
+		clear(r.versions)
+		clear(r.entries)
+		r.epoch++
+	}
+	r.versions[slug]++
 	delete(r.entries, slug)
 }
 
@@ -142,4 +154,5 @@ func (r *Resolver) InvalidateAll() {
 	defer r.mu.Unlock()
 	r.epoch++
 	clear(r.entries)
+	clear(r.versions)
 }

@@ -44,18 +44,19 @@ func (q *Queries) DeleteStaleLoginFailures(ctx context.Context) (int64, error) {
 }
 
 const getLoginFailures = `-- name: GetLoginFailures :one
-SELECT failures, last_failure_at FROM login_failures WHERE key = $1
+SELECT failures, last_failure_at, now()::timestamptz AS db_now FROM login_failures WHERE key = $1
 `
 
 type GetLoginFailuresRow struct {
 	Failures      int32
 	LastFailureAt time.Time
+	DbNow         time.Time
 }
 
 func (q *Queries) GetLoginFailures(ctx context.Context, key string) (GetLoginFailuresRow, error) {
 	row := q.db.QueryRow(ctx, getLoginFailures, key)
 	var i GetLoginFailuresRow
-	err := row.Scan(&i.Failures, &i.LastFailureAt)
+	err := row.Scan(&i.Failures, &i.LastFailureAt, &i.DbNow)
 	return i, err
 }
 

@@ -147,9 +147,9 @@ func (q *Queries) GetActiveSessionByHash(ctx context.Context, tokenHash []byte) 
 const insertSession = `-- name: InsertSession :one
 
 INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, device, browser, os, methods, aal,
-                      sso_connection_id, saml_session_index)
+                      sso_connection_id, saml_session_index, auth_time)
 VALUES ($1, $2, make_interval(secs => $3::int), now() + make_interval(secs => $4::int),
-        $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index
 `
 
@@ -167,9 +167,11 @@ type InsertSessionParams struct {
 	Aal              int16
 	SsoConnectionID  *uuid.UUID
 	SamlSessionIndex *string
+	AuthTime         time.Time
 }
 
 // Server-side sessions. Tenant-scoped.
+// auth_time comes from the service's clock, the same clock step-up rules are checked with.
 func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, insertSession,
 		arg.UserID,
@@ -185,6 +187,7 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (S
 		arg.Aal,
 		arg.SsoConnectionID,
 		arg.SamlSessionIndex,
+		arg.AuthTime,
 	)
 	var i Session
 	err := row.Scan(
@@ -396,7 +399,7 @@ func (q *Queries) SeeDevice(ctx context.Context, arg SeeDeviceParams) (SeeDevice
 const stepUpSession = `-- name: StepUpSession :one
 WITH old AS (SELECT s.id, s.token_hash FROM sessions s WHERE s.id = $1 AND s.revoked_at IS NULL FOR UPDATE),
 upd AS (
-    UPDATE sessions SET token_hash = $2, auth_time = now(), methods = $3, aal = $4,
+    UPDATE sessions SET token_hash = $2, auth_time = $3, methods = $4, aal = $5,
            last_active_at = now()
     FROM old WHERE sessions.id = old.id
     RETURNING sessions.tenant_id, sessions.id, sessions.user_id, sessions.token_hash, sessions.created_at, sessions.last_active_at, sessions.idle_timeout, sessions.expires_at, sessions.ip, sessions.user_agent, sessions.auth_time, sessions.methods, sessions.aal, sessions.revoked_at, sessions.revoked_reason, sessions.device, sessions.browser, sessions.os, sessions.sso_connection_id, sessions.saml_session_index, old.token_hash AS old_token_hash
@@ -407,6 +410,7 @@ SELECT upd.tenant_id, upd.id, upd.user_id, upd.token_hash, upd.created_at, upd.l
 type StepUpSessionParams struct {
 	ID           uuid.UUID
 	NewTokenHash []byte
+	AuthTime     time.Time
 	Methods      []string
 	Aal          int16
 }
@@ -441,6 +445,7 @@ func (q *Queries) StepUpSession(ctx context.Context, arg StepUpSessionParams) (S
 	row := q.db.QueryRow(ctx, stepUpSession,
 		arg.ID,
 		arg.NewTokenHash,
+		arg.AuthTime,
 		arg.Methods,
 		arg.Aal,
 	)
