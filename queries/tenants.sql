@@ -46,6 +46,3 @@ DELETE FROM tenants WHERE id = @id;
 
 -- name: NotifyTenantChanged :exec
 SELECT pg_notify('gatehouse_tenant_changed', @slug::text);
-
--- name: ListActiveTenantIDs :many
-SELECT id FROM tenants ORDER BY id;

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
@@ -82,7 +83,8 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 			return err
 		}
 		u = userFromRow(restored)
-		return nil
+		return audit.Record(ctx, q, audit.By(ctx, restored.ID, restored.Email), audit.Event{Action: audit.UserEmailRestored,
+			SubjectID: restored.ID, SubjectLabel: restored.Email, Details: map[string]any{"sessions_revoked": len(revoked)}})
 	})
 	s.sessions.Invalidate(revoked)
 	s.sessions.InvalidateUser(u.ID)

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
@@ -77,6 +78,13 @@ func (s *Service) Login(ctx context.Context, t tenant.Tenant, email, pw string, 
 	}
 	if !ok {
 		if err := s.limiter.RecordLoginFailure(ctx, t.ID, failKey); err != nil {
+			return LoginResult{}, err
+		}
+		ev := audit.Event{Action: audit.SessionLoginFailed, Details: map[string]any{"reason": "invalid_credentials"}}
+		if found {
+			ev.SubjectID, ev.SubjectLabel = row.ID, row.Email
+		}
+		if err := audit.RecordAlone(ctx, s.store, t.ID, audit.By(ctx, uuid.Nil, ""), ev); err != nil {
 			return LoginResult{}, err
 		}
 		return LoginResult{}, ErrInvalidCredentials
@@ -148,6 +156,11 @@ func (s *Service) startSession(ctx context.Context, tx pgx.Tx, q *sqlcgen.Querie
 			return LoginResult{}, nil, err
 		}
 	}
+	err = audit.Record(ctx, q, audit.By(ctx, u.ID, u.Email), audit.Event{Action: audit.SessionLogin, SubjectID: u.ID, SubjectLabel: u.Email,
+		Details: map[string]any{"session_id": iss.Session.ID, "methods": methods, "new_device": iss.NewDevice}})
+	if err != nil {
+		return LoginResult{}, nil, err
+	}
 	return LoginResult{Session: iss, User: userFromRow(u)}, evicted, nil
 }
 
@@ -192,12 +205,20 @@ func (s *Service) LoginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code 
 			return err
 		}
 		if method == mfa.MethodRecovery {
+			if err := audit.Record(ctx, q, audit.By(ctx, ch.UserID, res.User.Email), audit.Event{Action: audit.MFARecoveryUsed,
+				SubjectID: ch.UserID, SubjectLabel: res.User.Email}); err != nil {
+				return err
+			}
 			return s.securityNotice(ctx, tx, q, t, ch.UserID, res.User.Email, "A recovery code was used",
 				"someone signed in with one of your recovery codes. Each code works once.")
 		}
 		return nil
 	})
 	s.sessions.Invalidate(evicted)
+	if apperr.Is(err, "invalid_code") {
+		_ = audit.RecordAlone(ctx, s.store, t.ID, audit.By(ctx, uuid.Nil, ""), audit.Event{Action: audit.SessionLoginFailed,
+			SubjectID: ch.UserID, Details: map[string]any{"reason": "invalid_code"}})
+	}
 	return res, err
 }
 

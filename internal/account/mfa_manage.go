@@ -5,6 +5,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -25,6 +26,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, t tenant.Tenant, p session.Pr
 		return err
 	}
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		if err := audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.MFAEnabled, SubjectID: p.UserID, SubjectLabel: p.Email}); err != nil {
+			return err
+		}
 		return s.securityNotice(ctx, tx, q, t, p.UserID, p.Email, "Two-factor authentication turned on",
 			"from now on, signing in asks for a code from your authenticator app after your password.")
 	})
@@ -35,6 +39,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, t tenant.Tenant, p session.Pr
 func (s *Service) DisableTOTP(ctx context.Context, t tenant.Tenant, p session.Principal) error {
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		if err := mfa.Disable(ctx, q, p.UserID); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.MFADisabled, SubjectID: p.UserID, SubjectLabel: p.Email}); err != nil {
 			return err
 		}
 		return s.securityNotice(ctx, tx, q, t, p.UserID, p.Email, "Two-factor authentication turned off",
@@ -49,6 +56,9 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, t tenant.Tenant, 
 		return nil, err
 	}
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		if err := audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.MFARecoveryRenewed, SubjectID: p.UserID, SubjectLabel: p.Email}); err != nil {
+			return err
+		}
 		return s.securityNotice(ctx, tx, q, t, p.UserID, p.Email, "New recovery codes",
 			"your recovery codes were replaced; the old ones no longer work.")
 	})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -39,6 +40,10 @@ func (s *Service) ChangePassword(ctx context.Context, t tenant.Tenant, p session
 		}
 		var err error
 		if revoked, err = session.RevokeOthersTx(ctx, q, p.UserID, p.Session.ID, "password_change"); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.UserPasswordChanged,
+			SubjectID: p.UserID, SubjectLabel: p.Email, Details: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
 			return err
 		}
 		return s.enqueue(ctx, tx, q, t, p.UserID, p.Email, mail.TplPasswordChanged,
@@ -94,6 +99,10 @@ func (s *Service) SecureAccount(ctx context.Context, t tenant.Tenant, tok string
 			return err
 		}
 		if revoked, err = session.RevokeAll(ctx, q, u.ID, "reported_by_user"); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, q, audit.By(ctx, u.ID, u.Email), audit.Event{Action: audit.SessionRevoked, SubjectID: u.ID,
+			SubjectLabel: u.Email, Details: map[string]any{"reason": "reported_by_user", "count": len(revoked)}}); err != nil {
 			return err
 		}
 		reset, err := issueToken(ctx, q, u.ID, "reset_password", u.Email, s.now().Add(ResetTokenTTL))

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
@@ -100,6 +101,10 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 			return err
 		}
 		if revoked, err = session.RevokeAll(ctx, q, u.ID, "password_reset"); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, q, audit.By(ctx, u.ID, u.Email), audit.Event{Action: audit.UserPasswordReset, SubjectID: u.ID,
+			SubjectLabel: u.Email, Details: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
 			return err
 		}
 		return s.enqueue(ctx, tx, q, t, u.ID, u.Email, mail.TplPasswordChanged,

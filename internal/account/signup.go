@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
@@ -72,6 +73,9 @@ func (s *Service) Signup(ctx context.Context, t tenant.Tenant, in SignupInput, m
 		ttl := time.Duration(t.Policy.Verification.TokenTTLHours) * time.Hour
 		tok, err := issueToken(ctx, q, row.ID, "verify_email", row.Email, s.now().Add(ttl))
 		if err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, q, audit.By(ctx, row.ID, row.Email), audit.Event{Action: audit.UserSignup, SubjectID: row.ID, SubjectLabel: row.Email}); err != nil {
 			return err
 		}
 		return s.enqueue(ctx, tx, q, t, row.ID, row.Email, mail.TplVerifyEmail,

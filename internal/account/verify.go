@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -49,7 +50,7 @@ func (s *Service) ConfirmEmail(ctx context.Context, t tenant.Tenant, tok string)
 				return err
 			}
 			u = userFromRow(cur)
-			return nil
+			return audit.Record(ctx, q, audit.By(ctx, cur.ID, cur.Email), audit.Event{Action: audit.UserEmailVerified, SubjectID: cur.ID, SubjectLabel: cur.Email})
 		}
 		before, err := q.GetUserByID(ctx, row.UserID)
 		if err != nil {
@@ -70,6 +71,10 @@ func (s *Service) ConfirmEmail(ctx context.Context, t tenant.Tenant, tok string)
 			return err
 		}
 		u = userFromRow(after)
+		if err := audit.Record(ctx, q, audit.By(ctx, after.ID, after.Email), audit.Event{Action: audit.UserEmailChanged, SubjectID: after.ID,
+			SubjectLabel: after.Email, Details: map[string]any{"from": before.Email, "to": after.Email}}); err != nil {
+			return err
+		}
 		return s.enqueue(ctx, tx, q, t, row.UserID, before.Email, mail.TplEmailChanged,
 			mail.Data{Email: before.Email, NewEmail: after.Email, Link: s.link(t, "/email/undo", undo), Expires: hours(UndoTokenTTL)})
 	})

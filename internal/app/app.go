@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
@@ -52,6 +53,7 @@ type App struct {
 	Accounts  *account.Service
 	Sessions  *session.Service
 	StepUp    *stepup.Service
+	Authz     *authz.Service
 	Handler   http.Handler
 	now       func() time.Time
 }
@@ -120,11 +122,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	a.Accounts = account.NewService(st, a.Sessions, second, hasher, outbox, limiter, urls,
 		account.Config{ResponseFloor: cfg.ResponseFloor}, a.now)
 	a.StepUp = stepup.NewService(st, hasher, second, a.Sessions, limiter, a.now)
+	a.Authz = authz.NewService(st, a.listener)
 
 	a.Handler = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
-		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp)
+		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, st, a.Authz)
 	return a, nil
 }
 

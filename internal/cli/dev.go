@@ -12,10 +12,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
 	"github.com/gatehouse-id/gatehouse/internal/pgserver"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
@@ -135,8 +137,11 @@ func seedDemo(ctx context.Context, a *app.App) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.Accounts.CreateVerifiedUser(ctx, c.Tenant, demoUserEmail, demoUserPassword, "Demo User")
-	return err
+	u, err := a.Accounts.CreateVerifiedUser(ctx, c.Tenant, demoUserEmail, demoUserPassword, "Demo User")
+	if err != nil {
+		return err
+	}
+	return a.Store().InTenant(ctx, c.Tenant.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, u.ID, authz.Member) })
 }
 
 // ensureDatabase creates database name when it does not exist.

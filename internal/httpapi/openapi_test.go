@@ -38,7 +38,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	sort.Strings(documented)
 
 	var logs bytes.Buffer
-	rt := routeTable(testResponder(t, &logs), Config{BaseDomain: "localhost"}, nil, nil, nil, nil, nil, nil, nil)
+	rt := routeTable(testResponder(t, &logs), Config{BaseDomain: "localhost"}, nil, nil, nil, nil, nil, nil, nil, adminDeps{})
 	var served []string
 	for _, r := range []chi.Router{rt.mux, rt.base, rt.tenantHost} {
 		_ = chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
@@ -108,7 +109,9 @@ func requestInfo(trusted []netip.Prefix) func(http.Handler) http.Handler {
 				ri.ID = newRequestID()
 			}
 			w.Header().Set("X-Request-Id", ri.ID)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxRequest, &reqCtx{info: ri})))
+			ctx := context.WithValue(r.Context(), ctxRequest, &reqCtx{info: ri})
+			ctx = audit.WithRequest(ctx, audit.Request{IP: ri.ClientIP, UserAgent: r.UserAgent(), RequestID: ri.ID})
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }

@@ -142,3 +142,6 @@ func decodeJSON(r *http.Request, dst any) error {
 	}
 	return nil
 }
+
+// jsonRaw keeps a body raw for a decoder that owns its own strict rules.
+type jsonRaw = json.RawMessage

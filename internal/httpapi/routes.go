@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -21,7 +22,7 @@ type routers struct {
 }
 
 func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
-	sessions *session.Service, accounts *account.Service, steps *stepup.Service) routers {
+	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminDeps) routers {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, errNotFound)
 	}
@@ -72,6 +73,19 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(requireStepUp(rs, steps, tenant.ActionRecoveryCodesRegenerate)).Post("/api/v1/mfa/recovery-codes", handleRegenerateRecoveryCodes(rs, accounts))
 	})
 	tenantHost.Post("/api/v1/account/secure", handleSecureAccount(rs, accounts))
+
+	// Tenant administration (permissions from casbin; see internal/authz/policy.csv).
+	tenantHost.Route("/api/v1/admin", func(r chi.Router) {
+		perm := func(p authz.Permission) func(http.Handler) http.Handler { return requirePermission(rs, ad.authz, p) }
+		r.With(perm(authz.PolicyUpdate)).Get("/policy", handleAdminGetPolicy(rs))
+		r.With(perm(authz.PolicyUpdate), requireStepUp(rs, steps, tenant.ActionPolicyUpdate)).Put("/policy", handleAdminPutPolicy(rs, ad))
+		r.With(perm(authz.UsersRead)).Get("/users", handleAdminListUsers(rs, ad))
+		r.With(perm(authz.UsersRead)).Get("/users/{id}", handleAdminGetUser(rs, ad))
+		r.With(perm(authz.UsersRead)).Get("/users/{id}/sessions", handleAdminUserSessions(rs, ad))
+		r.With(perm(authz.SessionsRevoke)).Delete("/users/{id}/sessions", handleAdminRevokeUserSessions(rs, ad))
+		r.With(perm(authz.RolesAssign)).Put("/users/{id}/roles", handleAdminSetRoles(rs, ad))
+		r.With(perm(authz.AuditRead)).Get("/audit", handleAdminAudit(rs, ad))
+	})
 
 	// Pages for people.
 	tenantHost.Get("/signup", pageSignup(rs, pages))

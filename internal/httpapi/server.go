@@ -12,8 +12,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -42,9 +44,12 @@ func NewServer(
 	sessions *session.Service,
 	accounts *account.Service,
 	steps *stepup.Service,
+	st *store.Store,
+	az *authz.Service,
 ) http.Handler {
 	rs := &responder{logger: logger, pages: pages}
-	var h http.Handler = routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts, steps).mux
+	ad := adminDeps{store: st, tenants: tenants, sessions: sessions, authz: az}
+	var h http.Handler = routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts, steps, ad).mux
 	obs := newObserver(logger, tp, mp)
 	for _, mw := range []func(http.Handler) http.Handler{
 		limitBody(maxBodyBytes),

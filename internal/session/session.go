@@ -15,6 +15,7 @@ import (
 	useragent "github.com/medama-io/go-useragent"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -289,7 +290,11 @@ func (s *Service) Revoke(ctx context.Context, p Principal, id uuid.UUID, reason 
 		if err == nil && len(hashes) == 0 {
 			return nil, ErrNotFound
 		}
-		return hashes, err
+		if err != nil {
+			return nil, err
+		}
+		return hashes, audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.SessionRevoked,
+			SubjectID: p.UserID, SubjectLabel: p.Email, Details: map[string]any{"session_id": id, "reason": reason}})
 	})
 }
 
@@ -298,19 +303,28 @@ func (s *Service) RevokeOthers(ctx context.Context, p Principal) (int, error) {
 	n := 0
 	err := s.revoke(ctx, p.TenantID, func(q *sqlcgen.Queries) ([][]byte, error) {
 		hashes, err := q.RevokeOtherSessions(ctx, sqlcgen.RevokeOtherSessionsParams{UserID: p.UserID, KeepID: p.Session.ID, Reason: ptr("revoke_others")})
+		if err != nil {
+			return nil, err
+		}
 		n = len(hashes)
-		return hashes, err
+		return hashes, audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.SessionRevoked,
+			SubjectID: p.UserID, SubjectLabel: p.Email, Details: map[string]any{"reason": "revoke_others", "count": n}})
 	})
 	return n, err
 }
 
-// RevokeAllOf ends every session of a user (admin action, account deletion, "wasn't you?").
-func (s *Service) RevokeAllOf(ctx context.Context, tenantID, userID uuid.UUID, reason string) (int, error) {
+// RevokeAllOf ends every session of a user on behalf of actor (admin action, account
+// deletion), recording who did it.
+func (s *Service) RevokeAllOf(ctx context.Context, tenantID, userID uuid.UUID, reason string, actor audit.Who) (int, error) {
 	n := 0
 	err := s.revoke(ctx, tenantID, func(q *sqlcgen.Queries) ([][]byte, error) {
 		hashes, err := RevokeAll(ctx, q, userID, reason)
+		if err != nil {
+			return nil, err
+		}
 		n = len(hashes)
-		return hashes, err
+		return hashes, audit.Record(ctx, q, actor, audit.Event{Action: audit.SessionRevoked, SubjectID: userID,
+			Details: map[string]any{"reason": reason, "count": n}})
 	})
 	return n, err
 }

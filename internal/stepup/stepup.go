@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
@@ -179,6 +180,7 @@ func (s *Service) Reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 		}
 		if !ok {
 			_ = s.limiter.RecordLoginFailure(ctx, t.ID, failKey)
+			s.recordFailure(ctx, t, p, "invalid_password")
 			return session.Issued{}, ErrInvalidCredentials
 		}
 	}
@@ -197,14 +199,24 @@ func (s *Service) Reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 		if err != nil {
 			return err
 		}
+		if err := audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.SessionStepUp, SubjectID: p.UserID,
+			SubjectLabel: p.Email, Details: map[string]any{"method": method, "session_id": p.Session.ID}}); err != nil {
+			return err
+		}
 		return ratelimit.ClearLoginFailures(ctx, q, failKey)
 	})
 	if apperr.Is(err, "invalid_code") {
 		_ = s.limiter.RecordLoginFailure(ctx, t.ID, failKey)
+		s.recordFailure(ctx, t, p, "invalid_code")
 	}
 	if err != nil {
 		return session.Issued{}, err
 	}
 	s.sessions.Invalidate([][]byte{old})
 	return iss, nil
+}
+
+func (s *Service) recordFailure(ctx context.Context, t tenant.Tenant, p session.Principal, reason string) {
+	_ = audit.RecordAlone(ctx, s.store, t.ID, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.SessionStepUpFailed,
+		SubjectID: p.UserID, SubjectLabel: p.Email, Details: map[string]any{"reason": reason}})
 }

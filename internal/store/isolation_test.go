@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -38,7 +39,12 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 	"totp_credentials": withUser(`INSERT INTO totp_credentials (tenant_id, user_id, key_id, secret_sealed) VALUES ($1, $2, 'k', '\x00')`),
 	"recovery_codes":   withUser(`INSERT INTO recovery_codes (tenant_id, user_id, code_hash) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
 	"login_challenges": withUser(`INSERT INTO login_challenges (tenant_id, user_id, token_hash, expires_at) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), now() + interval '5 minutes')`),
-	"known_devices":    withUser(`INSERT INTO known_devices (tenant_id, user_id, fingerprint) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
+	"role_bindings":    withUser(`INSERT INTO role_bindings (tenant_id, user_id, role) VALUES ($1, $2, 'member')`),
+	"audit_events": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := tx.Exec(ctx, `INSERT INTO audit_events (tenant_id, action, actor_label) VALUES ($1, 'test.fixture', 'fixture')`, tid)
+		return err
+	},
+	"known_devices": withUser(`INSERT INTO known_devices (tenant_id, user_id, fingerprint) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
 	"mail_outbox": withUser(`INSERT INTO mail_outbox (tenant_id, user_id, template, to_address, subject)
 		VALUES ($1, $2, 'verify_email', 'a@example.com', 'Hello')`),
 	"rate_limits": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
@@ -70,6 +76,13 @@ func withUser(sql string) func(context.Context, pgx.Tx, uuid.UUID) error {
 		return err
 	}
 }
+
+// appendOnly tables refuse UPDATE and DELETE to gatehouse_app altogether.
+var appendOnly = []string{"audit_events"}
+
+// definers are the reviewed SECURITY DEFINER functions (owned by gatehouse_owner, which is
+// itself subject to the forced row-level security).
+var definers = []string{"audit_expire", "audit_pseudonymise"}
 
 const policyExpr = `(tenant_id = (NULLIF(current_setting('gatehouse.tenant_id'::text, true), ''::text))::uuid)`
 
@@ -246,6 +259,30 @@ func TestTenantIsolation(t *testing.T) {
 			}
 			insertCopy := "INSERT INTO " + tbl + " SELECT (json_populate_record(NULL::" + tbl + ", $1::json)).*"
 
+			if slices.Contains(appendOnly, ti.name) {
+				inTx(a.ID, func(tx pgx.Tx) {
+					for _, stmt := range []string{"UPDATE " + tbl + " SET tenant_id = tenant_id WHERE tenant_id = $1", "DELETE FROM " + tbl + " WHERE tenant_id = $1"} {
+						if _, err := exec(tx, stmt, a.ID); !isPermissionDenied(err) {
+							t.Errorf("append-only %s: %q as gatehouse_app: want permission denied, got %v", ti.name, stmt, err)
+						}
+					}
+					if n := count(tx, "WHERE tenant_id = $1", b.ID); n != 0 {
+						t.Errorf("SELECT: tenant A sees %d rows of tenant B", n)
+					}
+					if _, err := exec(tx, insertCopy, rowB); !isRLSViolation(err) {
+						t.Errorf("INSERT a row for tenant B as tenant A: want an RLS violation, got %v", err)
+					}
+				})
+				inTx(uuid.Nil, func(tx pgx.Tx) {
+					if n := count(tx, ""); n != 0 {
+						t.Errorf("without a tenant, SELECT sees %d rows", n)
+					}
+					if _, err := exec(tx, insertCopy, rowA); !isRLSViolation(err) {
+						t.Errorf("without a tenant, INSERT: want an RLS violation, got %v", err)
+					}
+				})
+				return
+			}
 			inTx(a.ID, func(tx pgx.Tx) {
 				if n := count(tx, "WHERE tenant_id = $1", a.ID); n == 0 {
 					t.Errorf("tenant A cannot see its own rows (the checks below would prove nothing)")
@@ -311,7 +348,12 @@ func TestTenantIsolation(t *testing.T) {
 
 func isRLSViolation(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "42501"
+	return errors.As(err, &pe) && pe.Code == "42501" && strings.Contains(pe.Message, "row-level security")
+}
+
+func isPermissionDenied(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42501" && strings.Contains(pe.Message, "permission denied")
 }
 
 // TestForeignKeysIncludeTenant: every foreign key between tenant-scoped tables leads with
@@ -390,7 +432,7 @@ func TestNoRLSBypassObjects(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := testutil.PackageDB(t)
-	var views, definers []string
+	var views, found []string
 	rows, err := d.Admin.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')
 		  AND NOT COALESCE('security_invoker=true' = ANY (c.reloptions), false)`)
@@ -403,22 +445,32 @@ func TestNoRLSBypassObjects(t *testing.T) {
 		views = append(views, v)
 	}
 	rows.Close()
-	rows, err = d.Admin.Query(ctx, `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-		WHERE n.nspname = 'public' AND p.prosecdef`)
+	rows, err = d.Admin.Query(ctx, `SELECT p.proname, r.rolname, r.rolsuper OR r.rolbypassrls,
+		       COALESCE(array_to_string(p.proconfig, ','), '')
+		  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles r ON r.oid = p.proowner
+		 WHERE n.nspname = 'public' AND p.prosecdef`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var f string
-		_ = rows.Scan(&f)
-		definers = append(definers, f)
+		var f, owner, cfg string
+		var bypass bool
+		_ = rows.Scan(&f, &owner, &bypass, &cfg)
+		switch {
+		case !slices.Contains(definers, f):
+			found = append(found, f+" (not reviewed)")
+		case owner != "gatehouse_owner" || bypass:
+			found = append(found, f+" (owned by "+owner+", which may bypass RLS)")
+		case !strings.Contains(cfg, "search_path="):
+			found = append(found, f+" (no fixed search_path)")
+		}
 	}
 	rows.Close()
 	if len(views) > 0 {
 		t.Errorf("views without security_invoker: %v", views)
 	}
-	if len(definers) > 0 {
-		t.Errorf("SECURITY DEFINER functions: %v", definers)
+	if len(found) > 0 {
+		t.Errorf("SECURITY DEFINER functions: %v", found)
 	}
 }
 
@@ -436,5 +488,72 @@ func TestAppRole(t *testing.T) {
 		if err == nil || !contains(err.Error(), "superuser") {
 			t.Fatalf("superuser connection: err = %v, want a refusal naming superuser", err)
 		}
+	}
+}
+
+// TestAuditDefinersStayInTenant: the two functions that may change audit rows run as the
+// owner, and the forced row-level security still confines them to the caller's tenant.
+func TestAuditDefinersStayInTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	a := testutil.NewTenant(t, d, "aud-a")
+	b := testutil.NewTenant(t, d, "aud-b")
+	actor := uuid.New()
+	for _, tid := range []uuid.UUID{a.ID, b.ID} {
+		if _, err := d.Admin.Exec(ctx, `INSERT INTO audit_events (tenant_id, action, actor_id, actor_label, ip, user_agent)
+			VALUES ($1, 'session.login', $2, 'ann@example.com', '192.0.2.1', 'Firefox')`, tid, actor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, d.AppURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	run := func(tid uuid.UUID, sql string, args ...any) int64 {
+		t.Helper()
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Commit(ctx)
+		if tid != uuid.Nil {
+			if _, err := tx.Exec(ctx, "SELECT set_config('gatehouse.tenant_id', $1, true)", tid.String()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int64
+		if err := tx.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := run(uuid.Nil, "SELECT audit_pseudonymise($1, 'x')", actor); n != 0 {
+		t.Fatalf("without a tenant the function changed %d rows", n)
+	}
+	if n := run(a.ID, "SELECT audit_pseudonymise($1, 'pseudonym')", actor); n != 1 {
+		t.Fatalf("pseudonymised %d rows in tenant A, want 1", n)
+	}
+	var label string
+	var ip *string
+	if err := d.Admin.QueryRow(ctx, "SELECT actor_label, host(ip) FROM audit_events WHERE tenant_id = $1", b.ID).Scan(&label, &ip); err != nil {
+		t.Fatal(err)
+	}
+	if label != "ann@example.com" || ip == nil {
+		t.Fatalf("tenant B's event was changed from tenant A: %q %v", label, ip)
+	}
+	if err := d.Admin.QueryRow(ctx, "SELECT actor_label, host(ip) FROM audit_events WHERE tenant_id = $1", a.ID).Scan(&label, &ip); err != nil {
+		t.Fatal(err)
+	}
+	if label != "pseudonym" || ip != nil {
+		t.Fatalf("tenant A's event not pseudonymised: %q %v", label, ip)
+	}
+	if n := run(a.ID, "SELECT audit_expire(now() + interval '1 hour')"); n != 1 {
+		t.Fatalf("expired %d rows in tenant A, want 1", n)
+	}
+	var left int
+	if err := d.Admin.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE tenant_id = $1", b.ID).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("tenant B's events after tenant A's expiry: %d (%v)", left, err)
 	}
 }

@@ -21,6 +21,12 @@ type Policy struct {
 	Deletion     DeletionPolicy     `json:"deletion"`
 	Signup       SignupPolicy       `json:"signup"`
 	Mail         MailPolicy         `json:"mail"`
+	Audit        AuditPolicy        `json:"audit"`
+}
+
+// AuditPolicy keeps audit events for RetentionDays.
+type AuditPolicy struct {
+	RetentionDays int `json:"retention_days"`
 }
 
 // MailPolicy overrides the global sender for this tenant's mail.
@@ -90,6 +96,7 @@ func DefaultPolicy() Policy {
 		StepUp:   StepUpPolicy{Rules: []StepUpRule{}},
 		Deletion: DeletionPolicy{GraceDays: 30},
 		Signup:   SignupPolicy{Enabled: true, AllowedDomains: []string{}},
+		Audit:    AuditPolicy{RetentionDays: 365},
 	}
 }
 
@@ -209,6 +216,9 @@ func (p Policy) Validate() error {
 		if d == "" || strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".") || len(d) > 253 {
 			return invalidPolicy(fmt.Sprintf("signup.allowed_domains[%d]", i), fmt.Sprintf("%q is not a domain name", d))
 		}
+	}
+	if p.Audit.RetentionDays < 30 || p.Audit.RetentionDays > 3650 {
+		return invalidPolicy("audit.retention_days", "must be between 30 and 3650")
 	}
 	if f := p.Mail.From; f != "" {
 		if a, err := mail.ParseAddress(f); err != nil || strings.ContainsAny(f, "\r\n") || a.Address == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -94,6 +95,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Created, error) {
 				return fmt.Errorf("insert admin user: %w", err)
 			}
 			out.AdminUserID = u.ID
+			if err := authz.Grant(ctx, q, u.ID, authz.Owner); err != nil {
+				return err
+			}
 		}
 		return q.NotifyTenantChanged(ctx, row.Slug)
 	})
@@ -258,20 +262,21 @@ func (s *Service) GetByID(ctx context.Context, id uuid.UUID) (Tenant, error) {
 	return t, err
 }
 
-// Sweep deletes expired rate-limit counters, stale login failures, dead sessions and
-// long-expired email tokens of every tenant, one tenant transaction each.
+// Sweep deletes expired rate-limit counters, stale login failures, dead sessions,
+// long-expired email tokens and audit events past the tenant's retention, one tenant
+// transaction each.
 func (s *Service) Sweep(ctx context.Context) error {
-	var ids []uuid.UUID
-	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
-		var err error
-		ids, err = q.ListActiveTenantIDs(ctx)
-		return err
-	}, store.ReadOnly(), store.Idempotent())
+	tenants, err := s.List(ctx)
 	if err != nil {
 		return fmt.Errorf("list tenants: %w", err)
 	}
-	for _, id := range ids {
+	for _, t := range tenants {
+		id := t.ID
+		retention := time.Duration(t.Policy.Audit.RetentionDays) * 24 * time.Hour
 		err := s.store.InTenant(ctx, id, func(q *sqlcgen.Queries) error {
+			if _, err := q.ExpireAuditEvents(ctx, s.now().Add(-retention)); err != nil {
+				return err
+			}
 			if _, err := q.DeleteExpiredRateLimits(ctx); err != nil {
 				return err
 			}
@@ -289,4 +294,32 @@ func (s *Service) Sweep(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// UpdatePolicy replaces a tenant's policy (validated) and tells every node.
+// Errors: invalid_policy, tenant_not_found.
+func (s *Service) UpdatePolicy(ctx context.Context, id uuid.UUID, p Policy, record func(q *sqlcgen.Queries) error) (Tenant, error) {
+	if err := p.Validate(); err != nil {
+		return Tenant{}, err
+	}
+	var t Tenant
+	err := s.store.InTenant(ctx, id, func(q *sqlcgen.Queries) error {
+		cur, err := q.GetTenantByID(ctx, id)
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		row, err := q.UpdateTenant(ctx, sqlcgen.UpdateTenantParams{ID: id, Name: cur.Name, Status: cur.Status, Policy: p.JSON()})
+		if err != nil {
+			return fmt.Errorf("update policy: %w", err)
+		}
+		t = fromRow(row)
+		if err := record(q); err != nil {
+			return err
+		}
+		return q.NotifyTenantChanged(ctx, row.Slug)
+	})
+	return t, err
 }

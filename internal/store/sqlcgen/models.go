@@ -13,6 +13,21 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AuditEvent struct {
+	TenantID     uuid.UUID
+	ID           uuid.UUID
+	OccurredAt   time.Time
+	Action       string
+	ActorID      *uuid.UUID
+	ActorLabel   string
+	SubjectID    *uuid.UUID
+	SubjectLabel string
+	Ip           *netip.Addr
+	UserAgent    string
+	RequestID    string
+	Details      json.RawMessage
+}
+
 type EmailToken struct {
 	TenantID  uuid.UUID
 	ID        uuid.UUID
@@ -89,6 +104,13 @@ type RecoveryCode struct {
 	UserID    uuid.UUID
 	CodeHash  []byte
 	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
+type RoleBinding struct {
+	TenantID  uuid.UUID
+	UserID    uuid.UUID
+	Role      string
 	CreatedAt time.Time
 }
 

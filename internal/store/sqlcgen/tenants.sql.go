@@ -104,30 +104,6 @@ func (q *Queries) GetTenantBySlug(ctx context.Context, slug string) (Tenant, err
 	return i, err
 }
 
-const listActiveTenantIDs = `-- name: ListActiveTenantIDs :many
-SELECT id FROM tenants ORDER BY id
-`
-
-func (q *Queries) ListActiveTenantIDs(ctx context.Context) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, listActiveTenantIDs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []uuid.UUID{}
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listTenants = `-- name: ListTenants :many
 SELECT id, slug, name, status, policy, purge_after, created_at, updated_at FROM tenants ORDER BY slug
 `

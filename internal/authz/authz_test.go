@@ -1,0 +1,264 @@
+package authz_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-id/gatehouse/internal/authz"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+const pw = "purple monkey dishwasher"
+
+type site struct {
+	srv  *testutil.Server
+	d    *testutil.DB
+	t    tenant.Tenant
+	host string
+}
+
+func newSite(t *testing.T, srv *testutil.Server, d *testutil.DB) *site {
+	t.Helper()
+	c, err := srv.App.Tenants.Create(context.Background(), tenant.CreateInput{Slug: testutil.UniqueSlug("authz"), Name: "Authz Co"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &site{srv: srv, d: d, t: c.Tenant, host: c.Tenant.Slug + ".localhost"}
+}
+
+// person creates a verified user with roles and returns their id and a session token.
+func (s *site) person(t *testing.T, email string, roles ...string) (uuid.UUID, string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := s.srv.App.Accounts.CreateVerifiedUser(ctx, s.t, email, pw, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roles {
+		if err := s.srv.App.Store().InTenant(ctx, s.t.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, u.ID, r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := s.do(t, s.srv, "POST", "/api/v1/login", "", map[string]string{"email": email, "password": pw})
+	if r.StatusCode != 200 {
+		t.Fatalf("login %s: %d %s", email, r.StatusCode, r.Body)
+	}
+	var b struct{ Session struct{ Token string } }
+	r.JSON(t, &b)
+	return u.ID, b.Session.Token
+}
+
+func (s *site) do(t *testing.T, srv *testutil.Server, method, path, tok string, body any) *testutil.Response {
+	t.Helper()
+	h := http.Header{}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	return srv.Do(t, testutil.Request{Method: method, Host: s.host, Path: path, Body: body, Header: h})
+}
+
+// TestAuthorizationMatrix: every admin route for every kind of caller.
+func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	srv := testutil.NewServer(t, d)
+	a := newSite(t, srv, d)
+	b := newSite(t, srv, d)
+	_, owner := a.person(t, "owner@a.example", authz.Owner)
+	_, admin := a.person(t, "admin@a.example", authz.Admin)
+	_, member := a.person(t, "member@a.example", authz.Member)
+	_, nobody := a.person(t, "norole@a.example")
+	victim, _ := a.person(t, "victim@a.example", authz.Member)
+	_, adminB := b.person(t, "admin@b.example", authz.Admin)
+	u := "/api/v1/admin/users/" + victim.String()
+	routes := []struct {
+		method, path string
+		body         any
+		ok           int
+	}{
+		{"GET", "/api/v1/admin/policy", nil, 200},
+		{"PUT", "/api/v1/admin/policy", map[string]any{"verification": map[string]any{"mode": "required"}}, 200},
+		{"GET", "/api/v1/admin/users", nil, 200},
+		{"GET", u, nil, 200},
+		{"GET", u + "/sessions", nil, 200},
+		{"DELETE", u + "/sessions", nil, 200},
+		{"PUT", u + "/roles", map[string]any{"roles": []string{"member"}}, 200},
+		{"GET", "/api/v1/admin/audit", nil, 200},
+	}
+	callers := []struct {
+		name   string
+		token  string
+		status func(ok int) int
+	}{
+		{"owner", owner, func(ok int) int { return ok }},
+		{"admin", admin, func(ok int) int { return ok }},
+		{"member", member, func(int) int { return 403 }},
+		{"no role", nobody, func(int) int { return 403 }},
+		{"anonymous", "", func(int) int { return 401 }},
+		{"admin of another tenant", adminB, func(int) int { return 401 }},
+	}
+	for _, c := range callers {
+		for _, r := range routes {
+			t.Run(c.name+" "+r.method+" "+r.path, func(t *testing.T) {
+				resp := a.do(t, srv, r.method, r.path, c.token, r.body)
+				if want := c.status(r.ok); resp.StatusCode != want {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, resp.Body)
+				}
+			})
+		}
+	}
+	// Ids of another tenant's users are unknown here.
+	otherID, _ := b.person(t, "someone@b.example")
+	if r := a.do(t, srv, "GET", "/api/v1/admin/users/"+otherID.String(), owner, nil); r.StatusCode != 404 {
+		t.Fatalf("another tenant's user: %d", r.StatusCode)
+	}
+}
+
+func TestRoleRules(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	srv := testutil.NewServer(t, d)
+	a := newSite(t, srv, d)
+	ownerID, owner := a.person(t, "owner@a.example", authz.Owner)
+	adminID, admin := a.person(t, "admin@a.example", authz.Admin)
+	memberID, _ := a.person(t, "member@a.example", authz.Member)
+	roles := func(tok string, id uuid.UUID, rs ...string) *testutil.Response {
+		return a.do(t, srv, "PUT", "/api/v1/admin/users/"+id.String()+"/roles", tok, map[string]any{"roles": rs})
+	}
+	if r := roles(owner, ownerID, "admin"); r.StatusCode != 409 || r.ErrorCode() != "last_owner" {
+		t.Fatalf("removing the last owner: %d %s", r.StatusCode, r.Body)
+	}
+	if r := roles(admin, memberID, "owner"); r.StatusCode != 403 || r.ErrorCode() != "owner_required" {
+		t.Fatalf("admin granting owner: %d %s", r.StatusCode, r.Body)
+	}
+	if r := roles(admin, memberID, "admin"); r.StatusCode != 200 {
+		t.Fatalf("admin granting admin: %d %s", r.StatusCode, r.Body)
+	}
+	if r := roles(owner, adminID, "owner"); r.StatusCode != 200 {
+		t.Fatalf("owner granting owner: %d %s", r.StatusCode, r.Body)
+	}
+	if r := roles(owner, memberID, "superuser"); r.StatusCode != 400 || r.ErrorCode() != "invalid_role" {
+		t.Fatalf("unknown role: %d %s", r.StatusCode, r.Body)
+	}
+	if r := roles(owner, ownerID, "member"); r.StatusCode != 200 {
+		t.Fatalf("stepping down with another owner left: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// TestRoleChangeReachesOtherNodes: a binding changed through node A takes effect on node
+// B, which had the tenant's enforcer cached, without a restart.
+func TestRoleChangeReachesOtherNodes(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	nodeA := testutil.NewServer(t, d)
+	nodeB := testutil.NewServer(t, d)
+	a := newSite(t, nodeA, d)
+	_, owner := a.person(t, "owner@a.example", authz.Owner)
+	memberID, member := a.person(t, "member@a.example", authz.Member)
+	if r := a.do(t, nodeB, "GET", "/api/v1/admin/users", member, nil); r.StatusCode != 403 {
+		t.Fatalf("member on B before: %d", r.StatusCode)
+	}
+	if r := a.do(t, nodeA, "PUT", "/api/v1/admin/users/"+memberID.String()+"/roles", owner, map[string]any{"roles": []string{"admin"}}); r.StatusCode != 200 {
+		t.Fatalf("grant on A: %d %s", r.StatusCode, r.Body)
+	}
+	start := time.Now()
+	for {
+		if r := a.do(t, nodeB, "GET", "/api/v1/admin/users", member, nil); r.StatusCode == 200 {
+			break
+		}
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("node B still refuses the new admin after 2 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("role change reached node B in %v", time.Since(start))
+}
+
+// TestAuditEvents: each action writes exactly one event with the right actor and subject.
+func TestAuditEvents(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	srv := testutil.NewServer(t, d)
+	a := newSite(t, srv, d)
+	adminID, admin := a.person(t, "admin@a.example", authz.Admin)
+
+	// signup + verification
+	if r := a.do(t, srv, "POST", "/api/v1/signup", "", map[string]string{"email": "new@a.example", "password": pw}); r.StatusCode != 202 {
+		t.Fatalf("signup: %d", r.StatusCode)
+	}
+	tok := testutil.TokenFrom(t, srv.WaitMail(t, "new@a.example", "Confirm"), "/verify")
+	a.do(t, srv, "POST", "/api/v1/verification/confirm", "", map[string]string{"token": tok})
+	// login failure and success
+	a.do(t, srv, "POST", "/api/v1/login", "", map[string]string{"email": "new@a.example", "password": "wrong password here"})
+	r := a.do(t, srv, "POST", "/api/v1/login", "", map[string]string{"email": "new@a.example", "password": pw})
+	var l struct{ Session struct{ ID, Token string } }
+	r.JSON(t, &l)
+	// step-up, revoke, policy, roles
+	a.do(t, srv, "POST", "/api/v1/reauth", l.Session.Token, map[string]string{"password": pw})
+	// The token changed at step-up: a second re-auth with the old one is refused, not recorded.
+	if r := a.do(t, srv, "POST", "/api/v1/reauth", l.Session.Token, map[string]string{"password": pw}); r.StatusCode != 401 {
+		t.Fatalf("reauth with the rotated-out token: %d", r.StatusCode)
+	}
+	a.do(t, srv, "PUT", "/api/v1/admin/policy", admin, map[string]any{"sessions": map[string]any{"max_per_user": 20}})
+	var newID uuid.UUID
+	if err := d.Admin.QueryRow(context.Background(), "SELECT id FROM users WHERE tenant_id = $1 AND email = 'new@a.example'", a.t.ID).Scan(&newID); err != nil {
+		t.Fatal(err)
+	}
+	a.do(t, srv, "PUT", "/api/v1/admin/users/"+newID.String()+"/roles", admin, map[string]any{"roles": []string{"member"}})
+	a.do(t, srv, "DELETE", "/api/v1/admin/users/"+newID.String()+"/sessions", admin, nil)
+
+	resp := a.do(t, srv, "GET", "/api/v1/admin/audit?limit=500", admin, nil)
+	var page struct {
+		Events []struct {
+			Action  string
+			Actor   struct{ ID *uuid.UUID }
+			Subject struct{ ID *uuid.UUID }
+			IP      string
+			Details map[string]any
+		}
+	}
+	if err := json.Unmarshal(resp.Body, &page); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, e := range page.Events {
+		count[e.Action]++
+		switch e.Action {
+		case "session.login":
+			if e.Subject.ID == nil || e.Actor.ID == nil || *e.Actor.ID != *e.Subject.ID || e.IP != "127.0.0.1" {
+				t.Errorf("%s: actor %v subject %v ip %q", e.Action, e.Actor.ID, e.Subject.ID, e.IP)
+			}
+		case "user.signup", "user.email_verified", "session.step_up":
+			if e.Subject.ID == nil || *e.Subject.ID != newID || e.Actor.ID == nil || *e.Actor.ID != newID || e.IP != "127.0.0.1" {
+				t.Errorf("%s: actor %v subject %v ip %q", e.Action, e.Actor.ID, e.Subject.ID, e.IP)
+			}
+		case "tenant.policy_updated":
+			if e.Actor.ID == nil || *e.Actor.ID != adminID {
+				t.Errorf("policy update actor %v", e.Actor.ID)
+			}
+		case "role.assigned", "session.revoked":
+			if e.Actor.ID == nil || *e.Actor.ID != adminID || e.Subject.ID == nil || *e.Subject.ID != newID {
+				t.Errorf("%s: actor %v subject %v", e.Action, e.Actor.ID, e.Subject.ID)
+			}
+		}
+	}
+	want := map[string]int{"user.signup": 1, "user.email_verified": 1, "session.login_failed": 1, "tenant.policy_updated": 1,
+		"role.assigned": 1, "session.revoked": 1, "session.step_up": 1}
+	for action, n := range want {
+		if count[action] != n {
+			t.Errorf("%s: %d events, want %d (all: %v)", action, count[action], n, count)
+		}
+	}
+	if count["session.login"] != 2 { // the admin's and the new user's
+		t.Errorf("session.login: %d events, want 2", count["session.login"])
+	}
+}
