@@ -75,7 +75,7 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 	var userID uuid.UUID
 	defer func() { s.sessions.Invalidate(revoked); s.sessions.InvalidateUser(userID) }()
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
-		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"reset_password"}})
+		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"reset_password", "setup_account"}})
 		if isNoRows(err) {
 			return ErrInvalidToken
 		}

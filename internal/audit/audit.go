@@ -35,6 +35,9 @@ const (
 	MFARecoveryRenewed  = "mfa.recovery_codes_regenerated"
 	PolicyUpdated       = "tenant.policy_updated"
 	RoleAssigned        = "role.assigned"
+	UserInvited         = "user.invited"
+	InvitationRevoked   = "user.invitation_revoked"
+	InvitationAccepted  = "user.invitation_accepted"
 )
 
 // Who describes the actor and the request an event came from.

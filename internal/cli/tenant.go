@@ -8,26 +8,26 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/config"
-	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
-// openTenants connects with DATABASE_URL for the operator commands.
-func openTenants(ctx context.Context, env Env) (*tenant.Service, func(), error) {
+// openApp wires the services for the operator commands (as the application role, like
+// the server; mail is enqueued for the servers' workers to deliver).
+func openApp(ctx context.Context, env Env) (*app.App, error) {
 	cfg, err := config.Load(env.Getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cfg.DatabaseURL == "" {
-		return nil, nil, errors.New("DATABASE_URL: not set")
+		return nil, errors.New("DATABASE_URL: not set")
 	}
-	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, MaxConns: 2, ExecMode: cfg.DBExecMode})
-	if err != nil {
-		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	return tenant.NewService(st, time.Now), st.Close, nil
+	cfg.DBMaxConns = 2
+	cfg.LogLevel = "warn"
+	logger, _ := newLogger(cfg, env.Stderr)
+	return app.New(ctx, cfg, logger, env.Getenv)
 }
 
 // userError turns an application error into a line for the terminal.
@@ -57,23 +57,28 @@ func runTenant(ctx context.Context, args []string, env Env) error {
 	if wantSlug && len(pos) != 1 || !wantSlug && len(pos) != 0 {
 		return fmt.Errorf("%w: gatehouse tenant %s%s", errUsage, sub, map[bool]string{true: " SLUG"}[wantSlug])
 	}
-	svc, closeFn, err := openTenants(ctx, env)
+	if sub == "create" && *name == "" {
+		return fmt.Errorf("%w: --name is required", errUsage)
+	}
+	a, err := openApp(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer a.Close()
+	svc := a.Tenants
 	switch sub {
 	case "create":
-		if *name == "" {
-			return fmt.Errorf("%w: --name is required", errUsage)
-		}
 		c, err := svc.Create(ctx, tenant.CreateInput{Slug: pos[0], Name: *name, AdminEmail: *adminEmail})
 		if err != nil {
 			return userError(err)
 		}
 		fmt.Fprintf(env.Stdout, "created tenant %s (%s)\n", c.Tenant.Slug, c.Tenant.ID)
 		if *adminEmail != "" {
-			fmt.Fprintf(env.Stdout, "owner user %s (%s)\n", *adminEmail, c.AdminUserID)
+			link, err := a.Accounts.IssueSetupLink(ctx, c.Tenant, c.AdminUserID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "owner %s (%s)\nsetup link (shown once, also mailed, valid 7 days):\n  %s\n", *adminEmail, c.AdminUserID, link)
 		}
 		return nil
 	case "list":
@@ -148,12 +153,12 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return userError(err)
 	}
-	svc, closeFn, err := openTenants(ctx, env)
+	a, err := openApp(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	changes, err := svc.Apply(ctx, files, *dryRun)
+	defer a.Close()
+	changes, err := a.Tenants.Apply(ctx, files, *dryRun)
 	if err != nil {
 		return userError(err)
 	}

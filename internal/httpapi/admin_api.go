@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
@@ -295,5 +297,61 @@ func handleAdminAudit(rs *responder, d adminDeps) http.HandlerFunc {
 			return
 		}
 		rs.JSON(w, http.StatusOK, map[string]any{"events": events, "next_cursor": next})
+	}
+}
+
+func handleAdminListInvitations(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, _ := TenantFrom(r.Context())
+		list, err := accounts.Invitations(r.Context(), t)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusOK, map[string]any{"invitations": list})
+	}
+}
+
+func handleAdminInvite(rs *responder, accounts *account.Service, d adminDeps) http.HandlerFunc {
+	type request struct {
+		Email string `json:"email"`
+		Role  string `json:"role"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		p, _ := PrincipalFrom(r.Context())
+		t, _ := TenantFrom(r.Context())
+		roles, err := d.authz.UserRoles(r.Context(), p.TenantID, p.UserID)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		inv, err := accounts.Invite(r.Context(), t, p, req.Email, req.Role, slices.Contains(roles, authz.Owner))
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusCreated, map[string]any{"invitation": inv})
+	}
+}
+
+func handleAdminRevokeInvitation(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := uuid.Parse(chi.URLParam(r, "id"))
+		if err != nil {
+			rs.Error(w, r, apperr.New(apperr.NotFound, "not_found", "There is no such open invitation."))
+			return
+		}
+		p, _ := PrincipalFrom(r.Context())
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.RevokeInvitation(r.Context(), t, p, id); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	}
 }

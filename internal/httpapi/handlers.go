@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -155,7 +156,7 @@ func handlePlatformGetTenant(rs *responder, tenants *tenant.Service) http.Handle
 	}
 }
 
-func handlePlatformCreateTenant(rs *responder, tenants *tenant.Service) http.HandlerFunc {
+func handlePlatformCreateTenant(rs *responder, tenants *tenant.Service, accounts *account.Service) http.HandlerFunc {
 	type request struct {
 		Slug       string          `json:"slug"`
 		Name       string          `json:"name"`
@@ -185,6 +186,12 @@ func handlePlatformCreateTenant(rs *responder, tenants *tenant.Service) http.Han
 		out := map[string]any{"tenant": toPlatformTenant(created.Tenant)}
 		if created.AdminUserID != uuid.Nil {
 			out["admin_user_id"] = created.AdminUserID.String()
+			link, err := accounts.IssueSetupLink(r.Context(), created.Tenant, created.AdminUserID)
+			if err != nil {
+				rs.Error(w, r, err)
+				return
+			}
+			out["setup_url"] = link
 		}
 		rs.JSON(w, http.StatusCreated, out)
 	}

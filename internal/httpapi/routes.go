@@ -37,7 +37,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	base.Route("/api/v1/platform", func(r chi.Router) {
 		r.Use(requireOperator(rs, cfg.OperatorToken))
 		r.Get("/tenants", handlePlatformListTenants(rs, tenants))
-		r.Post("/tenants", handlePlatformCreateTenant(rs, tenants))
+		r.Post("/tenants", handlePlatformCreateTenant(rs, tenants, accounts))
 		r.Get("/tenants/{slug}", handlePlatformGetTenant(rs, tenants))
 	})
 
@@ -85,7 +85,30 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(perm(authz.SessionsRevoke)).Delete("/users/{id}/sessions", handleAdminRevokeUserSessions(rs, ad))
 		r.With(perm(authz.RolesAssign)).Put("/users/{id}/roles", handleAdminSetRoles(rs, ad))
 		r.With(perm(authz.AuditRead)).Get("/audit", handleAdminAudit(rs, ad))
+		r.With(perm(authz.UsersManage)).Get("/invitations", handleAdminListInvitations(rs, accounts))
+		r.With(perm(authz.UsersManage)).Post("/invitations", handleAdminInvite(rs, accounts, ad))
+		r.With(perm(authz.UsersManage)).Delete("/invitations/{id}", handleAdminRevokeInvitation(rs, accounts))
 	})
+
+	// The admin portal.
+	tenantHost.Route("/admin", func(r chi.Router) {
+		page := func(p authz.Permission) func(http.Handler) http.Handler { return adminPage(rs, pages, ad, p) }
+		r.With(page(authz.UsersRead)).Get("/", pageAdminOverview(rs, pages, ad))
+		r.With(page(authz.UsersRead)).Get("/users", pageAdminUsers(rs, pages, ad))
+		r.With(page(authz.UsersRead)).Get("/users/{id}", pageAdminUser(rs, pages, ad, ""))
+		r.With(page(authz.RolesAssign)).Post("/users/{id}/role", pageAdminUserRole(rs, pages, ad))
+		r.With(page(authz.SessionsRevoke)).Post("/users/{id}/sessions/revoke", pageAdminRevokeSessions(rs, ad))
+		r.With(page(authz.PolicyUpdate)).Get("/policy", pageAdminPolicy(rs, pages))
+		r.With(page(authz.PolicyUpdate)).Post("/policy", pageAdminPolicyPost(rs, pages, ad, steps))
+		r.With(page(authz.UsersManage)).Get("/invitations", pageAdminInvitations(rs, pages, accounts))
+		r.With(page(authz.UsersManage)).Post("/invitations", pageAdminInvite(rs, pages, accounts, ad))
+		r.With(page(authz.UsersManage)).Post("/invitations/{id}/revoke", pageAdminRevokeInvitation(rs, accounts))
+		r.With(page(authz.AuditRead)).Get("/audit", pageAdminAudit(rs, pages, ad))
+		r.With(page(authz.AuditRead)).Get("/audit.csv", pageAdminAuditExport(rs, ad, "csv"))
+		r.With(page(authz.AuditRead)).Get("/audit.json", pageAdminAuditExport(rs, ad, "json"))
+	})
+	tenantHost.Get("/invite", pageInvite(rs, pages, accounts))
+	tenantHost.Post("/invite", pageInvitePost(rs, pages, accounts))
 
 	// Pages for people.
 	tenantHost.Get("/signup", pageSignup(rs, pages))

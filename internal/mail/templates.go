@@ -22,6 +22,8 @@ const (
 	TplEmailChanged    = "email_changed"
 	TplNewDevice       = "new_device"
 	TplSecurityNotice  = "security_notice"
+	TplInvitation      = "invitation"
+	TplSetupAccount    = "setup_account"
 )
 
 // Data fills a template.
@@ -48,7 +50,7 @@ type Templates struct {
 // LoadTemplates parses the embedded templates.
 func LoadTemplates() (*Templates, error) {
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice} {
+	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt")
 		if err != nil {
 			return nil, fmt.Errorf("mail template %s: %w", name, err)

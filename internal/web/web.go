@@ -18,6 +18,11 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// funcs are the helpers templates may call.
+var funcs = template.FuncMap{
+	"list3": func(a, b, c string) []string { return []string{a, b, c} },
+}
+
 // Renderer renders named pages inside the shared layout.
 type Renderer struct {
 	pages map[string]*template.Template
@@ -31,10 +36,10 @@ func NewRenderer() (*Renderer, error) {
 	}
 	r := &Renderer{pages: map[string]*template.Template{}}
 	for _, n := range names {
-		if n == "templates/layout.html" {
+		if n == "templates/layout.html" || n == "templates/admin_nav.html" {
 			continue
 		}
-		t, err := template.ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/admin_nav.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", n, err)
 		}

@@ -40,6 +40,19 @@ type EmailToken struct {
 	CreatedAt time.Time
 }
 
+type Invitation struct {
+	TenantID   uuid.UUID
+	ID         uuid.UUID
+	Email      string
+	Role       string
+	TokenHash  []byte
+	InvitedBy  *uuid.UUID
+	ExpiresAt  time.Time
+	AcceptedAt *time.Time
+	RevokedAt  *time.Time
+	CreatedAt  time.Time
+}
+
 type KnownDevice struct {
 	TenantID    uuid.UUID
 	UserID      uuid.UUID
