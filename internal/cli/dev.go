@@ -27,8 +27,9 @@ const (
 	demoName       = "Acme"
 	demoAdminEmail = "admin@acme.example"
 	// The demo user's password is printed at start: it exists only in dev databases.
-	demoUserEmail    = "user@acme.example"
-	demoUserPassword = "demo-correct-horse-battery"
+	demoUserEmail     = "user@acme.example"
+	demoUserPassword  = "demo-correct-horse-battery"
+	demoAdminPassword = "demo-admin-staple-lantern"
 )
 
 func runDev(ctx context.Context, args []string, env Env) error {
@@ -113,11 +114,13 @@ Gatehouse dev is running.
   Demo tenant:   http://%s.%s:%d/
   Operator host: http://%s:%d/
   Sign in:       http://%s.%s:%d/login  as %s / %s
+  Admin portal:  http://%s.%s:%d/admin  as %s / %s
   Dev mailbox:   http://%s.%s:%d/_dev/mail
   Health:        http://%s.%s:%d/healthz
   CLI database:  DATABASE_URL='%s'
 Press Ctrl-C to stop.
 `, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, demoUserEmail, demoUserPassword,
+		demoSlug, cfg.BaseDomain, port, demoAdminEmail, demoAdminPassword,
 		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, cfg.DatabaseURL)
 	return a.Serve(ctx, ln)
 }
@@ -130,18 +133,26 @@ func seedDemo(ctx context.Context, a *app.App) error {
 	} else if !tenant.IsNotFound(err) {
 		return err
 	}
-	c, err := a.Tenants.Create(ctx, tenant.CreateInput{Slug: demoSlug, Name: demoName, AdminEmail: demoAdminEmail})
+	c, err := a.Tenants.Create(ctx, tenant.CreateInput{Slug: demoSlug, Name: demoName})
 	if errors.Is(err, tenant.ErrSlugTaken) {
 		return nil // another dev process seeded it first
 	}
 	if err != nil {
 		return err
 	}
-	u, err := a.Accounts.CreateVerifiedUser(ctx, c.Tenant, demoUserEmail, demoUserPassword, "Demo User")
-	if err != nil {
-		return err
+	for _, p := range []struct{ email, password, name, role string }{
+		{demoAdminEmail, demoAdminPassword, "Demo Admin", authz.Owner},
+		{demoUserEmail, demoUserPassword, "Demo User", authz.Member},
+	} {
+		u, err := a.Accounts.CreateVerifiedUser(ctx, c.Tenant, p.email, p.password, p.name)
+		if err != nil {
+			return err
+		}
+		if err := a.Store().InTenant(ctx, c.Tenant.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, u.ID, p.role) }); err != nil {
+			return err
+		}
 	}
-	return a.Store().InTenant(ctx, c.Tenant.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, u.ID, authz.Member) })
+	return nil
 }
 
 // ensureDatabase creates database name when it does not exist.
