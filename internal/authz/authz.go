@@ -146,6 +146,12 @@ func (s *Service) UserRoles(ctx context.Context, tenantID, userID uuid.UUID) ([]
 	return roles, nil
 }
 
+// IsOwner reports whether the user holds the owner role in the tenant.
+func (s *Service) IsOwner(ctx context.Context, tenantID, userID uuid.UUID) (bool, error) {
+	roles, err := s.UserRoles(ctx, tenantID, userID)
+	return slices.Contains(roles, Owner), err
+}
+
 // Errors of role changes.
 var (
 	ErrUnknownRole = apperr.New(apperr.Invalid, "invalid_role", "Roles are owner, admin and member.")

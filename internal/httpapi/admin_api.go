@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -244,14 +243,10 @@ func handleAdminSetRoles(rs *responder, d adminDeps) http.HandlerFunc {
 			return
 		}
 		p, _ := PrincipalFrom(r.Context())
-		actorRoles, err := d.authz.UserRoles(r.Context(), p.TenantID, p.UserID)
+		isOwner, err := d.authz.IsOwner(r.Context(), p.TenantID, p.UserID)
 		if err != nil {
 			rs.Error(w, r, err)
 			return
-		}
-		isOwner := false
-		for _, role := range actorRoles {
-			isOwner = isOwner || role == authz.Owner
 		}
 		if req.Roles == nil {
 			req.Roles = []string{}
@@ -325,12 +320,12 @@ func handleAdminInvite(rs *responder, accounts *account.Service, d adminDeps) ht
 		}
 		p, _ := PrincipalFrom(r.Context())
 		t, _ := TenantFrom(r.Context())
-		roles, err := d.authz.UserRoles(r.Context(), p.TenantID, p.UserID)
+		isOwner, err := d.authz.IsOwner(r.Context(), p.TenantID, p.UserID)
 		if err != nil {
 			rs.Error(w, r, err)
 			return
 		}
-		inv, err := accounts.Invite(r.Context(), t, p, req.Email, req.Role, slices.Contains(roles, authz.Owner))
+		inv, err := accounts.Invite(r.Context(), t, p, req.Email, req.Role, isOwner)
 		if err != nil {
 			rs.Error(w, r, err)
 			return

@@ -139,14 +139,10 @@ func pageAdminUserRole(rs *responder, pages *web.Renderer, ad adminDeps) http.Ha
 			return
 		}
 		p, _ := PrincipalFrom(r.Context())
-		actorRoles, err := ad.authz.UserRoles(r.Context(), p.TenantID, p.UserID)
+		isOwner, err := ad.authz.IsOwner(r.Context(), p.TenantID, p.UserID)
 		if err != nil {
 			rs.Error(w, r, err)
 			return
-		}
-		isOwner := false
-		for _, role := range actorRoles {
-			isOwner = isOwner || role == authz.Owner
 		}
 		roles := []string{}
 		if role := r.PostFormValue("role"); role != "" {
@@ -312,14 +308,10 @@ func pageAdminInvite(rs *responder, pages *web.Renderer, accounts *account.Servi
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := TenantFrom(r.Context())
 		p, _ := PrincipalFrom(r.Context())
-		roles, err := ad.authz.UserRoles(r.Context(), p.TenantID, p.UserID)
+		isOwner, err := ad.authz.IsOwner(r.Context(), p.TenantID, p.UserID)
 		if err != nil {
 			rs.Error(w, r, err)
 			return
-		}
-		isOwner := false
-		for _, role := range roles {
-			isOwner = isOwner || role == authz.Owner
 		}
 		email := r.PostFormValue("email")
 		if _, err := accounts.Invite(r.Context(), t, p, email, r.PostFormValue("role"), isOwner); err != nil {
