@@ -160,7 +160,7 @@ func (s *Service) link(t tenant.Tenant, path string, tok string) string {
 }
 
 func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, userID uuid.UUID, to, tpl string, d mail.Data) error {
-	d.Tenant = t.Name
+	d.Tenant = t.DisplayName()
 	uid := userID
 	return s.outbox.Enqueue(ctx, tx, q, mail.Mail{TenantID: t.ID, UserID: &uid, To: to, Template: tpl, Data: d})
 }

@@ -67,7 +67,7 @@ func (s *Service) Invite(ctx context.Context, t tenant.Tenant, by session.Princi
 			return err
 		}
 		return s.outbox.Enqueue(ctx, tx, q, mail.Mail{TenantID: t.ID, To: email, Template: mail.TplInvitation,
-			Data: mail.Data{Tenant: t.Name, Email: email, Event: inviterLabel(ctx, q, by), Detail: "as " + role,
+			Data: mail.Data{Tenant: t.DisplayName(), Email: email, Event: inviterLabel(ctx, q, by), Detail: "as " + role,
 				Link: s.link(t, "/invite", tok), Expires: hours(InvitationTTL)}})
 	})
 	return inv, err

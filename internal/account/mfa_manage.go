@@ -17,7 +17,7 @@ import (
 
 // EnrollTOTP starts TOTP set-up for the signed-in user.
 func (s *Service) EnrollTOTP(ctx context.Context, t tenant.Tenant, p session.Principal) (mfa.Enrollment, error) {
-	return s.mfa.Enroll(ctx, t.ID, p.UserID, t.Name, p.Email)
+	return s.mfa.Enroll(ctx, t.ID, p.UserID, t.DisplayName(), p.Email)
 }
 
 // ConfirmTOTP activates TOTP with a current code and tells the user by mail.

@@ -34,6 +34,7 @@ const (
 	MFARecoveryUsed     = "mfa.recovery_code_used"
 	MFARecoveryRenewed  = "mfa.recovery_codes_regenerated"
 	PolicyUpdated       = "tenant.policy_updated"
+	BrandingUpdated     = "tenant.branding_updated"
 	RoleAssigned        = "role.assigned"
 	UserInvited         = "user.invited"
 	InvitationRevoked   = "user.invitation_revoked"

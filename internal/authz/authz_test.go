@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,5 +261,50 @@ func TestAuditEvents(t *testing.T) {
 	}
 	if count["session.login"] != 2 { // the admin's and the new user's
 		t.Errorf("session.login: %d events, want 2", count["session.login"])
+	}
+}
+
+// TestBranding: the branding an admin saves shows on the hosted pages (name, logo, colour
+// through /brand.css) and in emails.
+func TestBranding(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	srv := testutil.NewServer(t, d)
+	a := newSite(t, srv, d)
+	_, admin := a.person(t, "admin@a.example", authz.Admin)
+	_, member := a.person(t, "member@a.example", authz.Member)
+	form := func(tok string, body string) *testutil.Response {
+		return srv.Do(t, testutil.Request{Method: "POST", Host: a.host, Path: "/admin/branding", Body: body,
+			Header: http.Header{"Cookie": {"__Host-gatehouse=" + tok}, "Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"text/html"}}})
+	}
+	if r := form(member, "display_name=Hacked"); r.StatusCode != 403 {
+		t.Fatalf("member saving branding: %d", r.StatusCode)
+	}
+	if r := form(admin, "display_name=Acme&logo_url=http%3A%2F%2Fevil.example%2Fx.png&primary_color=%23123456"); r.StatusCode != 400 {
+		t.Fatalf("http logo accepted: %d", r.StatusCode)
+	}
+	if r := form(admin, "display_name=Acme+Rockets&logo_url=https%3A%2F%2Fcdn.acme.example%2Flogo.png&primary_color=%23aa3300"); r.StatusCode != 303 {
+		t.Fatalf("save branding: %d %s", r.StatusCode, r.Body)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	var page *testutil.Response
+	for {
+		page = srv.Do(t, testutil.Request{Host: a.host, Path: "/login", Header: http.Header{"Accept": {"text/html"}}})
+		if strings.Contains(string(page.Body), "Acme Rockets") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range []string{"Acme Rockets", `src="https://cdn.acme.example/logo.png"`, `href="/brand.css"`} {
+		if !strings.Contains(string(page.Body), want) {
+			t.Fatalf("login page lacks %q", want)
+		}
+	}
+	if css := srv.Do(t, testutil.Request{Host: a.host, Path: "/brand.css"}); !strings.Contains(string(css.Body), "--primary: #aa3300") {
+		t.Fatalf("brand.css: %s", css.Body)
+	}
+	a.do(t, srv, "POST", "/api/v1/password/forgot", "", map[string]string{"email": "member@a.example"})
+	if m := srv.WaitMail(t, "member@a.example", "Reset your Acme Rockets password"); !strings.Contains(m.HTML, "Acme Rockets") {
+		t.Fatalf("email without the display name: %s", m.HTML)
 	}
 }

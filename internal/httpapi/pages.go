@@ -26,7 +26,8 @@ func renderPage(rs *responder, pages *web.Renderer, w http.ResponseWriter, r *ht
 	if p, ok := PrincipalFrom(r.Context()); ok {
 		d["SignedIn"] = p.Email
 	}
-	if err := pages.Render(w, status, page, web.Page{Title: title, Brand: t.Name, RequestID: Info(r.Context()).ID, Data: d}); err != nil {
+	if err := pages.Render(w, status, page, web.Page{Title: title, Brand: t.DisplayName(), LogoURL: t.Policy.Branding.LogoURL,
+		BrandCSS: t.Policy.Branding.PrimaryColor != "", RequestID: Info(r.Context()).ID, Data: d}); err != nil {
 		rs.Error(w, r, err)
 	}
 }

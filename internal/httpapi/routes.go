@@ -46,6 +46,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost.MethodNotAllowed(methodNotAllowed)
 	tenantHost.Use(authenticate(rs, sessions))
 	tenantHost.Get("/", handleTenantHome(rs, pages))
+	tenantHost.Get("/brand.css", handleBrandCSS())
 	tenantHost.Get("/api/v1/tenant", handleTenantInfo(rs))
 
 	// Self-service JSON API.
@@ -103,6 +104,8 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(page(authz.UsersManage)).Get("/invitations", pageAdminInvitations(rs, pages, accounts))
 		r.With(page(authz.UsersManage)).Post("/invitations", pageAdminInvite(rs, pages, accounts, ad))
 		r.With(page(authz.UsersManage)).Post("/invitations/{id}/revoke", pageAdminRevokeInvitation(rs, accounts))
+		r.With(page(authz.BrandingUpdate)).Get("/branding", pageAdminBranding(rs, pages))
+		r.With(page(authz.BrandingUpdate)).Post("/branding", pageAdminBrandingPost(rs, pages, ad))
 		r.With(page(authz.AuditRead)).Get("/audit", pageAdminAudit(rs, pages, ad))
 		r.With(page(authz.AuditRead)).Get("/audit.csv", pageAdminAuditExport(rs, ad, "csv"))
 		r.With(page(authz.AuditRead)).Get("/audit.json", pageAdminAuditExport(rs, ad, "json"))

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/mail"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 )
@@ -22,6 +25,14 @@ type Policy struct {
 	Signup       SignupPolicy       `json:"signup"`
 	Mail         MailPolicy         `json:"mail"`
 	Audit        AuditPolicy        `json:"audit"`
+	Branding     Branding           `json:"branding"`
+}
+
+// Branding is how hosted pages and emails present the tenant.
+type Branding struct {
+	DisplayName  string `json:"display_name"`  // empty: the tenant's name
+	LogoURL      string `json:"logo_url"`      // https only; empty: none
+	PrimaryColor string `json:"primary_color"` // #rrggbb; empty: Gatehouse blue
 }
 
 // AuditPolicy keeps audit events for RetentionDays.
@@ -217,6 +228,18 @@ func (p Policy) Validate() error {
 			return invalidPolicy(fmt.Sprintf("signup.allowed_domains[%d]", i), fmt.Sprintf("%q is not a domain name", d))
 		}
 	}
+	if b := p.Branding; utf8.RuneCountInString(b.DisplayName) > 100 || strings.ContainsAny(b.DisplayName, "\x00\r\n") {
+		return invalidPolicy("branding.display_name", "must be at most 100 characters on one line")
+	}
+	if u := p.Branding.LogoURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || pu.Scheme != "https" || pu.Host == "" || len(u) > 2048 || strings.ContainsAny(u, "\"'<> ") {
+			return invalidPolicy("branding.logo_url", "must be an https:// URL")
+		}
+	}
+	if c := p.Branding.PrimaryColor; c != "" && !colorPattern.MatchString(c) {
+		return invalidPolicy("branding.primary_color", "must be a colour like #2f5bea")
+	}
 	if p.Audit.RetentionDays < 30 || p.Audit.RetentionDays > 3650 {
 		return invalidPolicy("audit.retention_days", "must be between 30 and 3650")
 	}
@@ -230,6 +253,8 @@ func (p Policy) Validate() error {
 	}
 	return nil
 }
+
+var colorPattern = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 // JSON encodes the policy for storage.
 func (p Policy) JSON() []byte {

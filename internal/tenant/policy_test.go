@@ -80,6 +80,14 @@ func TestPolicyValidate(t *testing.T) {
 		}, "step_up.rules[1].action"},
 		{"deletion grace too long", func(p *Policy) { p.Deletion.GraceDays = 1000 }, "deletion.grace_days"},
 		{"bad domain", func(p *Policy) { p.Signup.AllowedDomains = []string{"user@acme.com"} }, "signup.allowed_domains[0]"},
+		{"branding ok", func(p *Policy) {
+			p.Branding = Branding{DisplayName: "Acme Inc.", LogoURL: "https://cdn.acme.example/logo.png", PrimaryColor: "#12AbEf"}
+		}, ""},
+		{"logo over http", func(p *Policy) { p.Branding.LogoURL = "http://cdn.acme.example/logo.png" }, "branding.logo_url"},
+		{"logo javascript", func(p *Policy) { p.Branding.LogoURL = "javascript:alert(1)" }, "branding.logo_url"},
+		{"colour with css", func(p *Policy) { p.Branding.PrimaryColor = "red; background: url(x)" }, "branding.primary_color"},
+		{"display name newline", func(p *Policy) { p.Branding.DisplayName = "Acme\nInc" }, "branding.display_name"},
+		{"short retention", func(p *Policy) { p.Audit.RetentionDays = 1 }, "audit.retention_days"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,6 +33,14 @@ type Tenant struct {
 	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
+// DisplayName is the name people see: the branding's, else the tenant's.
+func (t Tenant) DisplayName() string {
+	if t.Policy.Branding.DisplayName != "" {
+		return t.Policy.Branding.DisplayName
+	}
+	return t.Name
+}
+
 func fromRow(r sqlcgen.Tenant) Tenant {
 	p, err := ParsePolicy(r.Policy, false)
 	if err != nil {

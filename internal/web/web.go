@@ -52,6 +52,8 @@ func NewRenderer() (*Renderer, error) {
 type Page struct {
 	Title     string
 	Brand     string // tenant display name, or "Gatehouse"
+	LogoURL   string // tenant logo (https), optional
+	BrandCSS  bool   // the tenant has a colour: link /brand.css
 	RequestID string
 	Data      any
 }
