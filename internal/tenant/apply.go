@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/authz"
+	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 )
@@ -27,6 +33,10 @@ type File struct {
 	Name   string `json:"name"`
 	Status string `json:"status,omitempty"`
 	Policy Policy `json:"policy"`
+	// Roles lists, per role, the addresses that hold it. Additive: bindings not listed
+	// are left alone (so a file can never remove the last owner). An address without an
+	// account gets one (no password yet: "forgot password" or an invitation sets it).
+	Roles map[string][]string `json:"roles,omitempty"`
 }
 
 // LoadDir reads and validates every *.yaml / *.yml file in dir. Any invalid file fails the
@@ -53,6 +63,9 @@ func LoadDir(dir string) ([]File, error) {
 		}
 		f, err := ParseFile(b)
 		if err != nil {
+			if msg := err.Error(); msg != "" && msg[0] >= '0' && msg[0] <= '9' {
+				return nil, fmt.Errorf("%s:%w", p, err) // path:line: field: reason
+			}
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		f.Path = p
@@ -70,15 +83,26 @@ func LoadDir(dir string) ([]File, error) {
 }
 
 // ParseFile decodes and validates one tenant document. Policy fields left out take the
-// built-in defaults: the file states the whole policy, not a patch.
+// built-in defaults: the file states the whole policy, not a patch. Errors name the line
+// ("12: policy.verification.mode: …").
 func ParseFile(b []byte) (File, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return File{}, fmt.Errorf("invalid YAML: %w", err)
+	}
 	var doc any
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	if err := root.Decode(&doc); err != nil {
 		return File{}, fmt.Errorf("invalid YAML: %w", err)
 	}
 	obj, ok := doc.(map[string]any)
 	if !ok {
 		return File{}, fmt.Errorf("a tenant file is a YAML mapping with slug, name and policy")
+	}
+	at := func(path string, err error) error {
+		if line := lineOf(&root, path); line > 0 {
+			return fmt.Errorf("%d: %s: %v", line, path, err)
+		}
+		return fmt.Errorf("%s: %v", path, err)
 	}
 	// Through JSON, so the policy has one set of field names (its json tags) everywhere.
 	js, err := json.Marshal(obj)
@@ -89,6 +113,17 @@ func ParseFile(b []byte) (File, error) {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return File{}, at(te.Field, fmt.Errorf("must be of type %s", te.Type))
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			field := strings.Trim(name, `"`)
+			if line := findKey(&root, field); line > 0 {
+				return File{}, fmt.Errorf("%d: unknown field %q", line, field)
+			}
+			return File{}, fmt.Errorf("unknown field %q", field)
+		}
 		return File{}, fmt.Errorf("invalid tenant file: %v", err)
 	}
 	f.Policy.normalize()
@@ -96,18 +131,88 @@ func ParseFile(b []byte) (File, error) {
 		f.Status = StatusActive
 	}
 	if err := ValidateSlug(f.Slug); err != nil {
-		return File{}, fmt.Errorf("slug %q: %w", f.Slug, err)
+		return File{}, at("slug", fmt.Errorf("%q: %w", f.Slug, err))
 	}
 	if f.Name, err = validateName(f.Name); err != nil {
-		return File{}, err
+		return File{}, at("name", err)
 	}
 	if f.Status != StatusActive && f.Status != StatusSuspended {
-		return File{}, fmt.Errorf("status must be active or suspended, not %q", f.Status)
+		return File{}, at("status", fmt.Errorf("must be active or suspended, not %q", f.Status))
 	}
 	if err := f.Policy.Validate(); err != nil {
+		if field, ok := apperr.From(err).Details["field"].(string); ok {
+			return File{}, at("policy."+field, err)
+		}
 		return File{}, err
 	}
+	for role, emails := range f.Roles {
+		if !slices.Contains(authz.Roles, role) {
+			return File{}, at("roles."+role, fmt.Errorf("unknown role %q (owner, admin or member)", role))
+		}
+		for i, e := range emails {
+			n, err := emailaddr.Normalize(e)
+			if err != nil {
+				return File{}, at(fmt.Sprintf("roles.%s[%d]", role, i), fmt.Errorf("%q is not an email address", e))
+			}
+			emails[i] = n
+		}
+	}
 	return f, nil
+}
+
+// lineOf finds the line of a dotted path ("policy.step_up.rules[0].action") in a YAML
+// document, or 0.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range strings.Split(path, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i > 0 && strings.HasSuffix(part, "]") {
+			name = part[:i]
+			fmt.Sscanf(part[i+1:len(part)-1], "%d", &idx)
+		}
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for k := 0; k+1 < len(n.Content); k += 2 {
+			if n.Content[k].Value == name {
+				line, n, found = n.Content[k].Line, n.Content[k+1], true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+// findKey returns the line of the first mapping key named name, anywhere in the document.
+func findKey(n *yaml.Node, name string) int {
+	if n.Kind == yaml.MappingNode {
+		for k := 0; k+1 < len(n.Content); k += 2 {
+			if n.Content[k].Value == name {
+				return n.Content[k].Line
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if l := findKey(c, name); l > 0 {
+			return l
+		}
+	}
+	return 0
 }
 
 // Change is one tenant's difference between the files and the database.
@@ -129,17 +234,22 @@ func (c Change) String() string {
 // file are left alone.
 func (s *Service) Apply(ctx context.Context, files []File, dryRun bool) ([]Change, error) {
 	var changes []Change
-	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+	err := s.store.InPlatformTx(ctx, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		changes = changes[:0]
 		for _, f := range files {
 			row, err := q.GetTenantBySlug(ctx, f.Slug)
 			if store.IsNotFound(err) {
-				changes = append(changes, Change{Slug: f.Slug, Action: "create"})
+				ch := Change{Slug: f.Slug, Action: "create", Fields: roleLines(f.Roles)}
+				changes = append(changes, ch)
 				if dryRun {
 					continue
 				}
-				if _, err := q.CreateTenant(ctx, sqlcgen.CreateTenantParams{Slug: f.Slug, Name: f.Name, Status: f.Status, Policy: f.Policy.JSON()}); err != nil {
+				created, err := q.CreateTenant(ctx, sqlcgen.CreateTenantParams{Slug: f.Slug, Name: f.Name, Status: f.Status, Policy: f.Policy.JSON()})
+				if err != nil {
 					return fmt.Errorf("create tenant %s: %w", f.Slug, err)
+				}
+				if _, err := applyRoles(ctx, tx, q, created.ID, f.Roles, false); err != nil {
+					return err
 				}
 				if err := q.NotifyTenantChanged(ctx, f.Slug); err != nil {
 					return err
@@ -154,6 +264,11 @@ func (s *Service) Apply(ctx context.Context, files []File, dryRun bool) ([]Chang
 				return apperr.New(apperr.Conflict, "tenant_pending_purge", fmt.Sprintf("Tenant %s is scheduled for deletion; tenants apply will not change it.", f.Slug))
 			}
 			fields := diff(cur, f)
+			missing, err := applyRoles(ctx, tx, q, row.ID, f.Roles, true)
+			if err != nil {
+				return err
+			}
+			fields = append(fields, missing...)
 			if len(fields) == 0 {
 				changes = append(changes, Change{Slug: f.Slug, Action: "unchanged"})
 				continue
@@ -164,6 +279,9 @@ func (s *Service) Apply(ctx context.Context, files []File, dryRun bool) ([]Chang
 			}
 			if _, err := q.UpdateTenant(ctx, sqlcgen.UpdateTenantParams{ID: row.ID, Name: f.Name, Status: f.Status, Policy: f.Policy.JSON()}); err != nil {
 				return fmt.Errorf("update tenant %s: %w", f.Slug, err)
+			}
+			if _, err := applyRoles(ctx, tx, q, row.ID, f.Roles, false); err != nil {
+				return err
 			}
 			if err := q.NotifyTenantChanged(ctx, f.Slug); err != nil {
 				return err
@@ -228,4 +346,65 @@ func jsonText(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// roleLines describes role bindings for a diff, in a stable order.
+func roleLines(roles map[string][]string) []string {
+	var out []string
+	for _, r := range authz.Roles {
+		for _, e := range roles[r] {
+			out = append(out, fmt.Sprintf("roles.%s: + %s", r, e))
+		}
+	}
+	return out
+}
+
+// applyRoles makes sure every listed binding exists in the tenant (switching the platform
+// transaction to it), creating password-less accounts for unknown addresses. With dryRun
+// it only reports the missing bindings.
+func applyRoles(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, tenantID uuid.UUID, roles map[string][]string, dryRun bool) ([]string, error) {
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	if err := store.SetTenant(ctx, tx, tenantID); err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, r := range authz.Roles {
+		for _, email := range roles[r] {
+			u, err := q.GetUserWithPassword(ctx, email)
+			var uid uuid.UUID
+			switch {
+			case store.IsNotFound(err):
+				missing = append(missing, fmt.Sprintf("roles.%s: + %s (new account)", r, email))
+				if dryRun {
+					continue
+				}
+				created, err := q.CreateUser(ctx, sqlcgen.CreateUserParams{Email: email})
+				if err != nil {
+					return nil, fmt.Errorf("create %s: %w", email, err)
+				}
+				uid = created.ID
+			case err != nil:
+				return nil, err
+			default:
+				uid = u.ID
+				have, err := q.GetUserRoles(ctx, uid)
+				if err != nil {
+					return nil, err
+				}
+				if slices.Contains(have, r) {
+					continue
+				}
+				missing = append(missing, fmt.Sprintf("roles.%s: + %s", r, email))
+				if dryRun {
+					continue
+				}
+			}
+			if err := authz.Grant(ctx, q, uid, r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return missing, nil
 }

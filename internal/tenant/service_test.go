@@ -341,3 +341,52 @@ func TestExampleTenantFiles(t *testing.T) {
 		t.Fatal("no example tenant files")
 	}
 }
+
+func TestLoadDirNamesLines(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ body, want string }{
+		{"slug: a\nname: A\npolicy:\n  verification:\n    mode: never\n", "a.yaml:5: policy.verification.mode"},
+		{"slug: a\nname: A\npolicy:\n  sessions:\n    idle_timeout_seconds: 60\n    max_per_user: lots\n", "a.yaml:6: policy.sessions.max_per_user: must be of type int"},
+		{"slug: a\nname: A\npolicy:\n  step_up:\n    rules:\n      - action: email.change\n        max_age_seconds: 60\n        methods: [password]\n      - action: launch.rockets\n        max_age_seconds: 60\n        methods: [password]\n", "a.yaml:9: policy.step_up.rules[1].action"},
+		{"slug: a\nname: A\n\nsso_conections: []\n", `a.yaml:4: unknown field "sso_conections"`},
+		{"slug: a\nname: A\nroles:\n  king: [x@a.example]\n", "a.yaml:4: roles.king"},
+		{"slug: a\nname: A\nroles:\n  admin: [x@a.example, nope]\n", "a.yaml:4: roles.admin[1]"},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		writeFile(t, dir, "a.yaml", tt.body)
+		_, err := tenant.LoadDir(dir)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("err = %v, want it to contain %q", err, tt.want)
+		}
+	}
+}
+
+func TestApplyRoles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	svc := tenant.NewService(d.Store, time.Now)
+	dir := t.TempDir()
+	slug := testutil.UniqueSlug("roles")
+	writeFile(t, dir, slug+".yaml", "slug: "+slug+"\nname: Roles Co\nroles:\n  owner: [Boss@Roles.Example]\n  admin: [ops@roles.example]\n")
+	files, err := tenant.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := svc.Apply(ctx, files, true)
+	if err != nil || changes[0].Action != "create" || len(changes[0].Fields) != 2 || !strings.Contains(changes[0].Fields[0], "roles.owner: + Boss@roles.example") {
+		t.Fatalf("dry run: %+v %v", changes, err)
+	}
+	if _, err := svc.Apply(ctx, files, false); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := d.Admin.QueryRow(ctx, `SELECT count(*) FROM role_bindings b JOIN users u ON u.tenant_id = b.tenant_id AND u.id = b.user_id
+		JOIN tenants t ON t.id = b.tenant_id WHERE t.slug = $1 AND ((lower(u.email) = 'boss@roles.example' AND b.role = 'owner') OR (u.email = 'ops@roles.example' AND b.role = 'admin'))`, slug).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("bindings after apply: %d (%v)", n, err)
+	}
+	if changes, err := svc.Apply(ctx, files, false); err != nil || changes[0].Action != "unchanged" {
+		t.Fatalf("re-apply: %+v %v", changes, err)
+	}
+}
