@@ -20,6 +20,7 @@ UPDATE invitations SET accepted_at = now() WHERE id = @id AND accepted_at IS NUL
 -- name: CountUsersByState :one
 SELECT count(*) AS users,
        count(*) FILTER (WHERE email_verified_at IS NOT NULL) AS verified,
+       count(*) FILTER (WHERE status = 'pending_deletion') AS pending_deletion,
        (SELECT count(*) FROM totp_credentials t WHERE t.confirmed_at IS NOT NULL) AS mfa,
        (SELECT count(*) FROM sessions s WHERE s.revoked_at IS NULL AND s.expires_at > now() AND s.last_active_at + s.idle_timeout > now()) AS active_sessions
 FROM users;

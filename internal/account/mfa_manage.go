@@ -2,12 +2,14 @@ package account
 
 import (
 	"context"
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
@@ -63,4 +65,46 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, t tenant.Tenant, 
 			"your recovery codes were replaced; the old ones no longer work.")
 	})
 	return codes, err
+}
+
+// AdminResetMFA removes a user's second factor on an administrator's request (the caller
+// checked the permission and the administrator's step-up), ends the user's sessions and
+// tells the user by mail. Errors: mfa_not_enabled.
+func (s *Service) AdminResetMFA(ctx context.Context, t tenant.Tenant, userID uuid.UUID, by audit.Who) error {
+	var revoked [][]byte
+	err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		u, err := q.GetUserByID(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if err := mfa.Disable(ctx, q, userID); err != nil {
+			return err
+		}
+		if revoked, err = session.RevokeAll(ctx, q, userID, "admin_mfa_reset"); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, q, by, audit.Event{Action: audit.MFADisabled, SubjectID: u.ID, SubjectLabel: u.Email,
+			Details: map[string]any{"by_admin": true}}); err != nil {
+			return err
+		}
+		return s.securityNotice(ctx, tx, q, t, u.ID, u.Email, "Two-factor authentication reset by an administrator",
+			"your second factor was removed and every session signed out; set it up again after signing in.")
+	})
+	s.sessions.Invalidate(revoked)
+	return err
+}
+
+// AdminResendVerification mails a new verification link to an unverified user (at most
+// one a minute and five an hour per address). It answers nil also when nothing was sent.
+func (s *Service) AdminResendVerification(ctx context.Context, t tenant.Tenant, userID uuid.UUID) error {
+	var email string
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		u, err := q.GetUserByID(ctx, userID)
+		email = u.Email
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	if err != nil {
+		return err
+	}
+	return s.resendVerification(ctx, t, email)
 }

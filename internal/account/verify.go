@@ -95,6 +95,12 @@ func (s *Service) ResendVerification(ctx context.Context, t tenant.Tenant, email
 		return err
 	}
 	defer s.pad(ctx, start)
+	return s.resendVerification(ctx, t, email)
+}
+
+// resendVerification sends the link when the address has an unverified account,
+// throttled per address.
+func (s *Service) resendVerification(ctx context.Context, t tenant.Tenant, email string) error {
 	ok, err := s.throttleAddress(ctx, t, "verify", email)
 	if err != nil || !ok {
 		return err

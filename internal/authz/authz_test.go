@@ -308,3 +308,64 @@ func TestBranding(t *testing.T) {
 		t.Fatalf("email without the display name: %s", m.HTML)
 	}
 }
+
+// TestAdminUserActions: resend verification and reset a second factor (the admin's own
+// step-up applies), with the user told and their sessions ended.
+func TestAdminUserActions(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	srv := testutil.NewServer(t, d)
+	a := newSite(t, srv, d)
+	_, admin := a.person(t, "admin@a.example", authz.Admin)
+	_, member := a.person(t, "member@a.example", authz.Member)
+	userID, userTok := a.person(t, "user@a.example", authz.Member)
+
+	// The user turns TOTP on.
+	r := a.do(t, srv, "POST", "/api/v1/mfa/totp", userTok, nil)
+	var en struct{ Secret string }
+	r.JSON(t, &en)
+	code, err := totpCode(en.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := a.do(t, srv, "POST", "/api/v1/mfa/totp/confirm", userTok, map[string]string{"code": code}); r.StatusCode != 200 {
+		t.Fatalf("confirm: %d %s", r.StatusCode, r.Body)
+	}
+	path := "/api/v1/admin/users/" + userID.String() + "/mfa"
+	if r := a.do(t, srv, "DELETE", path, member, nil); r.StatusCode != 403 {
+		t.Fatalf("member resetting MFA: %d", r.StatusCode)
+	}
+	if r := a.do(t, srv, "DELETE", path, admin, nil); r.StatusCode != 204 {
+		t.Fatalf("admin resetting MFA: %d %s", r.StatusCode, r.Body)
+	}
+	if r := a.do(t, srv, "GET", "/api/v1/session", userTok, nil); r.StatusCode != 401 {
+		t.Fatalf("the user's session survived the reset: %d", r.StatusCode)
+	}
+	srv.WaitMail(t, "user@a.example", "reset by an administrator")
+	if r := a.do(t, srv, "DELETE", path, admin, nil); r.StatusCode != 404 {
+		t.Fatalf("second reset: %d", r.StatusCode)
+	}
+	if r := a.do(t, srv, "POST", "/api/v1/login", "", map[string]string{"email": "user@a.example", "password": pw}); strings.Contains(string(r.Body), "mfa_required") {
+		t.Fatal("login still asks for a code")
+	}
+
+	// Resend verification to an unverified user.
+	if r := a.do(t, srv, "POST", "/api/v1/signup", "", map[string]string{"email": "late@a.example", "password": pw}); r.StatusCode != 202 {
+		t.Fatalf("signup: %d", r.StatusCode)
+	}
+	srv.WaitMail(t, "late@a.example", "Confirm")
+	var lateID uuid.UUID
+	if err := d.Admin.QueryRow(context.Background(), "SELECT id FROM users WHERE tenant_id = $1 AND email = 'late@a.example'", a.t.ID).Scan(&lateID); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.do(t, srv, "POST", "/api/v1/admin/users/"+lateID.String()+"/verification/resend", admin, nil); r.StatusCode != 202 {
+		t.Fatalf("resend: %d %s", r.StatusCode, r.Body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(srv.Mails(t, "late@a.example")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no second verification mail")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -350,3 +350,33 @@ func handleAdminRevokeInvitation(rs *responder, accounts *account.Service) http.
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
+
+func handleAdminResendVerification(rs *responder, accounts *account.Service, d adminDeps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, ok := userParam(rs, d, w, r)
+		if !ok {
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.AdminResendVerification(r.Context(), t, u.ID); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusAccepted, statusBody{Status: "accepted"})
+	}
+}
+
+func handleAdminResetMFA(rs *responder, accounts *account.Service, d adminDeps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, ok := userParam(rs, d, w, r)
+		if !ok {
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.AdminResetMFA(r.Context(), t, u.ID, who(r)); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

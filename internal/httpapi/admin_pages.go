@@ -491,3 +491,39 @@ func pageAdminBrandingPost(rs *responder, pages *web.Renderer, ad adminDeps) htt
 		http.Redirect(w, r, "/admin/branding?saved=1", http.StatusSeeOther)
 	}
 }
+
+func pageAdminResendVerification(rs *responder, pages *web.Renderer, accounts *account.Service, ad adminDeps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, ok := userParam(rs, ad, w, r)
+		if !ok {
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.AdminResendVerification(r.Context(), t, u.ID); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/admin/users/"+u.ID.String(), http.StatusSeeOther)
+	}
+}
+
+func pageAdminResetMFA(rs *responder, pages *web.Renderer, accounts *account.Service, ad adminDeps, steps *stepup.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, ok := userParam(rs, ad, w, r)
+		if !ok {
+			return
+		}
+		p, _ := PrincipalFrom(r.Context())
+		if !pageStepUp(rs, steps, w, r, p, tenant.ActionMFADisable, "/admin/users/"+u.ID.String()) {
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if err := accounts.AdminResetMFA(r.Context(), t, u.ID, who(r)); err != nil {
+			if msg, _, ok := formError(rs, w, r, err); ok {
+				pageAdminUser(rs, pages, ad, msg)(w, r)
+			}
+			return
+		}
+		http.Redirect(w, r, "/admin/users/"+u.ID.String(), http.StatusSeeOther)
+	}
+}

@@ -27,16 +27,18 @@ func (q *Queries) AcceptInvitation(ctx context.Context, id uuid.UUID) (int64, er
 const countUsersByState = `-- name: CountUsersByState :one
 SELECT count(*) AS users,
        count(*) FILTER (WHERE email_verified_at IS NOT NULL) AS verified,
+       count(*) FILTER (WHERE status = 'pending_deletion') AS pending_deletion,
        (SELECT count(*) FROM totp_credentials t WHERE t.confirmed_at IS NOT NULL) AS mfa,
        (SELECT count(*) FROM sessions s WHERE s.revoked_at IS NULL AND s.expires_at > now() AND s.last_active_at + s.idle_timeout > now()) AS active_sessions
 FROM users
 `
 
 type CountUsersByStateRow struct {
-	Users          int64
-	Verified       int64
-	Mfa            int64
-	ActiveSessions int64
+	Users           int64
+	Verified        int64
+	PendingDeletion int64
+	Mfa             int64
+	ActiveSessions  int64
 }
 
 func (q *Queries) CountUsersByState(ctx context.Context) (CountUsersByStateRow, error) {
@@ -45,6 +47,7 @@ func (q *Queries) CountUsersByState(ctx context.Context) (CountUsersByStateRow, 
 	err := row.Scan(
 		&i.Users,
 		&i.Verified,
+		&i.PendingDeletion,
 		&i.Mfa,
 		&i.ActiveSessions,
 	)
