@@ -44,6 +44,9 @@ SELECT u.*, EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenan
        COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')::text[] AS roles
 FROM users u
 WHERE (sqlc.narg(q)::text IS NULL OR lower(u.email) LIKE '%' || lower(sqlc.narg(q)::text) || '%')
+  AND (sqlc.narg(status)::text IS NULL OR u.status = sqlc.narg(status)::text)
+  AND (sqlc.narg(verified)::bool IS NULL OR (u.email_verified_at IS NOT NULL) = sqlc.narg(verified)::bool)
+  AND (sqlc.narg(with_mfa)::bool IS NULL OR EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) = sqlc.narg(with_mfa)::bool)
   AND (sqlc.narg(before_at)::timestamptz IS NULL OR (u.created_at, u.id) < (sqlc.narg(before_at)::timestamptz, sqlc.narg(before_id)::uuid))
 ORDER BY u.created_at DESC, u.id DESC
 LIMIT @page_size;

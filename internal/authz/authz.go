@@ -152,6 +152,21 @@ func (s *Service) IsOwner(ctx context.Context, tenantID, userID uuid.UUID) (bool
 	return slices.Contains(roles, Owner), err
 }
 
+// PermissionsOf lists what a built-in role allows ("*" means everything).
+func PermissionsOf(role string) []string {
+	var out []string
+	for _, line := range strings.Split(policyText, "\n") {
+		f := splitCSV(line)
+		if len(f) == 4 && f[0] == "p" && f[1] == role {
+			out = append(out, f[3])
+		}
+	}
+	if len(out) == 0 {
+		out = []string{}
+	}
+	return out
+}
+
 // Errors of role changes.
 var (
 	ErrUnknownRole = apperr.New(apperr.Invalid, "invalid_role", "Roles are owner, admin and member.")

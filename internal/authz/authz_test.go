@@ -369,3 +369,48 @@ func TestAdminUserActions(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestAdminUserFilters(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	srv := testutil.NewServer(t, d)
+	a := newSite(t, srv, d)
+	_, admin := a.person(t, "admin@a.example", authz.Admin)
+	if r := a.do(t, srv, "POST", "/api/v1/signup", "", map[string]string{"email": "unverified@a.example", "password": pw}); r.StatusCode != 202 {
+		t.Fatalf("signup: %d", r.StatusCode)
+	}
+	emails := func(query string) []string {
+		r := a.do(t, srv, "GET", "/api/v1/admin/users"+query, admin, nil)
+		if r.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", query, r.StatusCode, r.Body)
+		}
+		var b struct{ Users []struct{ Email string } }
+		r.JSON(t, &b)
+		var out []string
+		for _, u := range b.Users {
+			out = append(out, u.Email)
+		}
+		return out
+	}
+	if got := emails("?verified=false"); len(got) != 1 || got[0] != "unverified@a.example" {
+		t.Fatalf("verified=false: %v", got)
+	}
+	if got := emails("?verified=true&q=ADMIN"); len(got) != 1 || got[0] != "admin@a.example" {
+		t.Fatalf("verified=true&q=ADMIN: %v", got)
+	}
+	if got := emails("?mfa=true"); len(got) != 0 {
+		t.Fatalf("mfa=true: %v", got)
+	}
+	if got := emails("?limit=1"); len(got) != 1 {
+		t.Fatalf("limit=1: %v", got)
+	}
+	for _, bad := range []string{"?verified=maybe", "?status=gone", "?limit=0", "?cursor=garbage"} {
+		if r := a.do(t, srv, "GET", "/api/v1/admin/users"+bad, admin, nil); r.StatusCode != 400 {
+			t.Fatalf("%s: %d", bad, r.StatusCode)
+		}
+	}
+	page := srv.Do(t, testutil.Request{Host: a.host, Path: "/admin/roles", Header: http.Header{"Cookie": {"__Host-gatehouse=" + admin}, "Accept": {"text/html"}}})
+	if page.StatusCode != 200 || !strings.Contains(string(page.Body), "admin@a.example") || !strings.Contains(string(page.Body), "roles.assign") {
+		t.Fatalf("roles page: %d", page.StatusCode)
+	}
+}

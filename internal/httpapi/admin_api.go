@@ -121,6 +121,10 @@ func handleAdminListUsers(rs *responder, d adminDeps) http.HandlerFunc {
 			}
 			params.Q = &q
 		}
+		if err := userFilters(r, &params); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
 		if c := r.URL.Query().Get("cursor"); c != "" {
 			at, id, err := audit.DecodeCursor(c)
 			if err != nil {
@@ -379,4 +383,29 @@ func handleAdminResetMFA(rs *responder, accounts *account.Service, d adminDeps) 
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// userFilters reads status, verified and mfa (true/false) from the query.
+func userFilters(r *http.Request, p *sqlcgen.ListUsersParams) error {
+	q := r.URL.Query()
+	if v := q.Get("status"); v != "" {
+		if v != "active" && v != "disabled" && v != "pending_deletion" {
+			return apperr.New(apperr.Invalid, "invalid_request", "status is active, disabled or pending_deletion.")
+		}
+		p.Status = &v
+	}
+	for name, dst := range map[string]**bool{"verified": &p.Verified, "mfa": &p.WithMfa} {
+		switch q.Get(name) {
+		case "":
+		case "true", "yes":
+			b := true
+			*dst = &b
+		case "false", "no":
+			b := false
+			*dst = &b
+		default:
+			return apperr.New(apperr.Invalid, "invalid_request", name+" is true or false.")
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -89,6 +90,10 @@ func pageAdminUsers(rs *responder, pages *web.Renderer, ad adminDeps) http.Handl
 		if q != "" && len(q) <= 254 {
 			params.Q = &q
 		}
+		if err := userFilters(r, &params); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
 		var users []sqlcgen.ListUsersRow
 		err := ad.store.InTenant(r.Context(), t.ID, func(qq *sqlcgen.Queries) error {
 			var err error
@@ -103,7 +108,8 @@ func pageAdminUsers(rs *responder, pages *web.Renderer, ad adminDeps) http.Handl
 		if more {
 			users = users[:100]
 		}
-		renderAdmin(rs, pages, w, r, http.StatusOK, "admin_users", "Users", pageData{"Users": users, "Q": q, "More": more})
+		renderAdmin(rs, pages, w, r, http.StatusOK, "admin_users", "Users", pageData{"Users": users, "Q": q, "More": more,
+			"Status": r.URL.Query().Get("status"), "Verified": r.URL.Query().Get("verified"), "MFA": r.URL.Query().Get("mfa")})
 	}
 }
 
@@ -347,6 +353,9 @@ func auditFilter(r *http.Request) audit.Filter {
 	if id, err := uuid.Parse(r.URL.Query().Get("actor")); err == nil {
 		f.Actor = id
 	}
+	if d, err := time.Parse("2006-01-02", r.URL.Query().Get("since")); err == nil {
+		f.Since = d
+	}
 	return f
 }
 
@@ -360,11 +369,17 @@ func pageAdminAudit(rs *responder, pages *web.Renderer, ad adminDeps) http.Handl
 			return
 		}
 		q := url.Values{"action": {f.Action}}
+		actor, since := "", ""
 		if f.Actor != uuid.Nil {
-			q.Set("actor", f.Actor.String())
+			actor = f.Actor.String()
+			q.Set("actor", actor)
+		}
+		if !f.Since.IsZero() {
+			since = f.Since.Format("2006-01-02")
+			q.Set("since", since)
 		}
 		renderAdmin(rs, pages, w, r, http.StatusOK, "admin_audit", "Audit log", pageData{"Events": events, "Next": next,
-			"Action": f.Action, "Query": q.Encode()})
+			"Action": f.Action, "Actor": actor, "Since": since, "Query": q.Encode()})
 	}
 }
 
@@ -525,5 +540,41 @@ func pageAdminResetMFA(rs *responder, pages *web.Renderer, accounts *account.Ser
 			return
 		}
 		http.Redirect(w, r, "/admin/users/"+u.ID.String(), http.StatusSeeOther)
+	}
+}
+
+// roleView is one role on the roles page.
+type roleView struct {
+	Name        string
+	Permissions []string
+	Members     []string
+}
+
+func pageAdminRoles(rs *responder, pages *web.Renderer, ad adminDeps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, _ := TenantFrom(r.Context())
+		var bindings []sqlcgen.ListUsersRow
+		err := ad.store.InTenant(r.Context(), t.ID, func(q *sqlcgen.Queries) error {
+			var err error
+			bindings, err = q.ListUsers(r.Context(), sqlcgen.ListUsersParams{PageSize: 1000})
+			return err
+		}, store.ReadOnly(), store.Idempotent())
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		var views []roleView
+		for _, role := range authz.Roles {
+			v := roleView{Name: role, Permissions: authz.PermissionsOf(role)}
+			for _, u := range bindings {
+				for _, ur := range u.Roles {
+					if ur == role {
+						v.Members = append(v.Members, u.Email)
+					}
+				}
+			}
+			views = append(views, v)
+		}
+		renderAdmin(rs, pages, w, r, http.StatusOK, "admin_roles", "Roles", pageData{"Roles": views})
 	}
 }

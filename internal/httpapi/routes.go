@@ -103,6 +103,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(page(authz.SessionsRevoke)).Post("/users/{id}/sessions/revoke", pageAdminRevokeSessions(rs, ad))
 		r.With(page(authz.UsersManage)).Post("/users/{id}/verification/resend", pageAdminResendVerification(rs, pages, accounts, ad))
 		r.With(page(authz.UsersManage)).Post("/users/{id}/mfa/reset", pageAdminResetMFA(rs, pages, accounts, ad, steps))
+		r.With(page(authz.UsersRead)).Get("/roles", pageAdminRoles(rs, pages, ad))
 		r.With(page(authz.PolicyUpdate)).Get("/policy", pageAdminPolicy(rs, pages))
 		r.With(page(authz.PolicyUpdate)).Post("/policy", pageAdminPolicyPost(rs, pages, ad, steps))
 		r.With(page(authz.UsersManage)).Get("/invitations", pageAdminInvitations(rs, pages, accounts))

@@ -202,13 +202,19 @@ SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.crea
        COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')::text[] AS roles
 FROM users u
 WHERE ($1::text IS NULL OR lower(u.email) LIKE '%' || lower($1::text) || '%')
-  AND ($2::timestamptz IS NULL OR (u.created_at, u.id) < ($2::timestamptz, $3::uuid))
+  AND ($2::text IS NULL OR u.status = $2::text)
+  AND ($3::bool IS NULL OR (u.email_verified_at IS NOT NULL) = $3::bool)
+  AND ($4::bool IS NULL OR EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) = $4::bool)
+  AND ($5::timestamptz IS NULL OR (u.created_at, u.id) < ($5::timestamptz, $6::uuid))
 ORDER BY u.created_at DESC, u.id DESC
-LIMIT $4
+LIMIT $7
 `
 
 type ListUsersParams struct {
 	Q        *string
+	Status   *string
+	Verified *bool
+	WithMfa  *bool
 	BeforeAt *time.Time
 	BeforeID *uuid.UUID
 	PageSize int32
@@ -232,6 +238,9 @@ type ListUsersRow struct {
 func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUsersRow, error) {
 	rows, err := q.db.Query(ctx, listUsers,
 		arg.Q,
+		arg.Status,
+		arg.Verified,
+		arg.WithMfa,
 		arg.BeforeAt,
 		arg.BeforeID,
 		arg.PageSize,
