@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/export"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 )
 
 type statusBody struct {
@@ -222,3 +224,19 @@ func handleUndoEmailChange(rs *responder, accounts *account.Service) http.Handle
 }
 
 var jsonContentType = fixed("application/json; charset=utf-8")
+
+// handleExport answers GET /api/v1/account/export: everything stored about the caller, as
+// a download (step-up account.export).
+func handleExport(rs *responder, st *store.Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, _ := PrincipalFrom(r.Context())
+		t, _ := TenantFrom(r.Context())
+		doc, err := export.Build(r.Context(), st, t.ID, p.UserID, t.Slug, t.Name, time.Now())
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Disposition", `attachment; filename="gatehouse-export.json"`)
+		rs.JSON(w, http.StatusOK, doc)
+	}
+}

@@ -67,6 +67,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(requireStepUp(rs, steps, tenant.ActionSessionsRevokeOthers)).Post("/api/v1/sessions/revoke-others", handleRevokeOthers(rs, sessions))
 		r.With(requireStepUp(rs, steps, tenant.ActionEmailChange)).Post("/api/v1/account/email", handleRequestEmailChange(rs, accounts))
 		r.Post("/api/v1/account/password", handleChangePassword(rs, accounts, steps))
+		r.With(requireStepUp(rs, steps, tenant.ActionAccountExport)).Get("/api/v1/account/export", handleExport(rs, ad.store))
 		r.Post("/api/v1/reauth", handleReauth(rs, steps))
 		r.With(requireStepUp(rs, steps, tenant.ActionMFAEnroll)).Post("/api/v1/mfa/totp", handleEnrollTOTP(rs, accounts))
 		r.Post("/api/v1/mfa/totp/confirm", handleConfirmTOTP(rs, accounts))
@@ -147,6 +148,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost.Get("/email/undo", pageUndo(rs, pages))
 	tenantHost.Post("/email/undo", pageUndoPost(rs, pages, accounts))
 	tenantHost.Get("/account", pageAccount(rs, pages, steps))
+	tenantHost.Get("/account/export", pageExport(rs, steps, ad.store))
 	tenantHost.Post("/account/email", pageEmailChangePost(rs, pages, accounts, steps))
 	if cfg.DevMailDir != "" {
 		tenantHost.Get("/_dev/mail", pageDevMail(rs, pages, cfg.DevMailDir))

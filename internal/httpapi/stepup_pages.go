@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -158,5 +159,22 @@ func pageDisableTOTP(rs *responder, pages *web.Renderer, accounts *account.Servi
 			return
 		}
 		message(rs, pages, w, r, "Two-factor authentication is off", "Signing in now needs only your password.", "Back to your account", "/account")
+	}
+}
+
+// pageExport is the account page's download button: the same export, behind the same
+// step-up, returning to /account after re-authentication.
+func pageExport(rs *responder, steps *stepup.Service, st *store.Store) http.HandlerFunc {
+	h := handleExport(rs, st)
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := PrincipalFrom(r.Context())
+		if !ok {
+			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
+			return
+		}
+		if !pageStepUp(rs, steps, w, r, p, tenant.ActionAccountExport, "/account") {
+			return
+		}
+		h(w, r)
 	}
 }

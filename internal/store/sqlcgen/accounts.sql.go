@@ -19,8 +19,8 @@ RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, upd
 `
 
 type ChangeUserEmailParams struct {
-	Email string
-	ID    uuid.UUID
+	Email string    `json:"email"`
+	ID    uuid.UUID `json:"id"`
 }
 
 func (q *Queries) ChangeUserEmail(ctx context.Context, arg ChangeUserEmailParams) (User, error) {
@@ -47,15 +47,15 @@ RETURNING user_id, purpose, email, created_at
 `
 
 type ConsumeEmailTokenParams struct {
-	TokenHash []byte
-	Purposes  []string
+	TokenHash []byte   `json:"token_hash"`
+	Purposes  []string `json:"purposes"`
 }
 
 type ConsumeEmailTokenRow struct {
-	UserID    uuid.UUID
-	Purpose   string
-	Email     string
-	CreatedAt time.Time
+	UserID    uuid.UUID `json:"user_id"`
+	Purpose   string    `json:"purpose"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Single use: the first caller gets the row, every later one gets nothing.
@@ -111,16 +111,16 @@ WHERE lower(u.email) = lower($1)
 `
 
 type GetUserWithPasswordRow struct {
-	TenantID        uuid.UUID
-	ID              uuid.UUID
-	Email           string
-	Name            string
-	Status          string
-	EmailVerifiedAt *time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	LastLoginAt     *time.Time
-	PasswordHash    *string
+	TenantID        uuid.UUID  `json:"tenant_id"`
+	ID              uuid.UUID  `json:"id"`
+	Email           string     `json:"email"`
+	Name            string     `json:"name"`
+	Status          string     `json:"status"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	LastLoginAt     *time.Time `json:"last_login_at"`
+	PasswordHash    *string    `json:"password_hash"`
 }
 
 func (q *Queries) GetUserWithPassword(ctx context.Context, email string) (GetUserWithPasswordRow, error) {
@@ -148,11 +148,11 @@ RETURNING id
 `
 
 type InsertEmailTokenParams struct {
-	UserID    uuid.UUID
-	Purpose   string
-	TokenHash []byte
-	Email     string
-	ExpiresAt time.Time
+	UserID    uuid.UUID `json:"user_id"`
+	Purpose   string    `json:"purpose"`
+	TokenHash []byte    `json:"token_hash"`
+	Email     string    `json:"email"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 func (q *Queries) InsertEmailToken(ctx context.Context, arg InsertEmailTokenParams) (uuid.UUID, error) {
@@ -177,8 +177,8 @@ RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, upd
 `
 
 type InsertUserIfAbsentParams struct {
-	Email string
-	Name  string
+	Email string `json:"email"`
+	Name  string `json:"name"`
 }
 
 // Accounts, credentials and one-time email tokens. Tenant-scoped: run inside store.InTenant.
@@ -206,8 +206,8 @@ WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL
 `
 
 type InvalidateEmailTokensParams struct {
-	UserID  uuid.UUID
-	Purpose string
+	UserID  uuid.UUID `json:"user_id"`
+	Purpose string    `json:"purpose"`
 }
 
 // Earlier unused tokens of a purpose end when a new one is issued or the purpose is fulfilled.
@@ -222,8 +222,8 @@ WHERE id = $1 AND lower(email) = lower($2)
 `
 
 type MarkEmailVerifiedParams struct {
-	ID    uuid.UUID
-	Email string
+	ID    uuid.UUID `json:"id"`
+	Email string    `json:"email"`
 }
 
 // Only while the user still has the address the token was sent to.
@@ -250,8 +250,8 @@ ON CONFLICT (tenant_id, user_id) DO UPDATE SET hash = EXCLUDED.hash, updated_at 
 `
 
 type UpsertPasswordParams struct {
-	UserID uuid.UUID
-	Hash   string
+	UserID uuid.UUID `json:"user_id"`
+	Hash   string    `json:"hash"`
 }
 
 func (q *Queries) UpsertPassword(ctx context.Context, arg UpsertPasswordParams) error {

@@ -19,8 +19,8 @@ INSERT INTO role_bindings (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING
 `
 
 type AddRoleBindingParams struct {
-	UserID uuid.UUID
-	Role   string
+	UserID uuid.UUID `json:"user_id"`
+	Role   string    `json:"role"`
 }
 
 func (q *Queries) AddRoleBinding(ctx context.Context, arg AddRoleBindingParams) error {
@@ -80,15 +80,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 `
 
 type InsertAuditEventParams struct {
-	Action       string
-	ActorID      *uuid.UUID
-	ActorLabel   string
-	SubjectID    *uuid.UUID
-	SubjectLabel string
-	Ip           *netip.Addr
-	UserAgent    string
-	RequestID    string
-	Details      json.RawMessage
+	Action       string          `json:"action"`
+	ActorID      *uuid.UUID      `json:"actor_id"`
+	ActorLabel   string          `json:"actor_label"`
+	SubjectID    *uuid.UUID      `json:"subject_id"`
+	SubjectLabel string          `json:"subject_label"`
+	Ip           *netip.Addr     `json:"ip"`
+	UserAgent    string          `json:"user_agent"`
+	RequestID    string          `json:"request_id"`
+	Details      json.RawMessage `json:"details"`
 }
 
 func (q *Queries) InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error {
@@ -117,12 +117,12 @@ LIMIT $6
 `
 
 type ListAuditEventsParams struct {
-	BeforeAt *time.Time
-	BeforeID *uuid.UUID
-	Action   *string
-	Actor    *uuid.UUID
-	Since    *time.Time
-	PageSize int32
+	BeforeAt *time.Time `json:"before_at"`
+	BeforeID *uuid.UUID `json:"before_id"`
+	Action   *string    `json:"action"`
+	Actor    *uuid.UUID `json:"actor"`
+	Since    *time.Time `json:"since"`
+	PageSize int32      `json:"page_size"`
 }
 
 // Newest first, keyset pagination on (occurred_at, id); optional filters.
@@ -211,27 +211,27 @@ LIMIT $7
 `
 
 type ListUsersParams struct {
-	Q        *string
-	Status   *string
-	Verified *bool
-	WithMfa  *bool
-	BeforeAt *time.Time
-	BeforeID *uuid.UUID
-	PageSize int32
+	Q        *string    `json:"q"`
+	Status   *string    `json:"status"`
+	Verified *bool      `json:"verified"`
+	WithMfa  *bool      `json:"with_mfa"`
+	BeforeAt *time.Time `json:"before_at"`
+	BeforeID *uuid.UUID `json:"before_id"`
+	PageSize int32      `json:"page_size"`
 }
 
 type ListUsersRow struct {
-	TenantID        uuid.UUID
-	ID              uuid.UUID
-	Email           string
-	Name            string
-	Status          string
-	EmailVerifiedAt *time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	LastLoginAt     *time.Time
-	Mfa             bool
-	Roles           []string
+	TenantID        uuid.UUID  `json:"tenant_id"`
+	ID              uuid.UUID  `json:"id"`
+	Email           string     `json:"email"`
+	Name            string     `json:"name"`
+	Status          string     `json:"status"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	LastLoginAt     *time.Time `json:"last_login_at"`
+	Mfa             bool       `json:"mfa"`
+	Roles           []string   `json:"roles"`
 }
 
 // Admin list: newest first, keyset pagination, optional email search.
@@ -289,8 +289,8 @@ SELECT audit_pseudonymise($1::uuid, $2::text)::bigint
 `
 
 type PseudonymiseAuditParams struct {
-	UserID    uuid.UUID
-	Pseudonym string
+	UserID    uuid.UUID `json:"user_id"`
+	Pseudonym string    `json:"pseudonym"`
 }
 
 func (q *Queries) PseudonymiseAudit(ctx context.Context, arg PseudonymiseAuditParams) (int64, error) {

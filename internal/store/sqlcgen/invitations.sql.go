@@ -34,11 +34,11 @@ FROM users
 `
 
 type CountUsersByStateRow struct {
-	Users           int64
-	Verified        int64
-	PendingDeletion int64
-	Mfa             int64
-	ActiveSessions  int64
+	Users           int64 `json:"users"`
+	Verified        int64 `json:"verified"`
+	PendingDeletion int64 `json:"pending_deletion"`
+	Mfa             int64 `json:"mfa"`
+	ActiveSessions  int64 `json:"active_sessions"`
 }
 
 func (q *Queries) CountUsersByState(ctx context.Context) (CountUsersByStateRow, error) {
@@ -84,11 +84,11 @@ RETURNING tenant_id, id, email, role, token_hash, invited_by, expires_at, accept
 `
 
 type InsertInvitationParams struct {
-	Email     string
-	Role      string
-	TokenHash []byte
-	InvitedBy *uuid.UUID
-	ExpiresAt time.Time
+	Email     string     `json:"email"`
+	Role      string     `json:"role"`
+	TokenHash []byte     `json:"token_hash"`
+	InvitedBy *uuid.UUID `json:"invited_by"`
+	ExpiresAt time.Time  `json:"expires_at"`
 }
 
 // Invitations. Tenant-scoped.

@@ -45,12 +45,12 @@ RETURNING id
 `
 
 type InsertOutboxMailParams struct {
-	UserID    *uuid.UUID
-	Template  string
-	ToAddress string
-	Subject   string
-	TextBody  *string
-	HtmlBody  *string
+	UserID    *uuid.UUID `json:"user_id"`
+	Template  string     `json:"template"`
+	ToAddress string     `json:"to_address"`
+	Subject   string     `json:"subject"`
+	TextBody  *string    `json:"text_body"`
+	HtmlBody  *string    `json:"html_body"`
 }
 
 // Mail outbox. Tenant-scoped.
@@ -73,8 +73,8 @@ UPDATE mail_outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2
 `
 
 type MarkOutboxAttemptFailedParams struct {
-	LastError *string
-	ID        uuid.UUID
+	LastError *string   `json:"last_error"`
+	ID        uuid.UUID `json:"id"`
 }
 
 func (q *Queries) MarkOutboxAttemptFailed(ctx context.Context, arg MarkOutboxAttemptFailedParams) error {
@@ -89,8 +89,8 @@ WHERE id = $2
 `
 
 type MarkOutboxFailedParams struct {
-	LastError *string
-	ID        uuid.UUID
+	LastError *string   `json:"last_error"`
+	ID        uuid.UUID `json:"id"`
 }
 
 func (q *Queries) MarkOutboxFailed(ctx context.Context, arg MarkOutboxFailedParams) error {
@@ -105,8 +105,8 @@ WHERE id = $2
 `
 
 type MarkOutboxSentParams struct {
-	ProviderID *string
-	ID         uuid.UUID
+	ProviderID *string   `json:"provider_id"`
+	ID         uuid.UUID `json:"id"`
 }
 
 // The bodies (which may hold one-time links) are cleared once the provider has the mail.

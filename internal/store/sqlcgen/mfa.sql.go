@@ -18,8 +18,8 @@ RETURNING id, user_id
 `
 
 type AttemptLoginChallengeRow struct {
-	ID     uuid.UUID
-	UserID uuid.UUID
+	ID     uuid.UUID `json:"id"`
+	UserID uuid.UUID `json:"user_id"`
 }
 
 // Counts an attempt; a challenge allows five, unexpired and unused.
@@ -112,8 +112,8 @@ INSERT INTO login_challenges (user_id, token_hash, expires_at) VALUES ($1, $2, n
 `
 
 type InsertLoginChallengeParams struct {
-	UserID    uuid.UUID
-	TokenHash []byte
+	UserID    uuid.UUID `json:"user_id"`
+	TokenHash []byte    `json:"token_hash"`
 }
 
 func (q *Queries) InsertLoginChallenge(ctx context.Context, arg InsertLoginChallengeParams) error {
@@ -126,8 +126,8 @@ INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)
 `
 
 type InsertRecoveryCodeParams struct {
-	UserID   uuid.UUID
-	CodeHash []byte
+	UserID   uuid.UUID `json:"user_id"`
+	CodeHash []byte    `json:"code_hash"`
 }
 
 func (q *Queries) InsertRecoveryCode(ctx context.Context, arg InsertRecoveryCodeParams) error {
@@ -143,9 +143,9 @@ WHERE totp_credentials.confirmed_at IS NULL
 `
 
 type UpsertPendingTOTPParams struct {
-	UserID       uuid.UUID
-	KeyID        string
-	SecretSealed []byte
+	UserID       uuid.UUID `json:"user_id"`
+	KeyID        string    `json:"key_id"`
+	SecretSealed []byte    `json:"secret_sealed"`
 }
 
 // A new enrolment replaces an unconfirmed one; a confirmed one must be disabled first.
@@ -171,8 +171,8 @@ UPDATE recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 
 `
 
 type UseRecoveryCodeParams struct {
-	UserID   uuid.UUID
-	CodeHash []byte
+	UserID   uuid.UUID `json:"user_id"`
+	CodeHash []byte    `json:"code_hash"`
 }
 
 func (q *Queries) UseRecoveryCode(ctx context.Context, arg UseRecoveryCodeParams) (int64, error) {
@@ -188,8 +188,8 @@ UPDATE totp_credentials SET last_step = $1 WHERE user_id = $2 AND last_step < $1
 `
 
 type UseTOTPStepParams struct {
-	Step   int64
-	UserID uuid.UUID
+	Step   int64     `json:"step"`
+	UserID uuid.UUID `json:"user_id"`
 }
 
 // A code is accepted once: only a later time step than the last one used advances.

@@ -14,173 +14,173 @@ import (
 )
 
 type AuditEvent struct {
-	TenantID     uuid.UUID
-	ID           uuid.UUID
-	OccurredAt   time.Time
-	Action       string
-	ActorID      *uuid.UUID
-	ActorLabel   string
-	SubjectID    *uuid.UUID
-	SubjectLabel string
-	Ip           *netip.Addr
-	UserAgent    string
-	RequestID    string
-	Details      json.RawMessage
+	TenantID     uuid.UUID       `json:"tenant_id"`
+	ID           uuid.UUID       `json:"id"`
+	OccurredAt   time.Time       `json:"occurred_at"`
+	Action       string          `json:"action"`
+	ActorID      *uuid.UUID      `json:"actor_id"`
+	ActorLabel   string          `json:"actor_label"`
+	SubjectID    *uuid.UUID      `json:"subject_id"`
+	SubjectLabel string          `json:"subject_label"`
+	Ip           *netip.Addr     `json:"ip"`
+	UserAgent    string          `json:"user_agent"`
+	RequestID    string          `json:"request_id"`
+	Details      json.RawMessage `json:"details"`
 }
 
 type EmailToken struct {
-	TenantID  uuid.UUID
-	ID        uuid.UUID
-	UserID    uuid.UUID
-	Purpose   string
-	TokenHash []byte
-	Email     string
-	ExpiresAt time.Time
-	UsedAt    *time.Time
-	CreatedAt time.Time
+	TenantID  uuid.UUID  `json:"tenant_id"`
+	ID        uuid.UUID  `json:"id"`
+	UserID    uuid.UUID  `json:"user_id"`
+	Purpose   string     `json:"purpose"`
+	TokenHash []byte     `json:"token_hash"`
+	Email     string     `json:"email"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 type Invitation struct {
-	TenantID   uuid.UUID
-	ID         uuid.UUID
-	Email      string
-	Role       string
-	TokenHash  []byte
-	InvitedBy  *uuid.UUID
-	ExpiresAt  time.Time
-	AcceptedAt *time.Time
-	RevokedAt  *time.Time
-	CreatedAt  time.Time
+	TenantID   uuid.UUID  `json:"tenant_id"`
+	ID         uuid.UUID  `json:"id"`
+	Email      string     `json:"email"`
+	Role       string     `json:"role"`
+	TokenHash  []byte     `json:"token_hash"`
+	InvitedBy  *uuid.UUID `json:"invited_by"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	AcceptedAt *time.Time `json:"accepted_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+	CreatedAt  time.Time  `json:"created_at"`
 }
 
 type KnownDevice struct {
-	TenantID    uuid.UUID
-	UserID      uuid.UUID
-	Fingerprint []byte
-	FirstSeenAt time.Time
-	LastSeenAt  time.Time
+	TenantID    uuid.UUID `json:"tenant_id"`
+	UserID      uuid.UUID `json:"user_id"`
+	Fingerprint []byte    `json:"fingerprint"`
+	FirstSeenAt time.Time `json:"first_seen_at"`
+	LastSeenAt  time.Time `json:"last_seen_at"`
 }
 
 type LoginChallenge struct {
-	TenantID  uuid.UUID
-	ID        uuid.UUID
-	UserID    uuid.UUID
-	TokenHash []byte
-	Attempts  int32
-	ExpiresAt time.Time
-	UsedAt    *time.Time
-	CreatedAt time.Time
+	TenantID  uuid.UUID  `json:"tenant_id"`
+	ID        uuid.UUID  `json:"id"`
+	UserID    uuid.UUID  `json:"user_id"`
+	TokenHash []byte     `json:"token_hash"`
+	Attempts  int32      `json:"attempts"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 type LoginFailure struct {
-	TenantID      uuid.UUID
-	Key           string
-	Failures      int32
-	LastFailureAt time.Time
+	TenantID      uuid.UUID `json:"tenant_id"`
+	Key           string    `json:"key"`
+	Failures      int32     `json:"failures"`
+	LastFailureAt time.Time `json:"last_failure_at"`
 }
 
 type MailOutbox struct {
-	TenantID   uuid.UUID
-	ID         uuid.UUID
-	UserID     *uuid.UUID
-	Template   string
-	ToAddress  string
-	Subject    string
-	TextBody   *string
-	HtmlBody   *string
-	Status     string
-	Attempts   int32
-	LastError  *string
-	ProviderID *string
-	CreatedAt  time.Time
-	SentAt     *time.Time
+	TenantID   uuid.UUID  `json:"tenant_id"`
+	ID         uuid.UUID  `json:"id"`
+	UserID     *uuid.UUID `json:"user_id"`
+	Template   string     `json:"template"`
+	ToAddress  string     `json:"to_address"`
+	Subject    string     `json:"subject"`
+	TextBody   *string    `json:"text_body"`
+	HtmlBody   *string    `json:"html_body"`
+	Status     string     `json:"status"`
+	Attempts   int32      `json:"attempts"`
+	LastError  *string    `json:"last_error"`
+	ProviderID *string    `json:"provider_id"`
+	CreatedAt  time.Time  `json:"created_at"`
+	SentAt     *time.Time `json:"sent_at"`
 }
 
 type PasswordCredential struct {
-	TenantID  uuid.UUID
-	UserID    uuid.UUID
-	Hash      string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	TenantID  uuid.UUID `json:"tenant_id"`
+	UserID    uuid.UUID `json:"user_id"`
+	Hash      string    `json:"hash"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 type RateLimit struct {
-	TenantID    uuid.UUID
-	Key         string
-	WindowStart time.Time
-	Count       int32
-	ExpiresAt   time.Time
+	TenantID    uuid.UUID `json:"tenant_id"`
+	Key         string    `json:"key"`
+	WindowStart time.Time `json:"window_start"`
+	Count       int32     `json:"count"`
+	ExpiresAt   time.Time `json:"expires_at"`
 }
 
 type RecoveryCode struct {
-	TenantID  uuid.UUID
-	UserID    uuid.UUID
-	CodeHash  []byte
-	UsedAt    *time.Time
-	CreatedAt time.Time
+	TenantID  uuid.UUID  `json:"tenant_id"`
+	UserID    uuid.UUID  `json:"user_id"`
+	CodeHash  []byte     `json:"code_hash"`
+	UsedAt    *time.Time `json:"used_at"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 type RoleBinding struct {
-	TenantID  uuid.UUID
-	UserID    uuid.UUID
-	Role      string
-	CreatedAt time.Time
+	TenantID  uuid.UUID `json:"tenant_id"`
+	UserID    uuid.UUID `json:"user_id"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 type Session struct {
-	TenantID         uuid.UUID
-	ID               uuid.UUID
-	UserID           uuid.UUID
-	TokenHash        []byte
-	CreatedAt        time.Time
-	LastActiveAt     time.Time
-	IdleTimeout      pgtype.Interval
-	ExpiresAt        time.Time
-	Ip               *netip.Addr
-	UserAgent        string
-	AuthTime         time.Time
-	Methods          []string
-	Aal              int16
-	RevokedAt        *time.Time
-	RevokedReason    *string
-	Device           string
-	Browser          string
-	Os               string
-	SsoConnectionID  *uuid.UUID
-	SamlSessionIndex *string
+	TenantID         uuid.UUID       `json:"tenant_id"`
+	ID               uuid.UUID       `json:"id"`
+	UserID           uuid.UUID       `json:"user_id"`
+	TokenHash        []byte          `json:"token_hash"`
+	CreatedAt        time.Time       `json:"created_at"`
+	LastActiveAt     time.Time       `json:"last_active_at"`
+	IdleTimeout      pgtype.Interval `json:"idle_timeout"`
+	ExpiresAt        time.Time       `json:"expires_at"`
+	Ip               *netip.Addr     `json:"ip"`
+	UserAgent        string          `json:"user_agent"`
+	AuthTime         time.Time       `json:"auth_time"`
+	Methods          []string        `json:"methods"`
+	Aal              int16           `json:"aal"`
+	RevokedAt        *time.Time      `json:"revoked_at"`
+	RevokedReason    *string         `json:"revoked_reason"`
+	Device           string          `json:"device"`
+	Browser          string          `json:"browser"`
+	Os               string          `json:"os"`
+	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
+	SamlSessionIndex *string         `json:"saml_session_index"`
 }
 
 // Global: one row per tenant. Not tenant-scoped, no RLS.
 type Tenant struct {
-	ID     uuid.UUID
-	Slug   string
-	Name   string
-	Status string
-	Policy json.RawMessage
+	ID     uuid.UUID       `json:"id"`
+	Slug   string          `json:"slug"`
+	Name   string          `json:"name"`
+	Status string          `json:"status"`
+	Policy json.RawMessage `json:"policy"`
 	// Set by tenant delete: every row of the tenant is purged after this time.
-	PurgeAfter *time.Time
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	PurgeAfter *time.Time `json:"purge_after"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 type TotpCredential struct {
-	TenantID     uuid.UUID
-	UserID       uuid.UUID
-	KeyID        string
-	SecretSealed []byte
-	ConfirmedAt  *time.Time
-	LastStep     int64
-	CreatedAt    time.Time
+	TenantID     uuid.UUID  `json:"tenant_id"`
+	UserID       uuid.UUID  `json:"user_id"`
+	KeyID        string     `json:"key_id"`
+	SecretSealed []byte     `json:"secret_sealed"`
+	ConfirmedAt  *time.Time `json:"confirmed_at"`
+	LastStep     int64      `json:"last_step"`
+	CreatedAt    time.Time  `json:"created_at"`
 }
 
 type User struct {
-	TenantID        uuid.UUID
-	ID              uuid.UUID
-	Email           string
-	Name            string
-	Status          string
-	EmailVerifiedAt *time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	LastLoginAt     *time.Time
+	TenantID        uuid.UUID  `json:"tenant_id"`
+	ID              uuid.UUID  `json:"id"`
+	Email           string     `json:"email"`
+	Name            string     `json:"name"`
+	Status          string     `json:"status"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	LastLoginAt     *time.Time `json:"last_login_at"`
 }

@@ -48,9 +48,9 @@ SELECT failures, last_failure_at, now()::timestamptz AS db_now FROM login_failur
 `
 
 type GetLoginFailuresRow struct {
-	Failures      int32
-	LastFailureAt time.Time
-	DbNow         time.Time
+	Failures      int32     `json:"failures"`
+	LastFailureAt time.Time `json:"last_failure_at"`
+	DbNow         time.Time `json:"db_now"`
 }
 
 func (q *Queries) GetLoginFailures(ctx context.Context, key string) (GetLoginFailuresRow, error) {
@@ -69,9 +69,9 @@ RETURNING count
 `
 
 type HitRateLimitParams struct {
-	Key         string
-	WindowStart time.Time
-	ExpiresAt   time.Time
+	Key         string    `json:"key"`
+	WindowStart time.Time `json:"window_start"`
+	ExpiresAt   time.Time `json:"expires_at"`
 }
 
 // Shared counters for rate limits. Tenant-scoped.
@@ -87,8 +87,8 @@ SELECT COALESCE(max(count), 0)::int FROM rate_limits WHERE key = $1 AND window_s
 `
 
 type PeekRateLimitParams struct {
-	Key         string
-	WindowStart time.Time
+	Key         string    `json:"key"`
+	WindowStart time.Time `json:"window_start"`
 }
 
 func (q *Queries) PeekRateLimit(ctx context.Context, arg PeekRateLimitParams) (int32, error) {
@@ -105,8 +105,8 @@ RETURNING failures, last_failure_at
 `
 
 type RecordLoginFailureRow struct {
-	Failures      int32
-	LastFailureAt time.Time
+	Failures      int32     `json:"failures"`
+	LastFailureAt time.Time `json:"last_failure_at"`
 }
 
 func (q *Queries) RecordLoginFailure(ctx context.Context, key string) (RecordLoginFailureRow, error) {

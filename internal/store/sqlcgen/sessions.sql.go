@@ -46,8 +46,8 @@ SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revok
 `
 
 type EvictOldestSessionsParams struct {
-	UserID uuid.UUID
-	Keep   int32
+	UserID uuid.UUID `json:"user_id"`
+	Keep   int32     `json:"keep"`
 }
 
 // Keeps the newest @keep active sessions of the user, revoking the rest.
@@ -80,32 +80,32 @@ WHERE s.token_hash = $1 AND s.revoked_at IS NULL
 `
 
 type GetActiveSessionByHashRow struct {
-	TenantID         uuid.UUID
-	ID               uuid.UUID
-	UserID           uuid.UUID
-	TokenHash        []byte
-	CreatedAt        time.Time
-	LastActiveAt     time.Time
-	IdleTimeout      pgtype.Interval
-	ExpiresAt        time.Time
-	Ip               *netip.Addr
-	UserAgent        string
-	AuthTime         time.Time
-	Methods          []string
-	Aal              int16
-	RevokedAt        *time.Time
-	RevokedReason    *string
-	Device           string
-	Browser          string
-	Os               string
-	SsoConnectionID  *uuid.UUID
-	SamlSessionIndex *string
-	Email            string
-	Name             string
-	UserStatus       string
-	EmailVerifiedAt  *time.Time
-	UserCreatedAt    time.Time
-	DbNow            time.Time
+	TenantID         uuid.UUID       `json:"tenant_id"`
+	ID               uuid.UUID       `json:"id"`
+	UserID           uuid.UUID       `json:"user_id"`
+	TokenHash        []byte          `json:"token_hash"`
+	CreatedAt        time.Time       `json:"created_at"`
+	LastActiveAt     time.Time       `json:"last_active_at"`
+	IdleTimeout      pgtype.Interval `json:"idle_timeout"`
+	ExpiresAt        time.Time       `json:"expires_at"`
+	Ip               *netip.Addr     `json:"ip"`
+	UserAgent        string          `json:"user_agent"`
+	AuthTime         time.Time       `json:"auth_time"`
+	Methods          []string        `json:"methods"`
+	Aal              int16           `json:"aal"`
+	RevokedAt        *time.Time      `json:"revoked_at"`
+	RevokedReason    *string         `json:"revoked_reason"`
+	Device           string          `json:"device"`
+	Browser          string          `json:"browser"`
+	Os               string          `json:"os"`
+	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
+	SamlSessionIndex *string         `json:"saml_session_index"`
+	Email            string          `json:"email"`
+	Name             string          `json:"name"`
+	UserStatus       string          `json:"user_status"`
+	EmailVerifiedAt  *time.Time      `json:"email_verified_at"`
+	UserCreatedAt    time.Time       `json:"user_created_at"`
+	DbNow            time.Time       `json:"db_now"`
 }
 
 // Expiry is computed by the database clock; db_now lets the cache translate deadlines to
@@ -154,20 +154,20 @@ RETURNING tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_t
 `
 
 type InsertSessionParams struct {
-	UserID           uuid.UUID
-	TokenHash        []byte
-	IdleSeconds      int32
-	AbsoluteSeconds  int32
-	Ip               *netip.Addr
-	UserAgent        string
-	Device           string
-	Browser          string
-	Os               string
-	Methods          []string
-	Aal              int16
-	SsoConnectionID  *uuid.UUID
-	SamlSessionIndex *string
-	AuthTime         time.Time
+	UserID           uuid.UUID   `json:"user_id"`
+	TokenHash        []byte      `json:"token_hash"`
+	IdleSeconds      int32       `json:"idle_seconds"`
+	AbsoluteSeconds  int32       `json:"absolute_seconds"`
+	Ip               *netip.Addr `json:"ip"`
+	UserAgent        string      `json:"user_agent"`
+	Device           string      `json:"device"`
+	Browser          string      `json:"browser"`
+	Os               string      `json:"os"`
+	Methods          []string    `json:"methods"`
+	Aal              int16       `json:"aal"`
+	SsoConnectionID  *uuid.UUID  `json:"sso_connection_id"`
+	SamlSessionIndex *string     `json:"saml_session_index"`
+	AuthTime         time.Time   `json:"auth_time"`
 }
 
 // Server-side sessions. Tenant-scoped.
@@ -272,9 +272,9 @@ SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revok
 `
 
 type RevokeOtherSessionsParams struct {
-	Reason *string
-	UserID uuid.UUID
-	KeepID uuid.UUID
+	Reason *string   `json:"reason"`
+	UserID uuid.UUID `json:"user_id"`
+	KeepID uuid.UUID `json:"keep_id"`
 }
 
 func (q *Queries) RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) ([][]byte, error) {
@@ -307,9 +307,9 @@ SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revok
 `
 
 type RevokeSessionParams struct {
-	Reason *string
-	ID     uuid.UUID
-	UserID uuid.UUID
+	Reason *string   `json:"reason"`
+	ID     uuid.UUID `json:"id"`
+	UserID uuid.UUID `json:"user_id"`
 }
 
 // Returns the token hash for the revocation broadcast, and notifies it on commit.
@@ -343,8 +343,8 @@ SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revok
 `
 
 type RevokeUserSessionsParams struct {
-	Reason *string
-	UserID uuid.UUID
+	Reason *string   `json:"reason"`
+	UserID uuid.UUID `json:"user_id"`
 }
 
 func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) ([][]byte, error) {
@@ -378,13 +378,13 @@ SELECT ins.inserted::bool AS new_device, (prior.n > 0)::bool AS had_devices FROM
 `
 
 type SeeDeviceParams struct {
-	UserID      uuid.UUID
-	Fingerprint []byte
+	UserID      uuid.UUID `json:"user_id"`
+	Fingerprint []byte    `json:"fingerprint"`
 }
 
 type SeeDeviceRow struct {
-	NewDevice  bool
-	HadDevices bool
+	NewDevice  bool `json:"new_device"`
+	HadDevices bool `json:"had_devices"`
 }
 
 // Records a device for the user; returns whether it was new and whether the user had any
@@ -408,35 +408,35 @@ SELECT upd.tenant_id, upd.id, upd.user_id, upd.token_hash, upd.created_at, upd.l
 `
 
 type StepUpSessionParams struct {
-	ID           uuid.UUID
-	NewTokenHash []byte
-	AuthTime     time.Time
-	Methods      []string
-	Aal          int16
+	ID           uuid.UUID `json:"id"`
+	NewTokenHash []byte    `json:"new_token_hash"`
+	AuthTime     time.Time `json:"auth_time"`
+	Methods      []string  `json:"methods"`
+	Aal          int16     `json:"aal"`
 }
 
 type StepUpSessionRow struct {
-	TenantID         uuid.UUID
-	ID               uuid.UUID
-	UserID           uuid.UUID
-	TokenHash        []byte
-	CreatedAt        time.Time
-	LastActiveAt     time.Time
-	IdleTimeout      pgtype.Interval
-	ExpiresAt        time.Time
-	Ip               *netip.Addr
-	UserAgent        string
-	AuthTime         time.Time
-	Methods          []string
-	Aal              int16
-	RevokedAt        *time.Time
-	RevokedReason    *string
-	Device           string
-	Browser          string
-	Os               string
-	SsoConnectionID  *uuid.UUID
-	SamlSessionIndex *string
-	OldTokenHash     []byte
+	TenantID         uuid.UUID       `json:"tenant_id"`
+	ID               uuid.UUID       `json:"id"`
+	UserID           uuid.UUID       `json:"user_id"`
+	TokenHash        []byte          `json:"token_hash"`
+	CreatedAt        time.Time       `json:"created_at"`
+	LastActiveAt     time.Time       `json:"last_active_at"`
+	IdleTimeout      pgtype.Interval `json:"idle_timeout"`
+	ExpiresAt        time.Time       `json:"expires_at"`
+	Ip               *netip.Addr     `json:"ip"`
+	UserAgent        string          `json:"user_agent"`
+	AuthTime         time.Time       `json:"auth_time"`
+	Methods          []string        `json:"methods"`
+	Aal              int16           `json:"aal"`
+	RevokedAt        *time.Time      `json:"revoked_at"`
+	RevokedReason    *string         `json:"revoked_reason"`
+	Device           string          `json:"device"`
+	Browser          string          `json:"browser"`
+	Os               string          `json:"os"`
+	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
+	SamlSessionIndex *string         `json:"saml_session_index"`
+	OldTokenHash     []byte          `json:"old_token_hash"`
 }
 
 // A successful re-authentication: new token, fresh auth_time, the method just used.

@@ -21,10 +21,10 @@ RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at
 `
 
 type CreateTenantParams struct {
-	Slug   string
-	Name   string
-	Status string
-	Policy json.RawMessage
+	Slug   string          `json:"slug"`
+	Name   string          `json:"name"`
+	Status string          `json:"status"`
+	Policy json.RawMessage `json:"policy"`
 }
 
 // Global tenant table (no RLS). Used by tenant resolution, the operator CLI/API and
@@ -190,8 +190,8 @@ RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at
 `
 
 type ScheduleTenantPurgeParams struct {
-	PurgeAfter *time.Time
-	Slug       string
+	PurgeAfter *time.Time `json:"purge_after"`
+	Slug       string     `json:"slug"`
 }
 
 func (q *Queries) ScheduleTenantPurge(ctx context.Context, arg ScheduleTenantPurgeParams) (Tenant, error) {
@@ -218,8 +218,8 @@ RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at
 `
 
 type SetTenantStatusParams struct {
-	Status string
-	Slug   string
+	Status string `json:"status"`
+	Slug   string `json:"slug"`
 }
 
 func (q *Queries) SetTenantStatus(ctx context.Context, arg SetTenantStatusParams) (Tenant, error) {
@@ -246,10 +246,10 @@ RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at
 `
 
 type UpdateTenantParams struct {
-	Name   string
-	Policy json.RawMessage
-	Status string
-	ID     uuid.UUID
+	Name   string          `json:"name"`
+	Policy json.RawMessage `json:"policy"`
+	Status string          `json:"status"`
+	ID     uuid.UUID       `json:"id"`
 }
 
 func (q *Queries) UpdateTenant(ctx context.Context, arg UpdateTenantParams) (Tenant, error) {

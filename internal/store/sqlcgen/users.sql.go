@@ -29,9 +29,9 @@ RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, upd
 `
 
 type CreateUserParams struct {
-	Email           string
-	Name            string
-	EmailVerifiedAt *time.Time
+	Email           string     `json:"email"`
+	Name            string     `json:"name"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
 }
 
 // Tenant-scoped: every query runs inside store.InTenant, RLS restricts it to one tenant.
