@@ -48,6 +48,7 @@ type App struct {
 	telemetry *telemetry.Telemetry
 	listener  *store.Listener
 	jobs      *river.Client[pgx.Tx]
+	purger    *account.PurgeWorker
 	Tenants   *tenant.Service
 	Resolver  *tenant.Resolver
 	Accounts  *account.Service
@@ -104,6 +105,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 		st.Close()
 		return nil, err
 	}
+	a.purger = &account.PurgeWorker{Tenants: a.Tenants}
 	if a.jobs, err = a.newJobs(sender, tel); err != nil {
 		st.Close()
 		return nil, err
@@ -121,6 +123,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	second := mfa.NewService(st, box, a.now)
 	a.Accounts = account.NewService(st, a.Sessions, second, hasher, outbox, limiter, urls,
 		account.Config{ResponseFloor: cfg.ResponseFloor}, a.now)
+	a.purger.Accounts = a.Accounts
 	a.StepUp = stepup.NewService(st, hasher, second, a.Sessions, limiter, a.now)
 	a.Authz = authz.NewService(st, a.listener)
 
@@ -140,9 +143,10 @@ func (a *App) newJobs(sender mail.Sender, tel *telemetry.Telemetry) (*river.Clie
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
+	river.AddWorker(workers, a.purger)
 	poll := a.cfg.JobPollInterval
 	client, err := river.NewClient(riverpgxv5.New(a.store.Pool()), &river.Config{
-		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}},
+		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}, river.QueueDefault: {MaxWorkers: 2}},
 		Workers:                     workers,
 		RetryPolicy:                 mail.RetryPolicy{Base: a.cfg.MailRetryBase, Max: 30 * time.Minute},
 		FetchPollInterval:           poll,
@@ -282,6 +286,14 @@ func (a *App) purgeLoop(ctx context.Context) {
 		}
 		if err := a.Tenants.Sweep(ctx); err != nil && ctx.Err() == nil {
 			a.logger.Error("sweep of expired rows failed; will retry", "err", err)
+		}
+		// Safety net for the scheduled purge jobs (idempotent).
+		if tenants, err := a.Tenants.List(ctx); err == nil {
+			for _, t := range tenants {
+				if _, err := a.Accounts.PurgeDue(ctx, t); err != nil && ctx.Err() == nil {
+					a.logger.Error("account purge failed; will retry", "tenant", t.Slug, "err", err)
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():

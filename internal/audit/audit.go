@@ -39,6 +39,10 @@ const (
 	UserInvited         = "user.invited"
 	InvitationRevoked   = "user.invitation_revoked"
 	InvitationAccepted  = "user.invitation_accepted"
+	DeletionRequested   = "user.deletion_requested"
+	DeletionCancelled   = "user.deletion_cancelled"
+	UserPurged          = "user.purged"
+	DataExported        = "user.data_exported"
 )
 
 // Who describes the actor and the request an event came from.

@@ -36,6 +36,7 @@ var Registry = map[string]Handling{
 	"invitations":          {Export: "invitations the user sent", Erase: "kept for the tenant; the inviter is set to nobody (ON DELETE SET NULL)"},
 	"rate_limits":          {Export: "nothing: keys are hashes of addresses, not linkable to the user", Erase: "expire within hours"},
 	"login_failures":       {Export: "nothing: keys are hashes of address and IP", Erase: "expire within a day"},
+	"deletion_receipts":    {Export: "nothing: written after the user is gone, keyed by a pseudonym", Erase: "kept for the tenant (no personal data)"},
 }
 
 // Document is the export.
@@ -80,6 +81,7 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 		}
 		doc.Tables["rate_limits"] = "not linkable to the user (hashed keys)"
 		doc.Tables["login_failures"] = "not linkable to the user (hashed keys)"
+		doc.Tables["deletion_receipts"] = "none while the account exists"
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	return doc, err

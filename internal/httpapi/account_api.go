@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/export"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -238,5 +239,37 @@ func handleExport(rs *responder, st *store.Store) http.HandlerFunc {
 		}
 		w.Header().Set("Content-Disposition", `attachment; filename="gatehouse-export.json"`)
 		rs.JSON(w, http.StatusOK, doc)
+	}
+}
+
+func handleDeleteAccount(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, _ := PrincipalFrom(r.Context())
+		t, _ := TenantFrom(r.Context())
+		grace := time.Duration(t.Policy.Deletion.GraceDays) * 24 * time.Hour
+		d, err := accounts.RequestDeletion(r.Context(), t, p.UserID, audit.By(r.Context(), p.UserID, p.Email), grace)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		clearSessionCookie(w)
+		rs.JSON(w, http.StatusAccepted, d)
+	}
+}
+
+func handleCancelDeletion(rs *responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req tokenRequest
+		if err := decodeJSON(r, &req); err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		u, err := accounts.CancelDeletion(r.Context(), t, req.Token)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusOK, map[string]any{"user": u})
 	}
 }

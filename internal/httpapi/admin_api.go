@@ -409,3 +409,25 @@ func userFilters(r *http.Request, p *sqlcgen.ListUsersParams) error {
 	}
 	return nil
 }
+
+// handleAdminDeleteUser schedules a user's deletion with the tenant's grace period, or
+// purges at once with ?immediate=true; the user is told by mail when there is a grace period.
+func handleAdminDeleteUser(rs *responder, accounts *account.Service, d adminDeps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, ok := userParam(rs, d, w, r)
+		if !ok {
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		grace := time.Duration(t.Policy.Deletion.GraceDays) * 24 * time.Hour
+		if r.URL.Query().Get("immediate") == "true" {
+			grace = 0
+		}
+		del, err := accounts.RequestDeletion(r.Context(), t, u.ID, who(r), grace)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusAccepted, del)
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -280,5 +282,67 @@ func pageEmailChangePost(rs *responder, pages *web.Renderer, accounts *account.S
 		}
 		message(rs, pages, w, r, "Check your new inbox",
 			"We sent a confirmation link to "+strings.TrimSpace(email)+". Your address changes when you open it.", "Back to your account", "/account")
+	}
+}
+
+func pageDeleteAccount(rs *responder, pages *web.Renderer, steps *stepup.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := PrincipalFrom(r.Context())
+		if !ok {
+			http.Redirect(w, r, "/login?return_to=%2Faccount%2Fdelete", http.StatusSeeOther)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		renderPage(rs, pages, w, r, http.StatusOK, "delete_account", "Delete your account", pageData{"P": p, "GraceDays": t.Policy.Deletion.GraceDays})
+	}
+}
+
+func pageDeleteAccountPost(rs *responder, pages *web.Renderer, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := PrincipalFrom(r.Context())
+		if !ok {
+			http.Redirect(w, r, "/login?return_to=%2Faccount%2Fdelete", http.StatusSeeOther)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		if !strings.EqualFold(strings.TrimSpace(r.PostFormValue("confirm_email")), p.Email) {
+			renderPage(rs, pages, w, r, http.StatusBadRequest, "delete_account", "Delete your account", pageData{"P": p,
+				"GraceDays": t.Policy.Deletion.GraceDays, "Error": "Type your email address exactly to confirm."})
+			return
+		}
+		if !pageStepUp(rs, steps, w, r, p, tenant.ActionAccountDelete, "/account/delete") {
+			return
+		}
+		d, err := accounts.RequestDeletion(r.Context(), t, p.UserID, audit.By(r.Context(), p.UserID, p.Email),
+			time.Duration(t.Policy.Deletion.GraceDays)*24*time.Hour)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		clearSessionCookie(w)
+		text := "Your account and everything stored about you have been erased."
+		if d.PurgeAfter.After(time.Now()) {
+			text = "Your account will be erased on " + d.PurgeAfter.UTC().Format("2 January 2006") + ". We sent you a link to cancel until then."
+		}
+		message(rs, pages, w, r, "Account deletion scheduled", text, "", "")
+	}
+}
+
+func pageCancelDeletion(rs *responder, pages *web.Renderer) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		renderPage(rs, pages, w, r, http.StatusOK, "cancel_deletion", "Keep your account", pageData{"Token": r.URL.Query().Get("token")})
+	}
+}
+
+func pageCancelDeletionPost(rs *responder, pages *web.Renderer, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, _ := TenantFrom(r.Context())
+		if _, err := accounts.CancelDeletion(r.Context(), t, r.PostFormValue("token")); err != nil {
+			if msg, status, ok := formError(rs, w, r, err); ok {
+				renderPage(rs, pages, w, r, status, "cancel_deletion", "Keep your account", pageData{"Error": msg, "Failed": true})
+			}
+			return
+		}
+		message(rs, pages, w, r, "Your account stays", "The deletion is cancelled. Sign in to continue.", "Sign in", "/login")
 	}
 }

@@ -68,6 +68,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(requireStepUp(rs, steps, tenant.ActionEmailChange)).Post("/api/v1/account/email", handleRequestEmailChange(rs, accounts))
 		r.Post("/api/v1/account/password", handleChangePassword(rs, accounts, steps))
 		r.With(requireStepUp(rs, steps, tenant.ActionAccountExport)).Get("/api/v1/account/export", handleExport(rs, ad.store))
+		r.With(requireStepUp(rs, steps, tenant.ActionAccountDelete)).Delete("/api/v1/account", handleDeleteAccount(rs, accounts))
 		r.Post("/api/v1/reauth", handleReauth(rs, steps))
 		r.With(requireStepUp(rs, steps, tenant.ActionMFAEnroll)).Post("/api/v1/mfa/totp", handleEnrollTOTP(rs, accounts))
 		r.Post("/api/v1/mfa/totp/confirm", handleConfirmTOTP(rs, accounts))
@@ -75,6 +76,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(requireStepUp(rs, steps, tenant.ActionRecoveryCodesRegenerate)).Post("/api/v1/mfa/recovery-codes", handleRegenerateRecoveryCodes(rs, accounts))
 	})
 	tenantHost.Post("/api/v1/account/secure", handleSecureAccount(rs, accounts))
+	tenantHost.Post("/api/v1/account/deletion/cancel", handleCancelDeletion(rs, accounts))
 
 	// Tenant administration (permissions from casbin; see internal/authz/policy.csv).
 	tenantHost.Route("/api/v1/admin", func(r chi.Router) {
@@ -83,6 +85,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(perm(authz.PolicyUpdate), requireStepUp(rs, steps, tenant.ActionPolicyUpdate)).Put("/policy", handleAdminPutPolicy(rs, ad))
 		r.With(perm(authz.UsersRead)).Get("/users", handleAdminListUsers(rs, ad))
 		r.With(perm(authz.UsersRead)).Get("/users/{id}", handleAdminGetUser(rs, ad))
+		r.With(perm(authz.UsersDelete), requireStepUp(rs, steps, tenant.ActionUsersDelete)).Delete("/users/{id}", handleAdminDeleteUser(rs, accounts, ad))
 		r.With(perm(authz.UsersRead)).Get("/users/{id}/sessions", handleAdminUserSessions(rs, ad))
 		r.With(perm(authz.SessionsRevoke)).Delete("/users/{id}/sessions", handleAdminRevokeUserSessions(rs, ad))
 		r.With(perm(authz.RolesAssign)).Put("/users/{id}/roles", handleAdminSetRoles(rs, ad))
@@ -149,6 +152,10 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost.Post("/email/undo", pageUndoPost(rs, pages, accounts))
 	tenantHost.Get("/account", pageAccount(rs, pages, steps))
 	tenantHost.Get("/account/export", pageExport(rs, steps, ad.store))
+	tenantHost.Get("/account/delete", pageDeleteAccount(rs, pages, steps))
+	tenantHost.Post("/account/delete", pageDeleteAccountPost(rs, pages, accounts, steps))
+	tenantHost.Get("/account/deletion/cancel", pageCancelDeletion(rs, pages))
+	tenantHost.Post("/account/deletion/cancel", pageCancelDeletionPost(rs, pages, accounts))
 	tenantHost.Post("/account/email", pageEmailChangePost(rs, pages, accounts, steps))
 	if cfg.DevMailDir != "" {
 		tenantHost.Get("/_dev/mail", pageDevMail(rs, pages, cfg.DevMailDir))

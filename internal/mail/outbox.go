@@ -81,6 +81,12 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, m M
 	return nil
 }
 
+// Schedule inserts a job to run at a time, in tx.
+func (o *Outbox) Schedule(ctx context.Context, tx pgx.Tx, args river.JobArgs, at time.Time) error {
+	_, err := o.inserter.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: at})
+	return err
+}
+
 // From is the default sender.
 func (o *Outbox) From() string { return o.from }
 

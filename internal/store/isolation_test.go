@@ -39,6 +39,10 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 	"totp_credentials": withUser(`INSERT INTO totp_credentials (tenant_id, user_id, key_id, secret_sealed) VALUES ($1, $2, 'k', '\x00')`),
 	"recovery_codes":   withUser(`INSERT INTO recovery_codes (tenant_id, user_id, code_hash) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
 	"login_challenges": withUser(`INSERT INTO login_challenges (tenant_id, user_id, token_hash, expires_at) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), now() + interval '5 minutes')`),
+	"deletion_receipts": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := tx.Exec(ctx, `INSERT INTO deletion_receipts (tenant_id, user_ref, counts) VALUES ($1, md5(random()::text), '{}')`, tid)
+		return err
+	},
 	"invitations": withUser(`INSERT INTO invitations (tenant_id, invited_by, email, role, token_hash, expires_at)
 		VALUES ($1, $2, 'inv@example.com', 'member', sha256(gen_random_uuid()::text::bytea), now() + interval '1 day')`),
 	"role_bindings": withUser(`INSERT INTO role_bindings (tenant_id, user_id, role) VALUES ($1, $2, 'member')`),

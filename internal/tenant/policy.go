@@ -105,7 +105,7 @@ func DefaultPolicy() Policy {
 			NewDeviceNotice:        true,
 		},
 		StepUp:   StepUpPolicy{Rules: []StepUpRule{}},
-		Deletion: DeletionPolicy{GraceDays: 30},
+		Deletion: DeletionPolicy{GraceDays: 14},
 		Signup:   SignupPolicy{Enabled: true, AllowedDomains: []string{}},
 		Audit:    AuditPolicy{RetentionDays: 365},
 	}

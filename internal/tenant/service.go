@@ -190,41 +190,58 @@ func (s *Service) Delete(ctx context.Context, slug string, grace time.Duration) 
 			return fmt.Errorf("schedule tenant purge: %w", err)
 		}
 		t = fromRow(row)
-		if grace == 0 {
-			if _, err := q.DeleteTenant(ctx, row.ID); err != nil {
-				return fmt.Errorf("purge tenant: %w", err)
-			}
+		return q.NotifyTenantChanged(ctx, slug)
+	})
+	if err != nil || grace > 0 {
+		return t, err
+	}
+	return t, s.purge(ctx, t.ID, t.Slug)
+}
+
+// purge deletes a suspended tenant's users in short batches (each its own transaction,
+// so no long lock blocks other tenants), then the tenant row, which cascades through
+// everything left.
+func (s *Service) purge(ctx context.Context, id uuid.UUID, slug string) error {
+	for {
+		var n int64
+		err := s.store.InTenant(ctx, id, func(q *sqlcgen.Queries) error {
+			var err error
+			n, err = q.DeleteUsersBatch(ctx)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("purge tenant %s: %w", slug, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+		if _, err := q.DeleteTenant(ctx, id); err != nil {
+			return fmt.Errorf("purge tenant %s: %w", slug, err)
 		}
 		return q.NotifyTenantChanged(ctx, slug)
 	})
-	return t, err
 }
 
 // PurgeDue deletes every tenant whose grace period is over, with all of its rows, and
 // returns how many it purged. Safe to run on several nodes at once.
 func (s *Service) PurgeDue(ctx context.Context) (int, error) {
-	n := 0
+	var due []sqlcgen.Tenant
 	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
-		due, err := q.ListTenantsDueForPurge(ctx)
-		if err != nil {
-			return fmt.Errorf("list tenants due for purge: %w", err)
-		}
-		for _, t := range due {
-			deleted, err := q.DeleteTenant(ctx, t.ID)
-			if err != nil {
-				return fmt.Errorf("purge tenant %s: %w", t.Slug, err)
-			}
-			n += int(deleted)
-			if err := q.NotifyTenantChanged(ctx, t.Slug); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, store.Idempotent())
+		var err error
+		due, err = q.ListTenantsDueForPurge(ctx)
+		return err
+	}, store.ReadOnly(), store.Idempotent())
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("list tenants due for purge: %w", err)
 	}
-	return n, nil
+	for i, t := range due {
+		if err := s.purge(ctx, t.ID, t.Slug); err != nil {
+			return i, err
+		}
+	}
+	return len(due), nil
 }
 
 // CountUsers returns the number of users of a tenant (for operators and tests).

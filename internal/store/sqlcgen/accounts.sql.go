@@ -15,7 +15,7 @@ import (
 const changeUserEmail = `-- name: ChangeUserEmail :one
 UPDATE users SET email = $1, email_verified_at = now(), updated_at = now()
 WHERE id = $2
-RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at
+RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after
 `
 
 type ChangeUserEmailParams struct {
@@ -36,6 +36,7 @@ func (q *Queries) ChangeUserEmail(ctx context.Context, arg ChangeUserEmailParams
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LastLoginAt,
+		&i.PurgeAfter,
 	)
 	return i, err
 }
@@ -84,7 +85,7 @@ func (q *Queries) DeleteExpiredEmailTokens(ctx context.Context) (int64, error) {
 }
 
 const getUserByID = `-- name: GetUserByID :one
-SELECT tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at FROM users WHERE id = $1
+SELECT tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUserByID(ctx context.Context, id uuid.UUID) (User, error) {
@@ -100,12 +101,13 @@ func (q *Queries) GetUserByID(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LastLoginAt,
+		&i.PurgeAfter,
 	)
 	return i, err
 }
 
 const getUserWithPassword = `-- name: GetUserWithPassword :one
-SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, p.hash AS password_hash
+SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, u.purge_after, p.hash AS password_hash
 FROM users u LEFT JOIN password_credentials p ON p.tenant_id = u.tenant_id AND p.user_id = u.id
 WHERE lower(u.email) = lower($1)
 `
@@ -120,6 +122,7 @@ type GetUserWithPasswordRow struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	LastLoginAt     *time.Time `json:"last_login_at"`
+	PurgeAfter      *time.Time `json:"purge_after"`
 	PasswordHash    *string    `json:"password_hash"`
 }
 
@@ -136,6 +139,7 @@ func (q *Queries) GetUserWithPassword(ctx context.Context, email string) (GetUse
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LastLoginAt,
+		&i.PurgeAfter,
 		&i.PasswordHash,
 	)
 	return i, err
@@ -173,7 +177,7 @@ const insertUserIfAbsent = `-- name: InsertUserIfAbsent :one
 INSERT INTO users (tenant_id, email, name)
 VALUES (NULLIF(current_setting('gatehouse.tenant_id', true), '')::uuid, $1, $2)
 ON CONFLICT (tenant_id, lower(email)) DO NOTHING
-RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at
+RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after
 `
 
 type InsertUserIfAbsentParams struct {
@@ -196,6 +200,7 @@ func (q *Queries) InsertUserIfAbsent(ctx context.Context, arg InsertUserIfAbsent
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LastLoginAt,
+		&i.PurgeAfter,
 	)
 	return i, err
 }

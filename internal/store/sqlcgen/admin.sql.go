@@ -198,7 +198,7 @@ func (q *Queries) ListRoleBindings(ctx context.Context) ([]RoleBinding, error) {
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa,
+SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, u.purge_after, EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa,
        COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')::text[] AS roles
 FROM users u
 WHERE ($1::text IS NULL OR lower(u.email) LIKE '%' || lower($1::text) || '%')
@@ -230,6 +230,7 @@ type ListUsersRow struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	LastLoginAt     *time.Time `json:"last_login_at"`
+	PurgeAfter      *time.Time `json:"purge_after"`
 	Mfa             bool       `json:"mfa"`
 	Roles           []string   `json:"roles"`
 }
@@ -262,6 +263,7 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUse
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LastLoginAt,
+			&i.PurgeAfter,
 			&i.Mfa,
 			&i.Roles,
 		); err != nil {

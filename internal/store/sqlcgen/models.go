@@ -28,6 +28,14 @@ type AuditEvent struct {
 	Details      json.RawMessage `json:"details"`
 }
 
+type DeletionReceipt struct {
+	TenantID uuid.UUID       `json:"tenant_id"`
+	ID       uuid.UUID       `json:"id"`
+	UserRef  string          `json:"user_ref"`
+	PurgedAt time.Time       `json:"purged_at"`
+	Counts   json.RawMessage `json:"counts"`
+}
+
 type EmailToken struct {
 	TenantID  uuid.UUID  `json:"tenant_id"`
 	ID        uuid.UUID  `json:"id"`
@@ -183,4 +191,5 @@ type User struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	LastLoginAt     *time.Time `json:"last_login_at"`
+	PurgeAfter      *time.Time `json:"purge_after"`
 }
