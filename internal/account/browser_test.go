@@ -95,3 +95,48 @@ func TestBrowserSignupVerifyLogin(t *testing.T) {
 		t.Fatalf("logout: %v", err)
 	}
 }
+
+// TestBrowserExportAndDelete: from the account page, download the data (the link the page
+// offers, fetched with the browser's own session) and delete the account.
+func TestBrowserExportAndDelete(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.signupVerified(t, "leaver@example.com")
+	ctx := testutil.Browser(t)
+	base := fmt.Sprintf("http://%s:%d", e.host, e.srv.Port)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "leaver@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), goodPassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("export")),
+	)
+	if err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(document.getElementById("export").href).then(r => r.text())`,
+		chromedp.EvalAwaitPromise))
+	if err != nil || !strings.Contains(body, `"leaver@example.com"`) || !strings.Contains(body, `"tables"`) {
+		t.Fatalf("export from the page: %v %.200s", err, body)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/account/delete"),
+		chromedp.WaitVisible(chromedp.ID("confirm_email")),
+		chromedp.SendKeys(chromedp.ID("confirm_email"), "leaver@example.com"),
+		chromedp.Submit(chromedp.ID("confirm_email")),
+		chromedp.WaitVisible(chromedp.CSS(`p[role=status]`)),
+	)
+	if err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	if !strings.Contains(text, "will be erased on") {
+		t.Fatalf("after deleting: %q", text)
+	}
+	e.expect(t, e.call(t, "POST", "/api/v1/login", map[string]string{"email": "leaver@example.com", "password": goodPassword}, ""), 403, "account_pending_deletion")
+	e.srv.WaitMail(t, "leaver@example.com", "will be deleted")
+}

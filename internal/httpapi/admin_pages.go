@@ -578,3 +578,28 @@ func pageAdminRoles(rs *responder, pages *web.Renderer, ad adminDeps) http.Handl
 		renderAdmin(rs, pages, w, r, http.StatusOK, "admin_roles", "Roles", pageData{"Roles": views})
 	}
 }
+
+func pageAdminDeleteUser(rs *responder, pages *web.Renderer, accounts *account.Service, ad adminDeps, steps *stepup.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, ok := userParam(rs, ad, w, r)
+		if !ok {
+			return
+		}
+		p, _ := PrincipalFrom(r.Context())
+		if !pageStepUp(rs, steps, w, r, p, tenant.ActionUsersDelete, "/admin/users/"+u.ID.String()) {
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		grace := time.Duration(t.Policy.Deletion.GraceDays) * 24 * time.Hour
+		if r.PostFormValue("immediate") == "on" {
+			grace = 0
+		}
+		if _, err := accounts.RequestDeletion(r.Context(), t, u.ID, who(r), grace); err != nil {
+			if msg, _, ok := formError(rs, w, r, err); ok {
+				pageAdminUser(rs, pages, ad, msg)(w, r)
+			}
+			return
+		}
+		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+	}
+}

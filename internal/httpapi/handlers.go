@@ -196,3 +196,25 @@ func handlePlatformCreateTenant(rs *responder, tenants *tenant.Service, accounts
 		rs.JSON(w, http.StatusCreated, out)
 	}
 }
+
+// handlePlatformDeleteTenant offboards a tenant: suspended at once, every row purged after
+// ?grace= (a Go duration, default 720h; 0 purges now).
+func handlePlatformDeleteTenant(rs *responder, tenants *tenant.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		grace := 720 * time.Hour
+		if g := r.URL.Query().Get("grace"); g != "" {
+			d, err := time.ParseDuration(g)
+			if err != nil {
+				rs.Error(w, r, apperr.New(apperr.Invalid, "invalid_grace", "grace is a duration such as 720h or 0s."))
+				return
+			}
+			grace = d
+		}
+		t, err := tenants.Delete(r.Context(), chi.URLParam(r, "slug"), grace)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusAccepted, map[string]any{"tenant": toPlatformTenant(t)})
+	}
+}

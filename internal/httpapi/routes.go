@@ -39,6 +39,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.Get("/tenants", handlePlatformListTenants(rs, tenants))
 		r.Post("/tenants", handlePlatformCreateTenant(rs, tenants, accounts))
 		r.Get("/tenants/{slug}", handlePlatformGetTenant(rs, tenants))
+		r.Delete("/tenants/{slug}", handlePlatformDeleteTenant(rs, tenants))
 	})
 
 	tenantHost := chi.NewRouter()
@@ -107,6 +108,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(page(authz.SessionsRevoke)).Post("/users/{id}/sessions/revoke", pageAdminRevokeSessions(rs, ad))
 		r.With(page(authz.UsersManage)).Post("/users/{id}/verification/resend", pageAdminResendVerification(rs, pages, accounts, ad))
 		r.With(page(authz.UsersManage)).Post("/users/{id}/mfa/reset", pageAdminResetMFA(rs, pages, accounts, ad, steps))
+		r.With(page(authz.UsersDelete)).Post("/users/{id}/delete", pageAdminDeleteUser(rs, pages, accounts, ad, steps))
 		r.With(page(authz.UsersRead)).Get("/roles", pageAdminRoles(rs, pages, ad))
 		r.With(page(authz.PolicyUpdate)).Get("/policy", pageAdminPolicy(rs, pages))
 		r.With(page(authz.PolicyUpdate)).Post("/policy", pageAdminPolicyPost(rs, pages, ad, steps))

@@ -319,6 +319,16 @@ func TestPlatformAPI(t *testing.T) {
 	if r := srv.Do(t, testutil.Request{Host: slug + ".localhost", Path: "/api/v1/tenant"}); r.StatusCode != 200 || !strings.Contains(string(r.Body), `"signup_enabled":false`) {
 		t.Fatalf("new tenant: %d %s", r.StatusCode, r.Body)
 	}
+	// Offboarding: bad grace refused, then purged now.
+	if r := srv.Do(t, testutil.Request{Method: "DELETE", Host: "localhost", Path: "/api/v1/platform/tenants/" + slug + "?grace=soon", Header: auth}); r.StatusCode != 400 {
+		t.Fatalf("delete with a bad grace: %d", r.StatusCode)
+	}
+	if r := srv.Do(t, testutil.Request{Method: "DELETE", Host: "localhost", Path: "/api/v1/platform/tenants/" + slug + "?grace=0s", Header: auth}); r.StatusCode != 202 {
+		t.Fatalf("delete: %d %s", r.StatusCode, r.Body)
+	}
+	if r := srv.Do(t, testutil.Request{Host: "localhost", Path: "/api/v1/platform/tenants/" + slug, Header: auth}); r.StatusCode != 404 {
+		t.Fatalf("after purge: %d", r.StatusCode)
+	}
 }
 
 func TestPlatformAPIDisabledWithoutToken(t *testing.T) {
