@@ -16,6 +16,7 @@ import (
 type cache struct {
 	mu      sync.RWMutex
 	entries map[[32]byte]cacheEntry
+	byUser  map[uuid.UUID]map[[32]byte]struct{} // index for user-level invalidation
 	epoch   uint64
 	max     int
 	ttl     time.Duration
@@ -29,7 +30,7 @@ type cacheEntry struct {
 }
 
 func newCache(max int, ttl time.Duration, healthy func() bool) *cache {
-	return &cache{entries: make(map[[32]byte]cacheEntry), max: max, ttl: ttl, healthy: healthy}
+	return &cache{entries: make(map[[32]byte]cacheEntry), byUser: make(map[uuid.UUID]map[[32]byte]struct{}), max: max, ttl: ttl, healthy: healthy}
 }
 
 // get returns a fresh entry, and the epoch to pass to put on a miss.
@@ -66,11 +67,32 @@ func (c *cache) put(key [32]byte, tenantID uuid.UUID, p Principal, deadline time
 			if n <= 0 {
 				break
 			}
-			delete(c.entries, k)
+			c.remove(k)
 			n--
 		}
 	}
 	c.entries[key] = cacheEntry{tenantID: tenantID, p: p, until: until}
+	keys := c.byUser[p.UserID]
+	if keys == nil {
+		keys = map[[32]byte]struct{}{}
+		c.byUser[p.UserID] = keys
+	}
+	keys[key] = struct{}{}
+}
+
+// remove deletes one entry and its index entry; the caller holds the write lock.
+func (c *cache) remove(k [32]byte) {
+	e, ok := c.entries[k]
+	if !ok {
+		return
+	}
+	delete(c.entries, k)
+	if keys := c.byUser[e.p.UserID]; keys != nil {
+		delete(keys, k)
+		if len(keys) == 0 {
+			delete(c.byUser, e.p.UserID)
+		}
+	}
 }
 
 func (c *cache) invalidate(hashes [][]byte) {
@@ -79,22 +101,22 @@ func (c *cache) invalidate(hashes [][]byte) {
 	c.epoch++
 	for _, h := range hashes {
 		if len(h) == 32 {
-			delete(c.entries, [32]byte(h))
+			c.remove([32]byte(h))
 		}
 	}
 }
 
 // invalidateUser drops every cached session of a user (its email, name, status or
-// verification changed, or it was deleted). Rare, so a scan is fine.
+// verification changed, or it was deleted), through the per-user index: a tenant purge
+// sends one notification per user, which must not each scan the whole cache.
 func (c *cache) invalidateUser(userID uuid.UUID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
-	for k, e := range c.entries {
-		if e.p.UserID == userID {
-			delete(c.entries, k)
-		}
+	for k := range c.byUser[userID] {
+		delete(c.entries, k)
 	}
+	delete(c.byUser, userID)
 }
 
 // invalidateHex handles a broadcast payload: the hex SHA-256 of a revoked token, or
@@ -119,6 +141,7 @@ func (c *cache) clear() {
 	defer c.mu.Unlock()
 	c.epoch++
 	clear(c.entries)
+	clear(c.byUser)
 }
 
 // size is for tests and metrics.
