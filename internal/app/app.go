@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -56,6 +57,7 @@ type App struct {
 	StepUp    *stepup.Service
 	Authz     *authz.Service
 	Handler   http.Handler
+	routes    chi.Routes
 	now       func() time.Time
 }
 
@@ -127,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	a.StepUp = stepup.NewService(st, hasher, second, a.Sessions, limiter, a.now)
 	a.Authz = authz.NewService(st, a.listener)
 
-	a.Handler = httpapi.NewServer(logger,
+	a.Handler, a.routes = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
 		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, st, a.Authz)
@@ -193,6 +195,9 @@ func (a *App) ready(ctx context.Context) error {
 	}
 	return nil
 }
+
+// TenantRoutes exposes the tenant-host route table (tests walk it).
+func (a *App) TenantRoutes() chi.Routes { return a.routes }
 
 // Store exposes the store (tests and the CLI use it).
 func (a *App) Store() *store.Store { return a.store }

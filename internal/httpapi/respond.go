@@ -145,3 +145,26 @@ func decodeJSON(r *http.Request, dst any) error {
 
 // jsonRaw keeps a body raw for a decoder that owns its own strict rules.
 type jsonRaw = json.RawMessage
+
+var errUnexpectedBody = apperr.New(apperr.Invalid, "invalid_json", "This endpoint takes no request body.")
+
+// noBody refuses a request body on endpoints that take none, so a client that sends one
+// by mistake learns it instead of having it silently ignored.
+func noBody(rs *responder) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var b [1]byte
+			n, err := r.Body.Read(b[:])
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				rs.Error(w, r, errTooLarge)
+				return
+			}
+			if n > 0 || r.ContentLength > 0 {
+				rs.Error(w, r, errUnexpectedBody)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -46,10 +47,11 @@ func NewServer(
 	steps *stepup.Service,
 	st *store.Store,
 	az *authz.Service,
-) http.Handler {
+) (http.Handler, chi.Routes) {
 	rs := &responder{logger: logger, pages: pages}
 	ad := adminDeps{store: st, tenants: tenants, sessions: sessions, authz: az}
-	var h http.Handler = routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts, steps, ad).mux
+	rt := routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts, steps, ad)
+	var h http.Handler = rt.mux
 	obs := newObserver(logger, tp, mp)
 	for _, mw := range []func(http.Handler) http.Handler{
 		limitBody(maxBodyBytes),
@@ -61,5 +63,5 @@ func NewServer(
 	} {
 		h = mw(h)
 	}
-	return h
+	return h, rt.tenantHost
 }
