@@ -1,15 +1,18 @@
 package httpapi
 
 import (
-	"github.com/google/uuid"
+	"context"
 	"net/http"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/export"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
 type statusBody struct {
@@ -62,7 +65,9 @@ type emailRequest struct {
 	Email string `json:"email"`
 }
 
-func handleResendVerification(rs *responder, accounts *account.Service) http.HandlerFunc {
+// handleEmailAccepted serves the endpoints that take an address and always answer 202
+// (resend verification, forgot password), so the answer never tells whether it exists.
+func handleEmailAccepted(rs *responder, send func(context.Context, tenant.Tenant, string, account.Meta) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req emailRequest
 		if err := decodeJSON(r, &req); err != nil {
@@ -70,23 +75,7 @@ func handleResendVerification(rs *responder, accounts *account.Service) http.Han
 			return
 		}
 		t, _ := TenantFrom(r.Context())
-		if err := accounts.ResendVerification(r.Context(), t, req.Email, metaOf(r)); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusAccepted, statusBody{Status: "accepted"})
-	}
-}
-
-func handleForgotPassword(rs *responder, accounts *account.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req emailRequest
-		if err := decodeJSON(r, &req); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		t, _ := TenantFrom(r.Context())
-		if err := accounts.ForgotPassword(r.Context(), t, req.Email, metaOf(r)); err != nil {
+		if err := send(r.Context(), t, req.Email, metaOf(r)); err != nil {
 			rs.Error(w, r, err)
 			return
 		}

@@ -53,10 +53,10 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	// Self-service JSON API.
 	tenantHost.Post("/api/v1/signup", handleSignup(rs, accounts))
 	tenantHost.Post("/api/v1/verification/confirm", handleConfirmEmail(rs, accounts))
-	tenantHost.Post("/api/v1/verification/resend", handleResendVerification(rs, accounts))
+	tenantHost.Post("/api/v1/verification/resend", handleEmailAccepted(rs, accounts.ResendVerification))
 	tenantHost.Post("/api/v1/login", handleLogin(rs, accounts))
 	tenantHost.Post("/api/v1/login/mfa", handleLoginMFA(rs, accounts))
-	tenantHost.Post("/api/v1/password/forgot", handleForgotPassword(rs, accounts))
+	tenantHost.Post("/api/v1/password/forgot", handleEmailAccepted(rs, accounts.ForgotPassword))
 	tenantHost.Post("/api/v1/password/reset", handleResetPassword(rs, accounts))
 	tenantHost.Post("/api/v1/account/email/undo", handleUndoEmailChange(rs, accounts))
 	tenantHost.Group(func(r chi.Router) {
