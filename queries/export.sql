@@ -31,3 +31,6 @@ SELECT email, role, created_at, expires_at, accepted_at, revoked_at FROM invitat
 
 -- name: ExportPasswordCredential :many
 SELECT created_at, updated_at FROM password_credentials WHERE user_id = @user_id;
+
+-- name: ExportSSOAttempts :many
+SELECT id, connection_id, reference, mode, success, reason, details, created_at FROM sso_attempts WHERE user_id = @user_id ORDER BY created_at;

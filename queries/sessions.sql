@@ -3,9 +3,9 @@
 -- name: InsertSession :one
 -- auth_time comes from the service's clock, the same clock step-up rules are checked with.
 INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, device, browser, os, methods, aal,
-                      sso_connection_id, saml_session_index, auth_time)
+                      sso_connection_id, saml_session_index, saml_name_id, auth_time)
 VALUES (@user_id, @token_hash, make_interval(secs => @idle_seconds::int), now() + make_interval(secs => @absolute_seconds::int),
-        @ip, @user_agent, @device, @browser, @os, @methods, @aal, @sso_connection_id, @saml_session_index, @auth_time)
+        @ip, @user_agent, @device, @browser, @os, @methods, @aal, @sso_connection_id, @saml_session_index, @saml_name_id, @auth_time)
 RETURNING *;
 
 -- name: GetActiveSessionByHash :one

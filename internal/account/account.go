@@ -61,6 +61,20 @@ type Service struct {
 	urls     tenant.URLs
 	cfg      Config
 	now      func() time.Time
+	ssoGate  func(ctx context.Context, t tenant.Tenant, email string) error
+}
+
+// SetSSOGate installs the check that refuses password login, signup and password reset
+// for addresses whose domain must sign in through SSO (it returns sso_required).
+func (s *Service) SetSSOGate(gate func(ctx context.Context, t tenant.Tenant, email string) error) {
+	s.ssoGate = gate
+}
+
+func (s *Service) requireNoSSO(ctx context.Context, t tenant.Tenant, email string) error {
+	if s.ssoGate == nil {
+		return nil
+	}
+	return s.ssoGate(ctx, t, email)
 }
 
 // NewService returns the account service.

@@ -42,6 +42,9 @@ func (s *Service) Login(ctx context.Context, t tenant.Tenant, email, pw string, 
 	if err != nil {
 		return LoginResult{}, err
 	}
+	if err := s.requireNoSSO(ctx, t, email); err != nil {
+		return LoginResult{}, err
+	}
 	if err := s.limitIP(ctx, t, loginPerIP, meta); err != nil {
 		return LoginResult{}, err
 	}

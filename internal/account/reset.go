@@ -28,6 +28,9 @@ func (s *Service) ForgotPassword(ctx context.Context, t tenant.Tenant, email str
 	if err != nil {
 		return err
 	}
+	if err := s.requireNoSSO(ctx, t, email); err != nil {
+		return err
+	}
 	if err := s.limitIP(ctx, t, mailPerIP, meta); err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ func (s *Service) Signup(ctx context.Context, t tenant.Tenant, in SignupInput, m
 	if !t.Policy.Signup.Enabled {
 		return ErrSignupDisabled
 	}
+	if err := s.requireNoSSO(ctx, t, email); err != nil {
+		return err
+	}
 	if d := t.Policy.Signup.AllowedDomains; len(d) > 0 && !slices.Contains(d, emailaddr.Domain(email)) {
 		return ErrDomainNotAllowed
 	}

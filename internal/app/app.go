@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
@@ -56,6 +57,7 @@ type App struct {
 	Sessions  *session.Service
 	StepUp    *stepup.Service
 	Authz     *authz.Service
+	SSO       *sso.Service
 	Handler   http.Handler
 	routes    chi.Routes
 	now       func() time.Time
@@ -128,11 +130,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	a.purger.Accounts = a.Accounts
 	a.StepUp = stepup.NewService(st, hasher, second, a.Sessions, limiter, a.now)
 	a.Authz = authz.NewService(st, a.listener)
+	a.SSO = sso.NewService(st, box, urls, a.Sessions, sso.Config{AllowPrivateMetadata: cfg.DevSSO, DNSServer: cfg.DNSServer,
+		MetadataClient: cfg.SSOHTTPClient},
+		a.now, cfg.Now == nil, logger)
+	a.Accounts.SetSSOGate(a.SSO.Required)
 
 	a.Handler, a.routes = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
-		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, st, a.Authz)
+		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, st, a.Authz, a.SSO)
 	return a, nil
 }
 
@@ -210,6 +216,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.listener.Run(bg) })
 	wg.Go(func() { a.purgeLoop(bg) })
+	wg.Go(func() { a.metadataLoop(bg) })
 	if err := a.jobs.Start(bg); err != nil {
 		stopBG()
 		wg.Wait()
@@ -276,6 +283,29 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() {
 	a.store.Close()
 	_ = a.telemetry.Shutdown(context.Background())
+}
+
+// metadataLoop re-fetches IdP metadata URLs (a failure keeps the last good metadata).
+func (a *App) metadataLoop(ctx context.Context) {
+	if a.cfg.MetadataRefresh <= 0 {
+		return
+	}
+	t := time.NewTicker(a.cfg.MetadataRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tenants, err := a.Tenants.List(ctx)
+		if err == nil {
+			err = a.SSO.RefreshMetadata(ctx, tenants)
+		}
+		if err != nil && ctx.Err() == nil {
+			a.logger.Warn("sso metadata refresh had failures", "err", err)
+		}
+	}
 }
 
 // purgeLoop purges tenants whose deletion grace period is over, and sweeps expired rate

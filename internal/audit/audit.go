@@ -43,6 +43,18 @@ const (
 	DeletionCancelled   = "user.deletion_cancelled"
 	UserPurged          = "user.purged"
 	DataExported        = "user.data_exported"
+	SSOLogin            = "sso.login"
+	SSOLoginFailed      = "sso.login_failed"
+	SSOTest             = "sso.test"
+	SSOLogout           = "sso.logout"
+	SSOUserProvisioned  = "sso.user_provisioned"
+	SSOIdentityLinked   = "sso.identity_linked"
+	SSOConnCreated      = "sso.connection_created"
+	SSOConnUpdated      = "sso.connection_updated"
+	SSOConnDeleted      = "sso.connection_deleted"
+	SSOKeyRotated       = "sso.sp_key_rotated"
+	SSOMetadataRefresh  = "sso.metadata_refresh_failed"
+	SSODomainVerified   = "sso.domain_verified"
 )
 
 // Who describes the actor and the request an event came from.

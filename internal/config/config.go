@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/http"
 	"net/mail"
 	"net/netip"
 	"strconv"
@@ -36,12 +37,16 @@ type Config struct {
 	Argon2MemoryKiB  uint32         // GATEHOUSE_ARGON2_MEMORY_KIB, default 19456 (OWASP)
 	Argon2Iterations uint32         // GATEHOUSE_ARGON2_ITERATIONS, default 2
 	Argon2Threads    uint8          // GATEHOUSE_ARGON2_PARALLELISM, default 1
+	DNSServer        string         // GATEHOUSE_DNS_SERVER: host:port for domain verification lookups (default: system resolver)
+	MetadataRefresh  time.Duration  // GATEHOUSE_SSO_METADATA_REFRESH: how often metadata URLs are re-fetched, default 6h
 
 	// Set by code, not by the environment.
 	DevMailDir      string           // dev only: the captured mail shown at /_dev/mail
 	MailRetryBase   time.Duration    // first retry delay of a failed mail (default 10s)
 	JobPollInterval time.Duration    // how often idle job workers poll (default 1s)
 	ResponseFloor   time.Duration    // least duration of signup/resend/forgot (default 250ms)
+	DevSSO          bool             // dev only: metadata URLs may be http and private addresses
+	SSOHTTPClient   *http.Client     // fetches IdP metadata URLs (nil: a hardened client); tests inject one
 	Now             func() time.Time // the clock (nil: time.Now); tests inject one
 }
 
@@ -58,6 +63,8 @@ var Vars = [][2]string{
 	{"GATEHOUSE_MAIL", "ses, smtp://user:pass@host:port, dir:/path or log"},
 	{"GATEHOUSE_MAIL_FROM", "default sender address"},
 	{"GATEHOUSE_SECRET_KEY", "base64 32-byte keys for secrets at rest, comma-separated, first encrypts"},
+	{"GATEHOUSE_DNS_SERVER", "host:port of the DNS server for SSO domain verification (default: system resolver)"},
+	{"GATEHOUSE_SSO_METADATA_REFRESH", "how often IdP metadata URLs are re-fetched (default 6h)"},
 	{"GATEHOUSE_DB_MAX_CONNS", "pool size per process (default 10)"},
 	{"GATEHOUSE_DB_EXEC_MODE", "pgx exec mode: cache_statement (default), cache_describe, describe_exec, exec, simple_protocol"},
 	{"GATEHOUSE_LOG_FORMAT", "json (default) or text"},
@@ -133,6 +140,10 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.PublicPort = port
+	c.DNSServer = strings.TrimSpace(getenv("GATEHOUSE_DNS_SERVER"))
+	if c.MetadataRefresh, err = duration(getenv, "GATEHOUSE_SSO_METADATA_REFRESH", 6*time.Hour); err != nil {
+		return c, err
+	}
 	if c.SessionCacheSize, err = number(getenv, "GATEHOUSE_SESSION_CACHE_SIZE", 100000, 0, 10000000); err != nil {
 		return c, err
 	}

@@ -36,6 +36,12 @@ var Registry = map[string]Handling{
 	"invitations":          {Export: "invitations the user sent", Erase: "kept for the tenant; the inviter is set to nobody (ON DELETE SET NULL)"},
 	"rate_limits":          {Export: "nothing: keys are hashes of addresses, not linkable to the user", Erase: "expire within hours"},
 	"login_failures":       {Export: "nothing: keys are hashes of address and IP", Erase: "expire within a day"},
+	"sso_connections":      {Export: "nothing: tenant configuration", Erase: "kept for the tenant (no personal data)"},
+	"sso_domains":          {Export: "nothing: tenant configuration", Erase: "kept for the tenant (no personal data)"},
+	"sso_identities":       {Export: "the SSO identities (connection, NameID) linked to the user", Erase: "cascade from users"},
+	"sso_attempts":         {Export: "the user's successful SSO sign-ins with what the IdP sent", Erase: "cascade from users; failed attempts name no user and are deleted after 30 days"},
+	"saml_requests":        {Export: "nothing: pending requests name no user", Erase: "expire within minutes, deleted after a day"},
+	"saml_replay":          {Export: "nothing: message ids only", Erase: "deleted when they expire"},
 	"deletion_receipts":    {Export: "nothing: written after the user is gone, keyed by a pseudonym", Erase: "kept for the tenant (no personal data)"},
 }
 
@@ -71,6 +77,8 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 			{"role_bindings", func() (any, error) { return q.GetUserRoles(ctx, userID) }},
 			{"audit_events", func() (any, error) { return q.ExportAuditEvents(ctx, &userID) }},
 			{"invitations", func() (any, error) { return q.ExportInvitationsSent(ctx, &userID) }},
+			{"sso_identities", func() (any, error) { return q.ListSSOIdentitiesOfUser(ctx, userID) }},
+			{"sso_attempts", func() (any, error) { return q.ExportSSOAttempts(ctx, &userID) }},
 		}
 		for _, s := range steps {
 			v, err := s.get()
@@ -82,6 +90,9 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 		doc.Tables["rate_limits"] = "not linkable to the user (hashed keys)"
 		doc.Tables["login_failures"] = "not linkable to the user (hashed keys)"
 		doc.Tables["deletion_receipts"] = "none while the account exists"
+		for _, t := range []string{"sso_connections", "sso_domains", "saml_requests", "saml_replay"} {
+			doc.Tables[t] = "no personal data of the user"
+		}
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	return doc, err

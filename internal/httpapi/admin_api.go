@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"net/http"
 	"strconv"
 	"time"
@@ -50,6 +51,7 @@ type adminDeps struct {
 	tenants  *tenant.Service
 	sessions *session.Service
 	authz    *authz.Service
+	sso      *sso.Service
 }
 
 func who(r *http.Request) audit.Who {

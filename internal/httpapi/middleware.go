@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 )
 
 // Body limits (../shared/API.md): JSON 64 KiB; the SAML ACS raises its own to 512 KiB.
@@ -86,9 +88,14 @@ var (
 )
 
 // limitBody caps request bodies; decodeJSON turns the overflow into 413 request_too_large.
+// The SAML endpoints get their own, larger limit (signed XML, base64-encoded).
 func limitBody(limit int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			limit := limit
+			if isSAMLPost(r) {
+				limit = sso.MaxACSBody
+			}
 			if r.ContentLength > limit {
 				// Refuse before reading a byte when the client announced the size.
 				r.Body = http.MaxBytesReader(w, r.Body, 0)
@@ -105,8 +112,19 @@ func limitBody(limit int64) func(http.Handler) http.Handler {
 // pass; their protection is the bearer token.
 func crossOrigin(rs *responder) func(http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
+	// The IdP delivers SAML responses and logout messages as cross-site POSTs; their
+	// protection is the signature and the single-use request id, not the origin.
+	cop.AddInsecureBypassPattern("POST /sso/saml/{connection}/acs")
+	cop.AddInsecureBypassPattern("POST /sso/saml/{connection}/slo")
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, apperr.New(apperr.Forbidden, "cross_origin_request", "Cross-origin requests are not allowed."))
 	}))
 	return cop.Handler
+}
+
+// isSAMLPost reports a POST to /sso/saml/{connection}/acs or /slo.
+func isSAMLPost(r *http.Request) bool {
+	p := r.URL.Path
+	return r.Method == http.MethodPost && strings.HasPrefix(p, "/sso/saml/") &&
+		(strings.HasSuffix(p, "/acs") || strings.HasSuffix(p, "/slo")) && strings.Count(p, "/") == 4
 }

@@ -77,6 +77,15 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(noBody(rs), requireStepUp(rs, steps, tenant.ActionRecoveryCodesRegenerate)).Post("/api/v1/mfa/recovery-codes", handleRegenerateRecoveryCodes(rs, accounts))
 	})
 	tenantHost.Post("/api/v1/account/secure", handleSecureAccount(rs, accounts))
+
+	// SAML SSO (Gatehouse is the service provider; see internal/sso).
+	tenantHost.Post("/api/v1/sso/discover", handleSSODiscover(rs, ad.sso))
+	tenantHost.Get("/sso/saml/{connection}/metadata", handleSPMetadata(rs, ad.sso))
+	tenantHost.Get("/sso/saml/{connection}/login", handleSSOLogin(rs, ad.sso))
+	tenantHost.Post("/sso/saml/{connection}/acs", handleACS(rs, pages, ad.sso))
+	tenantHost.Get("/sso/saml/{connection}/slo", handleSLO(rs, ad.sso))
+	tenantHost.Post("/sso/saml/{connection}/slo", handleSLO(rs, ad.sso))
+	tenantHost.Get("/sso/reauth", handleSSOReauth(rs, ad.sso))
 	tenantHost.Post("/api/v1/account/deletion/cancel", handleCancelDeletion(rs, accounts))
 
 	// Tenant administration (permissions from casbin; see internal/authz/policy.csv).
@@ -96,6 +105,17 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 		r.With(perm(authz.UsersManage)).Get("/invitations", handleAdminListInvitations(rs, accounts))
 		r.With(perm(authz.UsersManage)).Post("/invitations", handleAdminInvite(rs, accounts, ad))
 		r.With(perm(authz.UsersManage)).Delete("/invitations/{id}", handleAdminRevokeInvitation(rs, accounts))
+		ssoStep := requireStepUp(rs, steps, tenant.ActionSSOConfigure)
+		r.With(perm(authz.SSOConfigure)).Get("/sso/connections", handleAdminListSSO(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure), ssoStep).Post("/sso/connections", handleAdminCreateSSO(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure)).Get("/sso/connections/{id}", handleAdminGetSSO(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure), ssoStep).Patch("/sso/connections/{id}", handleAdminPatchSSO(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure), noBody(rs), ssoStep).Delete("/sso/connections/{id}", handleAdminDeleteSSO(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure), noBody(rs), ssoStep).Post("/sso/connections/{id}/rotate-key", handleAdminRotateSSOKey(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure), noBody(rs), ssoStep).Delete("/sso/connections/{id}/previous-key", handleAdminDropPrevSSOKey(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure)).Get("/sso/connections/{id}/attempts", handleAdminSSOAttempts(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure)).Get("/sso/domains", handleAdminListDomains(rs, ad.sso))
+		r.With(perm(authz.SSOConfigure), noBody(rs)).Post("/sso/domains/{domain}/verify", handleAdminVerifyDomain(rs, ad.sso))
 	})
 
 	// The admin portal.

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -47,9 +48,10 @@ func NewServer(
 	steps *stepup.Service,
 	st *store.Store,
 	az *authz.Service,
+	ssoSvc *sso.Service,
 ) (http.Handler, chi.Routes) {
 	rs := &responder{logger: logger, pages: pages}
-	ad := adminDeps{store: st, tenants: tenants, sessions: sessions, authz: az}
+	ad := adminDeps{store: st, tenants: tenants, sessions: sessions, authz: az, sso: ssoSvc}
 	rt := routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts, steps, ad)
 	var h http.Handler = rt.mux
 	obs := newObserver(logger, tp, mp)

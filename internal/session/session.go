@@ -44,6 +44,10 @@ type Session struct {
 	Device       string     `json:"-"`
 	Browser      string     `json:"-"`
 	OS           string     `json:"-"`
+	// SSO origin (nil/empty for other logins).
+	SSOConnectionID *uuid.UUID `json:"sso_connection_id,omitempty"`
+	NameID          string     `json:"-"`
+	SessionIndex    string     `json:"-"`
 }
 
 // Principal is who a request is: the session and the essentials of its user.
@@ -124,6 +128,22 @@ func clip(s string) string {
 // lifetimes, evicting the user's oldest sessions beyond max_per_user. It returns the
 // hashes of evicted sessions' tokens in evicted, for Invalidate after commit.
 func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, methods []string, now time.Time) (Issued, [][]byte, error) {
+	return CreateFrom(ctx, q, userID, p, meta, Origin{Methods: methods, AuthTime: now})
+}
+
+// Origin is how a session was authenticated: the methods, when (auth_time), and for SAML
+// the connection, NameID and the IdP's SessionIndex (for single logout).
+type Origin struct {
+	Methods      []string
+	AuthTime     time.Time
+	ConnectionID *uuid.UUID
+	NameID       string
+	SessionIndex string
+}
+
+// CreateFrom is Create with the full origin of the session.
+func CreateFrom(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, o Origin) (Issued, [][]byte, error) {
+	methods := o.Methods
 	aal := int16(1)
 	if len(methods) > 1 {
 		aal = 2 // a password and a second factor
@@ -140,7 +160,8 @@ func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.
 	}
 	row, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{
 		UserID: userID, TokenHash: hash, IdleSeconds: int32(p.IdleTimeoutSeconds), AbsoluteSeconds: int32(p.AbsoluteTimeoutSeconds),
-		Ip: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, Aal: aal, AuthTime: now,
+		Ip: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, Aal: aal, AuthTime: o.AuthTime,
+		SsoConnectionID: o.ConnectionID, SamlSessionIndex: nonEmpty(o.SessionIndex), SamlNameID: nonEmpty(o.NameID),
 	})
 	if err != nil {
 		return Issued{}, nil, fmt.Errorf("insert session: %w", err)
@@ -160,9 +181,15 @@ func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.
 func fromRow(r sqlcgen.Session) Session {
 	s := Session{ID: r.ID, UserID: r.UserID, CreatedAt: r.CreatedAt, LastActiveAt: r.LastActiveAt, ExpiresAt: r.ExpiresAt,
 		AuthTime: r.AuthTime, Methods: r.Methods, AAL: fmt.Sprintf("aal%d", r.Aal), UserAgent: r.UserAgent,
-		Device: r.Device, Browser: r.Browser, OS: r.Os}
+		Device: r.Device, Browser: r.Browser, OS: r.Os, SSOConnectionID: r.SsoConnectionID}
 	if r.Ip != nil {
 		s.IP = *r.Ip
+	}
+	if r.SamlNameID != nil {
+		s.NameID = *r.SamlNameID
+	}
+	if r.SamlSessionIndex != nil {
+		s.SessionIndex = *r.SamlSessionIndex
 	}
 	if s.Methods == nil {
 		s.Methods = []string{}
@@ -209,7 +236,8 @@ func (s *Service) Authenticate(ctx context.Context, tenantID uuid.UUID, tok stri
 		}
 		sess := fromRow(sqlcgen.Session{ID: row.ID, UserID: row.UserID, CreatedAt: row.CreatedAt, LastActiveAt: last,
 			ExpiresAt: row.ExpiresAt, AuthTime: row.AuthTime, Methods: row.Methods, Aal: row.Aal, Ip: row.Ip,
-			UserAgent: row.UserAgent, Device: row.Device, Browser: row.Browser, Os: row.Os})
+			UserAgent: row.UserAgent, Device: row.Device, Browser: row.Browser, Os: row.Os,
+			SsoConnectionID: row.SsoConnectionID, SamlNameID: row.SamlNameID, SamlSessionIndex: row.SamlSessionIndex})
 		p = Principal{Session: sess, TenantID: row.TenantID, UserID: row.UserID, Email: row.Email, Name: row.Name,
 			Status: row.UserStatus, EmailVerifiedAt: row.EmailVerifiedAt, UserCreatedAt: row.UserCreatedAt}
 		// The session's own deadline in database time, moved onto the local clock.
@@ -367,6 +395,16 @@ func RevokeOthersTx(ctx context.Context, q *sqlcgen.Queries, userID, keep uuid.U
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 512 {
+		s = s[:512]
+	}
+	return &s
+}
 
 // StepUp records a successful re-authentication with method inside the caller's
 // transaction: the session gets a new token (the old one stops working everywhere once the

@@ -58,6 +58,30 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 			VALUES ($1, gen_random_uuid()::text, now(), 1, now() + interval '1 hour')`, tid)
 		return err
 	},
+	"sso_connections": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := newConnection(ctx, tx, tid)
+		return err
+	},
+	"sso_domains": withConnection(`INSERT INTO sso_domains (tenant_id, domain, connection_id, verification_token)
+		VALUES ($1, gen_random_uuid()::text || '.example', $2, 'gatehouse-verification=0123456789abcdef')`),
+	"sso_identities": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		cid, err := newConnection(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		uid, err := newUser(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO sso_identities (tenant_id, connection_id, name_id, user_id) VALUES ($1, $2, gen_random_uuid()::text, $3)`, tid, cid, uid)
+		return err
+	},
+	"saml_requests": withConnection(`INSERT INTO saml_requests (tenant_id, id, connection_id, relay_hash, browser_hash, purpose, expires_at)
+		VALUES ($1, '_' || md5(random()::text), $2, sha256(gen_random_uuid()::text::bytea), sha256(gen_random_uuid()::text::bytea), 'login', now() + interval '10 minutes')`),
+	"saml_replay": withConnection(`INSERT INTO saml_replay (tenant_id, connection_id, message_id, expires_at)
+		VALUES ($1, $2, md5(random()::text), now() + interval '10 minutes')`),
+	"sso_attempts": withConnection(`INSERT INTO sso_attempts (tenant_id, connection_id, reference, mode, success, reason)
+		VALUES ($1, $2, 'REF12345', 'login', false, 'test')`),
 	"login_failures": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
 		_, err := tx.Exec(ctx, `INSERT INTO login_failures (tenant_id, key, failures, last_failure_at)
 			VALUES ($1, gen_random_uuid()::text, 1, now())`, tid)
@@ -69,6 +93,25 @@ func newUser(ctx context.Context, tx pgx.Tx, tid uuid.UUID) (uuid.UUID, error) {
 	var id uuid.UUID
 	err := tx.QueryRow(ctx, "INSERT INTO users (tenant_id, email) VALUES ($1, $2) RETURNING id", tid, uuid.NewString()+"@example.com").Scan(&id)
 	return id, err
+}
+
+func newConnection(ctx context.Context, tx pgx.Tx, tid uuid.UUID) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `INSERT INTO sso_connections (tenant_id, slug, name, idp_metadata, idp_entity_id, sp_key_id, sp_key_sealed, sp_cert_der)
+		VALUES ($1, 'c' || substr(md5(random()::text), 1, 10), 'IdP', '<x/>', 'https://idp.example', 'k', '\x00', '\x00') RETURNING id`, tid).Scan(&id)
+	return id, err
+}
+
+// withConnection makes a fixture that inserts an SSO connection, then runs sql with ($1 tenant, $2 connection).
+func withConnection(sql string) func(context.Context, pgx.Tx, uuid.UUID) error {
+	return func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		cid, err := newConnection(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, sql, tid, cid)
+		return err
+	}
 }
 
 // withUser makes a fixture that inserts a user, then runs sql with ($1 tenant, $2 user).

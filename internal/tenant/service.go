@@ -303,6 +303,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 			if _, err := q.DeleteDeadSessions(ctx); err != nil {
 				return err
 			}
+			if err := q.DeleteExpiredSAMLState(ctx); err != nil {
+				return err
+			}
 			_, err := q.DeleteExpiredEmailTokens(ctx)
 			return err
 		}, store.Idempotent())

@@ -295,6 +295,50 @@ func (q *Queries) ExportRecoveryCodes(ctx context.Context, userID uuid.UUID) (Ex
 	return i, err
 }
 
+const exportSSOAttempts = `-- name: ExportSSOAttempts :many
+SELECT id, connection_id, reference, mode, success, reason, details, created_at FROM sso_attempts WHERE user_id = $1 ORDER BY created_at
+`
+
+type ExportSSOAttemptsRow struct {
+	ID           uuid.UUID       `json:"id"`
+	ConnectionID uuid.UUID       `json:"connection_id"`
+	Reference    string          `json:"reference"`
+	Mode         string          `json:"mode"`
+	Success      bool            `json:"success"`
+	Reason       string          `json:"reason"`
+	Details      json.RawMessage `json:"details"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+func (q *Queries) ExportSSOAttempts(ctx context.Context, userID *uuid.UUID) ([]ExportSSOAttemptsRow, error) {
+	rows, err := q.db.Query(ctx, exportSSOAttempts, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExportSSOAttemptsRow{}
+	for rows.Next() {
+		var i ExportSSOAttemptsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ConnectionID,
+			&i.Reference,
+			&i.Mode,
+			&i.Success,
+			&i.Reason,
+			&i.Details,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const exportSessions = `-- name: ExportSessions :many
 
 SELECT id, created_at, last_active_at, expires_at, ip, user_agent, device, browser, os, methods, aal, auth_time, revoked_at, revoked_reason

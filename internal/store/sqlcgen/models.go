@@ -135,6 +135,27 @@ type RoleBinding struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+type SamlReplay struct {
+	TenantID     uuid.UUID `json:"tenant_id"`
+	ConnectionID uuid.UUID `json:"connection_id"`
+	MessageID    string    `json:"message_id"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+type SamlRequest struct {
+	TenantID     uuid.UUID  `json:"tenant_id"`
+	ID           string     `json:"id"`
+	ConnectionID uuid.UUID  `json:"connection_id"`
+	RelayHash    []byte     `json:"relay_hash"`
+	BrowserHash  []byte     `json:"browser_hash"`
+	Purpose      string     `json:"purpose"`
+	ReturnTo     string     `json:"return_to"`
+	SessionID    *uuid.UUID `json:"session_id"`
+	ExpiresAt    time.Time  `json:"expires_at"`
+	ConsumedAt   *time.Time `json:"consumed_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+}
+
 type Session struct {
 	TenantID         uuid.UUID       `json:"tenant_id"`
 	ID               uuid.UUID       `json:"id"`
@@ -156,6 +177,71 @@ type Session struct {
 	Os               string          `json:"os"`
 	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
 	SamlSessionIndex *string         `json:"saml_session_index"`
+	SamlNameID       *string         `json:"saml_name_id"`
+}
+
+type SsoAttempt struct {
+	TenantID     uuid.UUID       `json:"tenant_id"`
+	ID           uuid.UUID       `json:"id"`
+	ConnectionID uuid.UUID       `json:"connection_id"`
+	Reference    string          `json:"reference"`
+	Mode         string          `json:"mode"`
+	Success      bool            `json:"success"`
+	Reason       string          `json:"reason"`
+	UserID       *uuid.UUID      `json:"user_id"`
+	Details      json.RawMessage `json:"details"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+type SsoConnection struct {
+	TenantID          uuid.UUID       `json:"tenant_id"`
+	ID                uuid.UUID       `json:"id"`
+	Slug              string          `json:"slug"`
+	Name              string          `json:"name"`
+	Provider          string          `json:"provider"`
+	Enabled           bool            `json:"enabled"`
+	IdpMetadata       string          `json:"idp_metadata"`
+	IdpEntityID       string          `json:"idp_entity_id"`
+	IdpCertNotAfter   *time.Time      `json:"idp_cert_not_after"`
+	MetadataUrl       *string         `json:"metadata_url"`
+	MetadataFetchedAt *time.Time      `json:"metadata_fetched_at"`
+	MetadataError     *string         `json:"metadata_error"`
+	MetadataErrorAt   *time.Time      `json:"metadata_error_at"`
+	NameIDFormat      string          `json:"name_id_format"`
+	SpKeyID           string          `json:"sp_key_id"`
+	SpKeySealed       []byte          `json:"sp_key_sealed"`
+	SpCertDer         []byte          `json:"sp_cert_der"`
+	SpPrevKeyID       *string         `json:"sp_prev_key_id"`
+	SpPrevKeySealed   []byte          `json:"sp_prev_key_sealed"`
+	SpPrevCertDer     []byte          `json:"sp_prev_cert_der"`
+	Jit               bool            `json:"jit"`
+	Enforce           bool            `json:"enforce"`
+	AllowIdpInitiated bool            `json:"allow_idp_initiated"`
+	DefaultRedirect   string          `json:"default_redirect"`
+	AttributeMapping  json.RawMessage `json:"attribute_mapping"`
+	RoleMapping       json.RawMessage `json:"role_mapping"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+}
+
+type SsoDomain struct {
+	TenantID          uuid.UUID  `json:"tenant_id"`
+	Domain            string     `json:"domain"`
+	ConnectionID      uuid.UUID  `json:"connection_id"`
+	VerificationToken string     `json:"verification_token"`
+	VerifiedAt        *time.Time `json:"verified_at"`
+	LastCheckedAt     *time.Time `json:"last_checked_at"`
+	LastError         *string    `json:"last_error"`
+	CreatedAt         time.Time  `json:"created_at"`
+}
+
+type SsoIdentity struct {
+	TenantID     uuid.UUID `json:"tenant_id"`
+	ConnectionID uuid.UUID `json:"connection_id"`
+	NameID       string    `json:"name_id"`
+	UserID       uuid.UUID `json:"user_id"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastLoginAt  time.Time `json:"last_login_at"`
 }
 
 // Global: one row per tenant. Not tenant-scoped, no RLS.

@@ -72,7 +72,7 @@ func (q *Queries) EvictOldestSessions(ctx context.Context, arg EvictOldestSessio
 }
 
 const getActiveSessionByHash = `-- name: GetActiveSessionByHash :one
-SELECT s.tenant_id, s.id, s.user_id, s.token_hash, s.created_at, s.last_active_at, s.idle_timeout, s.expires_at, s.ip, s.user_agent, s.auth_time, s.methods, s.aal, s.revoked_at, s.revoked_reason, s.device, s.browser, s.os, s.sso_connection_id, s.saml_session_index, u.email, u.name, u.status AS user_status, u.email_verified_at, u.created_at AS user_created_at,
+SELECT s.tenant_id, s.id, s.user_id, s.token_hash, s.created_at, s.last_active_at, s.idle_timeout, s.expires_at, s.ip, s.user_agent, s.auth_time, s.methods, s.aal, s.revoked_at, s.revoked_reason, s.device, s.browser, s.os, s.sso_connection_id, s.saml_session_index, s.saml_name_id, u.email, u.name, u.status AS user_status, u.email_verified_at, u.created_at AS user_created_at,
        now()::timestamptz AS db_now
 FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 WHERE s.token_hash = $1 AND s.revoked_at IS NULL
@@ -100,6 +100,7 @@ type GetActiveSessionByHashRow struct {
 	Os               string          `json:"os"`
 	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
 	SamlSessionIndex *string         `json:"saml_session_index"`
+	SamlNameID       *string         `json:"saml_name_id"`
 	Email            string          `json:"email"`
 	Name             string          `json:"name"`
 	UserStatus       string          `json:"user_status"`
@@ -134,6 +135,7 @@ func (q *Queries) GetActiveSessionByHash(ctx context.Context, tokenHash []byte) 
 		&i.Os,
 		&i.SsoConnectionID,
 		&i.SamlSessionIndex,
+		&i.SamlNameID,
 		&i.Email,
 		&i.Name,
 		&i.UserStatus,
@@ -147,10 +149,10 @@ func (q *Queries) GetActiveSessionByHash(ctx context.Context, tokenHash []byte) 
 const insertSession = `-- name: InsertSession :one
 
 INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, device, browser, os, methods, aal,
-                      sso_connection_id, saml_session_index, auth_time)
+                      sso_connection_id, saml_session_index, saml_name_id, auth_time)
 VALUES ($1, $2, make_interval(secs => $3::int), now() + make_interval(secs => $4::int),
-        $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-RETURNING tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index
+        $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+RETURNING tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index, saml_name_id
 `
 
 type InsertSessionParams struct {
@@ -167,6 +169,7 @@ type InsertSessionParams struct {
 	Aal              int16       `json:"aal"`
 	SsoConnectionID  *uuid.UUID  `json:"sso_connection_id"`
 	SamlSessionIndex *string     `json:"saml_session_index"`
+	SamlNameID       *string     `json:"saml_name_id"`
 	AuthTime         time.Time   `json:"auth_time"`
 }
 
@@ -187,6 +190,7 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (S
 		arg.Aal,
 		arg.SsoConnectionID,
 		arg.SamlSessionIndex,
+		arg.SamlNameID,
 		arg.AuthTime,
 	)
 	var i Session
@@ -211,12 +215,13 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (S
 		&i.Os,
 		&i.SsoConnectionID,
 		&i.SamlSessionIndex,
+		&i.SamlNameID,
 	)
 	return i, err
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index FROM sessions
+SELECT tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index, saml_name_id FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() AND last_active_at + idle_timeout > now()
 ORDER BY last_active_at DESC
 `
@@ -251,6 +256,7 @@ func (q *Queries) ListUserSessions(ctx context.Context, userID uuid.UUID) ([]Ses
 			&i.Os,
 			&i.SsoConnectionID,
 			&i.SamlSessionIndex,
+			&i.SamlNameID,
 		); err != nil {
 			return nil, err
 		}
@@ -402,9 +408,9 @@ upd AS (
     UPDATE sessions SET token_hash = $2, auth_time = $3, methods = $4, aal = $5,
            last_active_at = now()
     FROM old WHERE sessions.id = old.id
-    RETURNING sessions.tenant_id, sessions.id, sessions.user_id, sessions.token_hash, sessions.created_at, sessions.last_active_at, sessions.idle_timeout, sessions.expires_at, sessions.ip, sessions.user_agent, sessions.auth_time, sessions.methods, sessions.aal, sessions.revoked_at, sessions.revoked_reason, sessions.device, sessions.browser, sessions.os, sessions.sso_connection_id, sessions.saml_session_index, old.token_hash AS old_token_hash
+    RETURNING sessions.tenant_id, sessions.id, sessions.user_id, sessions.token_hash, sessions.created_at, sessions.last_active_at, sessions.idle_timeout, sessions.expires_at, sessions.ip, sessions.user_agent, sessions.auth_time, sessions.methods, sessions.aal, sessions.revoked_at, sessions.revoked_reason, sessions.device, sessions.browser, sessions.os, sessions.sso_connection_id, sessions.saml_session_index, sessions.saml_name_id, old.token_hash AS old_token_hash
 )
-SELECT upd.tenant_id, upd.id, upd.user_id, upd.token_hash, upd.created_at, upd.last_active_at, upd.idle_timeout, upd.expires_at, upd.ip, upd.user_agent, upd.auth_time, upd.methods, upd.aal, upd.revoked_at, upd.revoked_reason, upd.device, upd.browser, upd.os, upd.sso_connection_id, upd.saml_session_index, upd.old_token_hash FROM upd CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(upd.old_token_hash, 'hex')) AS n
+SELECT upd.tenant_id, upd.id, upd.user_id, upd.token_hash, upd.created_at, upd.last_active_at, upd.idle_timeout, upd.expires_at, upd.ip, upd.user_agent, upd.auth_time, upd.methods, upd.aal, upd.revoked_at, upd.revoked_reason, upd.device, upd.browser, upd.os, upd.sso_connection_id, upd.saml_session_index, upd.saml_name_id, upd.old_token_hash FROM upd CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(upd.old_token_hash, 'hex')) AS n
 `
 
 type StepUpSessionParams struct {
@@ -436,6 +442,7 @@ type StepUpSessionRow struct {
 	Os               string          `json:"os"`
 	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
 	SamlSessionIndex *string         `json:"saml_session_index"`
+	SamlNameID       *string         `json:"saml_name_id"`
 	OldTokenHash     []byte          `json:"old_token_hash"`
 }
 
@@ -471,6 +478,7 @@ func (q *Queries) StepUpSession(ctx context.Context, arg StepUpSessionParams) (S
 		&i.Os,
 		&i.SsoConnectionID,
 		&i.SamlSessionIndex,
+		&i.SamlNameID,
 		&i.OldTokenHash,
 	)
 	return i, err

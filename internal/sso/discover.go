@@ -1,0 +1,75 @@
+package sso
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+)
+
+// Route is where an email address signs in.
+type Route struct {
+	Method      string `json:"method"` // "password" or "saml"
+	RedirectURL string `json:"redirect_url,omitempty"`
+	Enforced    bool   `json:"-"`
+	Connection  string `json:"-"`
+}
+
+// Discover is home-realm discovery: an address whose domain is routed to an enabled
+// connection signs in there. Enforced is set when the tenant enforces SSO for that
+// domain, which requires the domain to be verified.
+func (s *Service) Discover(ctx context.Context, t tenant.Tenant, email, returnTo string) (Route, error) {
+	addr, err := emailaddr.Normalize(email)
+	if err != nil {
+		return Route{}, err
+	}
+	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	var route = Route{Method: "password"}
+	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		d, err := q.GetSSODomain(ctx, domain)
+		if store.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c, err := q.GetSSOConnection(ctx, d.ConnectionID)
+		if err != nil || !c.Enabled {
+			return nil
+		}
+		v := url.Values{}
+		if localPath(returnTo) {
+			v.Set("return_to", returnTo)
+		}
+		v.Set("login_hint", addr)
+		route = Route{Method: "saml", RedirectURL: s.urls.Link(t.Slug, "/sso/saml/"+c.Slug+"/login", v),
+			Enforced: c.Enforce && d.VerifiedAt != nil, Connection: c.Slug}
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+	return route, err
+}
+
+// ErrSSORequired answers password login, signup and reset for an address whose domain
+// must sign in through SSO.
+var ErrSSORequired = apperr.New(apperr.Conflict, "sso_required", "Your organization signs in with single sign-on.")
+
+// Required returns sso_required (with the redirect) when email's domain enforces SSO.
+// Addresses that do not parse pass through (the caller reports them).
+func (s *Service) Required(ctx context.Context, t tenant.Tenant, email string) error {
+	if _, err := emailaddr.Normalize(email); err != nil {
+		return nil
+	}
+	r, err := s.Discover(ctx, t, email, "")
+	if err != nil {
+		return err
+	}
+	if r.Method == "saml" && r.Enforced {
+		return ErrSSORequired.WithDetails(map[string]any{"redirect_url": r.RedirectURL})
+	}
+	return nil
+}

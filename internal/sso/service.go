@@ -1,0 +1,260 @@
+// Package sso is Gatehouse as a SAML 2.0 service provider for each tenant: connections to
+// the tenant's IdPs (metadata, certificates, SP keys), SP-initiated and optional
+// IdP-initiated login, the ACS with the checks crewjam/saml leaves to the application
+// (request binding, replay cache, audience, issuer, algorithm and key strength), JIT
+// provisioning, email-domain routing and enforcement, single logout and re-authentication.
+package sso
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/domainverify"
+	"github.com/gatehouse-id/gatehouse/internal/secretbox"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+)
+
+// Config tunes the SSO service.
+type Config struct {
+	// AllowPrivateMetadata lets metadata URLs be plain http and resolve to loopback or
+	// private addresses (gatehouse dev, tests). Off in production.
+	AllowPrivateMetadata bool
+	// MetadataClient fetches metadata URLs; nil builds a hardened client.
+	MetadataClient *http.Client
+	// DNSServer is "host:port" of the resolver for domain verification ("" = system).
+	DNSServer string
+	// Skew is the clock skew tolerated on SAML time conditions (default 90 s).
+	Skew time.Duration
+	// RequestTTL is how long an AuthnRequest may be answered (default 10 min).
+	RequestTTL time.Duration
+}
+
+// Service manages connections and runs the SAML flows.
+type Service struct {
+	store    *store.Store
+	box      *secretbox.Box
+	urls     tenant.URLs
+	sessions *session.Service
+	verifier *domainverify.Verifier
+	fetch    *http.Client
+	cfg      Config
+	now      func() time.Time
+	realTime bool
+	logger   *slog.Logger
+
+	mu       sync.Mutex
+	material map[uuid.UUID]*material // parsed IdP metadata and opened SP keys, by connection
+}
+
+// NewService returns the SSO service. realTime tells that now is the wall clock (then
+// crewjam uses its own clock; otherwise it is given now).
+func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions *session.Service, cfg Config, now func() time.Time, realTime bool, logger *slog.Logger) *Service {
+	if cfg.Skew == 0 {
+		cfg.Skew = 90 * time.Second
+	}
+	if cfg.RequestTTL == 0 {
+		cfg.RequestTTL = 10 * time.Minute
+	}
+	s := &Service{store: st, box: box, urls: urls, sessions: sessions, cfg: cfg, now: now, realTime: realTime, logger: logger,
+		verifier: domainverify.New(cfg.DNSServer, 3*time.Second), material: map[uuid.UUID]*material{}}
+	s.fetch = cfg.MetadataClient
+	if s.fetch == nil {
+		s.fetch = metadataClient(cfg.AllowPrivateMetadata)
+	}
+	return s
+}
+
+var (
+	ErrNotFound       = apperr.New(apperr.NotFound, "not_found", "There is no such SSO connection.")
+	ErrSlugTaken      = apperr.New(apperr.Conflict, "slug_taken", "Another connection already uses this identifier.")
+	ErrNoSecretKey    = apperr.New(apperr.Unavailable, "secret_key_missing", "GATEHOUSE_SECRET_KEY must be set before SSO connections can be created (it encrypts the SP keys).")
+	ErrInvalidInput   = apperr.New(apperr.Invalid, "invalid_connection", "The connection settings are not valid.")
+	ErrDomainNotFound = apperr.New(apperr.NotFound, "not_found", "That domain is not configured.")
+)
+
+// AttributeMapping names the IdP attributes Gatehouse reads. Empty fields use the common
+// names (email, mail, the Entra ID and OID claim URIs, …).
+type AttributeMapping struct {
+	Email     string `json:"email,omitempty"`
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+	Groups    string `json:"groups,omitempty"`
+}
+
+// Connection is a connection as the admin API shows it.
+type Connection struct {
+	ID                uuid.UUID         `json:"id"`
+	Slug              string            `json:"slug"`
+	Name              string            `json:"name"`
+	Provider          string            `json:"provider"`
+	Enabled           bool              `json:"enabled"`
+	Status            string            `json:"status"`
+	IdP               IdP               `json:"idp"`
+	MetadataURL       *string           `json:"idp_metadata_url"`
+	MetadataFetchedAt *time.Time        `json:"metadata_fetched_at"`
+	MetadataError     *string           `json:"metadata_error"`
+	NameIDFormat      string            `json:"name_id_format"`
+	JIT               bool              `json:"jit"`
+	Enforce           bool              `json:"enforce"`
+	AllowIdPInitiated bool              `json:"allow_idp_initiated"`
+	DefaultRedirect   string            `json:"default_redirect"`
+	AttributeMapping  AttributeMapping  `json:"attribute_mapping"`
+	RoleMapping       map[string]string `json:"role_mapping"`
+	Domains           []Domain          `json:"domains"`
+	SPEntityID        string            `json:"sp_entity_id"`
+	ACSURL            string            `json:"acs_url"`
+	SPMetadataURL     string            `json:"sp_metadata_url"`
+	LoginURL          string            `json:"login_url"`
+	SLOURL            string            `json:"slo_url"`
+	SPCertificates    []CertInfo        `json:"sp_certificates"`
+	CertWarning       string            `json:"certificate_warning,omitempty"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+}
+
+// Domain is an email domain routed to a connection.
+type Domain struct {
+	Domain        string     `json:"domain"`
+	ConnectionID  uuid.UUID  `json:"connection_id"`
+	Verified      bool       `json:"verified"`
+	VerifiedAt    *time.Time `json:"verified_at"`
+	RecordName    string     `json:"txt_record_name"`
+	RecordValue   string     `json:"txt_record_value"`
+	LastCheckedAt *time.Time `json:"last_checked_at"`
+	LastError     *string    `json:"last_error"`
+}
+
+// material is what a connection's SAML flows need, parsed once per connection version.
+type material struct {
+	updated  time.Time
+	idp      IdP
+	key      *x509.Certificate
+	sp       spMaterial
+	prevSP   *spMaterial
+	conn     sqlcgen.SsoConnection
+	mapping  AttributeMapping
+	roles    map[string]string
+	certPool []*x509.Certificate
+}
+
+func domainView(d sqlcgen.SsoDomain) Domain {
+	return Domain{Domain: d.Domain, ConnectionID: d.ConnectionID, Verified: d.VerifiedAt != nil, VerifiedAt: d.VerifiedAt,
+		RecordName: domainverify.RecordName(d.Domain), RecordValue: d.VerificationToken, LastCheckedAt: d.LastCheckedAt, LastError: d.LastError}
+}
+
+// urlsFor builds the SP URLs of a connection under the tenant's host.
+func (s *Service) urlsFor(t tenant.Tenant, slug string) (entityID, acs, metadata, login, slo string) {
+	base := "/sso/saml/" + slug
+	metadata = s.urls.Link(t.Slug, base+"/metadata", nil)
+	return metadata, s.urls.Link(t.Slug, base+"/acs", nil), metadata, s.urls.Link(t.Slug, base+"/login", nil), s.urls.Link(t.Slug, base+"/slo", nil)
+}
+
+func (s *Service) view(t tenant.Tenant, c sqlcgen.SsoConnection, domains []sqlcgen.SsoDomain) Connection {
+	v := Connection{ID: c.ID, Slug: c.Slug, Name: c.Name, Provider: c.Provider, Enabled: c.Enabled, MetadataURL: c.MetadataUrl,
+		MetadataFetchedAt: c.MetadataFetchedAt, MetadataError: c.MetadataError, NameIDFormat: c.NameIDFormat, JIT: c.Jit,
+		Enforce: c.Enforce, AllowIdPInitiated: c.AllowIdpInitiated, DefaultRedirect: c.DefaultRedirect,
+		RoleMapping: map[string]string{}, Domains: []Domain{}, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	v.SPEntityID, v.ACSURL, v.SPMetadataURL, v.LoginURL, v.SLOURL = s.urlsFor(t, c.Slug)
+	_ = json.Unmarshal(c.AttributeMapping, &v.AttributeMapping)
+	_ = json.Unmarshal(c.RoleMapping, &v.RoleMapping)
+	if idp, err := ParseMetadata([]byte(c.IdpMetadata), c.IdpEntityID); err == nil {
+		v.IdP = idp
+	} else {
+		v.IdP = IdP{EntityID: c.IdpEntityID, NameIDFormats: []string{}, Certificates: []CertInfo{}}
+	}
+	for _, der := range [][]byte{c.SpCertDer, c.SpPrevCertDer} {
+		if cert, err := x509.ParseCertificate(der); err == nil {
+			v.SPCertificates = append(v.SPCertificates, certInfo(cert))
+		}
+	}
+	for _, d := range domains {
+		if d.ConnectionID == c.ID {
+			v.Domains = append(v.Domains, domainView(d))
+		}
+	}
+	v.Status = "active"
+	if !c.Enabled {
+		v.Status = "disabled"
+	}
+	if exp := v.IdP.EarliestExpiry(); exp != nil {
+		switch left := exp.Sub(s.now()); {
+		case left <= 0:
+			v.Status, v.CertWarning = "certificate_expired", "An IdP signing certificate expired on "+exp.Format("2 Jan 2006")+"."
+		case left <= 30*24*time.Hour:
+			v.CertWarning = "An IdP signing certificate expires on " + exp.Format("2 Jan 2006") + "."
+		}
+	}
+	return v
+}
+
+func certInfo(cert *x509.Certificate) CertInfo {
+	ci := CertInfo{Subject: cert.Subject.String(), NotBefore: cert.NotBefore.UTC(), NotAfter: cert.NotAfter.UTC()}
+	ci.SHA256 = fingerprint(cert.Raw)
+	if pk, ok := cert.PublicKey.(interface{ Size() int }); ok {
+		ci.KeyBits = pk.Size() * 8
+	}
+	return ci
+}
+
+// NameIDFormats maps the per-connection setting to the URI requested from the IdP.
+var NameIDFormats = map[string]saml.NameIDFormat{
+	"unspecified":  saml.UnspecifiedNameIDFormat,
+	"emailAddress": saml.EmailAddressNameIDFormat,
+	"persistent":   saml.PersistentNameIDFormat,
+}
+
+// SlugOf returns the slug of a connection id (for a session's SSO origin).
+func (s *Service) SlugOf(ctx context.Context, t tenant.Tenant, id *uuid.UUID) (string, error) {
+	if id == nil {
+		return "", ErrNotFound
+	}
+	var slug string
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		c, err := q.GetSSOConnection(ctx, *id)
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		slug = c.Slug
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	return slug, err
+}
+
+// Attempts lists a connection's recent ACS attempts, newest first.
+func (s *Service) Attempts(ctx context.Context, t tenant.Tenant, id uuid.UUID, limit int) ([]Attempt, error) {
+	out := []Attempt{}
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		rows, err := q.ListSSOAttempts(ctx, sqlcgen.ListSSOAttemptsParams{ConnectionID: id, Lim: int32(limit)})
+		for _, r := range rows {
+			a := Attempt{ID: r.ID, Reference: r.Reference, Mode: r.Mode, Success: r.Success, Reason: r.Reason, UserID: r.UserID, CreatedAt: r.CreatedAt}
+			_ = json.Unmarshal(r.Details, &a.Report)
+			out = append(out, a)
+		}
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	return out, err
+}
+
+// Attempt is one recorded ACS attempt.
+type Attempt struct {
+	ID        uuid.UUID  `json:"id"`
+	Reference string     `json:"reference"`
+	Mode      string     `json:"mode"`
+	Success   bool       `json:"success"`
+	Reason    string     `json:"reason"`
+	UserID    *uuid.UUID `json:"user_id"`
+	Report    Report     `json:"report"`
+	CreatedAt time.Time  `json:"created_at"`
+}

@@ -1,0 +1,101 @@
+package sso
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/crewjam/saml"
+
+	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+)
+
+// LogoutRedirect is the SP-initiated LogoutRequest for a session that came from SSO, when
+// the IdP publishes a single logout endpoint with the Redirect binding ("" otherwise). The
+// Gatehouse session is revoked by the caller either way.
+func (s *Service) LogoutRedirect(ctx context.Context, t tenant.Tenant, p session.Principal) (string, error) {
+	if p.Session.SSOConnectionID == nil || p.Session.NameID == "" {
+		return "", nil
+	}
+	var c sqlcgen.SsoConnection
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		var err error
+		c, err = q.GetSSOConnection(ctx, *p.Session.SSOConnectionID)
+		return err
+	})
+	if err != nil {
+		return "", nil // connection gone: nothing to tell
+	}
+	m, err := s.load(t, c)
+	if err != nil || m.idp.SLORedirect == "" {
+		return "", err
+	}
+	sp := s.serviceProvider(ctx, t, m, false)
+	u, err := sp.MakeRedirectLogoutRequest(p.Session.NameID, "", func(r *saml.LogoutRequest) {
+		if p.Session.SessionIndex != "" {
+			r.SessionIndex = &saml.SessionIndex{Value: p.Session.SessionIndex}
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("logout request: %w", err)
+	}
+	return u.String(), nil
+}
+
+// IdPLogout handles an IdP-initiated LogoutRequest (Redirect or POST binding, signature
+// required): every session of that NameID (and SessionIndex, when given) at this
+// connection is revoked on every node. It returns where to send the LogoutResponse.
+func (s *Service) IdPLogout(ctx context.Context, t tenant.Tenant, slug string, r *http.Request, who audit.Who) (string, error) {
+	c, err := s.bySlug(ctx, t, slug)
+	if err != nil {
+		return "", err
+	}
+	m, err := s.load(t, c)
+	if err != nil {
+		return "", err
+	}
+	sp := s.serviceProvider(ctx, t, m, false)
+	lr, err := sp.ValidateLogoutRequest(r)
+	if err != nil {
+		s.logger.Info("sso logout refused", "tenant", t.Slug, "connection", slug, "err", clipMsg(err.Error()))
+		return "", ErrSSOFailed.WithDetails(map[string]any{"reason": "invalid_logout_request"})
+	}
+	if lr.NameID == nil {
+		return "", ErrSSOFailed.WithDetails(map[string]any{"reason": "invalid_logout_request"})
+	}
+	var hashes [][]byte
+	nameID := lr.NameID.Value
+	revoke := func(idx *string) error {
+		return s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+			h, err := q.RevokeSAMLSessions(ctx, sqlcgen.RevokeSAMLSessionsParams{ConnectionID: &c.ID, NameID: &nameID, SessionIndex: idx})
+			if err != nil {
+				return err
+			}
+			hashes = append(hashes, h...)
+			return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOLogout, Details: map[string]any{
+				"connection_id": c.ID, "sessions": len(h), "initiator": "idp"}})
+		})
+	}
+	if lr.SessionIndex == nil || lr.SessionIndex.Value == "" {
+		err = revoke(nil)
+	} else {
+		v := lr.SessionIndex.Value
+		err = revoke(&v)
+	}
+	s.sessions.Invalidate(hashes)
+	if err != nil {
+		return "", err
+	}
+	dest := m.idp.SLORedirect
+	if dest == "" {
+		return "", nil
+	}
+	u, err := sp.MakeRedirectLogoutResponse(lr.ID, r.FormValue("RelayState"))
+	if err != nil {
+		return "", fmt.Errorf("logout response: %w", err)
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,195 @@
+package sso
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/google/uuid"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+)
+
+// spMaterial is one opened SP key pair.
+type spMaterial struct {
+	key  *rsa.PrivateKey
+	cert *x509.Certificate
+}
+
+// load returns the parsed material of a connection row, cached per connection version.
+func (s *Service) load(t tenant.Tenant, c sqlcgen.SsoConnection) (*material, error) {
+	s.mu.Lock()
+	m := s.material[c.ID]
+	s.mu.Unlock()
+	if m != nil && m.updated.Equal(c.UpdatedAt) {
+		return m, nil
+	}
+	idp, err := ParseMetadata([]byte(c.IdpMetadata), c.IdpEntityID)
+	if err != nil {
+		return nil, fmt.Errorf("stored metadata of %s: %w", c.Slug, err)
+	}
+	key, cert, err := openSPKey(s.box, t.ID, c.ID, c.SpKeyID, c.SpKeySealed, c.SpCertDer)
+	if err != nil {
+		return nil, err
+	}
+	m = &material{updated: c.UpdatedAt, idp: idp, sp: spMaterial{key: key, cert: cert}, conn: c, roles: map[string]string{}}
+	if c.SpPrevKeyID != nil {
+		pk, pc, err := openSPKey(s.box, t.ID, c.ID, *c.SpPrevKeyID, c.SpPrevKeySealed, c.SpPrevCertDer)
+		if err != nil {
+			return nil, err
+		}
+		m.prevSP = &spMaterial{key: pk, cert: pc}
+	}
+	_ = json.Unmarshal(c.AttributeMapping, &m.mapping)
+	_ = json.Unmarshal(c.RoleMapping, &m.roles)
+	s.mu.Lock()
+	if len(s.material) > 10000 {
+		clear(s.material)
+	}
+	s.material[c.ID] = m
+	s.mu.Unlock()
+	return m, nil
+}
+
+func (s *Service) forget(id uuid.UUID) {
+	s.mu.Lock()
+	delete(s.material, id)
+	s.mu.Unlock()
+}
+
+// serviceProvider builds crewjam's SP for one connection: this connection's IdP metadata
+// and nothing else, SHA-1 refused, unknown conditions refused, a database replay cache.
+// idpInitiated selects the separate SP value for unsolicited responses.
+func (s *Service) serviceProvider(ctx context.Context, t tenant.Tenant, m *material, idpInitiated bool) *saml.ServiceProvider {
+	entityID, acs, metadata, _, slo := s.urlsFor(t, m.conn.Slug)
+	acsURL, _ := url.Parse(acs)
+	metaURL, _ := url.Parse(metadata)
+	sloURL, _ := url.Parse(slo)
+	format := NameIDFormats[m.conn.NameIDFormat]
+	sp := &saml.ServiceProvider{
+		EntityID:                         entityID,
+		Key:                              m.sp.key,
+		Certificate:                      m.sp.cert,
+		MetadataURL:                      *metaURL,
+		AcsURL:                           *acsURL,
+		SloURL:                           *sloURL,
+		IDPMetadata:                      m.idp.descriptor,
+		AuthnNameIDFormat:                format,
+		RejectSHA1Signatures:             true,
+		RejectUnknownConditions:          true,
+		AllowIDPInitiated:                idpInitiated,
+		DefaultRedirectURI:               m.conn.DefaultRedirect,
+		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
+		LogoutBindings:                   []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
+		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
+		MetadataValidDuration:            7 * 24 * time.Hour,
+		ReplayCache:                      &replayCache{s: s, ctx: ctx, tenantID: t.ID, connID: m.conn.ID},
+		IgnoreCertificateExpiry:          true, // certificates in metadata are key containers (expiry is warned about, not enforced)
+	}
+	if m.prevSP != nil {
+		sp.DecryptionKeys = []*rsa.PrivateKey{m.prevSP.key}
+	}
+	if !s.realTime {
+		sp.Clock = dsig.NewFakeClockAt(s.now())
+	}
+	if idpInitiated {
+		// A response to no request of ours must not carry an InResponseTo.
+		sp.ValidateRequestID = func(r saml.Response, _ []string) error {
+			if r.InResponseTo != "" {
+				return saml.ErrRequestIDMismatch
+			}
+			return nil
+		}
+	}
+	return sp
+}
+
+// Metadata is the SP metadata of a connection (both certificates during a key rotation).
+func (s *Service) Metadata(ctx context.Context, t tenant.Tenant, slug string) ([]byte, error) {
+	c, err := s.bySlug(ctx, t, slug)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.load(t, c)
+	if err != nil {
+		return nil, err
+	}
+	sp := s.serviceProvider(ctx, t, m, false)
+	ed := sp.Metadata()
+	if m.prevSP != nil && len(ed.SPSSODescriptors) > 0 {
+		prev := *sp
+		prev.Key, prev.Certificate = m.prevSP.key, m.prevSP.cert
+		old := prev.Metadata()
+		if len(old.SPSSODescriptors) > 0 {
+			d := &ed.SPSSODescriptors[0]
+			d.KeyDescriptors = append(d.KeyDescriptors, old.SPSSODescriptors[0].KeyDescriptors...)
+		}
+	}
+	for i := range ed.SPSSODescriptors {
+		d := &ed.SPSSODescriptors[i]
+		yes := true
+		d.WantAssertionsSigned = &yes
+		d.NameIDFormats = []saml.NameIDFormat{saml.UnspecifiedNameIDFormat, saml.EmailAddressNameIDFormat, saml.PersistentNameIDFormat}
+	}
+	return marshalMetadata(ed)
+}
+
+func (s *Service) bySlug(ctx context.Context, t tenant.Tenant, slug string) (sqlcgen.SsoConnection, error) {
+	if !slugRe.MatchString(slug) {
+		return sqlcgen.SsoConnection{}, ErrNotFound
+	}
+	var c sqlcgen.SsoConnection
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		var err error
+		c, err = q.GetSSOConnectionBySlug(ctx, slug)
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	return c, err
+}
+
+// replayCache is crewjam's AssertionReplayCache on the saml_replay table: an id is
+// accepted once per connection until it expires (every node shares it).
+type replayCache struct {
+	s        *Service
+	ctx      context.Context
+	tenantID uuid.UUID
+	connID   uuid.UUID
+}
+
+var errReplayed = errors.New("sso: message id already used")
+
+func (r *replayCache) Consume(id string, expiresAt time.Time) error {
+	return r.s.consumeID(r.ctx, r.tenantID, r.connID, id, expiresAt)
+}
+
+func (s *Service) consumeID(ctx context.Context, tenantID, connID uuid.UUID, id string, expiresAt time.Time) error {
+	if len(id) > 256 || id == "" {
+		return errors.New("sso: message id missing or too long")
+	}
+	if max := s.now().Add(24 * time.Hour); expiresAt.After(max) || expiresAt.IsZero() {
+		expiresAt = max
+	}
+	expiresAt = expiresAt.Add(s.cfg.Skew)
+	return s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		n, err := q.RecordSAMLMessage(ctx, sqlcgen.RecordSAMLMessageParams{ConnectionID: connID, MessageID: id, ExpiresAt: expiresAt})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w (%w)", saml.ErrAssertionReplayed, errReplayed)
+		}
+		return nil
+	})
+}
