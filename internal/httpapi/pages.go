@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -97,11 +98,31 @@ func pageLogin(rs *responder, pages *web.Renderer) http.HandlerFunc {
 	}
 }
 
-func pageLoginPost(rs *responder, pages *web.Renderer, accounts *account.Service) http.HandlerFunc {
+func pageLoginPost(rs *responder, pages *web.Renderer, accounts *account.Service, svc *sso.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := TenantFrom(r.Context())
 		email, returnTo := r.PostFormValue("email"), r.PostFormValue("return_to")
+		// "Sign in with single sign-on", or an address without a password: home-realm discovery.
+		if r.PostFormValue("sso") != "" || r.PostFormValue("password") == "" {
+			route, err := svc.Discover(r.Context(), t, email, safeReturn(returnTo))
+			if err == nil && route.Method == "saml" {
+				http.Redirect(w, r, route.RedirectURL, http.StatusSeeOther)
+				return
+			}
+			msg := "Enter your password."
+			if r.PostFormValue("sso") != "" {
+				msg = "Single sign-on is not set up for this address. Sign in with your password."
+			}
+			renderPage(rs, pages, w, r, http.StatusBadRequest, "login", "Sign in", pageData{"Error": msg, "Email": email, "ReturnTo": returnTo})
+			return
+		}
 		res, err := accounts.Login(r.Context(), t, email, r.PostFormValue("password"), metaOf(r))
+		if e := apperr.From(err); err != nil && e.Code == "sso_required" {
+			if u, ok := e.Details["redirect_url"].(string); ok {
+				http.Redirect(w, r, u, http.StatusSeeOther)
+				return
+			}
+		}
 		if err != nil {
 			if msg, status, ok := formError(rs, w, r, err); ok {
 				renderPage(rs, pages, w, r, status, "login", "Sign in", pageData{"Error": msg, "Email": email, "ReturnTo": returnTo,

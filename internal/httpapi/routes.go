@@ -148,7 +148,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost.Get("/signup", pageSignup(rs, pages))
 	tenantHost.Post("/signup", pageSignupPost(rs, pages, accounts))
 	tenantHost.Get("/login", pageLogin(rs, pages))
-	tenantHost.Post("/login", pageLoginPost(rs, pages, accounts))
+	tenantHost.Post("/login", pageLoginPost(rs, pages, accounts, ad.sso))
 	tenantHost.Post("/logout", pageLogout(rs, accounts))
 	tenantHost.Get("/sessions", pageSessions(rs, pages, sessions))
 	tenantHost.Post("/sessions/revoke-others", pageRevokeOthers(rs, pages, sessions, steps))

@@ -191,8 +191,9 @@ func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnect
 	assertion, err := sp.ParseXMLResponse(raw, ids, acsURL)
 	if err != nil {
 		reason := crewjamReason(err)
-		tr.step("signature_and_conditions", err, "")
-		return ACSResult{}, reason, err
+		cause := errors.New(privateMessage(err))
+		tr.step("signature_and_conditions", cause, "")
+		return ACSResult{}, reason, cause
 	}
 	tr.step("signature_and_conditions", nil, "signature, destination, recipient, issuer, time, InResponseTo")
 	fillReport(&tr.report, assertion, m.mapping)
@@ -428,22 +429,34 @@ func shapeReason(err error) string {
 	return "malformed_response"
 }
 
+// privateMessage is crewjam's precise reason (InvalidResponseError.Error is generic on
+// purpose); it goes to the admin's trace and the log, never to the user.
+func privateMessage(err error) string {
+	var ire *saml.InvalidResponseError
+	if errors.As(err, &ire) && ire.PrivateErr != nil {
+		return ire.PrivateErr.Error()
+	}
+	return err.Error()
+}
+
 // crewjamReason names why crewjam refused a response.
 func crewjamReason(err error) string {
 	var bad saml.ErrBadStatus
+	msg := privateMessage(err)
+	lower := strings.ToLower(msg)
 	switch {
+	case strings.Contains(lower, "sha-1") || strings.Contains(lower, "sha1"):
+		return "sha1_refused"
 	case errors.As(err, &bad):
 		return "idp_status_error"
 	case errors.Is(err, saml.ErrAssertionReplayed), errors.Is(err, errReplayed):
 		return "replayed"
-	case errors.Is(err, saml.ErrUnsupported) && strings.Contains(strings.ToLower(err.Error()), "sha-1"):
-		return "sha1_refused"
 	case errors.Is(err, saml.ErrUntrustedCertificate):
 		return "untrusted_certificate"
 	case errors.Is(err, saml.ErrDecryptionFailed):
 		return "decryption_failed"
 	case errors.Is(err, saml.ErrInvalidSignature):
-		if strings.Contains(err.Error(), "not present") {
+		if strings.Contains(msg, "not present") {
 			return "signature_missing"
 		}
 		return "signature_invalid"
@@ -462,7 +475,6 @@ func crewjamReason(err error) string {
 	case errors.Is(err, saml.ErrUnsupported):
 		return "unsupported"
 	case errors.Is(err, saml.ErrMissingElement), errors.Is(err, saml.ErrMalformedMessage):
-		msg := err.Error()
 		if strings.Contains(msg, "signature") {
 			return "signature_missing"
 		}
@@ -471,7 +483,6 @@ func crewjamReason(err error) string {
 		}
 		return "malformed_response"
 	}
-	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "signature element not present"):
 		return "signature_missing"
