@@ -244,7 +244,7 @@ func TestRejections(t *testing.T) {
 		huge := bytes.Repeat([]byte("A"), 600<<10)
 		before := s.ssoSessions(t)
 		r := s.srv.Do(t, testutil.Request{Method: "POST", Host: s.host, Path: "/sso/saml/" + c.Slug + "/acs",
-			Body: "SAMLResponse=" + string(huge) + "&RelayState=" + p.Relay,
+			Body:   "SAMLResponse=" + string(huge) + "&RelayState=" + p.Relay,
 			Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {"__Host-gatehouse-saml=" + p.Browser}}})
 		if r.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("status %d", r.StatusCode)
