@@ -37,8 +37,8 @@ func TestDevEndToEnd(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
 
 	for run := 1; run <= 2; run++ {
-		port := freePort(t)
-		cmd := exec.Command(bin, "dev", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dataDir)
+		port, idpPort := freePort(t), freePort(t)
+		cmd := exec.Command(bin, "dev", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--idp-addr", fmt.Sprintf("127.0.0.1:%d", idpPort), "--data-dir", dataDir)
 		cmd.Env = environWithout("DATABASE_URL", "GATEHOUSE_ADMIN_DATABASE_URL")
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -56,6 +56,17 @@ func TestDevEndToEnd(t *testing.T) {
 		var info struct{ Tenant struct{ Slug, Name string } }
 		if err := json.Unmarshal([]byte(get(t, port, "acme.localhost", "/api/v1/tenant")), &info); err != nil || info.Tenant.Slug != "acme" {
 			t.Fatalf("run %d: tenant: %+v %v", run, info, err)
+		}
+
+		// The dev IdP is up and connected to acme (SP metadata served, acme.test routed to it).
+		if md := get(t, idpPort, fmt.Sprintf("localhost:%d", idpPort), "/metadata"); !strings.Contains(md, "IDPSSODescriptor") {
+			t.Fatalf("run %d: dev IdP metadata: %s", run, md)
+		}
+		if md := get(t, port, "acme.localhost", "/sso/saml/dev/metadata"); !strings.Contains(md, "/sso/saml/dev/acs") {
+			t.Fatalf("run %d: SP metadata: %s", run, md)
+		}
+		if !strings.Contains(out.String(), "alice@acme.test") {
+			t.Fatalf("run %d: the banner does not explain the SSO demo:\n%s", run, out.String())
 		}
 
 		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
 	"github.com/gatehouse-id/gatehouse/internal/pgserver"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
+	"github.com/gatehouse-id/gatehouse/internal/sso/devidp"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
@@ -36,6 +37,7 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("dev", env)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	dataDir := fs.String("data-dir", ".gatehouse", "directory for the private PostgreSQL and captured mail")
+	idpAddr := fs.String("idp-addr", "127.0.0.1:8081", "listen address of the dev SAML IdP (empty: none)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -99,6 +101,19 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	if strings.HasPrefix(cfg.Mail, "dir:") {
 		cfg.DevMailDir = strings.TrimPrefix(cfg.Mail, "dir:")
 	}
+	var dev *devSSO
+	if *idpAddr != "" {
+		if dev, err = startDevSSO(*idpAddr, *dataDir, logger); err != nil {
+			logger.Warn("dev SAML IdP not started; SSO demo unavailable (use --idp-addr to pick another address)", "err", err)
+		}
+	}
+	if dev != nil {
+		defer dev.close()
+		if cfg.DNSServer == "" {
+			cfg.DNSServer = dev.dns.Addr // answers _gatehouse.acme.test; set GATEHOUSE_DNS_SERVER to verify real domains
+		}
+		cfg.DevSSO = true
+	}
 	a, err := app.New(ctx, cfg, logger, devEnv)
 	if err != nil {
 		ln.Close()
@@ -109,6 +124,16 @@ func runDev(ctx context.Context, args []string, env Env) error {
 		a.Close()
 		return err
 	}
+	ssoLine := ""
+	if dev != nil {
+		if err := dev.connect(ctx, a); err != nil {
+			ln.Close()
+			a.Close()
+			return err
+		}
+		ssoLine = fmt.Sprintf("  SSO (dev IdP): http://%s.%s:%d/login → \"Sign in with single sign-on\" as alice@acme.test, bob@acme.test or carol@acme.test; IdP password %s\n",
+			demoSlug, cfg.BaseDomain, port, devidp.Password)
+	}
 	fmt.Fprintf(env.Stdout, `
 Gatehouse dev is running.
   Demo tenant:   http://%s.%s:%d/
@@ -117,11 +142,11 @@ Gatehouse dev is running.
   Admin portal:  http://%s.%s:%d/admin  as %s / %s
   Dev mailbox:   http://%s.%s:%d/_dev/mail
   Health:        http://%s.%s:%d/healthz
-  CLI database:  DATABASE_URL='%s'
+%s  CLI database:  DATABASE_URL='%s'
 Press Ctrl-C to stop.
 `, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, demoUserEmail, demoUserPassword,
 		demoSlug, cfg.BaseDomain, port, demoAdminEmail, demoAdminPassword,
-		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, cfg.DatabaseURL)
+		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, ssoLine, cfg.DatabaseURL)
 	return a.Serve(ctx, ln)
 }
 

@@ -10,7 +10,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 )
 
-// Body limits (../shared/API.md): JSON 64 KiB; the SAML ACS raises its own to 512 KiB.
+// Body limits (../shared/API.md): JSON 64 KiB; the SAML ACS and SSO configuration (IdP
+// metadata documents) 512 KiB.
 const maxBodyBytes = 64 << 10
 
 // recoverer turns a panic into 500 internal. The stack goes to the log, never to the client.
@@ -93,7 +94,7 @@ func limitBody(limit int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			limit := limit
-			if isSAMLPost(r) {
+			if isSAMLPost(r) || isSSOConfig(r) {
 				limit = sso.MaxACSBody
 			}
 			if r.ContentLength > limit {
@@ -127,4 +128,16 @@ func isSAMLPost(r *http.Request) bool {
 	p := r.URL.Path
 	return r.Method == http.MethodPost && strings.HasPrefix(p, "/sso/saml/") &&
 		(strings.HasSuffix(p, "/acs") || strings.HasSuffix(p, "/slo")) && strings.Count(p, "/") == 4
+}
+
+// isSSOConfig reports the SSO configuration writes, which may carry IdP metadata
+// documents (the largest real ones are ~150 KB).
+func isSSOConfig(r *http.Request) bool {
+	if r.Method != http.MethodPost && r.Method != http.MethodPatch {
+		return false
+	}
+	p := r.URL.Path
+	return p == "/admin/sso" || p == "/api/v1/admin/sso/connections" ||
+		(strings.HasPrefix(p, "/admin/sso/") && strings.Count(p, "/") == 3) ||
+		(strings.HasPrefix(p, "/api/v1/admin/sso/connections/") && strings.Count(p, "/") == 6)
 }

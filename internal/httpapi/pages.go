@@ -106,7 +106,7 @@ func pageLoginPost(rs *responder, pages *web.Renderer, accounts *account.Service
 		if r.PostFormValue("sso") != "" || r.PostFormValue("password") == "" {
 			route, err := svc.Discover(r.Context(), t, email, safeReturn(returnTo))
 			if err == nil && route.Method == "saml" {
-				http.Redirect(w, r, route.RedirectURL, http.StatusSeeOther)
+				continueToIdP(rs, pages, w, r, route.RedirectURL, "Your organisation signs you in.")
 				return
 			}
 			msg := "Enter your password."
@@ -119,7 +119,7 @@ func pageLoginPost(rs *responder, pages *web.Renderer, accounts *account.Service
 		res, err := accounts.Login(r.Context(), t, email, r.PostFormValue("password"), metaOf(r))
 		if e := apperr.From(err); err != nil && e.Code == "sso_required" {
 			if u, ok := e.Details["redirect_url"].(string); ok {
-				http.Redirect(w, r, u, http.StatusSeeOther)
+				continueToIdP(rs, pages, w, r, u, "Your organisation requires single sign-on for this address.")
 				return
 			}
 		}
@@ -137,6 +137,13 @@ func pageLoginPost(rs *responder, pages *web.Renderer, accounts *account.Service
 		setSessionCookie(w, res.Session.Token, res.Session.Session.ExpiresAt)
 		http.Redirect(w, r, safeReturn(returnTo), http.StatusSeeOther)
 	}
+}
+
+// continueToIdP answers a form post with a page that moves on to the SSO login URL. A
+// redirect would be blocked: CSP form-action covers every redirect after a form post, and
+// the IdP is another origin.
+func continueToIdP(rs *responder, pages *web.Renderer, w http.ResponseWriter, r *http.Request, u, text string) {
+	renderPage(rs, pages, w, r, http.StatusOK, "sso_continue", "Single sign-on", pageData{"URL": u, "Text": text})
 }
 
 func pageLogout(rs *responder, accounts *account.Service) http.HandlerFunc {

@@ -53,8 +53,10 @@ func renderReauth(rs *responder, pages *web.Renderer, steps *stepup.Service, w h
 	if r.Method == http.MethodPost {
 		q = url.Values{"action": {r.PostFormValue("action")}, "return_to": {r.PostFormValue("return_to")}}
 	}
+	ret := safeReturn(q.Get("return_to"))
 	renderPage(rs, pages, w, r, status, "reauth", "Confirm it's you", pageData{"Error": msg, "HasCode": has,
-		"Action": q.Get("action"), "ReturnTo": safeReturn(q.Get("return_to"))})
+		"Action": q.Get("action"), "ReturnTo": ret, "SSO": p.Session.SSOConnectionID != nil,
+		"SSOURL": "/sso/reauth?" + url.Values{"return_to": {ret}}.Encode()})
 }
 
 func pageReauthPost(rs *responder, pages *web.Renderer, steps *stepup.Service) http.HandlerFunc {

@@ -98,8 +98,9 @@ func TestDomainsDiscoveryEnforcement(t *testing.T) {
 	// The login page sends the enforced address to the IdP.
 	r := s.srv.Do(t, testutil.Request{Method: "POST", Host: s.host, Path: "/login", Body: "email=carol%40corp.example&password=x",
 		Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}})
-	if r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "/sso/saml/"+c.Slug+"/login") {
-		t.Fatalf("login page: %d %s", r.StatusCode, r.Header.Get("Location"))
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.Body), `id="sso-continue" href="http://`+s.host) ||
+		!strings.Contains(string(r.Body), "/sso/saml/"+c.Slug+"/login") {
+		t.Fatalf("login page: %d %s", r.StatusCode, r.Body)
 	}
 
 	// Now the SSO identity links to carol's existing account.

@@ -83,4 +83,3 @@ func FuzzACSInput(f *testing.F) {
 		}
 	})
 }
-

@@ -43,6 +43,8 @@ type IdP struct {
 	NameIDFormats []string   `json:"name_id_formats"`
 	Certificates  []CertInfo `json:"certificates"`
 	ValidUntil    *time.Time `json:"valid_until,omitempty"`
+	// WantsSignedRequests: the IdP asks for signed AuthnRequests (then Gatehouse signs them).
+	WantsSignedRequests bool `json:"want_authn_requests_signed,omitempty"`
 
 	certs      []*x509.Certificate
 	descriptor *saml.EntityDescriptor
@@ -109,6 +111,9 @@ func fromDescriptor(ed *saml.EntityDescriptor) (IdP, error) {
 			continue
 		}
 		found = true
+		if d.WantAuthnRequestsSigned != nil && *d.WantAuthnRequestsSigned {
+			out.WantsSignedRequests = true
+		}
 		for _, s := range d.SingleSignOnServices {
 			switch strings.TrimSpace(s.Binding) {
 			case saml.HTTPRedirectBinding:

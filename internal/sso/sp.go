@@ -90,10 +90,15 @@ func (s *Service) serviceProvider(ctx context.Context, t tenant.Tenant, m *mater
 		DefaultRedirectURI:               m.conn.DefaultRedirect,
 		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
 		LogoutBindings:                   []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
-		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
+		LogoutSignatureMethod:            dsig.RSASHA256SignatureMethod,
 		MetadataValidDuration:            7 * 24 * time.Hour,
 		ReplayCache:                      &replayCache{s: s, ctx: ctx, tenantID: t.ID, connID: m.conn.ID},
 		IgnoreCertificateExpiry:          true, // certificates in metadata are key containers (expiry is warned about, not enforced)
+	}
+	if m.idp.WantsSignedRequests {
+		// Signed AuthnRequests only for IdPs that ask: some IdPs (crewjam's samlidp among
+		// them) re-post the request after their login form and lose a Redirect signature.
+		sp.SignatureMethod = dsig.RSASHA256SignatureMethod
 	}
 	if m.prevSP != nil {
 		sp.DecryptionKeys = []*rsa.PrivateKey{m.prevSP.key}
