@@ -146,15 +146,26 @@ func continueToIdP(rs *responder, pages *web.Renderer, w http.ResponseWriter, r 
 	renderPage(rs, pages, w, r, http.StatusOK, "sso_continue", "Single sign-on", pageData{"URL": u, "Text": text})
 }
 
-func pageLogout(rs *responder, accounts *account.Service) http.HandlerFunc {
+// pageLogout ends the session; a session that came from an IdP with single logout also
+// signs out there (SP-initiated LogoutRequest; the IdP answers at the connection's /slo).
+func pageLogout(rs *responder, pages *web.Renderer, accounts *account.Service, svc *sso.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		slo := ""
 		if p, ok := PrincipalFrom(r.Context()); ok {
 			if err := accounts.Logout(r.Context(), p); err != nil {
 				rs.Error(w, r, err)
 				return
 			}
+			t, _ := TenantFrom(r.Context())
+			if u, err := svc.LogoutRedirect(r.Context(), t, p); err == nil {
+				slo = u
+			}
 		}
 		clearSessionCookie(w)
+		if slo != "" {
+			continueToIdP(rs, pages, w, r, slo, "You are signed out here. Signing you out of your organisation's sign-in too…")
+			return
+		}
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	}
 }

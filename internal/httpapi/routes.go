@@ -158,7 +158,7 @@ func routeTable(rs *responder, cfg Config, pages *web.Renderer, ready Readiness,
 	tenantHost.Post("/signup", pageSignupPost(rs, pages, accounts))
 	tenantHost.Get("/login", pageLogin(rs, pages))
 	tenantHost.Post("/login", pageLoginPost(rs, pages, accounts, ad.sso))
-	tenantHost.Post("/logout", pageLogout(rs, accounts))
+	tenantHost.Post("/logout", pageLogout(rs, pages, accounts, ad.sso))
 	tenantHost.Get("/sessions", pageSessions(rs, pages, sessions))
 	tenantHost.Post("/sessions/revoke-others", pageRevokeOthers(rs, pages, sessions, steps))
 	tenantHost.Post("/sessions/{id}/revoke", pageRevokeSession(rs, pages, sessions))
