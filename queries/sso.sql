@@ -12,6 +12,7 @@ RETURNING *;
 -- name: UpdateSSOConnection :one
 UPDATE sso_connections
 SET name = @name, provider = @provider, idp_metadata = @idp_metadata, idp_entity_id = @idp_entity_id,
+    cert_notice_days = CASE WHEN idp_cert_not_after IS DISTINCT FROM @idp_cert_not_after THEN NULL ELSE cert_notice_days END,
     idp_cert_not_after = @idp_cert_not_after, metadata_url = @metadata_url, metadata_fetched_at = @metadata_fetched_at,
     metadata_error = NULL, metadata_error_at = NULL,
     name_id_format = @name_id_format, jit = @jit, enforce = @enforce, allow_idp_initiated = @allow_idp_initiated,
@@ -139,3 +140,19 @@ SELECT * FROM saml_requests WHERE relay_hash = @relay_hash;
 
 -- name: GetSessionByID :one
 SELECT * FROM sessions WHERE id = @id;
+
+-- name: ListCertificatesDue :many
+-- Connections whose earliest IdP signing certificate expires within 30 (then 7) days and
+-- whose owners were not told at that threshold yet.
+SELECT id, slug, name, idp_cert_not_after,
+       (CASE WHEN idp_cert_not_after < now() + interval '7 days' THEN 7 ELSE 30 END)::int AS threshold
+FROM sso_connections
+WHERE enabled AND idp_cert_not_after IS NOT NULL AND idp_cert_not_after < now() + interval '30 days'
+  AND (cert_notice_days IS NULL OR cert_notice_days > (CASE WHEN idp_cert_not_after < now() + interval '7 days' THEN 7 ELSE 30 END));
+
+-- name: MarkCertificateNotice :exec
+UPDATE sso_connections SET cert_notice_days = @days WHERE id = @id;
+
+-- name: ListOwners :many
+SELECT u.id, u.email FROM users u JOIN role_bindings r ON r.user_id = u.id
+WHERE r.role = 'owner' AND u.status = 'active' ORDER BY u.email;

@@ -15,6 +15,7 @@ CREATE TABLE sso_connections (
     idp_metadata        text        NOT NULL CHECK (length(idp_metadata) <= 524288),
     idp_entity_id       text        NOT NULL CHECK (length(idp_entity_id) BETWEEN 1 AND 1024),
     idp_cert_not_after  timestamptz,
+    cert_notice_days    int         CHECK (cert_notice_days IN (30, 7)),
     metadata_url        text        CHECK (length(metadata_url) <= 2048),
     metadata_fetched_at timestamptz,
     metadata_error      text        CHECK (length(metadata_error) <= 1000),

@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	a.StepUp = stepup.NewService(st, hasher, second, a.Sessions, limiter, a.now)
 	a.Authz = authz.NewService(st, a.listener)
 	a.SSO = sso.NewService(st, box, urls, a.Sessions, sso.Config{AllowPrivateMetadata: cfg.DevSSO, DNSServer: cfg.DNSServer,
-		MetadataClient: cfg.SSOHTTPClient},
+		MetadataClient: cfg.SSOHTTPClient, Mail: outbox},
 		a.now, cfg.Now == nil, logger)
 	a.Accounts.SetSSOGate(a.SSO.Required)
 
@@ -322,8 +322,11 @@ func (a *App) purgeLoop(ctx context.Context) {
 		if err := a.Tenants.Sweep(ctx); err != nil && ctx.Err() == nil {
 			a.logger.Error("sweep of expired rows failed; will retry", "err", err)
 		}
-		// Safety net for the scheduled purge jobs (idempotent).
+		// Safety net for the scheduled purge jobs (idempotent); certificate-expiry notices.
 		if tenants, err := a.Tenants.List(ctx); err == nil {
+			if err := a.SSO.CertificateNotices(ctx, tenants); err != nil && ctx.Err() == nil {
+				a.logger.Error("sso certificate notices failed; will retry", "err", err)
+			}
 			for _, t := range tenants {
 				if _, err := a.Accounts.PurgeDue(ctx, t); err != nil && ctx.Err() == nil {
 					a.logger.Error("account purge failed; will retry", "tenant", t.Slug, "err", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -78,7 +79,18 @@ func pageAdminOverview(rs *responder, pages *web.Renderer, ad adminDeps) http.Ha
 			rs.Error(w, r, err)
 			return
 		}
-		renderAdmin(rs, pages, w, r, http.StatusOK, "admin_overview", "Administration", pageData{"Counts": counts, "Logins": logins})
+		conns, err := ad.sso.List(r.Context(), t)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		var warnings []sso.Connection
+		for _, c := range conns {
+			if c.CertWarning != "" || c.MetadataError != nil {
+				warnings = append(warnings, c)
+			}
+		}
+		renderAdmin(rs, pages, w, r, http.StatusOK, "admin_overview", "Administration", pageData{"Counts": counts, "Logins": logins, "SSOWarnings": warnings})
 	}
 }
 

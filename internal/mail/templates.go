@@ -25,6 +25,7 @@ const (
 	TplInvitation      = "invitation"
 	TplSetupAccount    = "setup_account"
 	TplDeletion        = "deletion_requested"
+	TplSSOCertificate  = "sso_certificate"
 )
 
 // Data fills a template.
@@ -51,7 +52,7 @@ type Templates struct {
 // LoadTemplates parses the embedded templates.
 func LoadTemplates() (*Templates, error) {
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion} {
+	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate} {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt")
 		if err != nil {
 			return nil, fmt.Errorf("mail template %s: %w", name, err)

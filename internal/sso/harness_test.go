@@ -28,11 +28,12 @@ const pw = "purple monkey dishwasher"
 
 // site is one tenant on a running server, with an admin signed in.
 type site struct {
-	srv   *testutil.Server
-	d     *testutil.DB
-	t     tenant.Tenant
-	host  string
-	admin string
+	srv        *testutil.Server
+	d          *testutil.DB
+	t          tenant.Tenant
+	host       string
+	admin      string
+	adminEmail string
 }
 
 func newServer(t *testing.T, opts ...testutil.ServerOption) (*testutil.Server, *testutil.DB) {
@@ -49,7 +50,8 @@ func newSite(t *testing.T, srv *testutil.Server, d *testutil.DB) *site {
 		t.Fatal(err)
 	}
 	s := &site{srv: srv, d: d, t: c.Tenant, host: c.Tenant.Slug + ".localhost"}
-	s.admin = s.person(t, "admin-"+uuid.NewString()[:8]+"@admin.example", authz.Admin)
+	s.adminEmail = "admin-" + uuid.NewString()[:8] + "@admin.example"
+	s.admin = s.person(t, s.adminEmail, authz.Admin)
 	return s
 }
 

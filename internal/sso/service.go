@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/domainverify"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -39,6 +40,8 @@ type Config struct {
 	Skew time.Duration
 	// RequestTTL is how long an AuthnRequest may be answered (default 10 min).
 	RequestTTL time.Duration
+	// Mail sends the certificate-expiry notices to owners (nil: none).
+	Mail *mail.Outbox
 }
 
 // Service manages connections and runs the SAML flows.

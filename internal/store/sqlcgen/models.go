@@ -203,6 +203,7 @@ type SsoConnection struct {
 	IdpMetadata       string          `json:"idp_metadata"`
 	IdpEntityID       string          `json:"idp_entity_id"`
 	IdpCertNotAfter   *time.Time      `json:"idp_cert_not_after"`
+	CertNoticeDays    *int32          `json:"cert_notice_days"`
 	MetadataUrl       *string         `json:"metadata_url"`
 	MetadataFetchedAt *time.Time      `json:"metadata_fetched_at"`
 	MetadataError     *string         `json:"metadata_error"`

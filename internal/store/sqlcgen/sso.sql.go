@@ -152,7 +152,7 @@ func (q *Queries) GetSSOAttemptByReference(ctx context.Context, reference string
 }
 
 const getSSOConnection = `-- name: GetSSOConnection :one
-SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE id = $1
+SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE id = $1
 `
 
 func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SsoConnection, error) {
@@ -168,6 +168,7 @@ func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SsoConnec
 		&i.IdpMetadata,
 		&i.IdpEntityID,
 		&i.IdpCertNotAfter,
+		&i.CertNoticeDays,
 		&i.MetadataUrl,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
@@ -192,7 +193,7 @@ func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SsoConnec
 }
 
 const getSSOConnectionBySlug = `-- name: GetSSOConnectionBySlug :one
-SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE slug = $1
+SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE slug = $1
 `
 
 func (q *Queries) GetSSOConnectionBySlug(ctx context.Context, slug string) (SsoConnection, error) {
@@ -208,6 +209,7 @@ func (q *Queries) GetSSOConnectionBySlug(ctx context.Context, slug string) (SsoC
 		&i.IdpMetadata,
 		&i.IdpEntityID,
 		&i.IdpCertNotAfter,
+		&i.CertNoticeDays,
 		&i.MetadataUrl,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
@@ -401,7 +403,7 @@ INSERT INTO sso_connections (id, slug, name, provider, idp_metadata, idp_entity_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         $9, $10, $11, $12, $13, $14, $15,
         $16, $17, $18, $19, $20)
-RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
+RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
 `
 
 type InsertSSOConnectionParams struct {
@@ -462,6 +464,7 @@ func (q *Queries) InsertSSOConnection(ctx context.Context, arg InsertSSOConnecti
 		&i.IdpMetadata,
 		&i.IdpEntityID,
 		&i.IdpCertNotAfter,
+		&i.CertNoticeDays,
 		&i.MetadataUrl,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
@@ -498,6 +501,80 @@ type InsertSSOIdentityParams struct {
 func (q *Queries) InsertSSOIdentity(ctx context.Context, arg InsertSSOIdentityParams) error {
 	_, err := q.db.Exec(ctx, insertSSOIdentity, arg.ConnectionID, arg.NameID, arg.UserID)
 	return err
+}
+
+const listCertificatesDue = `-- name: ListCertificatesDue :many
+SELECT id, slug, name, idp_cert_not_after,
+       (CASE WHEN idp_cert_not_after < now() + interval '7 days' THEN 7 ELSE 30 END)::int AS threshold
+FROM sso_connections
+WHERE enabled AND idp_cert_not_after IS NOT NULL AND idp_cert_not_after < now() + interval '30 days'
+  AND (cert_notice_days IS NULL OR cert_notice_days > (CASE WHEN idp_cert_not_after < now() + interval '7 days' THEN 7 ELSE 30 END))
+`
+
+type ListCertificatesDueRow struct {
+	ID              uuid.UUID  `json:"id"`
+	Slug            string     `json:"slug"`
+	Name            string     `json:"name"`
+	IdpCertNotAfter *time.Time `json:"idp_cert_not_after"`
+	Threshold       int32      `json:"threshold"`
+}
+
+// Connections whose earliest IdP signing certificate expires within 30 (then 7) days and
+// whose owners were not told at that threshold yet.
+func (q *Queries) ListCertificatesDue(ctx context.Context) ([]ListCertificatesDueRow, error) {
+	rows, err := q.db.Query(ctx, listCertificatesDue)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListCertificatesDueRow{}
+	for rows.Next() {
+		var i ListCertificatesDueRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.Name,
+			&i.IdpCertNotAfter,
+			&i.Threshold,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listOwners = `-- name: ListOwners :many
+SELECT u.id, u.email FROM users u JOIN role_bindings r ON r.user_id = u.id
+WHERE r.role = 'owner' AND u.status = 'active' ORDER BY u.email
+`
+
+type ListOwnersRow struct {
+	ID    uuid.UUID `json:"id"`
+	Email string    `json:"email"`
+}
+
+func (q *Queries) ListOwners(ctx context.Context) ([]ListOwnersRow, error) {
+	rows, err := q.db.Query(ctx, listOwners)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListOwnersRow{}
+	for rows.Next() {
+		var i ListOwnersRow
+		if err := rows.Scan(&i.ID, &i.Email); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listSSOAttempts = `-- name: ListSSOAttempts :many
@@ -541,7 +618,7 @@ func (q *Queries) ListSSOAttempts(ctx context.Context, arg ListSSOAttemptsParams
 }
 
 const listSSOConnections = `-- name: ListSSOConnections :many
-SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections ORDER BY created_at
+SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections ORDER BY created_at
 `
 
 func (q *Queries) ListSSOConnections(ctx context.Context) ([]SsoConnection, error) {
@@ -563,6 +640,7 @@ func (q *Queries) ListSSOConnections(ctx context.Context) ([]SsoConnection, erro
 			&i.IdpMetadata,
 			&i.IdpEntityID,
 			&i.IdpCertNotAfter,
+			&i.CertNoticeDays,
 			&i.MetadataUrl,
 			&i.MetadataFetchedAt,
 			&i.MetadataError,
@@ -594,7 +672,7 @@ func (q *Queries) ListSSOConnections(ctx context.Context) ([]SsoConnection, erro
 }
 
 const listSSOConnectionsWithMetadataURL = `-- name: ListSSOConnectionsWithMetadataURL :many
-SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE metadata_url IS NOT NULL ORDER BY metadata_fetched_at NULLS FIRST
+SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE metadata_url IS NOT NULL ORDER BY metadata_fetched_at NULLS FIRST
 `
 
 func (q *Queries) ListSSOConnectionsWithMetadataURL(ctx context.Context) ([]SsoConnection, error) {
@@ -616,6 +694,7 @@ func (q *Queries) ListSSOConnectionsWithMetadataURL(ctx context.Context) ([]SsoC
 			&i.IdpMetadata,
 			&i.IdpEntityID,
 			&i.IdpCertNotAfter,
+			&i.CertNoticeDays,
 			&i.MetadataUrl,
 			&i.MetadataFetchedAt,
 			&i.MetadataError,
@@ -752,6 +831,20 @@ func (q *Queries) ListSSOIdentitiesOfUser(ctx context.Context, userID uuid.UUID)
 	return items, nil
 }
 
+const markCertificateNotice = `-- name: MarkCertificateNotice :exec
+UPDATE sso_connections SET cert_notice_days = $1 WHERE id = $2
+`
+
+type MarkCertificateNoticeParams struct {
+	Days *int32    `json:"days"`
+	ID   uuid.UUID `json:"id"`
+}
+
+func (q *Queries) MarkCertificateNotice(ctx context.Context, arg MarkCertificateNoticeParams) error {
+	_, err := q.db.Exec(ctx, markCertificateNotice, arg.Days, arg.ID)
+	return err
+}
+
 const markSSODomainChecked = `-- name: MarkSSODomainChecked :one
 UPDATE sso_domains
 SET last_checked_at = now(), last_error = $1,
@@ -844,7 +937,7 @@ UPDATE sso_connections
 SET sp_prev_key_id = sp_key_id, sp_prev_key_sealed = sp_key_sealed, sp_prev_cert_der = sp_cert_der,
     sp_key_id = $1, sp_key_sealed = $2, sp_cert_der = $3, updated_at = now()
 WHERE id = $4
-RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
+RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
 `
 
 type RotateSSOKeyParams struct {
@@ -872,6 +965,7 @@ func (q *Queries) RotateSSOKey(ctx context.Context, arg RotateSSOKeyParams) (Sso
 		&i.IdpMetadata,
 		&i.IdpEntityID,
 		&i.IdpCertNotAfter,
+		&i.CertNoticeDays,
 		&i.MetadataUrl,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
@@ -926,13 +1020,14 @@ func (q *Queries) TouchSSOIdentity(ctx context.Context, arg TouchSSOIdentityPara
 const updateSSOConnection = `-- name: UpdateSSOConnection :one
 UPDATE sso_connections
 SET name = $1, provider = $2, idp_metadata = $3, idp_entity_id = $4,
+    cert_notice_days = CASE WHEN idp_cert_not_after IS DISTINCT FROM $5 THEN NULL ELSE cert_notice_days END,
     idp_cert_not_after = $5, metadata_url = $6, metadata_fetched_at = $7,
     metadata_error = NULL, metadata_error_at = NULL,
     name_id_format = $8, jit = $9, enforce = $10, allow_idp_initiated = $11,
     default_redirect = $12, attribute_mapping = $13, role_mapping = $14,
     enabled = $15, updated_at = now()
 WHERE id = $16
-RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
+RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
 `
 
 type UpdateSSOConnectionParams struct {
@@ -984,6 +1079,7 @@ func (q *Queries) UpdateSSOConnection(ctx context.Context, arg UpdateSSOConnecti
 		&i.IdpMetadata,
 		&i.IdpEntityID,
 		&i.IdpCertNotAfter,
+		&i.CertNoticeDays,
 		&i.MetadataUrl,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
