@@ -16,6 +16,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/cli"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
+	"github.com/gatehouse-id/gatehouse/internal/secretbox"
+	"github.com/gatehouse-id/gatehouse/internal/sso/samltest"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
@@ -235,5 +237,63 @@ func TestMigrateCommand(t *testing.T) {
 	r = run(context.Background(), env, "migrate", "version")
 	if r.err != nil || !strings.Contains(r.stdout, "schema version 0") {
 		t.Fatalf("version: %v %q", r.err, r.stdout)
+	}
+}
+
+// TestTenantsApplySSO: connections, domains and mappings declared in a tenant file (IdP
+// metadata from a file next to it) are created, left alone when unchanged, and updated.
+func TestTenantsApplySSO(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	env := map[string]string{"DATABASE_URL": d.AppURL, "GATEHOUSE_SECRET_KEY": secretbox.NewKey()}
+	dir := t.TempDir()
+	slug := testutil.UniqueSlug("applysso")
+	idp, err := samltest.NewIdP("https://idp.example/declared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "okta.xml"), idp.Metadata("https://idp.example/sso", ""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(enforce bool) {
+		y := fmt.Sprintf(`slug: %s
+name: Declared
+sso_connections:
+  - slug: okta
+    name: Okta
+    provider: okta
+    metadata_file: okta.xml
+    domains: [declared.example]
+    enforce: %v
+    attribute_mapping: {groups: memberOf}
+    role_mapping: {Admins: admin}
+`, slug, enforce)
+		if err := os.WriteFile(filepath.Join(dir, slug+".yaml"), []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(false)
+	if r := run(ctx, env, "tenants", "apply", dir, "--dry-run"); r.err != nil || !strings.Contains(r.stdout, "create sso connection okta") {
+		t.Fatalf("dry run: %v %q", r.err, r.stdout)
+	}
+	if r := run(ctx, env, "tenants", "apply", dir); r.err != nil || !strings.Contains(r.stdout, "create sso connection okta") {
+		t.Fatalf("apply: %v %q", r.err, r.stdout)
+	}
+	if r := run(ctx, env, "tenants", "apply", dir); r.err != nil || strings.Contains(r.stdout, "sso connection") {
+		t.Fatalf("re-apply should change nothing: %v %q", r.err, r.stdout)
+	}
+	write(true)
+	if r := run(ctx, env, "tenants", "apply", dir); r.err != nil || !strings.Contains(r.stdout, "update sso connection okta: enforce") {
+		t.Fatalf("update: %v %q", r.err, r.stdout)
+	}
+	var enforce bool
+	var domain string
+	if err := d.Admin.QueryRow(ctx, `SELECT c.enforce, d.domain FROM sso_connections c JOIN tenants t ON t.id = c.tenant_id
+		JOIN sso_domains d ON d.connection_id = c.id WHERE t.slug = $1 AND c.slug = 'okta'`, slug).Scan(&enforce, &domain); err != nil {
+		t.Fatal(err)
+	}
+	if !enforce || domain != "declared.example" {
+		t.Fatalf("stored: enforce %v, domain %q", enforce, domain)
 	}
 }

@@ -165,6 +165,30 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 	for _, c := range changes {
 		fmt.Fprintln(env.Stdout, c.String())
 	}
+	// SSO connections after the tenants exist (each connection is its own transaction:
+	// creating one generates its SP key and may fetch the IdP's metadata).
+	for _, f := range files {
+		if len(f.SSOConnections) == 0 {
+			continue
+		}
+		t, err := a.Tenants.Get(ctx, f.Slug)
+		if err != nil {
+			if *dryRun && tenant.IsNotFound(err) {
+				for _, c := range f.SSOConnections {
+					fmt.Fprintf(env.Stdout, "create sso connection %s (tenant %s)\n", c.Slug, f.Slug)
+				}
+				continue
+			}
+			return userError(err)
+		}
+		lines, err := a.SSO.ApplyDeclared(ctx, t, f.SSOConnections, *dryRun)
+		for _, l := range lines {
+			fmt.Fprintf(env.Stdout, "%s (tenant %s)\n", l, f.Slug)
+		}
+		if err != nil {
+			return userError(fmt.Errorf("%s: %w", f.Path, err))
+		}
+	}
 	if *dryRun {
 		fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
 	}

@@ -37,6 +37,30 @@ type File struct {
 	// are left alone (so a file can never remove the last owner). An address without an
 	// account gets one (no password yet: "forgot password" or an invitation sets it).
 	Roles map[string][]string `json:"roles,omitempty"`
+	// SSOConnections are the tenant's SAML connections (applied by the sso package after
+	// the tenant itself). Additive: connections not listed are left alone.
+	SSOConnections []SSOConnection `json:"sso_connections,omitempty"`
+}
+
+// SSOConnection declares one SAML connection. The IdP comes from metadata_url (fetched
+// and refreshed) or metadata_file (a path relative to the tenant file).
+type SSOConnection struct {
+	Slug              string            `json:"slug"`
+	Name              string            `json:"name"`
+	Provider          string            `json:"provider,omitempty"`
+	MetadataURL       string            `json:"metadata_url,omitempty"`
+	MetadataFile      string            `json:"metadata_file,omitempty"`
+	EntityID          string            `json:"idp_entity_id,omitempty"`
+	Domains           []string          `json:"domains,omitempty"`
+	Enforce           bool              `json:"enforce,omitempty"`
+	JIT               *bool             `json:"jit,omitempty"`
+	AllowIdPInitiated bool              `json:"allow_idp_initiated,omitempty"`
+	NameIDFormat      string            `json:"name_id_format,omitempty"`
+	DefaultRedirect   string            `json:"default_redirect,omitempty"`
+	AttributeMapping  map[string]string `json:"attribute_mapping,omitempty"`
+	RoleMapping       map[string]string `json:"role_mapping,omitempty"`
+	// MetadataXML is the content of MetadataFile, read by LoadDir.
+	MetadataXML string `json:"-"`
 }
 
 // LoadDir reads and validates every *.yaml / *.yml file in dir. Any invalid file fails the
@@ -69,6 +93,20 @@ func LoadDir(dir string) ([]File, error) {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		f.Path = p
+		for i, c := range f.SSOConnections {
+			if c.MetadataFile == "" {
+				continue
+			}
+			mp := c.MetadataFile
+			if !filepath.IsAbs(mp) {
+				mp = filepath.Join(filepath.Dir(p), mp)
+			}
+			b, err := os.ReadFile(mp)
+			if err != nil {
+				return nil, fmt.Errorf("%s: sso_connections[%d].metadata_file: %w", p, i, err)
+			}
+			f.SSOConnections[i].MetadataXML = string(b)
+		}
 		base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), ".yaml"), ".yml")
 		if base != f.Slug {
 			return nil, fmt.Errorf("%s: slug %q must match the file name (%s.yaml)", p, f.Slug, f.Slug)
@@ -144,6 +182,21 @@ func ParseFile(b []byte) (File, error) {
 			return File{}, at("policy."+field, err)
 		}
 		return File{}, err
+	}
+	seenConn := map[string]bool{}
+	for i, c := range f.SSOConnections {
+		field := fmt.Sprintf("sso_connections[%d]", i)
+		switch {
+		case c.Slug == "" || len(c.Slug) > 40 || !isSlugLike(c.Slug):
+			return File{}, at(field+".slug", fmt.Errorf("lowercase letters, digits and dashes, at most 40"))
+		case seenConn[c.Slug]:
+			return File{}, at(field+".slug", fmt.Errorf("%q is declared twice", c.Slug))
+		case c.Name == "":
+			return File{}, at(field+".name", errors.New("required"))
+		case (c.MetadataURL == "") == (c.MetadataFile == ""):
+			return File{}, at(field, errors.New("give exactly one of metadata_url and metadata_file"))
+		}
+		seenConn[c.Slug] = true
 	}
 	for role, emails := range f.Roles {
 		if !slices.Contains(authz.Roles, role) {
@@ -407,4 +460,13 @@ func applyRoles(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, tenantID uui
 		}
 	}
 	return missing, nil
+}
+
+func isSlugLike(s string) bool {
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' && i > 0 && i < len(s)-1) {
+			return false
+		}
+	}
+	return true
 }
