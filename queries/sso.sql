@@ -156,3 +156,13 @@ UPDATE sso_connections SET cert_notice_days = @days WHERE id = @id;
 -- name: ListOwners :many
 SELECT u.id, u.email FROM users u JOIN role_bindings r ON r.user_id = u.id
 WHERE r.role = 'owner' AND u.status = 'active' ORDER BY u.email;
+
+-- name: RecordSAMLMessages :one
+-- Replay cache, inside the sign-in transaction: returns how many of the ids were new.
+WITH ins AS (
+    INSERT INTO saml_replay (connection_id, message_id, expires_at)
+    SELECT @connection_id::uuid, unnest(@ids::text[]), @expires_at::timestamptz
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*)::int FROM ins;

@@ -92,6 +92,10 @@ func (s *Service) drop(payload string) {
 	delete(s.enforcers, id)
 }
 
+// Changed drops this process's cached bindings of a tenant at once, after a commit that
+// changed them (other processes learn it from the broadcast).
+func (s *Service) Changed(tenantID uuid.UUID) { s.drop(tenantID.String()) }
+
 func (s *Service) dropAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

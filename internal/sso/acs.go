@@ -91,9 +91,10 @@ var ErrSSOFailed = apperr.New(apperr.Unauthenticated, "sso_failed", "Single sign
 
 // trace accumulates the steps of one attempt.
 type trace struct {
-	report Report
-	conn   *sqlcgen.SsoConnection
-	mode   string
+	report      Report
+	conn        *sqlcgen.SsoConnection
+	mode        string
+	provisioned bool // a user was created (with a role) in this attempt
 }
 
 func (tr *trace) step(name string, err error, detail string) {
@@ -108,12 +109,12 @@ func (tr *trace) step(name string, err error, detail string) {
 // its outcome; a refusal returns a *Failure (wrapped in ErrSSOFailed's code for APIs).
 func (s *Service) ACS(ctx context.Context, t tenant.Tenant, in ACSInput) (ACSResult, error) {
 	tr := &trace{mode: PurposeLogin, report: Report{Attributes: map[string][]string{}}}
-	c, err := s.bySlug(ctx, t, in.Slug)
+	c, req, err := s.open(ctx, t, in.Slug, in.RelayState)
 	if err != nil {
 		return ACSResult{}, err
 	}
 	tr.conn = &c
-	res, reason, err := s.acs(ctx, t, c, in, tr)
+	res, reason, err := s.acs(ctx, t, c, req, in, tr)
 	if err != nil && reason == "" {
 		return ACSResult{}, err // infrastructure (database down): not the sender's fault
 	}
@@ -132,7 +133,37 @@ func errDetail(err error) string {
 	return clipMsg(err.Error())
 }
 
-func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, in ACSInput, tr *trace) (ACSResult, string, error) {
+// open finds the connection and consumes the pending request the RelayState refers to,
+// in one transaction (single use: consumed whether or not the response then validates).
+func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string) (sqlcgen.SsoConnection, *sqlcgen.SamlRequest, error) {
+	var c sqlcgen.SsoConnection
+	var req *sqlcgen.SamlRequest
+	if !slugRe.MatchString(slug) {
+		return c, nil, ErrNotFound
+	}
+	relayHash, perr := token.Parse(relay)
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		var err error
+		c, err = q.GetSSOConnectionBySlug(ctx, slug)
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		if err != nil || relay == "" || perr != nil {
+			return err
+		}
+		r, err := q.ConsumeSAMLRequest(ctx, sqlcgen.ConsumeSAMLRequestParams{RelayHash: relayHash, ConnectionID: c.ID})
+		if store.IsNotFound(err) {
+			return nil
+		}
+		if err == nil {
+			req = &r
+		}
+		return err
+	})
+	return c, req, err
+}
+
+func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, req *sqlcgen.SamlRequest, in ACSInput, tr *trace) (ACSResult, string, error) {
 	m, err := s.load(t, c)
 	if err != nil {
 		return ACSResult{}, "", err
@@ -151,15 +182,18 @@ func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnect
 	tr.step("xml_shape", nil, "")
 
 	// Which request does this answer? The RelayState is our opaque reference.
-	var req *sqlcgen.SamlRequest
-	if in.RelayState != "" {
-		if r, reason, err := s.consumeRequest(ctx, t, c, in); err != nil || reason != "" {
-			if reason == "" || reason != "no_pending_request" || !c.AllowIdpInitiated {
-				tr.step("request", err, "")
-				return ACSResult{}, orReason(reason, "request_lookup_failed"), err
-			}
-		} else {
-			req = r
+	if req != nil {
+		bh := sha256.Sum256([]byte(in.Browser))
+		if in.Browser == "" || subtle.ConstantTimeCompare(bh[:], req.BrowserHash) != 1 {
+			err := errors.New("the response arrived in a different browser than the one that started the login")
+			tr.step("request", err, "")
+			return ACSResult{}, "browser_mismatch", err
+		}
+	} else if in.RelayState != "" {
+		if reason := s.requestFailure(ctx, t, c, in.RelayState); reason != "no_pending_request" || !c.AllowIdpInitiated {
+			err := errors.New("the request this response answers is unknown, used or expired")
+			tr.step("request", err, "")
+			return ACSResult{}, reason, err
 		}
 	}
 	if req != nil {
@@ -187,6 +221,7 @@ func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnect
 	if req != nil {
 		ids = []string{req.ID}
 	}
+	sp.ReplayCache = nil // recorded in the sign-in transaction below
 	acsURL := sp.AcsURL
 	assertion, err := sp.ParseXMLResponse(raw, ids, acsURL)
 	if err != nil {
@@ -210,13 +245,10 @@ func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnect
 		return ACSResult{}, "audience_mismatch", err
 	}
 	tr.step("audience", nil, sp.EntityID)
+	msgIDs := []string{assertion.ID}
 	if shape.responseID != "" {
-		if err := s.consumeID(ctx, t.ID, c.ID, "response:"+shape.responseID, notOnOrAfter(assertion)); err != nil {
-			tr.step("replay", err, "")
-			return ACSResult{}, "replayed", err
-		}
+		msgIDs = append(msgIDs, "response:"+shape.responseID)
 	}
-	tr.step("replay", nil, "")
 	if req == nil {
 		if age := s.now().Sub(assertion.IssueInstant); age > 2*time.Minute+s.cfg.Skew || age < -s.cfg.Skew {
 			err := fmt.Errorf("IdP-initiated assertion issued %s ago; at most 2 minutes are accepted", age.Round(time.Second))
@@ -254,6 +286,15 @@ func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnect
 	var evicted [][]byte
 	var oldHash []byte
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		// Replay cache: response and assertion ids, once per connection until they expire.
+		n, err := q.RecordSAMLMessages(ctx, sqlcgen.RecordSAMLMessagesParams{ConnectionID: c.ID, Ids: msgIDs, ExpiresAt: s.replayExpiry(notOnOrAfter(assertion))})
+		if err != nil {
+			return err
+		}
+		if int(n) < len(msgIDs) {
+			reason = "replayed"
+			return errors.New("this response or assertion was already used")
+		}
 		user, r, err := s.resolveUser(ctx, t, q, m, tr, in.Who)
 		if err != nil || r != "" {
 			reason = r
@@ -292,68 +333,47 @@ func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnect
 		return nil
 	})
 	if reason != "" {
-		tr.step("user", err, "")
+		name := "user"
+		if reason == "replayed" {
+			name = "replay"
+		}
+		tr.step(name, err, "")
 		return ACSResult{}, reason, err
 	}
 	if err != nil {
 		return ACSResult{}, "", err
 	}
 	s.sessions.Invalidate(evicted)
+	if tr.provisioned && s.cfg.RolesChanged != nil {
+		s.cfg.RolesChanged(t.ID)
+	}
 	if oldHash != nil {
 		s.sessions.Invalidate([][]byte{oldHash})
 	}
 	return res, "", nil
 }
 
-func orReason(r, def string) string {
-	if r != "" {
-		return r
-	}
-	return def
-}
-
-// consumeRequest finds the pending request the RelayState refers to and consumes it
-// (single use), checking it was started by this browser.
-func (s *Service) consumeRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, in ACSInput) (*sqlcgen.SamlRequest, string, error) {
-	relayHash, err := token.Parse(in.RelayState)
+// requestFailure names why a RelayState matched no pending request.
+func (s *Service) requestFailure(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, relay string) string {
+	relayHash, err := token.Parse(relay)
 	if err != nil {
-		return nil, "no_pending_request", errors.New("RelayState is not one of ours")
+		return "no_pending_request"
 	}
-	var req sqlcgen.SamlRequest
-	found := false
-	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		r, err := q.ConsumeSAMLRequest(ctx, sqlcgen.ConsumeSAMLRequestParams{RelayHash: relayHash, ConnectionID: c.ID})
-		if store.IsNotFound(err) {
-			return nil
+	reason := "no_pending_request"
+	_ = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		r, err := q.GetSAMLRequestByRelay(ctx, relayHash)
+		switch {
+		case err != nil:
+		case r.ConnectionID != c.ID:
+			reason = "request_for_other_connection"
+		case r.ConsumedAt != nil:
+			reason = "request_already_used"
+		default:
+			reason = "request_expired"
 		}
-		req, found = r, err == nil
-		return err
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	if !found {
-		var reason = "no_pending_request"
-		_ = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-			r, err := q.GetSAMLRequestByRelay(ctx, relayHash)
-			switch {
-			case err != nil:
-			case r.ConnectionID != c.ID:
-				reason = "request_for_other_connection"
-			case r.ConsumedAt != nil:
-				reason = "request_already_used"
-			default:
-				reason = "request_expired"
-			}
-			return nil
-		}, store.ReadOnly())
-		return nil, reason, errors.New("the request this response answers is unknown, used or expired")
-	}
-	bh := sha256.Sum256([]byte(in.Browser))
-	if in.Browser == "" || subtle.ConstantTimeCompare(bh[:], req.BrowserHash) != 1 {
-		return nil, "browser_mismatch", errors.New("the response arrived in a different browser than the one that started the login")
-	}
-	return &req, "", nil
+		return nil
+	}, store.ReadOnly())
+	return reason
 }
 
 // shape is what inspect reads from the raw XML before anything trusts it (never used
@@ -663,6 +683,7 @@ func (s *Service) resolveUser(ctx context.Context, t tenant.Tenant, q *sqlcgen.Q
 	if err := authz.Grant(ctx, q, u.ID, role); err != nil {
 		return sqlcgen.User{}, "", err
 	}
+	tr.provisioned = true
 	tr.step("user", nil, "provisioned just in time with role "+role)
 	return u, "", audit.Record(ctx, q, who, audit.Event{Action: audit.SSOUserProvisioned, SubjectID: u.ID, SubjectLabel: u.Email,
 		Details: map[string]any{"connection_id": c.ID, "role": role}})

@@ -36,13 +36,13 @@ type site struct {
 	adminEmail string
 }
 
-func newServer(t *testing.T, opts ...testutil.ServerOption) (*testutil.Server, *testutil.DB) {
+func newServer(t testing.TB, opts ...testutil.ServerOption) (*testutil.Server, *testutil.DB) {
 	t.Helper()
 	d := testutil.FreshDB(t)
 	return testutil.NewServer(t, d, opts...), d
 }
 
-func newSite(t *testing.T, srv *testutil.Server, d *testutil.DB) *site {
+func newSite(t testing.TB, srv *testutil.Server, d *testutil.DB) *site {
 	t.Helper()
 	ctx := context.Background()
 	c, err := srv.App.Tenants.Create(ctx, tenant.CreateInput{Slug: testutil.UniqueSlug("sso"), Name: "SSO Co"})
@@ -56,7 +56,7 @@ func newSite(t *testing.T, srv *testutil.Server, d *testutil.DB) *site {
 }
 
 // person creates a verified password user with roles and returns a session token.
-func (s *site) person(t *testing.T, email string, roles ...string) string {
+func (s *site) person(t testing.TB, email string, roles ...string) string {
 	t.Helper()
 	ctx := context.Background()
 	u, err := s.srv.App.Accounts.CreateVerifiedUser(ctx, s.t, email, pw, "")
@@ -77,7 +77,7 @@ func (s *site) person(t *testing.T, email string, roles ...string) string {
 	return b.Session.Token
 }
 
-func (s *site) call(t *testing.T, method, path, tok string, body any, hdr ...http.Header) *testutil.Response {
+func (s *site) call(t testing.TB, method, path, tok string, body any, hdr ...http.Header) *testutil.Response {
 	t.Helper()
 	h := http.Header{}
 	for _, x := range hdr {
@@ -114,7 +114,7 @@ type conn struct {
 	} `json:"idp"`
 }
 
-func (s *site) createConn(t *testing.T, body map[string]any) conn {
+func (s *site) createConn(t testing.TB, body map[string]any) conn {
 	t.Helper()
 	r := s.call(t, "POST", "/api/v1/admin/sso/connections", s.admin, body)
 	if r.StatusCode != http.StatusCreated {
@@ -125,7 +125,7 @@ func (s *site) createConn(t *testing.T, body map[string]any) conn {
 	return b.Connection
 }
 
-func (s *site) getConn(t *testing.T, id string) conn {
+func (s *site) getConn(t testing.TB, id string) conn {
 	t.Helper()
 	r := s.call(t, "GET", "/api/v1/admin/sso/connections/"+id, s.admin, nil)
 	if r.StatusCode != 200 {
@@ -145,7 +145,7 @@ type pending struct {
 }
 
 // start begins an SP-initiated login as a browser would (optionally signed in).
-func (s *site) start(t *testing.T, path, tok string) pending {
+func (s *site) start(t testing.TB, path, tok string) pending {
 	t.Helper()
 	r := s.call(t, "GET", path, tok, nil)
 	if r.StatusCode != http.StatusFound {
@@ -190,7 +190,7 @@ func (s *site) start(t *testing.T, path, tok string) pending {
 }
 
 // post delivers a SAML response to the ACS as the browser would.
-func (s *site) post(t *testing.T, slug string, doc []byte, relay, browser string) *testutil.Response {
+func (s *site) post(t testing.TB, slug string, doc []byte, relay, browser string) *testutil.Response {
 	t.Helper()
 	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {"https://idp.example"}, "Sec-Fetch-Site": {"cross-site"}}
 	if browser != "" {
@@ -211,7 +211,7 @@ func sessionToken(r *testutil.Response) string {
 }
 
 // ssoSessions counts the tenant's sessions created through SSO.
-func (s *site) ssoSessions(t *testing.T) int {
+func (s *site) ssoSessions(t testing.TB) int {
 	t.Helper()
 	var n int
 	if err := s.d.Admin.QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE tenant_id = $1 AND 'saml' = ANY(methods)`, s.t.ID).Scan(&n); err != nil {
@@ -221,7 +221,7 @@ func (s *site) ssoSessions(t *testing.T) int {
 }
 
 // lastFailure is the reason of the tenant's latest sso.login_failed audit event.
-func (s *site) lastFailure(t *testing.T) string {
+func (s *site) lastFailure(t testing.TB) string {
 	t.Helper()
 	var reason string
 	err := s.d.Admin.QueryRow(context.Background(), `SELECT coalesce(details->>'reason', '') FROM audit_events
@@ -233,7 +233,7 @@ func (s *site) lastFailure(t *testing.T) string {
 }
 
 // newIdP makes a test IdP and a connection to it.
-func (s *site) connect(t *testing.T, idp *samltest.IdP, extra map[string]any) conn {
+func (s *site) connect(t testing.TB, idp *samltest.IdP, extra map[string]any) conn {
 	t.Helper()
 	body := map[string]any{"name": "Test IdP " + uuid.NewString()[:6], "provider": "generic",
 		"idp_metadata_xml": string(idp.Metadata("https://idp.example/sso", "https://idp.example/slo"))}
@@ -244,7 +244,7 @@ func (s *site) connect(t *testing.T, idp *samltest.IdP, extra map[string]any) co
 }
 
 // response is a valid signed response to p for the connection.
-func response(t *testing.T, idp *samltest.IdP, c conn, requestID, nameID string, mut func(*samltest.Response)) []byte {
+func response(t testing.TB, idp *samltest.IdP, c conn, requestID, nameID string, mut func(*samltest.Response)) []byte {
 	t.Helper()
 	r := idp.NewResponse(time.Now(), c.ACSURL, c.SPEntityID, requestID, nameID)
 	if mut != nil {
@@ -257,7 +257,7 @@ func response(t *testing.T, idp *samltest.IdP, c conn, requestID, nameID string,
 	return doc
 }
 
-func mustIdP(t *testing.T, entity string) *samltest.IdP {
+func mustIdP(t testing.TB, entity string) *samltest.IdP {
 	t.Helper()
 	idp, err := samltest.NewIdP(entity)
 	if err != nil {

@@ -42,6 +42,9 @@ type Config struct {
 	RequestTTL time.Duration
 	// Mail sends the certificate-expiry notices to owners (nil: none).
 	Mail *mail.Outbox
+	// RolesChanged is told after a JIT user got a role (drops this process's cached
+	// role bindings of the tenant at once).
+	RolesChanged func(tenantID uuid.UUID)
 }
 
 // Service manages connections and runs the SAML flows.

@@ -179,14 +179,20 @@ func (r *replayCache) Consume(id string, expiresAt time.Time) error {
 	return r.s.consumeID(r.ctx, r.tenantID, r.connID, id, expiresAt)
 }
 
+// replayExpiry is how long a message id is kept: until its NotOnOrAfter plus skew, at
+// most a day.
+func (s *Service) replayExpiry(notOnOrAfter time.Time) time.Time {
+	if max := s.now().Add(24 * time.Hour); notOnOrAfter.After(max) || notOnOrAfter.IsZero() {
+		notOnOrAfter = max
+	}
+	return notOnOrAfter.Add(s.cfg.Skew)
+}
+
 func (s *Service) consumeID(ctx context.Context, tenantID, connID uuid.UUID, id string, expiresAt time.Time) error {
 	if len(id) > 256 || id == "" {
 		return errors.New("sso: message id missing or too long")
 	}
-	if max := s.now().Add(24 * time.Hour); expiresAt.After(max) || expiresAt.IsZero() {
-		expiresAt = max
-	}
-	expiresAt = expiresAt.Add(s.cfg.Skew)
+	expiresAt = s.replayExpiry(expiresAt)
 	return s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
 		n, err := q.RecordSAMLMessage(ctx, sqlcgen.RecordSAMLMessageParams{ConnectionID: connID, MessageID: id, ExpiresAt: expiresAt})
 		if err != nil {

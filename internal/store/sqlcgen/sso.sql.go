@@ -894,6 +894,30 @@ func (q *Queries) RecordSAMLMessage(ctx context.Context, arg RecordSAMLMessagePa
 	return result.RowsAffected(), nil
 }
 
+const recordSAMLMessages = `-- name: RecordSAMLMessages :one
+WITH ins AS (
+    INSERT INTO saml_replay (connection_id, message_id, expires_at)
+    SELECT $1::uuid, unnest($2::text[]), $3::timestamptz
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*)::int FROM ins
+`
+
+type RecordSAMLMessagesParams struct {
+	ConnectionID uuid.UUID `json:"connection_id"`
+	Ids          []string  `json:"ids"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+// Replay cache, inside the sign-in transaction: returns how many of the ids were new.
+func (q *Queries) RecordSAMLMessages(ctx context.Context, arg RecordSAMLMessagesParams) (int32, error) {
+	row := q.db.QueryRow(ctx, recordSAMLMessages, arg.ConnectionID, arg.Ids, arg.ExpiresAt)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const revokeSAMLSessions = `-- name: RevokeSAMLSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = 'saml_logout'
