@@ -24,3 +24,7 @@ SELECT count(*) AS users,
        (SELECT count(*) FROM totp_credentials t WHERE t.confirmed_at IS NOT NULL) AS mfa,
        (SELECT count(*) FROM sessions s WHERE s.revoked_at IS NULL AND s.expires_at > now() AND s.last_active_at + s.idle_timeout > now()) AS active_sessions
 FROM users;
+
+-- name: GetOpenInvitationByEmail :one
+SELECT * FROM invitations WHERE lower(email) = lower(@email) AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+ORDER BY created_at DESC LIMIT 1;

@@ -99,6 +99,7 @@ type adminUser struct {
 	Status          string     `json:"status"`
 	Roles           []string   `json:"roles"`
 	MFA             bool       `json:"mfa"`
+	SSO             []string   `json:"sso"` // slugs of the SSO connections the user signs in with
 	CreatedAt       time.Time  `json:"created_at"`
 	LastLoginAt     *time.Time `json:"last_login_at"`
 }
@@ -149,7 +150,7 @@ func handleAdminListUsers(rs *responder, d adminDeps) http.HandlerFunc {
 					break
 				}
 				out = append(out, adminUser{ID: u.ID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerifiedAt != nil,
-					EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, Roles: u.Roles, MFA: u.Mfa, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt})
+					EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, Roles: u.Roles, MFA: u.Mfa, SSO: u.Sso, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt})
 			}
 			return nil
 		}, store.ReadOnly(), store.Idempotent())
@@ -396,7 +397,7 @@ func userFilters(r *http.Request, p *sqlcgen.ListUsersParams) error {
 		}
 		p.Status = &v
 	}
-	for name, dst := range map[string]**bool{"verified": &p.Verified, "mfa": &p.WithMfa} {
+	for name, dst := range map[string]**bool{"verified": &p.Verified, "mfa": &p.WithMfa, "sso": &p.WithSso} {
 		switch q.Get(name) {
 		case "":
 		case "true", "yes":

@@ -121,7 +121,7 @@ func pageAdminUsers(rs *responder, pages *web.Renderer, ad adminDeps) http.Handl
 			users = users[:100]
 		}
 		renderAdmin(rs, pages, w, r, http.StatusOK, "admin_users", "Users", pageData{"Users": users, "Q": q, "More": more,
-			"Status": r.URL.Query().Get("status"), "Verified": r.URL.Query().Get("verified"), "MFA": r.URL.Query().Get("mfa")})
+			"Status": r.URL.Query().Get("status"), "Verified": r.URL.Query().Get("verified"), "MFA": r.URL.Query().Get("mfa"), "SSO": r.URL.Query().Get("sso")})
 	}
 }
 

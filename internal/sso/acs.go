@@ -680,6 +680,22 @@ func (s *Service) resolveUser(ctx context.Context, t tenant.Tenant, q *sqlcgen.Q
 		return sqlcgen.User{}, "", err
 	}
 	role := roleFor(attrAll(tr.report.Attributes, m.mapping.Groups, "groups"), m.roles)
+	// An open invitation for this address is accepted by the first SSO sign-in: its role
+	// counts (a mapped group can only raise it).
+	if inv, err := q.GetOpenInvitationByEmail(ctx, email); err == nil {
+		if rank[inv.Role] > rank[role] {
+			role = inv.Role
+		}
+		if _, err := q.AcceptInvitation(ctx, inv.ID); err != nil {
+			return sqlcgen.User{}, "", err
+		}
+		if err := audit.Record(ctx, q, who, audit.Event{Action: audit.InvitationAccepted, SubjectID: u.ID, SubjectLabel: u.Email,
+			Details: map[string]any{"invitation_id": inv.ID, "role": inv.Role, "via": "sso"}}); err != nil {
+			return sqlcgen.User{}, "", err
+		}
+	} else if !store.IsNotFound(err) {
+		return sqlcgen.User{}, "", err
+	}
 	if err := authz.Grant(ctx, q, u.ID, role); err != nil {
 		return sqlcgen.User{}, "", err
 	}
@@ -689,9 +705,10 @@ func (s *Service) resolveUser(ctx context.Context, t tenant.Tenant, q *sqlcgen.Q
 		Details: map[string]any{"connection_id": c.ID, "role": role}})
 }
 
+var rank = map[string]int{"member": 0, "admin": 1, "owner": 2}
+
 // roleFor picks the strongest role any of the user's groups maps to (member by default).
 func roleFor(groups []string, mapping map[string]string) string {
-	rank := map[string]int{"member": 0, "admin": 1, "owner": 2}
 	best := "member"
 	for _, g := range groups {
 		if r, ok := mapping[g]; ok && rank[r] > rank[best] {

@@ -65,3 +65,49 @@ func TestSPInitiatedLogin(t *testing.T) {
 		t.Fatalf("attempts: %d %s", at.StatusCode, at.Body)
 	}
 }
+
+// TestInvitationAndUserList: an open invitation is accepted by the invitee's first SSO
+// sign-in (its role applies); the admin user list shows and filters SSO users.
+func TestInvitationAndUserList(t *testing.T) {
+	t.Parallel()
+	srv, d := newServer(t)
+	s := newSite(t, srv, d)
+	idp := mustIdP(t, "https://idp.example/invites")
+	c := s.connect(t, idp, nil)
+	if r := s.call(t, "POST", "/api/v1/admin/invitations", s.admin, map[string]string{"email": "ivan@example.org", "role": "admin"}); r.StatusCode != 201 && r.StatusCode != 200 {
+		t.Fatalf("invite: %d %s", r.StatusCode, r.Body)
+	}
+	p := s.start(t, "/sso/saml/"+c.Slug+"/login", "")
+	r := s.post(t, c.Slug, response(t, idp, c, p.RequestID, "ivan@example.org", nil), p.Relay, p.Browser)
+	tok := sessionToken(r)
+	if tok == "" {
+		t.Fatalf("login: %d %s", r.StatusCode, r.Body)
+	}
+	if r := s.call(t, "GET", "/api/v1/admin/users", tok, nil); r.StatusCode != 200 {
+		t.Fatalf("the invitation's admin role did not apply: %d %s", r.StatusCode, r.Body)
+	}
+	var open int
+	_ = d.Admin.QueryRow(t.Context(), `SELECT count(*) FROM invitations WHERE tenant_id = $1 AND accepted_at IS NULL`, s.t.ID).Scan(&open)
+	if open != 0 {
+		t.Fatal("the invitation is still open")
+	}
+	var list struct {
+		Users []struct {
+			Email string   `json:"email"`
+			SSO   []string `json:"sso"`
+		} `json:"users"`
+	}
+	s.call(t, "GET", "/api/v1/admin/users?sso=true", s.admin, nil).JSON(t, &list)
+	if len(list.Users) != 1 || list.Users[0].Email != "ivan@example.org" || len(list.Users[0].SSO) != 1 || list.Users[0].SSO[0] != c.Slug {
+		t.Fatalf("SSO users: %+v", list.Users)
+	}
+	s.call(t, "GET", "/api/v1/admin/users?sso=false", s.admin, nil).JSON(t, &list)
+	for _, u := range list.Users {
+		if u.Email == "ivan@example.org" {
+			t.Fatal("sso=false lists an SSO user")
+		}
+	}
+	if page := s.call(t, "GET", "/admin/users?sso=true", s.admin, nil); page.StatusCode != 200 || !strings.Contains(string(page.Body), "ivan@example.org") {
+		t.Fatalf("portal users filter: %d", page.StatusCode)
+	}
+}

@@ -199,15 +199,18 @@ func (q *Queries) ListRoleBindings(ctx context.Context) ([]RoleBinding, error) {
 
 const listUsers = `-- name: ListUsers :many
 SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, u.purge_after, EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa,
-       COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')::text[] AS roles
+       COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')::text[] AS roles,
+       COALESCE((SELECT array_agg(DISTINCT c.slug) FROM sso_identities i JOIN sso_connections c ON c.tenant_id = i.tenant_id AND c.id = i.connection_id
+                 WHERE i.tenant_id = u.tenant_id AND i.user_id = u.id), '{}')::text[] AS sso
 FROM users u
 WHERE ($1::text IS NULL OR lower(u.email) LIKE '%' || lower($1::text) || '%')
   AND ($2::text IS NULL OR u.status = $2::text)
   AND ($3::bool IS NULL OR (u.email_verified_at IS NOT NULL) = $3::bool)
   AND ($4::bool IS NULL OR EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) = $4::bool)
-  AND ($5::timestamptz IS NULL OR (u.created_at, u.id) < ($5::timestamptz, $6::uuid))
+  AND ($5::bool IS NULL OR EXISTS (SELECT 1 FROM sso_identities i WHERE i.tenant_id = u.tenant_id AND i.user_id = u.id) = $5::bool)
+  AND ($6::timestamptz IS NULL OR (u.created_at, u.id) < ($6::timestamptz, $7::uuid))
 ORDER BY u.created_at DESC, u.id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type ListUsersParams struct {
@@ -215,6 +218,7 @@ type ListUsersParams struct {
 	Status   *string    `json:"status"`
 	Verified *bool      `json:"verified"`
 	WithMfa  *bool      `json:"with_mfa"`
+	WithSso  *bool      `json:"with_sso"`
 	BeforeAt *time.Time `json:"before_at"`
 	BeforeID *uuid.UUID `json:"before_id"`
 	PageSize int32      `json:"page_size"`
@@ -233,6 +237,7 @@ type ListUsersRow struct {
 	PurgeAfter      *time.Time `json:"purge_after"`
 	Mfa             bool       `json:"mfa"`
 	Roles           []string   `json:"roles"`
+	Sso             []string   `json:"sso"`
 }
 
 // Admin list: newest first, keyset pagination, optional email search.
@@ -242,6 +247,7 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUse
 		arg.Status,
 		arg.Verified,
 		arg.WithMfa,
+		arg.WithSso,
 		arg.BeforeAt,
 		arg.BeforeID,
 		arg.PageSize,
@@ -266,6 +272,7 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUse
 			&i.PurgeAfter,
 			&i.Mfa,
 			&i.Roles,
+			&i.Sso,
 		); err != nil {
 			return nil, err
 		}

@@ -54,6 +54,29 @@ func (q *Queries) CountUsersByState(ctx context.Context) (CountUsersByStateRow, 
 	return i, err
 }
 
+const getOpenInvitationByEmail = `-- name: GetOpenInvitationByEmail :one
+SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at FROM invitations WHERE lower(email) = lower($1) AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+ORDER BY created_at DESC LIMIT 1
+`
+
+func (q *Queries) GetOpenInvitationByEmail(ctx context.Context, email string) (Invitation, error) {
+	row := q.db.QueryRow(ctx, getOpenInvitationByEmail, email)
+	var i Invitation
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Email,
+		&i.Role,
+		&i.TokenHash,
+		&i.InvitedBy,
+		&i.ExpiresAt,
+		&i.AcceptedAt,
+		&i.RevokedAt,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getOpenInvitationByHash = `-- name: GetOpenInvitationByHash :one
 SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
 `
