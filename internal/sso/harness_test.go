@@ -265,3 +265,5 @@ func mustIdP(t testing.TB, entity string) *samltest.IdP {
 	}
 	return idp
 }
+
+func b64(der []byte) string { return base64.StdEncoding.EncodeToString(der) }
