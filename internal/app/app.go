@@ -131,7 +131,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	a.StepUp = stepup.NewService(st, hasher, second, a.Sessions, limiter, a.now)
 	a.Authz = authz.NewService(st, a.listener)
 	a.SSO = sso.NewService(st, box, urls, a.Sessions, sso.Config{AllowPrivateMetadata: cfg.DevSSO, DNSServer: cfg.DNSServer,
-		MetadataClient: cfg.SSOHTTPClient, Mail: outbox, RolesChanged: a.Authz.Changed},
+		MetadataClient: cfg.SSOHTTPClient, Mail: outbox, RolesChanged: a.Authz.Changed,
+		Limiter: limiter},
 		a.now, cfg.Now == nil, logger)
 	a.Accounts.SetSSOGate(a.SSO.Required)
 

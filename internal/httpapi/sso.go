@@ -60,7 +60,7 @@ func handleSSOLogin(rs *responder, svc *sso.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := TenantFrom(r.Context())
 		st, err := svc.StartLogin(r.Context(), t, sso.StartInput{Slug: chi.URLParam(r, "connection"), Purpose: sso.PurposeLogin,
-			ReturnTo: r.URL.Query().Get("return_to"), Browser: browserBinding(r)})
+			ReturnTo: r.URL.Query().Get("return_to"), Browser: browserBinding(r), ClientIP: Info(r.Context()).ClientIP})
 		if err != nil {
 			rs.Error(w, r, err)
 			return

@@ -645,8 +645,8 @@ func (s *Service) resolveUser(ctx context.Context, t tenant.Tenant, q *sqlcgen.Q
 	switch {
 	case err == nil:
 		d, derr := q.GetSSODomain(ctx, domain)
-		if derr != nil || d.VerifiedAt == nil {
-			return sqlcgen.User{}, "link_refused_unverified_domain", fmt.Errorf("an account with this address exists and %s is not a verified domain of this tenant", domain)
+		if derr != nil || d.VerifiedAt == nil || d.ConnectionID != c.ID {
+			return sqlcgen.User{}, "link_refused_unverified_domain", fmt.Errorf("an account with this address exists and %s is not a verified domain of this connection", domain)
 		}
 		if existing.Status != "active" {
 			return sqlcgen.User{}, "account_" + strings.TrimPrefix(existing.Status, "pending_"), errors.New("the account is " + existing.Status)
@@ -663,12 +663,19 @@ func (s *Service) resolveUser(ctx context.Context, t tenant.Tenant, q *sqlcgen.Q
 	if !c.Jit {
 		return sqlcgen.User{}, "jit_disabled", errors.New("no account is linked to this identity and JIT provisioning is off")
 	}
+	// An address of a domain routed to another connection is that IdP's to vouch for.
+	dom, derr := q.GetSSODomain(ctx, domain)
+	if derr == nil && dom.ConnectionID != c.ID {
+		return sqlcgen.User{}, "domain_of_other_connection", fmt.Errorf("%s belongs to another SSO connection of this tenant", domain)
+	} else if derr != nil && !store.IsNotFound(derr) {
+		return sqlcgen.User{}, "", derr
+	}
 	name := strings.TrimSpace(attr(tr.report.Attributes, m.mapping.FirstName, "first_name") + " " + attr(tr.report.Attributes, m.mapping.LastName, "last_name"))
 	if len(name) > 200 {
 		name = name[:200]
 	}
 	var verifiedAt *time.Time
-	if d, err := q.GetSSODomain(ctx, domain); err == nil && d.VerifiedAt != nil {
+	if derr == nil && dom.VerifiedAt != nil && dom.ConnectionID == c.ID {
 		now := s.now()
 		verifiedAt = &now
 	}

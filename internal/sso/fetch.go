@@ -36,9 +36,7 @@ func metadataClient(allowPrivate bool) *http.Client {
 		if err != nil {
 			return errPrivateAddress
 		}
-		a := ap.Addr().Unmap()
-		if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() ||
-			a.IsMulticast() || a.IsInterfaceLocalMulticast() || netip.MustParsePrefix("100.64.0.0/10").Contains(a) {
+		if !publicAddr(ap.Addr()) {
 			return errPrivateAddress
 		}
 		return nil
@@ -54,6 +52,39 @@ func metadataClient(allowPrivate bool) *http.Client {
 		}
 		return nil
 	}}
+}
+
+// blocked are the ranges that are not the public internet, beyond what netip classifies.
+var blocked = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("240.0.0.0/4"), netip.MustParsePrefix("::/96"),
+	netip.MustParsePrefix("100::/64"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("fc00::/7"),
+}
+
+// publicAddr reports whether a is a public unicast address. IPv6 forms that embed an
+// IPv4 address (mapped, NAT64, 6to4) are judged by that address.
+func publicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.Is6() {
+		b := a.As16()
+		switch {
+		case netip.MustParsePrefix("64:ff9b::/96").Contains(a), netip.MustParsePrefix("64:ff9b:1::/48").Contains(a):
+			return publicAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		case netip.MustParsePrefix("2002::/16").Contains(a):
+			return publicAddr(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		}
+	}
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() ||
+		a.IsMulticast() || a.IsInterfaceLocalMulticast() || !a.IsGlobalUnicast() {
+		return false
+	}
+	for _, p := range blocked {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // FetchMetadata downloads a metadata document (at most MaxMetadataBytes).

@@ -6,16 +6,19 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/authz"
+	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/sso/samltest"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -39,6 +42,10 @@ type site struct {
 func newServer(t testing.TB, opts ...testutil.ServerOption) (*testutil.Server, *testutil.DB) {
 	t.Helper()
 	d := testutil.FreshDB(t)
+	// The test client is a trusted proxy: X-Forwarded-For sets the client address.
+	opts = append([]testutil.ServerOption{testutil.WithConfig(func(c *config.Config) {
+		c.TrustedProxies, _ = config.ParsePrefixes("127.0.0.1")
+	})}, opts...)
 	return testutil.NewServer(t, d, opts...), d
 }
 
@@ -145,9 +152,13 @@ type pending struct {
 }
 
 // start begins an SP-initiated login as a browser would (optionally signed in).
+var startN atomic.Int64
+
 func (s *site) start(t testing.TB, path, tok string) pending {
 	t.Helper()
-	r := s.call(t, "GET", path, tok, nil)
+	// Each start from its own documentation address: the per-address limit is not under test.
+	n := startN.Add(1)
+	r := s.call(t, "GET", path, tok, nil, http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.%d.%d", n/250%250, n%250+1)}})
 	if r.StatusCode != http.StatusFound {
 		t.Fatalf("GET %s: %d %s", path, r.StatusCode, r.Body)
 	}

@@ -8,13 +8,16 @@ import (
 	"encoding/xml"
 	"fmt"
 	"html/template"
+	"net/netip"
 	"net/url"
+	"time"
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/token"
@@ -47,7 +50,11 @@ type StartInput struct {
 	ReturnTo  string
 	SessionID *uuid.UUID // reauth: the session to step up
 	Browser   string     // the browser's existing binding value, if any
+	ClientIP  netip.Addr // for the per-address limit
 }
+
+// startPerIP bounds unauthenticated request creation (60 a minute per address).
+var startPerIP = ratelimit.Rule{Name: "sso_start_ip", Limit: 60, Window: time.Minute}
 
 // ErrDisabled answers a login through a disabled connection.
 var ErrDisabled = apperr.New(apperr.Forbidden, "sso_disabled", "This single sign-on connection is turned off.")
@@ -56,6 +63,15 @@ var ErrDisabled = apperr.New(apperr.Forbidden, "sso_disabled", "This single sign
 // server-side, bound to tenant, connection and browser, with a short expiry. RelayState
 // is an opaque random reference to that row, never a URL.
 func (s *Service) StartLogin(ctx context.Context, t tenant.Tenant, in StartInput) (Start, error) {
+	if s.cfg.Limiter != nil && in.ClientIP.IsValid() {
+		ok, retry, err := s.cfg.Limiter.Allow(ctx, t.ID, ratelimit.Key(in.ClientIP.String()), startPerIP)
+		if err != nil {
+			return Start{}, err
+		}
+		if !ok {
+			return Start{}, ratelimit.Limited(retry)
+		}
+	}
 	c, err := s.bySlug(ctx, t, in.Slug)
 	if err != nil {
 		return Start{}, err

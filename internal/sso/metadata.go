@@ -99,7 +99,13 @@ func ParseMetadata(data []byte, entityID string) (IdP, error) {
 }
 
 func fromDescriptor(ed *saml.EntityDescriptor) (IdP, error) {
-	out := IdP{EntityID: ed.EntityID, NameIDFormats: []string{}, Certificates: []CertInfo{}, descriptor: ed}
+	out := IdP{EntityID: ed.EntityID, NameIDFormats: []string{}, Certificates: []CertInfo{}}
+	// crewjam trusts the signing keys of every IDPSSODescriptor it is given: it gets only
+	// the SAML 2.0 ones, whose keys are all checked below.
+	trusted := *ed
+	trusted.IDPSSODescriptors = nil
+	trusted.AttributeAuthorityDescriptors = nil
+	out.descriptor = &trusted
 	if !ed.ValidUntil.IsZero() {
 		vu := ed.ValidUntil.UTC()
 		out.ValidUntil = &vu
@@ -111,6 +117,7 @@ func fromDescriptor(ed *saml.EntityDescriptor) (IdP, error) {
 			continue
 		}
 		found = true
+		trusted.IDPSSODescriptors = append(trusted.IDPSSODescriptors, d)
 		if d.WantAuthnRequestsSigned != nil && *d.WantAuthnRequestsSigned {
 			out.WantsSignedRequests = true
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/domainverify"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -42,6 +43,8 @@ type Config struct {
 	RequestTTL time.Duration
 	// Mail sends the certificate-expiry notices to owners (nil: none).
 	Mail *mail.Outbox
+	// Limiter bounds SP-initiated logins per client address (each stores a request).
+	Limiter *ratelimit.Limiter
 	// RolesChanged is told after a JIT user got a role (drops this process's cached
 	// role bindings of the tenant at once).
 	RolesChanged func(tenantID uuid.UUID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/crewjam/saml"
 
@@ -67,7 +68,7 @@ func (s *Service) IdPLogout(ctx context.Context, t tenant.Tenant, slug string, r
 		return "", ErrSSOFailed.WithDetails(map[string]any{"reason": "invalid_logout_request"})
 	}
 	var hashes [][]byte
-	nameID := lr.NameID.Value
+	nameID := strings.TrimSpace(lr.NameID.Value) // stored trimmed at sign-in
 	revoke := func(idx *string) error {
 		return s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 			h, err := q.RevokeSAMLSessions(ctx, sqlcgen.RevokeSAMLSessionsParams{ConnectionID: &c.ID, NameID: &nameID, SessionIndex: idx})
@@ -79,11 +80,15 @@ func (s *Service) IdPLogout(ctx context.Context, t tenant.Tenant, slug string, r
 				"connection_id": c.ID, "sessions": len(h), "initiator": "idp"}})
 		})
 	}
-	if lr.SessionIndex == nil || lr.SessionIndex.Value == "" {
+	indexes := lr.AllSessionIndexes()
+	if len(indexes) == 0 {
 		err = revoke(nil)
-	} else {
-		v := lr.SessionIndex.Value
-		err = revoke(&v)
+	}
+	for _, si := range indexes {
+		v := strings.TrimSpace(si.Value)
+		if err = revoke(&v); err != nil {
+			break
+		}
 	}
 	s.sessions.Invalidate(hashes)
 	if err != nil {
