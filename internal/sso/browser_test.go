@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,9 +88,26 @@ func TestBrowserSSOThroughDevIdP(t *testing.T) {
 		t.Fatalf("account page does not show alice: %s", body)
 	}
 	// Alice came in with the Admins group: she may open the portal, and test the connection.
+	shoot := func(name string) {
+		if dir := os.Getenv("GATEHOUSE_SCREENSHOTS"); dir != "" {
+			if img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, name+".png"), img, 0o644)
+			}
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/admin/sso"), chromedp.WaitVisible(chromedp.ID("sso-connections"))); err != nil {
+		t.Fatalf("portal list: %v", err)
+	}
+	shoot("admin-sso")
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(base+"/admin/sso/"+c.ID),
 		chromedp.WaitVisible(chromedp.ID("sp-entity-id")),
+	)
+	if err != nil {
+		t.Fatalf("connection page: %v", err)
+	}
+	shoot("admin-sso-connection")
+	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.ID("sso-test")),
 		chromedp.WaitVisible(chromedp.ID("sso-reference")),
 	)
@@ -102,4 +120,5 @@ func TestBrowserSSOThroughDevIdP(t *testing.T) {
 	if !strings.Contains(body, "passed every check") || !strings.Contains(body, "alice@acme.test") {
 		t.Fatalf("test report: %s", body)
 	}
+	shoot("admin-sso-test")
 }
