@@ -65,9 +65,6 @@ SELECT * FROM sso_domains WHERE connection_id = @connection_id ORDER BY domain;
 -- name: GetSSODomain :one
 SELECT * FROM sso_domains WHERE domain = @domain;
 
--- name: DeleteSSODomain :execrows
-DELETE FROM sso_domains WHERE domain = @domain;
-
 -- name: DeleteSSODomainsOfExcept :exec
 DELETE FROM sso_domains WHERE connection_id = @connection_id AND NOT (domain = ANY(@keep::text[]));
 
@@ -78,15 +75,8 @@ SET last_checked_at = now(), last_error = sqlc.narg(last_error),
 WHERE domain = @domain
 RETURNING *;
 
--- name: GetSSOIdentity :one
-SELECT i.*, u.email, u.status AS user_status FROM sso_identities i JOIN users u ON u.id = i.user_id
-WHERE i.connection_id = @connection_id AND i.name_id = @name_id;
-
 -- name: InsertSSOIdentity :exec
 INSERT INTO sso_identities (connection_id, name_id, user_id) VALUES (@connection_id, @name_id, @user_id);
-
--- name: TouchSSOIdentity :exec
-UPDATE sso_identities SET last_login_at = now() WHERE connection_id = @connection_id AND name_id = @name_id;
 
 -- name: ListSSOIdentitiesOfUser :many
 SELECT i.connection_id, i.name_id, i.created_at, i.last_login_at, c.name AS connection_name
@@ -115,9 +105,6 @@ RETURNING *;
 
 -- name: ListSSOAttempts :many
 SELECT * FROM sso_attempts WHERE connection_id = @connection_id ORDER BY created_at DESC LIMIT @lim;
-
--- name: GetSSOAttemptByReference :one
-SELECT * FROM sso_attempts WHERE reference = @reference ORDER BY created_at DESC LIMIT 1;
 
 -- name: RevokeSAMLSessions :many
 -- IdP-initiated single logout: every live session of this NameID (of one SessionIndex
@@ -166,3 +153,14 @@ WITH ins AS (
     RETURNING 1
 )
 SELECT count(*)::int FROM ins;
+
+-- name: SignInSSOIdentity :one
+-- A known (connection, NameID): touch the identity and the user's last sign-in, and
+-- return the user, in one statement.
+WITH i AS (
+    UPDATE sso_identities SET last_login_at = now()
+    WHERE connection_id = @connection_id AND name_id = @name_id
+    RETURNING user_id
+)
+UPDATE users SET last_login_at = now() FROM i WHERE users.id = i.user_id
+RETURNING users.*;

@@ -95,6 +95,7 @@ type trace struct {
 	conn        *sqlcgen.SsoConnection
 	mode        string
 	provisioned bool // a user was created (with a role) in this attempt
+	signedIn    bool // the known identity's last sign-in is already recorded
 }
 
 func (tr *trace) step(name string, err error, detail string) {
@@ -315,8 +316,10 @@ func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnect
 			res.Reference = s.recordSuccessTx(ctx, q, tr, &user.ID, in.Who, user.Email, iss.Session.ID)
 			return nil
 		}
-		if err := q.TouchLastLogin(ctx, user.ID); err != nil {
-			return err
+		if !tr.signedIn {
+			if err := q.TouchLastLogin(ctx, user.ID); err != nil {
+				return err
+			}
 		}
 		iss, ev, err := session.CreateFrom(ctx, q, user.ID, t.Policy.Sessions, in.Meta, session.Origin{Methods: []string{"saml"},
 			AuthTime: authnAt, ConnectionID: &c.ID, NameID: nameID, SessionIndex: tr.report.SessionIndex})
@@ -618,18 +621,14 @@ func attrAll(attrs map[string][]string, mapped, field string) []string {
 func (s *Service) resolveUser(ctx context.Context, t tenant.Tenant, q *sqlcgen.Queries, m *material, tr *trace, who audit.Who) (sqlcgen.User, string, error) {
 	c := m.conn
 	nameID := tr.report.NameID
-	ident, err := q.GetSSOIdentity(ctx, sqlcgen.GetSSOIdentityParams{ConnectionID: c.ID, NameID: nameID})
+	// A known identity: one statement touches it and the user's last sign-in (rolled
+	// back with the transaction when the attempt is refused below).
+	u, err := q.SignInSSOIdentity(ctx, sqlcgen.SignInSSOIdentityParams{ConnectionID: c.ID, NameID: nameID})
 	if err == nil {
-		u, err := q.GetUserByID(ctx, ident.UserID)
-		if err != nil {
-			return sqlcgen.User{}, "", err
-		}
 		if u.Status != "active" {
 			return sqlcgen.User{}, "account_" + strings.TrimPrefix(u.Status, "pending_"), errors.New("the account is " + u.Status)
 		}
-		if err := q.TouchSSOIdentity(ctx, sqlcgen.TouchSSOIdentityParams{ConnectionID: c.ID, NameID: nameID}); err != nil {
-			return sqlcgen.User{}, "", err
-		}
+		tr.signedIn = true
 		tr.step("user", nil, "known identity")
 		return u, "", nil
 	}
@@ -679,7 +678,7 @@ func (s *Service) resolveUser(ctx context.Context, t tenant.Tenant, q *sqlcgen.Q
 		now := s.now()
 		verifiedAt = &now
 	}
-	u, err := q.CreateUser(ctx, sqlcgen.CreateUserParams{Email: email, Name: name, EmailVerifiedAt: verifiedAt})
+	u, err = q.CreateUser(ctx, sqlcgen.CreateUserParams{Email: email, Name: name, EmailVerifiedAt: verifiedAt})
 	if err != nil {
 		return sqlcgen.User{}, "", err
 	}

@@ -67,18 +67,6 @@ func (q *Queries) DeleteSSOConnection(ctx context.Context, id uuid.UUID) (int64,
 	return result.RowsAffected(), nil
 }
 
-const deleteSSODomain = `-- name: DeleteSSODomain :execrows
-DELETE FROM sso_domains WHERE domain = $1
-`
-
-func (q *Queries) DeleteSSODomain(ctx context.Context, domain string) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteSSODomain, domain)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const deleteSSODomainsOfExcept = `-- name: DeleteSSODomainsOfExcept :exec
 DELETE FROM sso_domains WHERE connection_id = $1 AND NOT (domain = ANY($2::text[]))
 `
@@ -124,28 +112,6 @@ func (q *Queries) GetSAMLRequestByRelay(ctx context.Context, relayHash []byte) (
 		&i.SessionID,
 		&i.ExpiresAt,
 		&i.ConsumedAt,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
-const getSSOAttemptByReference = `-- name: GetSSOAttemptByReference :one
-SELECT tenant_id, id, connection_id, reference, mode, success, reason, user_id, details, created_at FROM sso_attempts WHERE reference = $1 ORDER BY created_at DESC LIMIT 1
-`
-
-func (q *Queries) GetSSOAttemptByReference(ctx context.Context, reference string) (SsoAttempt, error) {
-	row := q.db.QueryRow(ctx, getSSOAttemptByReference, reference)
-	var i SsoAttempt
-	err := row.Scan(
-		&i.TenantID,
-		&i.ID,
-		&i.ConnectionID,
-		&i.Reference,
-		&i.Mode,
-		&i.Success,
-		&i.Reason,
-		&i.UserID,
-		&i.Details,
 		&i.CreatedAt,
 	)
 	return i, err
@@ -249,43 +215,6 @@ func (q *Queries) GetSSODomain(ctx context.Context, domain string) (SsoDomain, e
 		&i.LastCheckedAt,
 		&i.LastError,
 		&i.CreatedAt,
-	)
-	return i, err
-}
-
-const getSSOIdentity = `-- name: GetSSOIdentity :one
-SELECT i.tenant_id, i.connection_id, i.name_id, i.user_id, i.created_at, i.last_login_at, u.email, u.status AS user_status FROM sso_identities i JOIN users u ON u.id = i.user_id
-WHERE i.connection_id = $1 AND i.name_id = $2
-`
-
-type GetSSOIdentityParams struct {
-	ConnectionID uuid.UUID `json:"connection_id"`
-	NameID       string    `json:"name_id"`
-}
-
-type GetSSOIdentityRow struct {
-	TenantID     uuid.UUID `json:"tenant_id"`
-	ConnectionID uuid.UUID `json:"connection_id"`
-	NameID       string    `json:"name_id"`
-	UserID       uuid.UUID `json:"user_id"`
-	CreatedAt    time.Time `json:"created_at"`
-	LastLoginAt  time.Time `json:"last_login_at"`
-	Email        string    `json:"email"`
-	UserStatus   string    `json:"user_status"`
-}
-
-func (q *Queries) GetSSOIdentity(ctx context.Context, arg GetSSOIdentityParams) (GetSSOIdentityRow, error) {
-	row := q.db.QueryRow(ctx, getSSOIdentity, arg.ConnectionID, arg.NameID)
-	var i GetSSOIdentityRow
-	err := row.Scan(
-		&i.TenantID,
-		&i.ConnectionID,
-		&i.NameID,
-		&i.UserID,
-		&i.CreatedAt,
-		&i.LastLoginAt,
-		&i.Email,
-		&i.UserStatus,
 	)
 	return i, err
 }
@@ -1027,18 +956,39 @@ func (q *Queries) SetSSOMetadataError(ctx context.Context, arg SetSSOMetadataErr
 	return err
 }
 
-const touchSSOIdentity = `-- name: TouchSSOIdentity :exec
-UPDATE sso_identities SET last_login_at = now() WHERE connection_id = $1 AND name_id = $2
+const signInSSOIdentity = `-- name: SignInSSOIdentity :one
+WITH i AS (
+    UPDATE sso_identities SET last_login_at = now()
+    WHERE connection_id = $1 AND name_id = $2
+    RETURNING user_id
+)
+UPDATE users SET last_login_at = now() FROM i WHERE users.id = i.user_id
+RETURNING users.tenant_id, users.id, users.email, users.name, users.status, users.email_verified_at, users.created_at, users.updated_at, users.last_login_at, users.purge_after
 `
 
-type TouchSSOIdentityParams struct {
+type SignInSSOIdentityParams struct {
 	ConnectionID uuid.UUID `json:"connection_id"`
 	NameID       string    `json:"name_id"`
 }
 
-func (q *Queries) TouchSSOIdentity(ctx context.Context, arg TouchSSOIdentityParams) error {
-	_, err := q.db.Exec(ctx, touchSSOIdentity, arg.ConnectionID, arg.NameID)
-	return err
+// A known (connection, NameID): touch the identity and the user's last sign-in, and
+// return the user, in one statement.
+func (q *Queries) SignInSSOIdentity(ctx context.Context, arg SignInSSOIdentityParams) (User, error) {
+	row := q.db.QueryRow(ctx, signInSSOIdentity, arg.ConnectionID, arg.NameID)
+	var i User
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.Status,
+		&i.EmailVerifiedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastLoginAt,
+		&i.PurgeAfter,
+	)
+	return i, err
 }
 
 const updateSSOConnection = `-- name: UpdateSSOConnection :one
