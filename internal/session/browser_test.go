@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -67,8 +68,15 @@ func TestBrowserSignOutOtherDevice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sign out the other session: %v", err)
 	}
-	if text, err = chromedp.Run(first, chromedp.Text(chromedp.CSS(".sessions"))); err != nil || strings.Count(text, "Sign out") != 1 {
-		t.Fatalf("after signing out the other: %q %v", text, err)
+	// The click posts and the page reloads: wait for the new list, not the old one.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		text, err = chromedp.Run(first, chromedp.Text(chromedp.CSS(".sessions")))
+		if err == nil && strings.Count(text, "Sign out") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after signing out the other: %q %v", text, err)
+		}
 	}
 	// The second browser's next request lands on the sign-in page.
 	err = chromedp.Do(second,
