@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	a.Authz = authz.NewService(st, a.listener)
 	a.SSO = sso.NewService(st, box, urls, a.Sessions, sso.Config{AllowPrivateMetadata: cfg.DevSSO, DNSServer: cfg.DNSServer,
 		MetadataClient: cfg.SSOHTTPClient, Mail: outbox, RolesChanged: a.Authz.Changed,
-		Limiter: limiter},
+		Limiter: limiter, Meter: tel.MeterProvider.Meter("gatehouse/sso")},
 		a.now, cfg.Now == nil, logger)
 	a.Accounts.SetSSOGate(a.SSO.Required)
 

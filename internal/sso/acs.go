@@ -18,6 +18,8 @@ import (
 	"github.com/crewjam/saml"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
@@ -122,9 +124,18 @@ func (s *Service) ACS(ctx context.Context, t tenant.Tenant, in ACSInput) (ACSRes
 	if reason != "" {
 		tr.report.Reason = reason
 		ref := s.recordFailure(ctx, t, tr, reason, err, in.Who)
+		s.count(ctx, "failure", reason, tr.mode)
 		return ACSResult{Purpose: tr.mode, Reference: ref, Report: &tr.report}, &Failure{Reason: reason, Reference: ref, Detail: errDetail(err)}
 	}
+	s.count(ctx, "success", "ok", tr.mode)
 	return res, nil
+}
+
+func (s *Service) count(ctx context.Context, result, reason, mode string) {
+	if s.results != nil {
+		s.results.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result), attribute.String("reason", reason),
+			attribute.String("mode", attemptMode(mode))))
+	}
 }
 
 func errDetail(err error) string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crewjam/saml"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/domainverify"
@@ -45,6 +46,8 @@ type Config struct {
 	Mail *mail.Outbox
 	// Limiter bounds SP-initiated logins per client address (each stores a request).
 	Limiter *ratelimit.Limiter
+	// Meter records gatehouse.sso.results (nil: no metrics).
+	Meter metric.Meter
 	// RolesChanged is told after a JIT user got a role (drops this process's cached
 	// role bindings of the tenant at once).
 	RolesChanged func(tenantID uuid.UUID)
@@ -63,6 +66,8 @@ type Service struct {
 	realTime bool
 	logger   *slog.Logger
 
+	results metric.Int64Counter // nil without a meter
+
 	mu       sync.Mutex
 	material map[uuid.UUID]*material // parsed IdP metadata and opened SP keys, by connection
 }
@@ -78,6 +83,10 @@ func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions 
 	}
 	s := &Service{store: st, box: box, urls: urls, sessions: sessions, cfg: cfg, now: now, realTime: realTime, logger: logger,
 		verifier: domainverify.New(cfg.DNSServer, 3*time.Second), material: map[uuid.UUID]*material{}}
+	if cfg.Meter != nil {
+		s.results, _ = cfg.Meter.Int64Counter("gatehouse.sso.results",
+			metric.WithDescription("SAML responses at the ACS by result, reason (stable codes, docs/sso.md) and mode"))
+	}
 	s.fetch = cfg.MetadataClient
 	if s.fetch == nil {
 		s.fetch = metadataClient(cfg.AllowPrivateMetadata)
