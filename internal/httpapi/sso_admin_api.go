@@ -7,18 +7,33 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/sso"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
 // Tenant admin API for SSO connections (permission sso.configure; changes need a
 // recent step-up for sso.configure).
 
-func connParam(rs *responder, w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
-	id, err := uuid.Parse(chi.URLParam(r, "id"))
-	if err != nil {
-		rs.Error(w, r, sso.ErrNotFound)
-		return uuid.Nil, false
+// connAction answers f's result for the connection named in the URL: as {key: result}
+// with status, or with status alone when key is "".
+func connAction(rs *responder, status int, key string, f func(r *http.Request, t tenant.Tenant, id uuid.UUID) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := uuid.Parse(chi.URLParam(r, "id"))
+		if err != nil {
+			rs.Error(w, r, sso.ErrNotFound)
+			return
+		}
+		t, _ := TenantFrom(r.Context())
+		v, err := f(r, t, id)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		if key == "" {
+			w.WriteHeader(status)
+			return
+		}
+		rs.JSON(w, status, map[string]any{key: v})
 	}
-	return id, true
 }
 
 func handleAdminListSSO(rs *responder, svc *sso.Service) http.HandlerFunc {
@@ -51,106 +66,46 @@ func handleAdminCreateSSO(rs *responder, svc *sso.Service) http.HandlerFunc {
 }
 
 func handleAdminGetSSO(rs *responder, svc *sso.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := connParam(rs, w, r)
-		if !ok {
-			return
-		}
-		t, _ := TenantFrom(r.Context())
-		c, err := svc.Get(r.Context(), t, id)
-		if err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusOK, map[string]any{"connection": c})
-	}
+	return connAction(rs, http.StatusOK, "connection", func(r *http.Request, t tenant.Tenant, id uuid.UUID) (any, error) {
+		return svc.Get(r.Context(), t, id)
+	})
 }
 
 func handleAdminPatchSSO(rs *responder, svc *sso.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := connParam(rs, w, r)
-		if !ok {
-			return
-		}
+	return connAction(rs, http.StatusOK, "connection", func(r *http.Request, t tenant.Tenant, id uuid.UUID) (any, error) {
 		var in sso.Input
 		if err := decodeJSON(r, &in); err != nil {
-			rs.Error(w, r, err)
-			return
+			return nil, err
 		}
-		t, _ := TenantFrom(r.Context())
-		c, err := svc.Update(r.Context(), t, id, in, who(r))
-		if err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusOK, map[string]any{"connection": c})
-	}
+		return svc.Update(r.Context(), t, id, in, who(r))
+	})
 }
 
 func handleAdminDeleteSSO(rs *responder, svc *sso.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := connParam(rs, w, r)
-		if !ok {
-			return
-		}
-		t, _ := TenantFrom(r.Context())
-		if err := svc.Delete(r.Context(), t, id, who(r)); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}
+	return connAction(rs, http.StatusNoContent, "", func(r *http.Request, t tenant.Tenant, id uuid.UUID) (any, error) {
+		return nil, svc.Delete(r.Context(), t, id, who(r))
+	})
 }
 
 func handleAdminRotateSSOKey(rs *responder, svc *sso.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := connParam(rs, w, r)
-		if !ok {
-			return
-		}
-		t, _ := TenantFrom(r.Context())
-		c, err := svc.RotateKey(r.Context(), t, id, who(r))
-		if err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusOK, map[string]any{"connection": c})
-	}
+	return connAction(rs, http.StatusOK, "connection", func(r *http.Request, t tenant.Tenant, id uuid.UUID) (any, error) {
+		return svc.RotateKey(r.Context(), t, id, who(r))
+	})
 }
 
 func handleAdminDropPrevSSOKey(rs *responder, svc *sso.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := connParam(rs, w, r)
-		if !ok {
-			return
-		}
-		t, _ := TenantFrom(r.Context())
-		if err := svc.DropPreviousKey(r.Context(), t, id); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}
+	return connAction(rs, http.StatusNoContent, "", func(r *http.Request, t tenant.Tenant, id uuid.UUID) (any, error) {
+		return nil, svc.DropPreviousKey(r.Context(), t, id)
+	})
 }
 
 func handleAdminSSOAttempts(rs *responder, svc *sso.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := connParam(rs, w, r)
-		if !ok {
-			return
-		}
-		t, _ := TenantFrom(r.Context())
+	return connAction(rs, http.StatusOK, "attempts", func(r *http.Request, t tenant.Tenant, id uuid.UUID) (any, error) {
 		if _, err := svc.Get(r.Context(), t, id); err != nil {
-			rs.Error(w, r, err)
-			return
+			return nil, err
 		}
-		list, err := svc.Attempts(r.Context(), t, id, 50)
-		if err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusOK, map[string]any{"attempts": list})
-	}
+		return svc.Attempts(r.Context(), t, id, 50)
+	})
 }
 
 func handleAdminListDomains(rs *responder, svc *sso.Service) http.HandlerFunc {
