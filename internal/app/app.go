@@ -40,7 +40,7 @@ import (
 )
 
 // Version is the build's version, set by the linker (-X) in release builds.
-const Version = "dev"
+var Version = "dev"
 
 // App is a wired server.
 type App struct {

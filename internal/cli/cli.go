@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"io"
 	"log/slog"
 	"strings"
@@ -27,7 +28,8 @@ var errUsage = errors.New("usage")
 const usage = `gatehouse: multi-tenant identity platform
 
 Usage:
-  gatehouse dev [--addr ADDR] [--data-dir DIR]     everything for a first look (private PostgreSQL, demo tenant)
+  gatehouse dev [--addr ADDR] [--data-dir DIR] [--idp-addr ADDR]
+                                                   everything for a first look (private PostgreSQL, demo tenant, dev IdP)
   gatehouse serve [--addr ADDR]                    the production server
   gatehouse migrate up|down [--all|--steps N]|version
   gatehouse tenant create SLUG --name NAME [--admin-email EMAIL]
@@ -35,6 +37,8 @@ Usage:
   gatehouse tenant delete SLUG [--grace 720h]
   gatehouse tenants apply DIR [--dry-run]
   gatehouse version
+  gatehouse healthcheck [URL]                      exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200
+                                                   (for container health checks: the image has no shell or curl)
 
 Run "gatehouse serve --help" for the configuration variables.
 `
@@ -60,6 +64,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 	case "version":
 		fmt.Fprintln(env.Stdout, "gatehouse", versionString())
 		return nil
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil
@@ -119,4 +125,4 @@ func printVars(w io.Writer) {
 	}
 }
 
-func versionString() string { return "dev" }
+func versionString() string { return app.Version }

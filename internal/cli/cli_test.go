@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -295,5 +297,19 @@ sso_connections:
 	}
 	if !enforce || domain != "declared.example" {
 		t.Fatalf("stored: enforce %v, domain %q", enforce, domain)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer ok.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer down.Close()
+	if r := run(context.Background(), nil, "healthcheck", ok.URL+"/readyz"); r.err != nil {
+		t.Fatalf("healthy: %v", r.err)
+	}
+	if r := run(context.Background(), nil, "healthcheck", down.URL+"/readyz"); r.err == nil || !strings.Contains(r.err.Error(), "503") {
+		t.Fatalf("unhealthy: %v", r.err)
 	}
 }
