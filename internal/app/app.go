@@ -203,6 +203,9 @@ func (a *App) ready(ctx context.Context) error {
 	return nil
 }
 
+// MetricsHandler is the Prometheus exposition served on GATEHOUSE_METRICS_ADDR.
+func (a *App) MetricsHandler() http.Handler { return a.telemetry.Handler }
+
 // TenantRoutes exposes the tenant-host route table (tests walk it).
 func (a *App) TenantRoutes() chi.Routes { return a.routes }
 
