@@ -68,12 +68,18 @@ func TestDashboardAndAlerts(t *testing.T) {
 		}
 	}
 
-	// A live scrape after a little traffic.
+	// A live scrape after a little traffic: requests, a failed and a good sign-in.
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
-	for _, path := range []string{"/healthz", "/api/v1/session"} {
-		srv.Do(t, testutil.Request{Host: "nosuch.localhost", Path: path})
+	tn := testutil.NewTenant(t, d, "obs")
+	if _, err := srv.App.Accounts.CreateVerifiedUser(t.Context(), tn, "obs@example.com", "purple monkey dishwasher", ""); err != nil {
+		t.Fatal(err)
 	}
+	host := tn.Slug + ".localhost"
+	for _, pw := range []string{"wrong password here", "purple monkey dishwasher"} {
+		srv.Do(t, testutil.Request{Method: "POST", Host: host, Path: "/api/v1/login", Body: map[string]string{"email": "obs@example.com", "password": pw}})
+	}
+	srv.Do(t, testutil.Request{Host: host, Path: "/api/v1/session"})
 	rec := httptest.NewRecorder()
 	srv.App.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	scrape := rec.Body.String()

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
+	"go.opentelemetry.io/otel/metric"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -62,6 +64,21 @@ type Service struct {
 	cfg      Config
 	now      func() time.Time
 	ssoGate  func(ctx context.Context, t tenant.Tenant, email string) error
+	metrics  metrics
+}
+
+// metrics are the account flows' counters (no-ops until SetMeter).
+type metrics struct {
+	logins, signups, verifications *telemetry.Outcomes
+}
+
+// SetMeter turns on gatehouse.logins, gatehouse.signups and gatehouse.verifications.
+func (s *Service) SetMeter(m metric.Meter) {
+	s.metrics = metrics{
+		logins:        telemetry.NewOutcomes(m, "gatehouse.logins", "Sign-in attempts by result and step (password, mfa)"),
+		signups:       telemetry.NewOutcomes(m, "gatehouse.signups", "Sign-up requests by result"),
+		verifications: telemetry.NewOutcomes(m, "gatehouse.verifications", "Email confirmations by result"),
+	}
 }
 
 // SetSSOGate installs the check that refuses password login, signup and password reset

@@ -3,6 +3,8 @@ package account
 import (
 	"context"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
 	"strings"
 	"time"
 
@@ -38,6 +40,16 @@ type LoginResult struct {
 // Errors: invalid_email, invalid_credentials, rate_limited, email_not_verified,
 // account_disabled, account_pending_deletion.
 func (s *Service) Login(ctx context.Context, t tenant.Tenant, email, pw string, meta Meta) (LoginResult, error) {
+	res, err := s.login(ctx, t, email, pw, meta)
+	result := telemetry.Result(err)
+	if err == nil && res.MFARequired {
+		result = "mfa_required"
+	}
+	s.metrics.logins.Add(ctx, result, attribute.String("step", "password"))
+	return res, err
+}
+
+func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, meta Meta) (LoginResult, error) {
 	email, err := emailaddr.Normalize(email)
 	if err != nil {
 		return LoginResult{}, err
@@ -174,6 +186,12 @@ var ErrInvalidMFAToken = apperr.New(apperr.Unauthenticated, "invalid_mfa_token",
 // the challenge that Login returned. A challenge allows five attempts within five minutes
 // and is single-use. Errors: invalid_mfa_token, invalid_code.
 func (s *Service) LoginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code string, meta Meta) (LoginResult, error) {
+	res, err := s.loginMFA(ctx, t, mfaToken, code, meta)
+	s.metrics.logins.Add(ctx, telemetry.Result(err), attribute.String("step", "mfa"))
+	return res, err
+}
+
+func (s *Service) loginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code string, meta Meta) (LoginResult, error) {
 	hash, err := token.Parse(mfaToken)
 	if err != nil {
 		return LoginResult{}, ErrInvalidMFAToken

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"slices"
 	"time"
 
@@ -29,6 +30,12 @@ type SignupInput struct {
 // Errors: invalid_email, weak_password, invalid_name, signup_disabled,
 // signup_domain_not_allowed, rate_limited.
 func (s *Service) Signup(ctx context.Context, t tenant.Tenant, in SignupInput, meta Meta) error {
+	err := s.signup(ctx, t, in, meta)
+	s.metrics.signups.Add(ctx, telemetry.Result(err))
+	return err
+}
+
+func (s *Service) signup(ctx context.Context, t tenant.Tenant, in SignupInput, meta Meta) error {
 	start := time.Now()
 	email, err := emailaddr.Normalize(in.Email)
 	if err != nil {

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +24,12 @@ import (
 // Errors: invalid_token (for all of unknown, used, expired, other tenant, address changed),
 // email_unavailable.
 func (s *Service) ConfirmEmail(ctx context.Context, t tenant.Tenant, tok string) (User, error) {
+	u, err := s.confirmEmail(ctx, t, tok)
+	s.metrics.verifications.Add(ctx, telemetry.Result(err))
+	return u, err
+}
+
+func (s *Service) confirmEmail(ctx context.Context, t tenant.Tenant, tok string) (User, error) {
 	hash, err := token.Parse(tok)
 	if err != nil {
 		return User{}, ErrInvalidToken

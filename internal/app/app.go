@@ -136,6 +136,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 		a.now, cfg.Now == nil, logger)
 	a.Accounts.SetSSOGate(a.SSO.Required)
 
+	a.Accounts.SetMeter(tel.MeterProvider.Meter("gatehouse/account"))
+	a.StepUp.SetMeter(tel.MeterProvider.Meter("gatehouse/stepup"))
+	if err := a.registerGauges(tel.MeterProvider.Meter("gatehouse/runtime")); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+
 	a.Handler, a.routes = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},

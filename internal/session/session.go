@@ -255,6 +255,14 @@ func (s *Service) Authenticate(ctx context.Context, tenantID uuid.UUID, tok stri
 	return p, nil
 }
 
+// CachedSessions is how many validated sessions this process holds (0 without a cache).
+func (s *Service) CachedSessions() int {
+	if s.cache == nil {
+		return 0
+	}
+	return s.cache.size()
+}
+
 // Invalidate drops sessions from this process's cache; callers that revoke sessions
 // inside their own transaction call it after commit (other processes learn it from the
 // broadcast).

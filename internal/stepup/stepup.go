@@ -6,6 +6,9 @@ package stepup
 import (
 	"context"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"net/url"
 	"slices"
 	"time"
@@ -102,6 +105,14 @@ type Service struct {
 	sessions *session.Service
 	limiter  *ratelimit.Limiter
 	now      func() time.Time
+
+	challenges, results *telemetry.Outcomes // no-ops until SetMeter
+}
+
+// SetMeter turns on gatehouse.stepup.challenges (by action) and gatehouse.stepup.results.
+func (s *Service) SetMeter(m metric.Meter) {
+	s.challenges = telemetry.NewOutcomes(m, "gatehouse.stepup.challenges", "Protected actions that asked for re-authentication, by action")
+	s.results = telemetry.NewOutcomes(m, "gatehouse.stepup.results", "Re-authentications by result")
 }
 
 // NewService returns the step-up service.
@@ -121,6 +132,7 @@ func (s *Service) Require(ctx context.Context, t tenant.Tenant, p session.Princi
 	if Satisfied(req, p.Session, s.now()) {
 		return nil
 	}
+	s.challenges.Add(ctx, "step_up_required", attribute.String("action", string(action)))
 	return Required(req, returnTo, has)
 }
 
@@ -149,6 +161,12 @@ var ErrInvalidCredentials = apperr.New(apperr.Unauthenticated, "invalid_credenti
 // new token (returned) and a fresh auth_time; the old token is dead on every node.
 // Errors: invalid_credentials, invalid_code, rate_limited.
 func (s *Service) Reauth(ctx context.Context, t tenant.Tenant, p session.Principal, in ReauthInput, meta session.Meta) (session.Issued, error) {
+	iss, err := s.reauth(ctx, t, p, in, meta)
+	s.results.Add(ctx, telemetry.Result(err))
+	return iss, err
+}
+
+func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Principal, in ReauthInput, meta session.Meta) (session.Issued, error) {
 	failKey := ratelimit.Key("reauth", p.UserID.String(), meta.IP.String())
 	if wait, err := s.limiter.LoginDelay(ctx, t.ID, failKey); err != nil {
 		return session.Issued{}, err
