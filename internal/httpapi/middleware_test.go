@@ -3,7 +3,9 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -91,7 +93,11 @@ func TestRequestSpans(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 	obs := newObserver(slog.New(slog.NewJSONHandler(&logs, nil)), tp, metricnoop.NewMeterProvider())
 	mux := chi.NewRouter()
-	mux.Get("/api/v1/things/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	tid := uuid.New()
+	mux.Get("/api/v1/things/{id}", func(w http.ResponseWriter, r *http.Request) {
+		setTenant(r.Context(), tenant.Tenant{ID: tid, Slug: "acme"})
+		w.WriteHeader(http.StatusInternalServerError)
+	})
 	h := requestInfo(nil)(obs.middleware(mux))
 	r := httptest.NewRequest("GET", "/api/v1/things/42", nil)
 	r.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
@@ -103,6 +109,13 @@ func TestRequestSpans(t *testing.T) {
 	s := spans[0]
 	if s.Name() != "GET /api/v1/things/{id}" || s.SpanKind() != trace.SpanKindServer || s.Status().Code != codes.Error {
 		t.Fatalf("span %q kind %v status %v", s.Name(), s.SpanKind(), s.Status())
+	}
+	attrs := map[string]string{}
+	for _, kv := range s.Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	if attrs["gatehouse.tenant_id"] != tid.String() || len(attrs["gatehouse.request_id"]) < 8 {
+		t.Fatalf("span lacks tenant and request ids: %v", attrs)
 	}
 	if s.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Fatalf("incoming trace not continued: %s", s.SpanContext().TraceID())

@@ -84,7 +84,11 @@ func (o *observer) middleware(next http.Handler) http.Handler {
 		if span.IsRecording() {
 			span.SetName(method + " " + route)
 			span.SetAttributes(semconv.HTTPRequestMethodKey.String(method), semconv.HTTPRoute(route),
-				semconv.HTTPResponseStatusCode(rec.status), semconv.URLPath(r.URL.Path))
+				semconv.HTTPResponseStatusCode(rec.status), semconv.URLPath(r.URL.Path),
+				attribute.String("gatehouse.request_id", Info(ctx).ID))
+			if t, ok := TenantFrom(ctx); ok {
+				span.SetAttributes(attribute.String("gatehouse.tenant_id", t.ID.String()))
+			}
 			if rec.status >= 500 {
 				span.SetStatus(codes.Error, strconv.Itoa(rec.status))
 			}

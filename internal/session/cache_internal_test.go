@@ -1,6 +1,9 @@
 package session
 
 import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -39,4 +42,36 @@ func TestCacheIndexStaysConsistent(t *testing.T) {
 	if len(c.byUser) != 0 || len(c.entries) != 0 {
 		t.Fatal("clear left entries")
 	}
+}
+
+// BenchmarkCacheMemory reports the heap each cached session takes (the principal with a
+// typical user agent, email and name, the map entry and the per-user index):
+//
+//	go test ./internal/session -run '^$' -bench CacheMemory -benchtime 1x
+func BenchmarkCacheMemory(b *testing.B) {
+	const n = 100_000
+	now := time.Now()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := newCache(n+1, time.Minute, func() bool { return true })
+	tid := uuid.New()
+	for i := range n {
+		var key [32]byte
+		binary.BigEndian.PutUint64(key[:], uint64(i)+1)
+		uid := uuid.New()
+		p := Principal{TenantID: tid, UserID: uid, Email: fmt.Sprintf("user%06d@example.com", i), Name: "Firstname Lastname",
+			Status: "active", UserCreatedAt: now, Session: Session{ID: uuid.New(), UserID: uid, CreatedAt: now, LastActiveAt: now,
+				ExpiresAt: now.Add(time.Hour), AuthTime: now, Methods: []string{"password"}, AAL: "aal1",
+				UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+				Device:    "Desktop", Browser: "Chrome", OS: "macOS"}}
+		c.put(key, tid, p, now.Add(time.Hour), c.epoch, now)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if c.size() != n {
+		b.Fatalf("cached %d", c.size())
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/session")
+	runtime.KeepAlive(c)
 }
