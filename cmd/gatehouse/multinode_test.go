@@ -29,10 +29,11 @@ func TestMain(m *testing.M) {
 
 // node is one `gatehouse serve` process.
 type node struct {
-	name string
-	port int
-	cmd  *exec.Cmd
-	out  *syncBuf
+	name   string
+	port   int
+	cmd    *exec.Cmd
+	out    *syncBuf
+	killed bool // SIGKILLed on purpose (fault tests): its exit is not an error
 }
 
 type syncBuf struct {
@@ -43,13 +44,14 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func startServe(t *testing.T, bin, name, databaseURL string) *node {
+func startServe(t *testing.T, bin, name, databaseURL string, env ...string) *node {
 	t.Helper()
 	n := &node{name: name, port: freePort(t), out: &syncBuf{}}
 	n.cmd = exec.Command(bin, "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", n.port))
 	n.cmd.Env = append(environWithout("DATABASE_URL", "GATEHOUSE_ADMIN_DATABASE_URL"),
 		"DATABASE_URL="+databaseURL, "GATEHOUSE_BASE_DOMAIN=localhost", "GATEHOUSE_PUBLIC_SCHEME=http",
 		"GATEHOUSE_MAIL=log", "GATEHOUSE_LOG_LEVEL=warn", "OTEL_SDK_DISABLED=true")
+	n.cmd.Env = append(n.cmd.Env, env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func startServe(t *testing.T, bin, name, databaseURL string) *node {
 		_ = n.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:
-			if err != nil {
+			if err != nil && !n.killed {
 				t.Errorf("%s exited with %v\n%s", name, err, n.out)
 			}
 		case <-time.After(30 * time.Second):

@@ -271,3 +271,15 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Restart restarts the cluster in fast mode (active sessions are ended) on the same port
+// and socket, as `pg_ctl restart` does: the fault tests' database outage.
+func (s *Server) Restart(ctx context.Context) error {
+	// -l: the new postmaster must not inherit pg_ctl's output pipe (the call would wait for
+	// it to close, forever).
+	if _, err := s.cmd(ctx, "pg_ctl", "restart", "-w", "-t", "60", "-m", "fast", "-D", s.DataDir,
+		"-l", filepath.Join(s.DataDir, "server.log")); err != nil {
+		return fmt.Errorf("restart private PostgreSQL: %w", err)
+	}
+	return s.waitReady(ctx)
+}
