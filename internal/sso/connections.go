@@ -288,11 +288,9 @@ func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who aud
 		if err := setDomains(ctx, q, row.ID, domains); err != nil {
 			return err
 		}
-		all, err := q.ListSSODomainsOf(ctx, row.ID)
-		if err != nil {
+		if out, err = s.viewOf(ctx, q, t, row); err != nil {
 			return err
 		}
-		out = s.view(t, row, all)
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnCreated, Details: map[string]any{
 			"connection_id": row.ID, "name": row.Name, "idp_entity_id": idp.EntityID, "domains": domains}})
 	})
@@ -370,11 +368,9 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 				return err
 			}
 		}
-		all, err := q.ListSSODomainsOf(ctx, id)
-		if err != nil {
+		if out, err = s.viewOf(ctx, q, t, row); err != nil {
 			return err
 		}
-		out = s.view(t, row, all)
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnUpdated, Details: map[string]any{
 			"connection_id": id, "idp_changed": ok, "enforce": st.enforce, "jit": st.jit, "allow_idp_initiated": st.idpInitiated}})
 	})
@@ -430,12 +426,8 @@ func (s *Service) Get(ctx context.Context, t tenant.Tenant, id uuid.UUID) (Conne
 		if err != nil {
 			return err
 		}
-		domains, err := q.ListSSODomainsOf(ctx, id)
-		if err != nil {
-			return err
-		}
-		out = s.view(t, row, domains)
-		return nil
+		out, err = s.viewOf(ctx, q, t, row)
+		return err
 	}, store.ReadOnly(), store.Idempotent())
 	return out, err
 }
@@ -456,11 +448,9 @@ func (s *Service) RotateKey(ctx context.Context, t tenant.Tenant, id uuid.UUID, 
 		if err != nil {
 			return err
 		}
-		domains, err := q.ListSSODomainsOf(ctx, id)
-		if err != nil {
+		if out, err = s.viewOf(ctx, q, t, row); err != nil {
 			return err
 		}
-		out = s.view(t, row, domains)
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOKeyRotated, Details: map[string]any{"connection_id": id}})
 	})
 	s.forget(id)
@@ -543,4 +533,13 @@ func (s *Service) VerifyDomain(ctx context.Context, t tenant.Tenant, domain stri
 func fingerprint(der []byte) string {
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:])
+}
+
+// viewOf is a connection row with its domains, as the API shows it.
+func (s *Service) viewOf(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, row sqlcgen.SsoConnection) (Connection, error) {
+	domains, err := q.ListSSODomainsOf(ctx, row.ID)
+	if err != nil {
+		return Connection{}, err
+	}
+	return s.view(t, row, domains), nil
 }
