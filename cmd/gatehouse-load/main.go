@@ -1,8 +1,18 @@
-// Command gatehouse-load measures the session check: GET /api/v1/session with a bearer
-// token, from C concurrent connections over loopback for a fixed duration, reporting
-// requests/s, p50 and p99. With -bare it starts and measures, in the same process, a plain
-// net/http handler that answers the same JSON from a map in memory: the ceiling of this
-// machine for that request.
+// Command gatehouse-load drives a running Gatehouse over HTTP and measures it against the
+// physical limits of the machine, measured in the same run (docs/performance.md;
+// scripts/perf.sh runs everything with one command).
+//
+//	gatehouse-load setup -idp DIR -tenants-dir DIR -tenants 20   # load IdP + tenant files
+//	gatehouse-load run -url http://127.0.0.1:8080 -idp DIR -mailbox DATA/mail -json r.json -svg r.svg
+//	gatehouse-load scale -url … -admin-db-url … -json s.json     # 10 → 10,000 tenants, 1k → 1M users
+//	gatehouse-load chart -json r.json -svg r.svg                 # re-render a chart
+//
+// `run` measures the session check against a bare net/http handler serving the same JSON
+// from memory, login against the argon2id hash rate, the SAML ACS against bare crewjam
+// parsing of the same responses, sign-up with mail and confirmation, and a realistic mix of
+// all of them over many tenants; per operation requests/s, p50/p95/p99 and errors.
+//
+// Without a subcommand it measures one session check (the older form):
 //
 //	gatehouse-load -url http://127.0.0.1:8080/api/v1/session -host acme.localhost -token T
 //	gatehouse-load -bare -token T
@@ -42,6 +52,25 @@ type Result struct {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "setup":
+			return runSetup(args[1:], out)
+		case "run":
+			return runReport(ctx, args[1:], out)
+		case "scale":
+			return runScale(ctx, args[1:], out)
+		case "chart":
+			return runChart(args[1:])
+		case "session":
+			return runSession(ctx, args[1:], out)
+		}
+		return fmt.Errorf("unknown command %q: setup, run, scale, chart or session", args[0])
+	}
+	return runSession(ctx, args, out)
+}
+
+func runSession(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("gatehouse-load", flag.ContinueOnError)
 	target := fs.String("url", "", "URL of the session check (GET /api/v1/session)")
 	host := fs.String("host", "", "Host header (the tenant host)")
@@ -61,7 +90,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("-d must be in (0, 10m] and -c in [1, 1024]")
 	}
 	if *bare {
-		u, stop, err := startBare(*tok)
+		u, stop, err := startBareMany(map[string]bool{*tok: true})
 		if err != nil {
 			return err
 		}
@@ -167,9 +196,9 @@ func get(c *http.Client, target, host, tok string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// startBare serves GET /api/v1/session from a map in memory with a whoami body of the same
-// shape and size as Gatehouse's.
-func startBare(tok string) (string, func(), error) {
+// startBareMany serves GET /api/v1/session from a map in memory with a whoami body of the
+// same shape and size as Gatehouse's, for each of the tokens.
+func startBareMany(tokens map[string]bool) (string, func(), error) {
 	body := map[string]any{
 		"session": map[string]any{"id": "0b0f6c1e-6a8e-4f53-9d7e-1d2b7c3a4e5f", "created_at": time.Now(), "last_active_at": time.Now(),
 			"expires_at": time.Now().Add(12 * time.Hour), "auth_time": time.Now(), "methods": []string{"password"}, "aal": "aal1"},
@@ -177,7 +206,10 @@ func startBare(tok string) (string, func(), error) {
 			"status": "active", "email_verified": true, "email_verified_at": time.Now(), "created_at": time.Now()},
 		"tenant": map[string]any{"slug": "acme", "name": "Acme"},
 	}
-	sessions := map[string]map[string]any{tok: body}
+	sessions := map[string]map[string]any{}
+	for tok := range tokens {
+		sessions[tok] = body
+	}
 	var mu sync.RWMutex
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -81,6 +81,9 @@ func ReadDir(dir string) ([]Captured, error) {
 	return out, nil
 }
 
+// ReadFile reads one message written by DirSender (quoted-printable decoded, links found).
+func ReadFile(path string) (Captured, error) { return readEML(path) }
+
 func readEML(path string) (Captured, error) {
 	f, err := os.Open(path)
 	if err != nil {
