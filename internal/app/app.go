@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
@@ -64,14 +65,25 @@ type App struct {
 }
 
 // New connects to the database as the application role, refuses a role that bypasses
-// row-level security, and builds the handler.
+// row-level security, and builds the handler. Telemetry comes from the OTEL_* variables.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv func(string) string) (*App, error) {
-	if cfg.DatabaseURL == "" {
-		return nil, errors.New("DATABASE_URL: not set (the gatehouse_app connection)")
-	}
 	tel, err := telemetry.Setup(ctx, Version, getenv)
 	if err != nil {
 		return nil, err
+	}
+	a, err := NewWithTelemetry(ctx, cfg, logger, tel)
+	if err != nil {
+		_ = tel.Shutdown(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return a, nil
+}
+
+// NewWithTelemetry is New with providers the caller built (tests record spans with it).
+// The App shuts tel down when it stops.
+func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logger, tel *telemetry.Telemetry) (*App, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("DATABASE_URL: not set (the gatehouse_app connection)")
 	}
 	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, MaxConns: cfg.DBMaxConns, ExecMode: cfg.DBExecMode,
 		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
@@ -150,8 +162,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, getenv fun
 	return a, nil
 }
 
-// newJobs builds the River client that runs background jobs (mail delivery) on the
-// application role's pool.
+// newJobs builds the River client that runs background jobs (mail delivery, account
+// purges) on the application role's pool. Every job is traced: its span continues the
+// trace of the request that enqueued it (telemetry.JobTracing).
 func (a *App) newJobs(sender mail.Sender, tel *telemetry.Telemetry) (*river.Client[pgx.Tx], error) {
 	worker, err := mail.NewWorker(a.store, sender, a.mailFrom, a.logger, tel.MeterProvider)
 	if err != nil {
@@ -161,9 +174,11 @@ func (a *App) newJobs(sender mail.Sender, tel *telemetry.Telemetry) (*river.Clie
 	river.AddWorker(workers, worker)
 	river.AddWorker(workers, a.purger)
 	poll := a.cfg.JobPollInterval
+	tracing := telemetry.NewJobTracing(tel.TracerProvider, func(ctx context.Context) string { return httpapi.Info(ctx).ID })
 	client, err := river.NewClient(riverpgxv5.New(a.store.Pool()), &river.Config{
 		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}, river.QueueDefault: {MaxWorkers: 2}},
 		Workers:                     workers,
+		Middleware:                  []rivertype.Middleware{tracing},
 		RetryPolicy:                 mail.RetryPolicy{Base: a.cfg.MailRetryBase, Max: 30 * time.Minute},
 		FetchPollInterval:           poll,
 		FetchCooldown:               min(100*time.Millisecond, poll/2),
