@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return runChart(args[1:])
 		case "session":
 			return runSession(ctx, args[1:], out)
+		case "bare-server":
+			return runBareServer(os.Stdin, out)
 		}
 		return fmt.Errorf("unknown command %q: setup, run, scale, chart or session", args[0])
 	}

@@ -35,7 +35,8 @@ func TestPerfScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"bare net/http session check": {"session_check"}, "session check (cached)": {"session_check"},
+		"bare net/http session check": {"session_check"}, "bare net/http session check (in-process)": {"session_check"},
+		"session check (cached)":        {"session_check"},
 		"session check (uncached node)": {"session_check"}, "login": {"login"}, "SAML ACS": {"saml_acs"},
 		"signup+verify": {"signup_verify"}, "mix": {"session_check", "session_list", "login", "saml_acs", "signup_verify"},
 	}
@@ -56,8 +57,8 @@ func TestPerfScript(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("runs missing from the report: %v", want)
 	}
-	if len(r.Ratios) != 5 || len(r.Bounds) != 3 {
-		t.Errorf("ratios %d (want 5), bounds %d (want 3)", len(r.Ratios), len(r.Bounds))
+	if len(r.Ratios) != 7 || len(r.Bounds) != 4 {
+		t.Errorf("ratios %d (want 7), bounds %d (want 4)", len(r.Ratios), len(r.Bounds))
 	}
 	for _, q := range r.Ratios {
 		if q.Product <= 0 || q.Limit <= 0 {
