@@ -4,7 +4,7 @@
 -- Returns no row when the address is taken in this tenant (race-safe with the unique index).
 INSERT INTO users (tenant_id, email, name)
 VALUES (NULLIF(current_setting('gatehouse.tenant_id', true), '')::uuid, @email, @name)
-ON CONFLICT (tenant_id, lower(email)) DO NOTHING
+ON CONFLICT (tenant_id, email_key) DO NOTHING
 RETURNING *;
 
 -- name: GetUserByID :one
@@ -13,7 +13,7 @@ SELECT * FROM users WHERE id = @id;
 -- name: GetUserWithPassword :one
 SELECT u.*, p.hash AS password_hash
 FROM users u LEFT JOIN password_credentials p ON p.tenant_id = u.tenant_id AND p.user_id = u.id
-WHERE lower(u.email) = lower(@email);
+WHERE u.email_key = lower(@email);
 
 -- name: UpsertPassword :exec
 INSERT INTO password_credentials (user_id, hash) VALUES (@user_id, @hash)
@@ -22,7 +22,7 @@ ON CONFLICT (tenant_id, user_id) DO UPDATE SET hash = EXCLUDED.hash, updated_at 
 -- name: MarkEmailVerified :execrows
 -- Only while the user still has the address the token was sent to.
 UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
-WHERE id = @id AND lower(email) = lower(@email);
+WHERE id = @id AND email_key = lower(@email);
 
 -- name: ChangeUserEmail :one
 UPDATE users SET email = @email, email_verified_at = now(), updated_at = now()

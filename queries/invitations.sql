@@ -26,5 +26,5 @@ SELECT count(*) AS users,
 FROM users;
 
 -- name: GetOpenInvitationByEmail :one
-SELECT * FROM invitations WHERE lower(email) = lower(@email) AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+SELECT * FROM invitations WHERE email_key = lower(@email) AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
 ORDER BY created_at DESC LIMIT 1;

@@ -6,7 +6,7 @@ VALUES (NULLIF(current_setting('gatehouse.tenant_id', true), '')::uuid, @email, 
 RETURNING *;
 
 -- name: GetUserByEmail :one
-SELECT * FROM users WHERE lower(email) = lower(@email);
+SELECT * FROM users WHERE email_key = lower(@email);
 
 -- name: CountUsers :one
 SELECT count(*) FROM users;

@@ -156,3 +156,26 @@ func errKind(err error) string {
 	}
 	return s
 }
+
+// checkSession is GET /api/v1/session as an app's backend sends it: a bearer token, no
+// forwarded address, the body read and dropped. It is kept as lean as the loop of a bare
+// load generator, so that the client's own work does not flatten the comparison with the
+// bare handler (a heavier client makes every server look closer to the bare one).
+func (g *gatehouse) checkSession(slug, token string) error {
+	req, err := http.NewRequest(http.MethodGet, g.base.String()+"/api/v1/session", nil)
+	if err != nil {
+		return err
+	}
+	req.Host = g.host(slug)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET /api/v1/session: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &statusErr{op: "GET /api/v1/session", status: resp.StatusCode}
+	}
+	return nil
+}

@@ -202,8 +202,7 @@ func (f runFlags) sessionPhase(ctx context.Context, w *workload, rep *Report, lo
 	check := func(g *gatehouse) []op {
 		return []op{{name: "session_check", weight: 1, fn: func(_ context.Context, r *rand.Rand) error {
 			u := w.randomUser(r)
-			_, err := g.call(call{method: "GET", slug: u.slug, path: "/api/v1/session", bearer: *u.token.Load()}, 200)
-			return err
+			return g.checkSession(u.slug, *u.token.Load())
 		}}}
 	}
 	bareRun := func(name string, start func() (string, func(), error)) (PhaseResult, error) {

@@ -90,10 +90,7 @@ func (w *workload) login(u *user) error {
 	return nil
 }
 
-func (w *workload) sessionCheck(u *user) error {
-	_, err := w.g.call(call{method: "GET", slug: u.slug, path: "/api/v1/session", bearer: *u.token.Load()}, 200)
-	return err
-}
+func (w *workload) sessionCheck(u *user) error { return w.g.checkSession(u.slug, *u.token.Load()) }
 
 func (w *workload) sessionList(u *user) error {
 	_, err := w.g.call(call{method: "GET", slug: u.slug, path: "/api/v1/sessions", bearer: *u.token.Load()}, 200)

@@ -156,9 +156,23 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	msg.From, msg.ConfigurationSet = w.from(ctx, tid)
 	attrs := metric.WithAttributes(attribute.String("template", tpl))
 	providerID, sendErr := w.sender.Send(ctx, msg)
+	// The outcome must reach the outbox even across a database restart: a "sent" that is
+	// not recorded would leave the row pending with its one-time link kept. The updates are
+	// idempotent, so they are retried with backoff for up to a minute.
 	record := func(f func(q *sqlcgen.Queries) error) {
-		if err := w.store.InTenant(context.WithoutCancel(ctx), tid, f, store.Idempotent()); err != nil {
-			w.logger.ErrorContext(ctx, "mail: recording the outcome failed", "outbox_id", oid, "err", err)
+		rctx := context.WithoutCancel(ctx)
+		wait := 100 * time.Millisecond
+		for deadline := time.Now().Add(time.Minute); ; wait = min(2*wait, 5*time.Second) {
+			err := w.store.InTenant(rctx, tid, f, store.Idempotent())
+			if err == nil {
+				return
+			}
+			if time.Now().Add(wait).After(deadline) {
+				w.logger.ErrorContext(ctx, "mail: recording the outcome failed", "outbox_id", oid, "err", err)
+				return
+			}
+			w.logger.WarnContext(ctx, "mail: recording the outcome failed, retrying", "outbox_id", oid, "err", err, "retry_in", wait)
+			time.Sleep(wait)
 		}
 	}
 	switch {

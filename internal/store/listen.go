@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Listener holds one dedicated connection that LISTENs on the channels handlers were
@@ -25,6 +27,11 @@ type Listener struct {
 	// generation increases on every (re)connect and disconnect; caches compare it to know
 	// whether an entry was stored under the current connection.
 	generation atomic.Uint64
+
+	// A connection can die without an error reaching us (a network partition, a failover
+	// behind a proxy): after heartbeat without a notification the connection must answer a
+	// ping within pingTimeout, or it counts as lost.
+	heartbeat, pingTimeout time.Duration
 }
 
 type handler struct {
@@ -37,7 +44,14 @@ func (s *Store) NewListener(logger *slog.Logger) *Listener {
 	cc := s.pool.Config().ConnConfig.Copy()
 	cc.Tracer = nil // one long-lived wait is not a query worth a span
 	cc.RuntimeParams["application_name"] = "gatehouse-listener"
-	return &Listener{connConfig: cc, logger: logger, handlers: map[string][]handler{}}
+	return &Listener{connConfig: cc, logger: logger, handlers: map[string][]handler{},
+		heartbeat: 5 * time.Second, pingTimeout: 2 * time.Second}
+}
+
+// SetHeartbeat changes how often an idle connection is pinged and how long the ping may
+// take (tests).
+func (l *Listener) SetHeartbeat(every, timeout time.Duration) {
+	l.heartbeat, l.pingTimeout = every, timeout
 }
 
 // Handle registers notify for payloads on channel, and reset for every (re)connect.
@@ -56,13 +70,19 @@ func (l *Listener) Generation() uint64 { return l.generation.Load() }
 
 // Run listens until ctx is cancelled.
 func (l *Listener) Run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	const firstBackoff = 100 * time.Millisecond
+	backoff := firstBackoff
 	for ctx.Err() == nil {
 		err := l.listenOnce(ctx)
-		l.healthy.Store(false)
+		wasHealthy := l.healthy.Swap(false)
 		l.generation.Add(1)
 		if ctx.Err() != nil {
 			return
+		}
+		if wasHealthy {
+			// A connection that was listening failed: start over with a short wait; only
+			// consecutive failures to connect back off further.
+			backoff = firstBackoff
 		}
 		l.logger.Warn("notification listener disconnected; caches bypassed until it reconnects", "err", err, "retry_in", backoff)
 		select {
@@ -95,7 +115,18 @@ func (l *Listener) listenOnce(ctx context.Context) error {
 	l.resetAll()
 	l.healthy.Store(true)
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, l.heartbeat)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && pgconn.Timeout(err) {
+			pctx, cancel := context.WithTimeout(ctx, l.pingTimeout)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("heartbeat: %w", err)
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}

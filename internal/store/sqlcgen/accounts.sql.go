@@ -15,7 +15,7 @@ import (
 const changeUserEmail = `-- name: ChangeUserEmail :one
 UPDATE users SET email = $1, email_verified_at = now(), updated_at = now()
 WHERE id = $2
-RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after
+RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after, email_key
 `
 
 type ChangeUserEmailParams struct {
@@ -37,6 +37,7 @@ func (q *Queries) ChangeUserEmail(ctx context.Context, arg ChangeUserEmailParams
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }
@@ -85,7 +86,7 @@ func (q *Queries) DeleteExpiredEmailTokens(ctx context.Context) (int64, error) {
 }
 
 const getUserByID = `-- name: GetUserByID :one
-SELECT tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after FROM users WHERE id = $1
+SELECT tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after, email_key FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUserByID(ctx context.Context, id uuid.UUID) (User, error) {
@@ -102,14 +103,15 @@ func (q *Queries) GetUserByID(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }
 
 const getUserWithPassword = `-- name: GetUserWithPassword :one
-SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, u.purge_after, p.hash AS password_hash
+SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, u.purge_after, u.email_key, p.hash AS password_hash
 FROM users u LEFT JOIN password_credentials p ON p.tenant_id = u.tenant_id AND p.user_id = u.id
-WHERE lower(u.email) = lower($1)
+WHERE u.email_key = lower($1)
 `
 
 type GetUserWithPasswordRow struct {
@@ -123,6 +125,7 @@ type GetUserWithPasswordRow struct {
 	UpdatedAt       time.Time  `json:"updated_at"`
 	LastLoginAt     *time.Time `json:"last_login_at"`
 	PurgeAfter      *time.Time `json:"purge_after"`
+	EmailKey        *string    `json:"email_key"`
 	PasswordHash    *string    `json:"password_hash"`
 }
 
@@ -140,6 +143,7 @@ func (q *Queries) GetUserWithPassword(ctx context.Context, email string) (GetUse
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 		&i.PasswordHash,
 	)
 	return i, err
@@ -176,8 +180,8 @@ const insertUserIfAbsent = `-- name: InsertUserIfAbsent :one
 
 INSERT INTO users (tenant_id, email, name)
 VALUES (NULLIF(current_setting('gatehouse.tenant_id', true), '')::uuid, $1, $2)
-ON CONFLICT (tenant_id, lower(email)) DO NOTHING
-RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after
+ON CONFLICT (tenant_id, email_key) DO NOTHING
+RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after, email_key
 `
 
 type InsertUserIfAbsentParams struct {
@@ -201,6 +205,7 @@ func (q *Queries) InsertUserIfAbsent(ctx context.Context, arg InsertUserIfAbsent
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }
@@ -223,7 +228,7 @@ func (q *Queries) InvalidateEmailTokens(ctx context.Context, arg InvalidateEmail
 
 const markEmailVerified = `-- name: MarkEmailVerified :execrows
 UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
-WHERE id = $1 AND lower(email) = lower($2)
+WHERE id = $1 AND email_key = lower($2)
 `
 
 type MarkEmailVerifiedParams struct {

@@ -198,7 +198,7 @@ func (q *Queries) ListRoleBindings(ctx context.Context) ([]RoleBinding, error) {
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, u.purge_after, EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa,
+SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, u.purge_after, u.email_key, EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa,
        COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')::text[] AS roles,
        COALESCE((SELECT array_agg(DISTINCT c.slug) FROM sso_identities i JOIN sso_connections c ON c.tenant_id = i.tenant_id AND c.id = i.connection_id
                  WHERE i.tenant_id = u.tenant_id AND i.user_id = u.id), '{}')::text[] AS sso
@@ -235,6 +235,7 @@ type ListUsersRow struct {
 	UpdatedAt       time.Time  `json:"updated_at"`
 	LastLoginAt     *time.Time `json:"last_login_at"`
 	PurgeAfter      *time.Time `json:"purge_after"`
+	EmailKey        *string    `json:"email_key"`
 	Mfa             bool       `json:"mfa"`
 	Roles           []string   `json:"roles"`
 	Sso             []string   `json:"sso"`
@@ -270,6 +271,7 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUse
 			&i.UpdatedAt,
 			&i.LastLoginAt,
 			&i.PurgeAfter,
+			&i.EmailKey,
 			&i.Mfa,
 			&i.Roles,
 			&i.Sso,

@@ -16,7 +16,7 @@ import (
 const cancelUserDeletion = `-- name: CancelUserDeletion :one
 UPDATE users SET status = 'active', purge_after = NULL, updated_at = now()
 WHERE id = $1 AND status = 'pending_deletion'
-RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after
+RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after, email_key
 `
 
 func (q *Queries) CancelUserDeletion(ctx context.Context, id uuid.UUID) (User, error) {
@@ -33,6 +33,7 @@ func (q *Queries) CancelUserDeletion(ctx context.Context, id uuid.UUID) (User, e
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }
@@ -143,7 +144,7 @@ func (q *Queries) InsertDeletionReceipt(ctx context.Context, arg InsertDeletionR
 }
 
 const lockUserForPurge = `-- name: LockUserForPurge :one
-SELECT tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after FROM users WHERE id = $1 AND status = 'pending_deletion' AND purge_after <= $2 FOR UPDATE
+SELECT tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after, email_key FROM users WHERE id = $1 AND status = 'pending_deletion' AND purge_after <= $2 FOR UPDATE
 `
 
 type LockUserForPurgeParams struct {
@@ -166,6 +167,7 @@ func (q *Queries) LockUserForPurge(ctx context.Context, arg LockUserForPurgePara
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }
@@ -174,7 +176,7 @@ const requestUserDeletion = `-- name: RequestUserDeletion :one
 
 UPDATE users SET status = 'pending_deletion', purge_after = $1, updated_at = now()
 WHERE id = $2 AND status <> 'pending_deletion'
-RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after
+RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after, email_key
 `
 
 type RequestUserDeletionParams struct {
@@ -197,6 +199,7 @@ func (q *Queries) RequestUserDeletion(ctx context.Context, arg RequestUserDeleti
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }

@@ -55,7 +55,7 @@ func (q *Queries) CountUsersByState(ctx context.Context) (CountUsersByStateRow, 
 }
 
 const getOpenInvitationByEmail = `-- name: GetOpenInvitationByEmail :one
-SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at FROM invitations WHERE lower(email) = lower($1) AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at, email_key FROM invitations WHERE email_key = lower($1) AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
 ORDER BY created_at DESC LIMIT 1
 `
 
@@ -73,12 +73,13 @@ func (q *Queries) GetOpenInvitationByEmail(ctx context.Context, email string) (I
 		&i.AcceptedAt,
 		&i.RevokedAt,
 		&i.CreatedAt,
+		&i.EmailKey,
 	)
 	return i, err
 }
 
 const getOpenInvitationByHash = `-- name: GetOpenInvitationByHash :one
-SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at, email_key FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
 `
 
 func (q *Queries) GetOpenInvitationByHash(ctx context.Context, tokenHash []byte) (Invitation, error) {
@@ -95,6 +96,7 @@ func (q *Queries) GetOpenInvitationByHash(ctx context.Context, tokenHash []byte)
 		&i.AcceptedAt,
 		&i.RevokedAt,
 		&i.CreatedAt,
+		&i.EmailKey,
 	)
 	return i, err
 }
@@ -103,7 +105,7 @@ const insertInvitation = `-- name: InsertInvitation :one
 
 INSERT INTO invitations (email, role, token_hash, invited_by, expires_at)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at
+RETURNING tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at, email_key
 `
 
 type InsertInvitationParams struct {
@@ -135,12 +137,13 @@ func (q *Queries) InsertInvitation(ctx context.Context, arg InsertInvitationPara
 		&i.AcceptedAt,
 		&i.RevokedAt,
 		&i.CreatedAt,
+		&i.EmailKey,
 	)
 	return i, err
 }
 
 const listInvitations = `-- name: ListInvitations :many
-SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC
+SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at, email_key FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC
 `
 
 func (q *Queries) ListInvitations(ctx context.Context) ([]Invitation, error) {
@@ -163,6 +166,7 @@ func (q *Queries) ListInvitations(ctx context.Context) ([]Invitation, error) {
 			&i.AcceptedAt,
 			&i.RevokedAt,
 			&i.CreatedAt,
+			&i.EmailKey,
 		); err != nil {
 			return nil, err
 		}

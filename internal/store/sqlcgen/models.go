@@ -59,6 +59,7 @@ type Invitation struct {
 	AcceptedAt *time.Time `json:"accepted_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
 	CreatedAt  time.Time  `json:"created_at"`
+	EmailKey   *string    `json:"email_key"`
 }
 
 type KnownDevice struct {
@@ -279,4 +280,5 @@ type User struct {
 	UpdatedAt       time.Time  `json:"updated_at"`
 	LastLoginAt     *time.Time `json:"last_login_at"`
 	PurgeAfter      *time.Time `json:"purge_after"`
+	EmailKey        *string    `json:"email_key"`
 }

@@ -963,7 +963,7 @@ WITH i AS (
     RETURNING user_id
 )
 UPDATE users SET last_login_at = now() FROM i WHERE users.id = i.user_id
-RETURNING users.tenant_id, users.id, users.email, users.name, users.status, users.email_verified_at, users.created_at, users.updated_at, users.last_login_at, users.purge_after
+RETURNING users.tenant_id, users.id, users.email, users.name, users.status, users.email_verified_at, users.created_at, users.updated_at, users.last_login_at, users.purge_after, users.email_key
 `
 
 type SignInSSOIdentityParams struct {
@@ -987,6 +987,7 @@ func (q *Queries) SignInSSOIdentity(ctx context.Context, arg SignInSSOIdentityPa
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }

@@ -25,7 +25,7 @@ const createUser = `-- name: CreateUser :one
 
 INSERT INTO users (tenant_id, email, name, email_verified_at)
 VALUES (NULLIF(current_setting('gatehouse.tenant_id', true), '')::uuid, $1, $2, $3)
-RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after
+RETURNING tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after, email_key
 `
 
 type CreateUserParams struct {
@@ -49,12 +49,13 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after FROM users WHERE lower(email) = lower($1)
+SELECT tenant_id, id, email, name, status, email_verified_at, created_at, updated_at, last_login_at, purge_after, email_key FROM users WHERE email_key = lower($1)
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -71,6 +72,7 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.UpdatedAt,
 		&i.LastLoginAt,
 		&i.PurgeAfter,
+		&i.EmailKey,
 	)
 	return i, err
 }
