@@ -13,7 +13,7 @@
 #
 # Environment: OUT (default docs/perf), DURATION (20s per run), CONNS (32),
 # LOAD_TENANTS (20), ACS_N (5000 sign-ins prepared for the ACS run), SCALE_TENANTS (10,100,1000,10000), SCALE_USERS (1000,10000,100000,1000000),
-# SCALE=0 to skip the scale run, SCALE_DURATION (5s), MEMBENCH=0 to skip the memory benchmark.
+# PHASES (session,login,acs,signup,mix), SCALE=0 to skip the scale run, SCALE_DURATION (5s), MEMBENCH=0 to skip the memory benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-docs/perf}"
@@ -62,7 +62,7 @@ wait_ready "$port2" "$work/node2.log"
 
 {
   "$work/gatehouse-load" run -url "http://127.0.0.1:$port" -uncached-url "http://127.0.0.1:$port2" \
-    -idp "$work/idp" -mailbox "$work/data/mail" -tenants "$LOAD_TENANTS" -c "$CONNS" -d "$DURATION" -acs-n "${ACS_N:-5000}" \
+    -idp "$work/idp" -mailbox "$work/data/mail" -tenants "$LOAD_TENANTS" -c "$CONNS" -d "$DURATION" -acs-n "${ACS_N:-5000}" -phases "${PHASES:-session,login,acs,signup,mix}" \
     -json "$OUT/perf.json" -svg "$OUT/perf.svg"
   if [ "$SCALE" != 0 ]; then
     admin_url=${DATABASE_URL/gatehouse_app@/postgres@}
