@@ -164,3 +164,12 @@ WITH i AS (
 )
 UPDATE users SET last_login_at = now() FROM i WHERE users.id = i.user_id
 RETURNING users.*;
+
+-- name: CountCertificateExpiries :one
+-- Enabled connections of the tenant by how soon their earliest IdP signing certificate
+-- expires (for the gatehouse_sso_certificates gauge).
+SELECT count(*) FILTER (WHERE idp_cert_not_after < now())::int AS expired,
+       count(*) FILTER (WHERE idp_cert_not_after >= now() AND idp_cert_not_after < now() + interval '7 days')::int AS within_7d,
+       count(*) FILTER (WHERE idp_cert_not_after >= now() + interval '7 days' AND idp_cert_not_after < now() + interval '30 days')::int AS within_30d
+FROM sso_connections
+WHERE enabled AND idp_cert_not_after IS NOT NULL;

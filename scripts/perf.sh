@@ -13,7 +13,7 @@
 #
 # Environment: OUT (default docs/perf), DURATION (20s per run), CONNS (32),
 # LOAD_TENANTS (20), ACS_N (5000 sign-ins prepared for the ACS run), SCALE_TENANTS (10,100,1000,10000), SCALE_USERS (1000,10000,100000,1000000),
-# PHASES (session,login,acs,signup,mix), SCALE=0 to skip the scale run, SCALE_DURATION (5s), MEMBENCH=0 to skip the memory benchmark.
+# PHASES (session,login,acs,signup,mix), SCALE=0 to skip the scale run, SCALE_DURATION (10s), MEMBENCH=0 to skip the memory benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-docs/perf}"
@@ -23,7 +23,7 @@ LOAD_TENANTS="${LOAD_TENANTS:-20}"
 SCALE="${SCALE:-1}"
 SCALE_TENANTS="${SCALE_TENANTS:-10,100,1000,10000}"
 SCALE_USERS="${SCALE_USERS:-1000,10000,100000,1000000}"
-SCALE_DURATION="${SCALE_DURATION:-5s}"
+SCALE_DURATION="${SCALE_DURATION:-10s}"
 mkdir -p "$OUT"
 scripts/deps.sh
 work=$(mktemp -d /tmp/gatehouse-perf-XXXXXX)

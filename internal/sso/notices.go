@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
@@ -55,4 +59,69 @@ func (s *Service) CertificateNotices(ctx context.Context, tenants []tenant.Tenan
 		errs = errors.Join(errs, err)
 	}
 	return errs
+}
+
+// certificateCounts is one tenant's count of enabled connections by certificate expiry.
+type certificateCounts struct{ expired, within7d, within30d int64 }
+
+// CountCertificateExpiries counts, for each tenant of batch, the enabled connections whose
+// IdP signing certificate has expired or expires within 7 or 30 days, and forgets tenants
+// not in all (deleted). The gatehouse.sso.certificates gauge sums the last count of every
+// tenant (the alert rule GatehouseSSOCertificateExpiring reads it); housekeeping counts a
+// rotating batch of tenants each minute, so after a start the sum covers every tenant once
+// the rotation has gone round.
+func (s *Service) CountCertificateExpiries(ctx context.Context, batch, all []tenant.Tenant) error {
+	counted := make(map[uuid.UUID]certificateCounts, len(batch))
+	var errs error
+	for _, t := range batch {
+		err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+			c, err := q.CountCertificateExpiries(ctx)
+			if err != nil {
+				return err
+			}
+			counted[t.ID] = certificateCounts{int64(c.Expired), int64(c.Within7d), int64(c.Within30d)}
+			return nil
+		}, store.ReadOnly(), store.Idempotent())
+		if err != nil {
+			errs = errors.Join(errs, fmt.Errorf("count certificate expiries of %s: %w", t.Slug, err))
+		}
+	}
+	keep := make(map[uuid.UUID]bool, len(all))
+	for _, t := range all {
+		keep[t.ID] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.certs == nil {
+		s.certs = map[uuid.UUID]certificateCounts{}
+	}
+	for id, c := range counted {
+		s.certs[id] = c
+	}
+	for id := range s.certs {
+		if !keep[id] {
+			delete(s.certs, id)
+		}
+	}
+	return errs
+}
+
+// observeCertificates reports the sums (nothing before the first count).
+func (s *Service) observeCertificates(_ context.Context, o metric.Int64Observer) error {
+	s.mu.Lock()
+	var sum certificateCounts
+	for _, c := range s.certs {
+		sum.expired += c.expired
+		sum.within7d += c.within7d
+		sum.within30d += c.within30d
+	}
+	known := s.certs != nil
+	s.mu.Unlock()
+	if !known {
+		return nil
+	}
+	o.Observe(sum.expired, metric.WithAttributes(attribute.String("expiry", "expired")))
+	o.Observe(sum.within7d, metric.WithAttributes(attribute.String("expiry", "within_7d")))
+	o.Observe(sum.within30d, metric.WithAttributes(attribute.String("expiry", "within_30d")))
+	return nil
 }

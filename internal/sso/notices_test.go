@@ -2,6 +2,9 @@ package sso_test
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +31,22 @@ func TestCertificateExpiryNotices(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	gauge := func(expired, within7d, within30d int) {
+		t.Helper()
+		if err := srv.App.SSO.CountCertificateExpiries(t.Context(), []tenant.Tenant{s.t}, []tenant.Tenant{s.t}); err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		srv.App.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		for kind, want := range map[string]int{"expired": expired, "within_7d": within7d, "within_30d": within30d} {
+			re := regexp.MustCompile(`(?m)^gatehouse_sso_certificates\{[^}]*expiry="` + kind + `"[^}]*\} (\d+)$`)
+			m := re.FindStringSubmatch(rec.Body.String())
+			if m == nil || m[1] != strconv.Itoa(want) {
+				t.Fatalf("gatehouse_sso_certificates{expiry=%q}: %v, want %d", kind, m, want)
+			}
+		}
+	}
+	gauge(0, 0, 1)
 	notices()
 	notices() // the 30-day notice goes out once
 	m := srv.WaitMail(t, "owner@certs.example", "signing certificate")
@@ -49,6 +68,7 @@ func TestCertificateExpiryNotices(t *testing.T) {
 	if _, err := d.Admin.Exec(t.Context(), `UPDATE sso_connections SET idp_cert_not_after = now() + interval '5 days' WHERE id = $1`, c.ID); err != nil {
 		t.Fatal(err)
 	}
+	gauge(0, 1, 0)
 	notices()
 	notices()
 	deadline := time.Now().Add(5 * time.Second)

@@ -69,7 +69,8 @@ type Service struct {
 	results metric.Int64Counter // nil without a meter
 
 	mu       sync.Mutex
-	material map[uuid.UUID]*material // parsed IdP metadata and opened SP keys, by connection
+	material map[uuid.UUID]*material         // parsed IdP metadata and opened SP keys, by connection
+	certs    map[uuid.UUID]certificateCounts // per tenant, last CountCertificateExpiries
 }
 
 // NewService returns the SSO service. realTime tells that now is the wall clock (then
@@ -86,6 +87,9 @@ func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions 
 	if cfg.Meter != nil {
 		s.results, _ = cfg.Meter.Int64Counter("gatehouse.sso.results",
 			metric.WithDescription("SAML responses at the ACS by result, reason (stable codes, docs/sso.md) and mode"))
+		_, _ = cfg.Meter.Int64ObservableGauge("gatehouse.sso.certificates",
+			metric.WithDescription("Enabled SSO connections whose IdP signing certificate has expired or expires within 7 or 30 days, over all tenants (counted once a minute)"),
+			metric.WithInt64Callback(s.observeCertificates))
 	}
 	s.fetch = cfg.MetadataClient
 	if s.fetch == nil {

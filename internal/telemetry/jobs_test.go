@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,9 +20,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/gatehouse-id/gatehouse/internal/app"
-	"github.com/gatehouse-id/gatehouse/internal/config"
-	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
@@ -38,7 +33,7 @@ func TestJobSpanContinuesRequestTrace(t *testing.T) {
 	sr := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)) // samples every root
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	addr := startServer(t, d, &telemetry.Telemetry{TracerProvider: tp, MeterProvider: metricnoop.NewMeterProvider()})
+	addr := testutil.NewServerWithTelemetry(t, d, &telemetry.Telemetry{TracerProvider: tp, MeterProvider: metricnoop.NewMeterProvider()}).Addr
 	ten := testutil.NewTenant(t, d, "trace")
 
 	email := "trace-" + uuid.NewString()[:8] + "@example.test"
@@ -318,46 +313,4 @@ func waitSpans(t *testing.T, sr *tracetest.SpanRecorder, preds ...func(sdktrace.
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// startServer runs the app against d with the given telemetry (testutil.NewServer builds
-// its own from the environment, with the SDK disabled) and returns its address.
-func startServer(t *testing.T, d *testutil.DB, tel *telemetry.Telemetry) string {
-	t.Helper()
-	env := map[string]string{
-		"DATABASE_URL":            d.AppURL,
-		"GATEHOUSE_BASE_DOMAIN":   "localhost",
-		"GATEHOUSE_PUBLIC_SCHEME": "http",
-		"GATEHOUSE_MAIL":          "dir:" + t.TempDir(),
-		"GATEHOUSE_SECRET_KEY":    secretbox.NewKey(),
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.JobPollInterval = 50 * time.Millisecond
-	cfg.ResponseFloor = 20 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.PublicPort = ln.Addr().(*net.TCPAddr).Port
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.NewWithTelemetry(ctx, cfg, logger, tel)
-	if err != nil {
-		cancel()
-		ln.Close()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with error: %v", err)
-		}
-	})
-	return ln.Addr().String()
 }

@@ -282,11 +282,7 @@ func (s *Service) GetByID(ctx context.Context, id uuid.UUID) (Tenant, error) {
 // Sweep deletes expired rate-limit counters, stale login failures, dead sessions,
 // long-expired email tokens and audit events past the tenant's retention, one tenant
 // transaction each.
-func (s *Service) Sweep(ctx context.Context) error {
-	tenants, err := s.List(ctx)
-	if err != nil {
-		return fmt.Errorf("list tenants: %w", err)
-	}
+func (s *Service) Sweep(ctx context.Context, tenants []Tenant) error {
 	for _, t := range tenants {
 		id := t.ID
 		retention := time.Duration(t.Policy.Audit.RetentionDays) * 24 * time.Hour

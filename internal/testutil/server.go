@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 )
 
 // Server is a running Gatehouse on a random loopback port, wired exactly like `serve`.
@@ -38,6 +39,18 @@ func WithConfig(f func(*config.Config)) ServerOption { return ServerOption(f) }
 // Servers on one database share its job queue: a test that reads mail from MailDir needs a
 // database of its own (FreshDB), or another server's worker may deliver its mail.
 func NewServer(tb testing.TB, d *DB, opts ...ServerOption) *Server {
+	tb.Helper()
+	return newServer(tb, d, nil, opts)
+}
+
+// NewServerWithTelemetry is NewServer with tracer and meter providers the test built (to
+// record spans).
+func NewServerWithTelemetry(tb testing.TB, d *DB, tel *telemetry.Telemetry, opts ...ServerOption) *Server {
+	tb.Helper()
+	return newServer(tb, d, tel, opts)
+}
+
+func newServer(tb testing.TB, d *DB, tel *telemetry.Telemetry, opts []ServerOption) *Server {
 	tb.Helper()
 	env := map[string]string{
 		"DATABASE_URL":            d.AppURL,
@@ -78,7 +91,12 @@ func NewServer(tb testing.TB, d *DB, opts ...ServerOption) *Server {
 	if cfg.PublicPort == 0 {
 		cfg.PublicPort = ln.Addr().(*net.TCPAddr).Port
 	}
-	a, err := app.New(ctx, cfg, logger, getenv)
+	var a *app.App
+	if tel != nil {
+		a, err = app.NewWithTelemetry(ctx, cfg, logger, tel)
+	} else {
+		a, err = app.New(ctx, cfg, logger, getenv)
+	}
 	if err != nil {
 		cancel()
 		ln.Close()

@@ -44,6 +44,29 @@ func (q *Queries) ConsumeSAMLRequest(ctx context.Context, arg ConsumeSAMLRequest
 	return i, err
 }
 
+const countCertificateExpiries = `-- name: CountCertificateExpiries :one
+SELECT count(*) FILTER (WHERE idp_cert_not_after < now())::int AS expired,
+       count(*) FILTER (WHERE idp_cert_not_after >= now() AND idp_cert_not_after < now() + interval '7 days')::int AS within_7d,
+       count(*) FILTER (WHERE idp_cert_not_after >= now() + interval '7 days' AND idp_cert_not_after < now() + interval '30 days')::int AS within_30d
+FROM sso_connections
+WHERE enabled AND idp_cert_not_after IS NOT NULL
+`
+
+type CountCertificateExpiriesRow struct {
+	Expired   int32 `json:"expired"`
+	Within7d  int32 `json:"within_7d"`
+	Within30d int32 `json:"within_30d"`
+}
+
+// Enabled connections of the tenant by how soon their earliest IdP signing certificate
+// expires (for the gatehouse_sso_certificates gauge).
+func (q *Queries) CountCertificateExpiries(ctx context.Context) (CountCertificateExpiriesRow, error) {
+	row := q.db.QueryRow(ctx, countCertificateExpiries)
+	var i CountCertificateExpiriesRow
+	err := row.Scan(&i.Expired, &i.Within7d, &i.Within30d)
+	return i, err
+}
+
 const deleteExpiredSAMLState = `-- name: DeleteExpiredSAMLState :exec
 WITH a AS (DELETE FROM saml_requests WHERE expires_at < now() - interval '1 day'),
      b AS (DELETE FROM sso_attempts WHERE created_at < now() - interval '30 days')
