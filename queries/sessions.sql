@@ -99,3 +99,8 @@ upd AS (
     RETURNING sessions.*, old.token_hash AS old_token_hash
 )
 SELECT upd.* FROM upd CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(upd.old_token_hash, 'hex')) AS n;
+
+-- name: CountActiveSessions :one
+-- Sessions of the tenant neither revoked nor past their absolute expiry (the
+-- gatehouse_sessions_active gauge; idle expiry is left to the check).
+SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now();

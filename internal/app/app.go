@@ -45,6 +45,8 @@ var Version = "dev"
 
 // App is a wired server.
 type App struct {
+	activeSessions tenantCounts // gatehouse.sessions.active, per tenant
+
 	cfg       config.Config
 	logger    *slog.Logger
 	store     *store.Store
@@ -389,6 +391,9 @@ func (a *App) housekeeping(ctx context.Context, tenants, all []tenant.Tenant) {
 	}
 	if err := a.SSO.CountCertificateExpiries(ctx, tenants, all); err != nil && ctx.Err() == nil {
 		a.logger.Warn("counting sso certificate expiries failed; will retry", "err", err)
+	}
+	if err := a.countActiveSessions(ctx, tenants, all); err != nil && ctx.Err() == nil {
+		a.logger.Warn("counting active sessions failed; will retry", "err", err)
 	}
 	for _, t := range tenants {
 		if _, err := a.Accounts.PurgeDue(ctx, t); err != nil && ctx.Err() == nil {

@@ -14,6 +14,19 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const countActiveSessions = `-- name: CountActiveSessions :one
+SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now()
+`
+
+// Sessions of the tenant neither revoked nor past their absolute expiry (the
+// gatehouse_sessions_active gauge; idle expiry is left to the check).
+func (q *Queries) CountActiveSessions(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countActiveSessions)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const deleteDeadSessions = `-- name: DeleteDeadSessions :execrows
 DELETE FROM sessions
 WHERE (revoked_at IS NOT NULL AND revoked_at < now() - interval '1 day')
