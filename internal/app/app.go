@@ -45,7 +45,7 @@ var Version = "dev"
 
 // App is a wired server.
 type App struct {
-	activeSessions tenantCounts // gatehouse.sessions.active, per tenant
+	activeSessions telemetry.PerTenant[int64] // gatehouse.sessions.active, per tenant
 
 	cfg       config.Config
 	logger    *slog.Logger

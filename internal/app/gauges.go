@@ -40,7 +40,8 @@ func (a *App) registerGauges(m metric.Meter) error {
 		o.ObserveInt64(pool, int64(st.IdleConns()), metric.WithAttributes(attribute.String("state", "idle")))
 		o.ObserveInt64(pool, int64(st.TotalConns()), metric.WithAttributes(attribute.String("state", "total")))
 		o.ObserveInt64(cached, int64(a.Sessions.CachedSessions()))
-		if n, ok := a.activeSessions.sum(); ok {
+		var n int64
+		if a.activeSessions.Each(func(v int64) { n += v }) {
 			o.ObserveInt64(active, n)
 		}
 		ctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -36,22 +36,3 @@ func TestRotatingBatch(t *testing.T) {
 		t.Fatalf("fewer tenants than a batch: %d tenants, next %d", len(b), n)
 	}
 }
-
-// TestTenantCounts: a gauge summed over tenants keeps each tenant's last count, adds the
-// batch's, and forgets deleted tenants.
-func TestTenantCounts(t *testing.T) {
-	var c tenantCounts
-	if _, ok := c.sum(); ok {
-		t.Fatal("a sum before any count")
-	}
-	a, b, x := tenant.Tenant{ID: uuid.New()}, tenant.Tenant{ID: uuid.New()}, tenant.Tenant{ID: uuid.New()}
-	c.update(map[uuid.UUID]int64{a.ID: 3, x.ID: 5}, []tenant.Tenant{a, b, x})
-	c.update(map[uuid.UUID]int64{b.ID: 4}, []tenant.Tenant{a, b, x})
-	if n, ok := c.sum(); !ok || n != 12 {
-		t.Fatalf("sum %d, want 12", n)
-	}
-	c.update(map[uuid.UUID]int64{a.ID: 1}, []tenant.Tenant{a, b}) // x deleted
-	if n, _ := c.sum(); n != 5 {
-		t.Fatalf("sum %d after a recount and a deletion, want 5", n)
-	}
-}

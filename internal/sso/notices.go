@@ -86,38 +86,22 @@ func (s *Service) CountCertificateExpiries(ctx context.Context, batch, all []ten
 			errs = errors.Join(errs, fmt.Errorf("count certificate expiries of %s: %w", t.Slug, err))
 		}
 	}
-	keep := make(map[uuid.UUID]bool, len(all))
-	for _, t := range all {
-		keep[t.ID] = true
+	ids := make([]uuid.UUID, len(all))
+	for i, t := range all {
+		ids[i] = t.ID
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.certs == nil {
-		s.certs = map[uuid.UUID]certificateCounts{}
-	}
-	for id, c := range counted {
-		s.certs[id] = c
-	}
-	for id := range s.certs {
-		if !keep[id] {
-			delete(s.certs, id)
-		}
-	}
+	s.certs.Update(counted, ids)
 	return errs
 }
 
 // observeCertificates reports the sums (nothing before the first count).
 func (s *Service) observeCertificates(_ context.Context, o metric.Int64Observer) error {
-	s.mu.Lock()
 	var sum certificateCounts
-	for _, c := range s.certs {
+	if !s.certs.Each(func(c certificateCounts) {
 		sum.expired += c.expired
 		sum.within7d += c.within7d
 		sum.within30d += c.within30d
-	}
-	known := s.certs != nil
-	s.mu.Unlock()
-	if !known {
+	}) {
 		return nil
 	}
 	o.Observe(sum.expired, metric.WithAttributes(attribute.String("expiry", "expired")))

@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
@@ -66,11 +67,11 @@ type Service struct {
 	realTime bool
 	logger   *slog.Logger
 
-	results metric.Int64Counter // nil without a meter
+	results metric.Int64Counter                    // nil without a meter
+	certs   telemetry.PerTenant[certificateCounts] // per tenant, last CountCertificateExpiries
 
 	mu       sync.Mutex
-	material map[uuid.UUID]*material         // parsed IdP metadata and opened SP keys, by connection
-	certs    map[uuid.UUID]certificateCounts // per tenant, last CountCertificateExpiries
+	material map[uuid.UUID]*material // parsed IdP metadata and opened SP keys, by connection
 }
 
 // NewService returns the SSO service. realTime tells that now is the wall clock (then
