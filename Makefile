@@ -34,10 +34,13 @@ faults:
 perf:
 	scripts/perf.sh
 
-# What CI checks besides the tests: formatting and committed sqlc output.
+# What CI checks besides the tests: formatting, imports (goimports, pinned as a tool in
+# go.mod: grouped and sorted, none missing or unused) and committed sqlc output.
 check:
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')) || exit 1; \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@unimported=$$($(GO) tool goimports -local github.com/gatehouse-id/gatehouse -l $$(git ls-files '*.go')) || exit 1; \
+	  if [ -n "$$unimported" ]; then echo "goimports needed (go tool goimports -local github.com/gatehouse-id/gatehouse -w FILE):"; echo "$$unimported"; exit 1; fi
 	$(GO) tool sqlc vet
 	$(GO) tool sqlc diff
 

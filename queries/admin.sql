@@ -12,8 +12,16 @@ INSERT INTO role_bindings (user_id, role) VALUES (@user_id, @role) ON CONFLICT D
 -- name: RemoveUserRoles :exec
 DELETE FROM role_bindings WHERE user_id = @user_id;
 
--- name: CountOwners :one
-SELECT count(*) FROM role_bindings WHERE role = 'owner';
+-- name: LockActiveOwners :many
+-- The owners whose account is not scheduled for deletion, locked (in id order, so two
+-- transactions never wait on each other in a cycle) until the caller's transaction ends:
+-- two owners removing each other at once are serialised, and the second sees the first's
+-- change.
+SELECT u.id FROM users u
+JOIN role_bindings rb ON rb.tenant_id = u.tenant_id AND rb.user_id = u.id
+WHERE rb.role = 'owner' AND u.status <> 'pending_deletion'
+ORDER BY u.id
+FOR UPDATE OF u;
 
 -- name: NotifyAuthzChanged :exec
 SELECT pg_notify('gatehouse_authz_changed', NULLIF(current_setting('gatehouse.tenant_id', true), ''));
@@ -33,19 +41,24 @@ ORDER BY occurred_at DESC, id DESC
 LIMIT @page_size;
 
 -- name: ExpireAuditEvents :one
+-- Deletes events older than before, but never one younger than the tenant's retention
+-- (the function computes that cut-off itself; migration 000010).
 SELECT audit_expire(@before::timestamptz)::bigint;
 
 -- name: PseudonymiseAudit :one
-SELECT audit_pseudonymise(@user_id::uuid, @pseudonym::text)::bigint;
+-- Only for a user already deleted in this transaction; the function derives the pseudonym
+-- ('deleted-user:' || user_ref) from a key gatehouse_app cannot read.
+SELECT user_ref::text, events::bigint FROM audit_pseudonymise(@user_id::uuid);
 
 -- name: ListUsers :many
--- Admin list: newest first, keyset pagination, optional email search.
+-- Admin list: newest first, keyset pagination, optional email search (a substring:
+-- % and _ in it are literal characters).
 SELECT u.*, EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa,
        COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')::text[] AS roles,
        COALESCE((SELECT array_agg(DISTINCT c.slug) FROM sso_identities i JOIN sso_connections c ON c.tenant_id = i.tenant_id AND c.id = i.connection_id
                  WHERE i.tenant_id = u.tenant_id AND i.user_id = u.id), '{}')::text[] AS sso
 FROM users u
-WHERE (sqlc.narg(q)::text IS NULL OR lower(u.email) LIKE '%' || lower(sqlc.narg(q)::text) || '%')
+WHERE (sqlc.narg(q)::text IS NULL OR lower(u.email) LIKE '%' || replace(replace(replace(lower(sqlc.narg(q)::text), '\', '\\'), '%', '\%'), '_', '\_') || '%' ESCAPE '\')
   AND (sqlc.narg(status)::text IS NULL OR u.status = sqlc.narg(status)::text)
   AND (sqlc.narg(verified)::bool IS NULL OR (u.email_verified_at IS NOT NULL) = sqlc.narg(verified)::bool)
   AND (sqlc.narg(with_mfa)::bool IS NULL OR EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) = sqlc.narg(with_mfa)::bool)
@@ -53,3 +66,9 @@ WHERE (sqlc.narg(q)::text IS NULL OR lower(u.email) LIKE '%' || lower(sqlc.narg(
   AND (sqlc.narg(before_at)::timestamptz IS NULL OR (u.created_at, u.id) < (sqlc.narg(before_at)::timestamptz, sqlc.narg(before_id)::uuid))
 ORDER BY u.created_at DESC, u.id DESC
 LIMIT @page_size;
+
+-- name: ListRoleMembers :many
+-- Every role binding with its user's address, for the roles page (one query, no cap).
+SELECT rb.role, u.id, u.email FROM role_bindings rb
+JOIN users u ON u.tenant_id = rb.tenant_id AND u.id = rb.user_id
+ORDER BY rb.role, u.email;

@@ -12,13 +12,20 @@ SELECT COALESCE(max(count), 0)::int FROM rate_limits WHERE key = @key AND window
 -- name: DeleteExpiredRateLimits :execrows
 DELETE FROM rate_limits WHERE expires_at < now();
 
--- name: GetLoginFailures :one
-SELECT failures, last_failure_at, now()::timestamptz AS db_now FROM login_failures WHERE key = @key;
+-- Failure counters of password and code checks (internal/ratelimit/credentials.go). Times
+-- come from the application clock (@now) at both ends, like the fixed windows above.
+
+-- name: LockLoginFailures :one
+-- Creates the counter at zero when missing and locks its row until the transaction ends, so
+-- concurrent checks of one key take turns and each sees the attempts counted before it.
+INSERT INTO login_failures (key, failures, last_failure_at) VALUES (@key, 0, @now)
+ON CONFLICT (tenant_id, key) DO UPDATE SET failures = login_failures.failures
+RETURNING failures, last_failure_at;
 
 -- name: RecordLoginFailure :one
-INSERT INTO login_failures (key, failures, last_failure_at) VALUES (@key, 1, now())
-ON CONFLICT (tenant_id, key) DO UPDATE SET failures = login_failures.failures + 1, last_failure_at = now()
-RETURNING failures, last_failure_at;
+-- Counts one attempt (a check counts before it runs; a success clears the counter).
+UPDATE login_failures SET failures = failures + 1, last_failure_at = @now WHERE key = @key
+RETURNING failures;
 
 -- name: ClearLoginFailures :exec
 DELETE FROM login_failures WHERE key = @key;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what the tests and `gatehouse dev` need is on this machine: Go, the
 # PostgreSQL server binaries (initdb, pg_ctl) unless TEST_DATABASE_URL is set, and for
-# `deps.sh test` Debian's Chromium. As root it installs missing Debian packages; otherwise it prints the
-# exact command to run.
+# `deps.sh test` Debian's Chromium and PgBouncer. As root it installs missing Debian packages; otherwise it
+# prints the exact command to run.
 set -euo pipefail
 
 missing=()
@@ -20,6 +20,10 @@ fi
 # The browser tests drive Debian's Chromium (`make dev` does not need it).
 if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   missing+=(chromium)
+fi
+# The PgBouncer tests (transaction mode in front of the test server) run Debian's pgbouncer.
+if [ "${1:-}" = "test" ] && ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+  missing+=(pgbouncer)
 fi
 # A postgres system user owns private clusters started as root; the postgresql package creates it.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then

@@ -7,14 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/internal/telemetry"
-	"go.opentelemetry.io/otel/metric"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
@@ -24,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/token"
 )
@@ -67,36 +67,49 @@ type Service struct {
 	metrics  metrics
 }
 
-// metrics are the account flows' counters (no-ops until SetMeter).
+// metrics are the account flows' counters.
 type metrics struct {
 	logins, signups, verifications *telemetry.Outcomes
 }
 
-// SetMeter turns on gatehouse.logins, gatehouse.signups and gatehouse.verifications.
-func (s *Service) SetMeter(m metric.Meter) {
-	s.metrics = metrics{
+func newMetrics(m metric.Meter) metrics {
+	return metrics{
 		logins:        telemetry.NewOutcomes(m, "gatehouse.logins", "Sign-in attempts by result and step (password, mfa)"),
 		signups:       telemetry.NewOutcomes(m, "gatehouse.signups", "Sign-up requests by result"),
 		verifications: telemetry.NewOutcomes(m, "gatehouse.verifications", "Email confirmations by result"),
 	}
 }
 
-// SetSSOGate installs the check that refuses password login, signup and password reset
-// for addresses whose domain must sign in through SSO (it returns sso_required).
-func (s *Service) SetSSOGate(gate func(ctx context.Context, t tenant.Tenant, email string) error) {
-	s.ssoGate = gate
-}
-
 func (s *Service) requireNoSSO(ctx context.Context, t tenant.Tenant, email string) error {
-	if s.ssoGate == nil {
-		return nil
-	}
 	return s.ssoGate(ctx, t, email)
 }
 
-// NewService returns the account service.
-func NewService(st *store.Store, sessions *session.Service, m *mfa.Service, hasher *password.Hasher, outbox *mail.Outbox, limiter *ratelimit.Limiter, urls tenant.URLs, cfg Config, now func() time.Time) *Service {
-	return &Service{store: st, sessions: sessions, mfa: m, hasher: hasher, outbox: outbox, limiter: limiter, urls: urls, cfg: cfg, now: now}
+// Deps are the account service's collaborators. Every one is required: a missing one
+// stops start-up instead of switching something off (a forgotten SSO gate would let
+// passwords past enforced SSO).
+type Deps struct {
+	Store    *store.Store
+	Sessions *session.Service
+	MFA      *mfa.Service
+	Hasher   *password.Hasher
+	Outbox   *mail.Outbox
+	Limiter  *ratelimit.Limiter
+	URLs     tenant.URLs
+	// SSOGate refuses password login, sign-up and reset for addresses whose domain must
+	// sign in through SSO (sso.Service.Required: it returns sso_required).
+	SSOGate func(ctx context.Context, t tenant.Tenant, email string) error
+	Meter   metric.Meter // gatehouse.logins, gatehouse.signups, gatehouse.verifications
+	Now     func() time.Time
+}
+
+// NewService returns the account service. Errors: a missing dependency.
+func NewService(d Deps, cfg Config) (*Service, error) {
+	if d.Store == nil || d.Sessions == nil || d.MFA == nil || d.Hasher == nil || d.Outbox == nil || d.Limiter == nil ||
+		d.SSOGate == nil || d.Meter == nil || d.Now == nil || d.URLs.BaseDomain == "" {
+		return nil, errors.New("account: store, sessions, mfa, hasher, outbox, limiter, URLs, SSO gate, meter and clock are required")
+	}
+	return &Service{store: d.Store, sessions: d.Sessions, mfa: d.MFA, hasher: d.Hasher, outbox: d.Outbox, limiter: d.Limiter,
+		urls: d.URLs, cfg: cfg, now: d.Now, ssoGate: d.SSOGate, metrics: newMetrics(d.Meter)}, nil
 }
 
 // Errors of this package (codes are listed in docs/openapi.yaml).
@@ -140,7 +153,7 @@ var (
 type Meta = session.Meta
 
 func (s *Service) limitIP(ctx context.Context, t tenant.Tenant, rule ratelimit.Rule, meta Meta) error {
-	ok, retry, err := s.limiter.Allow(ctx, t.ID, ratelimit.Key(meta.IP.String()), rule)
+	ok, retry, err := s.limiter.Allow(ctx, t.ID, ratelimit.Key(ratelimit.Addr(meta.IP)), rule)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func TestBrowserSignupVerifyLogin(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := testutil.Browser(t)
-	base := fmt.Sprintf("http://%s:%d", e.host, e.srv.Port)
+	base := fmt.Sprintf("http://%s:%d", e.Host, e.Srv.Port)
 	email := "browser@example.com"
 
 	err := chromedp.Do(ctx,
@@ -41,7 +41,7 @@ func TestBrowserSignupVerifyLogin(t *testing.T) {
 		t.Fatalf("after signup: %q %v", text, err)
 	}
 
-	m := e.srv.WaitMail(t, email, "Confirm your email address")
+	m := e.Srv.WaitMail(t, email, "Confirm your email address")
 	var link string
 	for _, l := range m.Links {
 		if strings.Contains(l, "/verify?token=") {
@@ -104,9 +104,9 @@ func TestBrowserExportAndDelete(t *testing.T) {
 	}
 	t.Parallel()
 	e := newEnv(t, nil)
-	e.signupVerified(t, "leaver@example.com")
+	e.SignupVerified(t, "leaver@example.com")
 	ctx := testutil.Browser(t)
-	base := fmt.Sprintf("http://%s:%d", e.host, e.srv.Port)
+	base := fmt.Sprintf("http://%s:%d", e.Host, e.Srv.Port)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.ID("email")),
@@ -137,6 +137,6 @@ func TestBrowserExportAndDelete(t *testing.T) {
 	if !strings.Contains(text, "will be erased on") {
 		t.Fatalf("after deleting: %q", text)
 	}
-	e.expect(t, e.call(t, "POST", "/api/v1/login", map[string]string{"email": "leaver@example.com", "password": goodPassword}, ""), 403, "account_pending_deletion")
-	e.srv.WaitMail(t, "leaver@example.com", "will be deleted")
+	e.expect(t, e.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": "leaver@example.com", "password": goodPassword}), 403, "account_pending_deletion")
+	e.Srv.WaitMail(t, "leaver@example.com", "will be deleted")
 }

@@ -2,10 +2,8 @@ package account
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +13,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/authz"
+	"github.com/gatehouse-id/gatehouse/internal/export"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -41,11 +41,16 @@ type Deletion struct {
 // RequestDeletion schedules the user's account for deletion after the tenant's grace
 // period (0: now): status pending_deletion, every session ended, a mail with the date and a
 // cancel link, and the purge job — all in one transaction. by is who asked (the user or an
-// administrator). Errors: not_found, conflict when already pending.
+// administrator). An owner's account is deleted only by the owner themselves, another
+// owner or the operator, and never the last owner's (authz.CheckDeletion).
+// Errors: not_found, deletion_pending, owner_required, last_owner.
 func (s *Service) RequestDeletion(ctx context.Context, t tenant.Tenant, userID uuid.UUID, by audit.Who, grace time.Duration) (Deletion, error) {
 	purgeAfter := s.now().Add(grace)
 	var revoked [][]byte
 	err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		if err := authz.CheckDeletion(ctx, q, userID, by.ActorID); err != nil {
+			return err
+		}
 		u, err := q.RequestUserDeletion(ctx, sqlcgen.RequestUserDeletionParams{ID: userID, PurgeAfter: &purgeAfter})
 		if isNoRows(err) {
 			return apperr.New(apperr.Conflict, "deletion_pending", "This account is already scheduled for deletion.")
@@ -151,19 +156,21 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 			if err != nil {
 				return err
 			}
-			ref := UserRef(t.ID, u.ID)
-			pseud, err := q.PseudonymiseAudit(ctx, sqlcgen.PseudonymiseAuditParams{UserID: u.ID, Pseudonym: "deleted-user:" + ref})
-			if err != nil {
-				return err
-			}
 			if _, err := q.DeleteUser(ctx, u.ID); err != nil {
 				return err
 			}
+			// After the delete: the database pseudonymises only users who no longer exist, and
+			// derives the pseudonym itself from a key this role cannot read (migration 000010).
+			pseud, err := q.PseudonymiseAudit(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			ref := pseud.UserRef
 			b, _ := json.Marshal(map[string]any{"users": 1, "sessions": counts.Sessions, "email_tokens": counts.EmailTokens,
 				"password_credentials": counts.PasswordCredentials, "known_devices": counts.KnownDevices,
 				"totp_credentials": counts.TotpCredentials, "recovery_codes": counts.RecoveryCodes,
 				"login_challenges": counts.LoginChallenges, "mail_outbox": counts.MailOutbox, "role_bindings": counts.RoleBindings,
-				"audit_events_pseudonymised": pseud})
+				"audit_events_pseudonymised": pseud.Events})
 			if err := q.InsertDeletionReceipt(ctx, sqlcgen.InsertDeletionReceiptParams{UserRef: ref, Counts: b}); err != nil {
 				return err
 			}
@@ -181,30 +188,36 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 	return n, nil
 }
 
-// UserRef is a stable pseudonym of a user: the same user always gets the same one, and it
-// cannot be turned back into the id.
-func UserRef(tenantID, userID uuid.UUID) string {
-	m := hmac.New(sha256.New, tenantID[:])
-	m.Write(userID[:])
-	return hex.EncodeToString(m.Sum(nil)[:16])
-}
-
 // PurgeWorker runs PurgeArgs jobs.
 type PurgeWorker struct {
 	river.WorkerDefaults[PurgeArgs]
-	Accounts *Service
-	Tenants  *tenant.Service
+	accounts *Service
+	tenants  *tenant.Service
+}
+
+// NewPurgeWorker returns the worker of account.purge_due jobs.
+func NewPurgeWorker(accounts *Service, tenants *tenant.Service) (*PurgeWorker, error) {
+	if accounts == nil || tenants == nil {
+		return nil, errors.New("account: the purge worker needs the account and tenant services")
+	}
+	return &PurgeWorker{accounts: accounts, tenants: tenants}, nil
 }
 
 // Work purges the tenant's due accounts.
 func (w *PurgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error {
-	t, err := w.Tenants.GetByID(ctx, job.Args.TenantID)
+	t, err := w.tenants.GetByID(ctx, job.Args.TenantID)
 	if tenant.IsNotFound(err) {
 		return nil // the tenant itself is gone
 	}
 	if err != nil {
 		return err
 	}
-	_, err = w.Accounts.PurgeDue(ctx, t)
+	_, err = w.accounts.PurgeDue(ctx, t)
 	return err
+}
+
+// Export returns everything stored about the user, as the data export document (GDPR
+// Art. 15/20): the user's rows of every tenant table, without secrets.
+func (s *Service) Export(ctx context.Context, t tenant.Tenant, userID uuid.UUID) (export.Document, error) {
+	return export.Build(ctx, s.store, t.ID, userID, t.Slug, t.Name, s.now())
 }

@@ -3,7 +3,6 @@ package account_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-id/gatehouse/internal/authz"
-	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
@@ -55,7 +53,7 @@ func rowsNaming(t *testing.T, e *env, id uuid.UUID) map[string]int {
 func userID(t *testing.T, e *env, email string) uuid.UUID {
 	t.Helper()
 	var id uuid.UUID
-	if err := e.d.Admin.QueryRow(context.Background(), "SELECT id FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)", e.tenant.ID, email).Scan(&id); err != nil {
+	if err := e.d.Admin.QueryRow(context.Background(), "SELECT id FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)", e.Tenant.ID, email).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -69,31 +67,31 @@ func TestPurgeErasesEverything(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(p *tenant.Policy) { p.Deletion.GraceDays = 0 })
 	ctx := context.Background()
-	e.signupVerified(t, "gone@example.com")
-	e.signupVerified(t, "stays@example.com")
+	e.SignupVerified(t, "gone@example.com")
+	e.SignupVerified(t, "stays@example.com")
 	other := newEnv(t, nil)
-	other.signupVerified(t, "gone@example.com")
+	other.SignupVerified(t, "gone@example.com")
 	gone, stays, twin := userID(t, e, "gone@example.com"), userID(t, e, "stays@example.com"), userID(t, other, "gone@example.com")
-	if err := e.srv.App.Store().InTenant(ctx, e.tenant.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, gone, authz.Admin) }); err != nil {
+	if err := e.Srv.App.Store().InTenant(ctx, e.Tenant.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, gone, authz.Admin) }); err != nil {
 		t.Fatal(err)
 	}
 
-	tok := e.login(t, "gone@example.com", goodPassword)
-	e.call(t, "POST", "/api/v1/password/forgot", map[string]string{"email": "gone@example.com"}, "")
-	e.call(t, "POST", "/api/v1/admin/invitations", map[string]string{"email": "friend@example.com", "role": "member"}, tok)
-	r := e.call(t, "POST", "/api/v1/mfa/totp", nil, tok)
+	tok := e.Login(t, "gone@example.com", goodPassword)
+	e.Do(t, "POST", "/api/v1/password/forgot", "", map[string]string{"email": "gone@example.com"})
+	e.Do(t, "POST", "/api/v1/admin/invitations", tok, map[string]string{"email": "friend@example.com", "role": "member"})
+	r := e.Do(t, "POST", "/api/v1/mfa/totp", tok, nil)
 	var en struct {
 		Secret        string
 		RecoveryCodes []string `json:"recovery_codes"`
 	}
 	r.JSON(t, &en)
 	code, _ := totp.GenerateCode(en.Secret, time.Now())
-	e.expect(t, e.call(t, "POST", "/api/v1/mfa/totp/confirm", map[string]string{"code": code}, tok), 200, "")
-	r = e.call(t, "POST", "/api/v1/login", map[string]string{"email": "gone@example.com", "password": goodPassword}, "") // leaves a login challenge
+	e.expect(t, e.Do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": code}), 200, "")
+	r = e.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": "gone@example.com", "password": goodPassword}) // leaves a login challenge
 	if !strings.Contains(string(r.Body), "mfa_required") {
 		t.Fatalf("login: %s", r.Body)
 	}
-	e.srv.WaitMail(t, "gone@example.com", "Two-factor authentication turned on")
+	e.Srv.WaitMail(t, "gone@example.com", "Two-factor authentication turned on")
 
 	before := rowsNaming(t, e, gone)
 	for _, tbl := range []string{"sessions.user_id", "email_tokens.user_id", "password_credentials.user_id", "known_devices.user_id",
@@ -106,26 +104,26 @@ func TestPurgeErasesEverything(t *testing.T) {
 	stayBefore, twinBefore := rowsNaming(t, e, stays), rowsNaming(t, other, twin)
 
 	// With a second factor, deleting the account needs two factors within 5 minutes.
-	e.expect(t, e.call(t, "DELETE", "/api/v1/account", nil, tok), 403, "step_up_required")
-	r = e.call(t, "POST", "/api/v1/reauth", map[string]string{"code": en.RecoveryCodes[0]}, tok)
+	e.expect(t, e.Do(t, "DELETE", "/api/v1/account", tok, nil), 403, "step_up_required")
+	r = e.Do(t, "POST", "/api/v1/reauth", tok, map[string]string{"code": en.RecoveryCodes[0]})
 	e.expect(t, r, 200, "")
 	var re struct{ Session struct{ Token string } }
 	r.JSON(t, &re)
-	e.expect(t, e.call(t, "DELETE", "/api/v1/account", nil, re.Session.Token), 202, "")
+	e.expect(t, e.Do(t, "DELETE", "/api/v1/account", re.Session.Token, nil), 202, "")
 	if after := rowsNaming(t, e, gone); len(after) != 0 {
 		t.Fatalf("rows still naming the purged user: %v", after)
 	}
 	var pseud, left int
 	if err := e.d.Admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE actor_label LIKE 'deleted-user:%' OR subject_label LIKE 'deleted-user:%'),
 		count(*) FILTER (WHERE actor_label = 'gone@example.com' OR subject_label = 'gone@example.com' OR details::text LIKE '%gone@example.com%')
-		FROM audit_events WHERE tenant_id = $1`, e.tenant.ID).Scan(&pseud, &left); err != nil {
+		FROM audit_events WHERE tenant_id = $1`, e.Tenant.ID).Scan(&pseud, &left); err != nil {
 		t.Fatal(err)
 	}
 	if pseud == 0 || left != 0 {
 		t.Fatalf("audit: %d pseudonymised, %d still naming the address", pseud, left)
 	}
 	var receipts int
-	if err := e.d.Admin.QueryRow(ctx, "SELECT count(*) FROM deletion_receipts WHERE tenant_id = $1 AND (counts->>'sessions')::int > 0", e.tenant.ID).Scan(&receipts); err != nil || receipts != 1 {
+	if err := e.d.Admin.QueryRow(ctx, "SELECT count(*) FROM deletion_receipts WHERE tenant_id = $1 AND (counts->>'sessions')::int > 0", e.Tenant.ID).Scan(&receipts); err != nil || receipts != 1 {
 		t.Fatalf("receipts: %d %v", receipts, err)
 	}
 	stayAfter, twinAfter := rowsNaming(t, e, stays), rowsNaming(t, other, twin)
@@ -133,7 +131,7 @@ func TestPurgeErasesEverything(t *testing.T) {
 	if fmt.Sprint(stayBefore) != fmt.Sprint(stayAfter) || fmt.Sprint(twinBefore) != fmt.Sprint(twinAfter) {
 		t.Fatalf("other users changed:\n%v\n%v\n%v\n%v", stayBefore, stayAfter, twinBefore, twinAfter)
 	}
-	e.signup(t, "gone@example.com") // the address is free again
+	e.Signup(t, "gone@example.com") // the address is free again
 	if id := userID(t, e, "gone@example.com"); id == gone {
 		t.Fatal("the old account came back")
 	}
@@ -143,11 +141,11 @@ func TestPurgeErasesEverything(t *testing.T) {
 // restores the account; after it, the purge runs exactly once even with racing workers.
 func TestDeletionGrace(t *testing.T) {
 	t.Parallel()
-	clk := &testClock{t: time.Now()}
-	e := newEnv(t, nil, testutil.WithConfig(func(c *config.Config) { c.Now = clk.Now }))
-	e.signupVerified(t, "leaving@example.com")
-	tok := e.login(t, "leaving@example.com", goodPassword)
-	r := e.call(t, "DELETE", "/api/v1/account", nil, tok)
+	clk := testutil.NewClock()
+	e := newEnv(t, nil, testutil.WithClock(clk))
+	e.SignupVerified(t, "leaving@example.com")
+	tok := e.Login(t, "leaving@example.com", goodPassword)
+	r := e.Do(t, "DELETE", "/api/v1/account", tok, nil)
 	e.expect(t, r, 202, "")
 	var d struct {
 		Status     string
@@ -157,17 +155,17 @@ func TestDeletionGrace(t *testing.T) {
 	if d.Status != "pending_deletion" || d.PurgeAfter.Sub(clk.Now()) < 13*24*time.Hour {
 		t.Fatalf("deletion: %+v", d)
 	}
-	e.expect(t, e.call(t, "GET", "/api/v1/session", nil, tok), 401, "unauthenticated")
-	e.expect(t, e.call(t, "POST", "/api/v1/login", map[string]string{"email": "leaving@example.com", "password": goodPassword}, ""), 403, "account_pending_deletion")
-	m := e.srv.WaitMail(t, "leaving@example.com", "will be deleted")
+	e.expect(t, e.Do(t, "GET", "/api/v1/session", tok, nil), 401, "unauthenticated")
+	e.expect(t, e.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": "leaving@example.com", "password": goodPassword}), 403, "account_pending_deletion")
+	m := e.Srv.WaitMail(t, "leaving@example.com", "will be deleted")
 	cancel := testutil.TokenFrom(t, m, "/account/deletion/cancel")
-	e.expect(t, e.call(t, "POST", "/api/v1/account/deletion/cancel", map[string]string{"token": cancel}, ""), 200, "")
-	e.expect(t, e.call(t, "POST", "/api/v1/account/deletion/cancel", map[string]string{"token": cancel}, ""), 400, "invalid_token")
-	tok = e.login(t, "leaving@example.com", goodPassword)
+	e.expect(t, e.Do(t, "POST", "/api/v1/account/deletion/cancel", "", map[string]string{"token": cancel}), 200, "")
+	e.expect(t, e.Do(t, "POST", "/api/v1/account/deletion/cancel", "", map[string]string{"token": cancel}), 400, "invalid_token")
+	tok = e.Login(t, "leaving@example.com", goodPassword)
 
-	e.expect(t, e.call(t, "DELETE", "/api/v1/account", nil, tok), 202, "")
+	e.expect(t, e.Do(t, "DELETE", "/api/v1/account", tok, nil), 202, "")
 	ctx := context.Background()
-	if n, err := e.srv.App.Accounts.PurgeDue(ctx, e.tenant); err != nil || n != 0 {
+	if n, err := e.Srv.App.Accounts.PurgeDue(ctx, e.Tenant); err != nil || n != 0 {
 		t.Fatalf("purged during the grace period: %d %v", n, err)
 	}
 	clk.Advance(15 * 24 * time.Hour)
@@ -175,7 +173,7 @@ func TestDeletionGrace(t *testing.T) {
 	counts := make([]int, 4)
 	for i := range counts {
 		wg.Go(func() {
-			n, err := e.srv.App.Accounts.PurgeDue(ctx, e.tenant)
+			n, err := e.Srv.App.Accounts.PurgeDue(ctx, e.Tenant)
 			if err != nil {
 				t.Error(err)
 			}
@@ -188,29 +186,29 @@ func TestDeletionGrace(t *testing.T) {
 		t.Fatalf("racing purges purged %v accounts, want exactly 1 in total", counts)
 	}
 	var receipts int
-	if err := e.d.Admin.QueryRow(ctx, "SELECT count(*) FROM deletion_receipts WHERE tenant_id = $1", e.tenant.ID).Scan(&receipts); err != nil || receipts != 1 {
+	if err := e.d.Admin.QueryRow(ctx, "SELECT count(*) FROM deletion_receipts WHERE tenant_id = $1", e.Tenant.ID).Scan(&receipts); err != nil || receipts != 1 {
 		t.Fatalf("receipts: %d", receipts)
 	}
-	e.signup(t, "leaving@example.com")
+	e.Signup(t, "leaving@example.com")
 }
 
 func TestAdminDeletesUser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	e.signupVerified(t, "boss@example.com")
-	e.signupVerified(t, "fired@example.com")
+	e.SignupVerified(t, "boss@example.com")
+	e.SignupVerified(t, "fired@example.com")
 	boss := userID(t, e, "boss@example.com")
-	if err := e.srv.App.Store().InTenant(ctx, e.tenant.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, boss, authz.Admin) }); err != nil {
+	if err := e.Srv.App.Store().InTenant(ctx, e.Tenant.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, boss, authz.Admin) }); err != nil {
 		t.Fatal(err)
 	}
-	tok := e.login(t, "boss@example.com", goodPassword)
+	tok := e.Login(t, "boss@example.com", goodPassword)
 	fired := userID(t, e, "fired@example.com")
-	e.expect(t, e.call(t, "DELETE", "/api/v1/admin/users/"+fired.String()+"?immediate=true", nil, tok), 202, "")
+	e.expect(t, e.Do(t, "DELETE", "/api/v1/admin/users/"+fired.String()+"?immediate=true", tok, nil), 202, "")
 	if left := rowsNaming(t, e, fired); len(left) != 0 {
 		t.Fatalf("rows left: %v", left)
 	}
-	e.expect(t, e.call(t, "DELETE", "/api/v1/admin/users/"+fired.String(), nil, tok), 404, "not_found")
+	e.expect(t, e.Do(t, "DELETE", "/api/v1/admin/users/"+fired.String(), tok, nil), 404, "not_found")
 }
 
 // TestTenantPurgeKeepsOthersServing: purging a tenant of 10,000 users in batches while
@@ -222,7 +220,7 @@ func TestTenantPurgeKeepsOthersServing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	big, err := e.srv.App.Tenants.Create(ctx, tenant.CreateInput{Slug: testutil.UniqueSlug("big"), Name: "Big"})
+	big, err := e.Srv.App.Tenants.Create(ctx, tenant.CreateInput{Slug: testutil.UniqueSlug("big"), Name: "Big"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +231,7 @@ func TestTenantPurgeKeepsOthersServing(t *testing.T) {
 		SELECT tenant_id, id, sha256(id::text::bytea), interval '1 hour', now() + interval '1 day' FROM users WHERE tenant_id = $1`, big.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.signupVerified(t, "steady@example.com")
+	e.SignupVerified(t, "steady@example.com")
 	done := make(chan struct{})
 	var lat []time.Duration
 	go func() {
@@ -244,8 +242,7 @@ func TestTenantPurgeKeepsOthersServing(t *testing.T) {
 		for i := 1; time.Since(start) < 3*time.Second; i++ {
 			t0 := time.Now()
 			ip := fmt.Sprintf("10.9.%d.%d", i/250, i%250+1)
-			r := e.srv.Do(t, testutil.Request{Method: "POST", Host: e.host, Path: "/api/v1/login",
-				Body: map[string]string{"email": "steady@example.com", "password": goodPassword}, Header: http.Header{"X-Forwarded-For": {ip}}})
+			r := e.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": "steady@example.com", "password": goodPassword}, "X-Forwarded-For", ip)
 			if r.StatusCode != 200 {
 				t.Errorf("login during the purge: %d %s", r.StatusCode, r.Body)
 				return
@@ -254,7 +251,7 @@ func TestTenantPurgeKeepsOthersServing(t *testing.T) {
 		}
 	}()
 	t0 := time.Now()
-	if _, err := e.srv.App.Tenants.Delete(ctx, big.Tenant.Slug, 0); err != nil {
+	if _, err := e.Srv.App.Tenants.Delete(ctx, big.Tenant.Slug, 0); err != nil {
 		t.Fatal(err)
 	}
 	purge := time.Since(t0)
@@ -269,16 +266,4 @@ func TestTenantPurgeKeepsOthersServing(t *testing.T) {
 	}
 	t.Logf("purged 10,000 users + sessions in %v; other tenant's logins meanwhile: %d, p50 %v, p99 %v",
 		purge, len(lat), lat[len(lat)/2], lat[len(lat)*99/100])
-}
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }

@@ -35,6 +35,8 @@ type Invitation struct {
 	Role      string    `json:"role"`
 	ExpiresAt time.Time `json:"expires_at"`
 	CreatedAt time.Time `json:"created_at"`
+	// Existing: the address already has an account (only set for the acceptance page).
+	Existing bool `json:"-"`
 }
 
 // ErrInvalidInvitation answers an unknown, accepted, revoked or expired invitation.
@@ -114,7 +116,8 @@ func (s *Service) RevokeInvitation(ctx context.Context, t tenant.Tenant, by sess
 	})
 }
 
-// InvitationFor returns the open invitation of a token (for the acceptance page).
+// InvitationFor returns the open invitation of a token (for the acceptance page), with
+// Existing set when the invited address already has an account.
 func (s *Service) InvitationFor(ctx context.Context, t tenant.Tenant, tok string) (Invitation, error) {
 	hash, err := token.Parse(tok)
 	if err != nil {
@@ -130,15 +133,30 @@ func (s *Service) InvitationFor(ctx context.Context, t tenant.Tenant, tok string
 			return err
 		}
 		inv = Invitation{ID: r.ID, Email: r.Email, Role: r.Role, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt}
+		if _, err := q.GetUserWithPassword(ctx, r.Email); err == nil {
+			inv.Existing = true
+		} else if !isNoRows(err) {
+			return err
+		}
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	return inv, err
 }
 
-// AcceptInvitation creates the invitee's account — verified, since the link proved the
-// address — with the invited role, or gives an existing account the role, and signs them
-// in. Errors: invalid_token, weak_password, invalid_name.
-func (s *Service) AcceptInvitation(ctx context.Context, t tenant.Tenant, tok, name, pw string, meta Meta) (LoginResult, error) {
+// ErrSignInToAccept answers an invitation for an address that already has an account,
+// sent by someone who is not signed in as that account: the link proves the mailbox, not
+// the account, so the invitee signs in first (password and second factor, or SSO).
+var ErrSignInToAccept = apperr.New(apperr.Unauthenticated, "sign_in_required",
+	"An account with this address already exists. Sign in to it to accept the invitation.")
+
+// AcceptInvitation accepts an invitation. For an address without an account it creates
+// the invitee's account — verified, since the link proved the address — with the chosen
+// password and the invited role, and signs them in. For an address that has an account it
+// only gives that account the role, and only to signedIn being that account (a normal
+// sign-in came first); no session is issued. signedIn is nil for an anonymous visitor.
+// Errors: invalid_token, weak_password, invalid_name, sign_in_required,
+// account_pending_deletion, account_disabled.
+func (s *Service) AcceptInvitation(ctx context.Context, t tenant.Tenant, tok, name, pw string, signedIn *session.Principal, meta Meta) (LoginResult, error) {
 	hash, err := token.Parse(tok)
 	if err != nil {
 		return LoginResult{}, ErrInvalidInvitation
@@ -150,12 +168,14 @@ func (s *Service) AcceptInvitation(ctx context.Context, t tenant.Tenant, tok, na
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if err := password.Check(pw, inv.Email, t.Name, t.Slug); err != nil {
-		return LoginResult{}, err
-	}
-	encoded, err := s.hasher.Hash(ctx, pw)
-	if err != nil {
-		return LoginResult{}, err
+	encoded := ""
+	if !inv.Existing {
+		if err := password.Check(pw, inv.Email, t.Name, t.Slug); err != nil {
+			return LoginResult{}, err
+		}
+		if encoded, err = s.hasher.Hash(ctx, pw); err != nil {
+			return LoginResult{}, err
+		}
 	}
 	var res LoginResult
 	var evicted [][]byte
@@ -168,22 +188,38 @@ func (s *Service) AcceptInvitation(ctx context.Context, t tenant.Tenant, tok, na
 		if err != nil {
 			return err
 		}
-		if n, err := q.AcceptInvitation(ctx, r.ID); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrInvalidInvitation
-		}
 		u, err := q.InsertUserIfAbsent(ctx, sqlcgen.InsertUserIfAbsentParams{Email: r.Email, Name: name})
-		if isNoRows(err) {
+		created := err == nil
+		switch {
+		case isNoRows(err):
 			existing, err := q.GetUserWithPassword(ctx, r.Email)
 			if err != nil {
 				return err
 			}
+			if signedIn == nil || signedIn.UserID != existing.ID {
+				return ErrSignInToAccept
+			}
+			switch existing.Status {
+			case "pending_deletion":
+				return ErrPendingDeletion
+			case "disabled":
+				return ErrAccountDisabled
+			}
 			u = sqlcgen.User{ID: existing.ID, Email: existing.Email}
-		} else if err != nil {
+		case err != nil:
 			return err
-		} else if err := q.UpsertPassword(ctx, sqlcgen.UpsertPasswordParams{UserID: u.ID, Hash: encoded}); err != nil {
+		case encoded == "":
+			// The account was deleted between the page and the form: choose a password first.
+			return ErrInvalidInvitation
+		default:
+			if err := q.UpsertPassword(ctx, sqlcgen.UpsertPasswordParams{UserID: u.ID, Hash: encoded}); err != nil {
+				return err
+			}
+		}
+		if n, err := q.AcceptInvitation(ctx, r.ID); err != nil {
 			return err
+		} else if n == 0 {
+			return ErrInvalidInvitation
 		}
 		userID = u.ID
 		if _, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: u.ID, Email: u.Email}); err != nil {
@@ -193,8 +229,11 @@ func (s *Service) AcceptInvitation(ctx context.Context, t tenant.Tenant, tok, na
 			return err
 		}
 		if err := audit.Record(ctx, q, audit.By(ctx, u.ID, u.Email), audit.Event{Action: audit.InvitationAccepted, SubjectID: u.ID,
-			SubjectLabel: u.Email, Details: map[string]any{"role": r.Role, "invitation_id": r.ID}}); err != nil {
+			SubjectLabel: u.Email, Details: map[string]any{"role": r.Role, "invitation_id": r.ID, "new_account": created}}); err != nil {
 			return err
+		}
+		if !created {
+			return nil
 		}
 		res, evicted, err = s.startSession(ctx, tx, q, t, u.ID, meta, []string{"password"})
 		return err

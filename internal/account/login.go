@@ -3,13 +3,12 @@ package account
 import (
 	"context"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/internal/telemetry"
-	"go.opentelemetry.io/otel/attribute"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
@@ -20,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/token"
 )
@@ -60,11 +60,12 @@ func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, 
 	if err := s.limitIP(ctx, t, loginPerIP, meta); err != nil {
 		return LoginResult{}, err
 	}
-	failKey := ratelimit.Key("login", email, meta.IP.String())
-	if wait, err := s.limiter.LoginDelay(ctx, t.ID, failKey); err != nil {
+	// The password at sign-in counts per typed address and client address, never per
+	// account alone: anyone can type a known address.
+	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: ratelimit.Password,
+		Address: ratelimit.Key("login", email, ratelimit.Addr(meta.IP))})
+	if err != nil {
 		return LoginResult{}, err
-	} else if wait > 0 {
-		return LoginResult{}, ratelimit.Limited(wait)
 	}
 
 	var row sqlcgen.GetUserWithPasswordRow
@@ -92,31 +93,21 @@ func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, 
 		return LoginResult{}, fmt.Errorf("verify password: %w", err)
 	}
 	if !ok {
-		if err := s.limiter.RecordLoginFailure(ctx, t.ID, failKey); err != nil {
-			return LoginResult{}, err
-		}
 		ev := audit.Event{Action: audit.SessionLoginFailed, Details: map[string]any{"reason": "invalid_credentials"}}
 		if found {
 			ev.SubjectID, ev.SubjectLabel = row.ID, row.Email
 		}
-		if err := audit.RecordAlone(ctx, s.store, t.ID, audit.By(ctx, uuid.Nil, ""), ev); err != nil {
+		if err := attempt.Failed(ctx, audit.By(ctx, uuid.Nil, ""), ev); err != nil {
 			return LoginResult{}, err
 		}
 		return LoginResult{}, ErrInvalidCredentials
 	}
-	switch row.Status {
-	case "disabled":
-		return LoginResult{}, ErrAccountDisabled
-	case "pending_deletion":
-		return LoginResult{}, ErrPendingDeletion
-	}
-	if row.EmailVerifiedAt == nil {
-		v := t.Policy.Verification
-		switch {
-		case v.Mode == tenant.VerificationRequired,
-			v.Mode == tenant.VerificationGrace && s.now().After(row.CreatedAt.Add(time.Duration(v.GraceHours)*time.Hour)):
-			return LoginResult{}, errEmailNotVerified()
+	if refused := s.loginAllowed(t, row); refused != nil {
+		// The password was right: forget its failures even though this login is refused.
+		if err := attempt.PassedAlone(ctx); err != nil {
+			return LoginResult{}, err
 		}
+		return LoginResult{}, refused
 	}
 	var newHash string
 	if rehash {
@@ -132,7 +123,7 @@ func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, 
 				return err
 			}
 		}
-		if err := ratelimit.ClearLoginFailures(ctx, q, failKey); err != nil {
+		if err := attempt.Passed(ctx, q); err != nil {
 			return err
 		}
 		if has, err := mfa.Enabled(ctx, q, row.ID); err != nil {
@@ -151,6 +142,25 @@ func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, 
 	})
 	s.sessions.Invalidate(evicted)
 	return res, err
+}
+
+// loginAllowed refuses a right password for an account that may not sign in now.
+func (s *Service) loginAllowed(t tenant.Tenant, row sqlcgen.GetUserWithPasswordRow) error {
+	switch row.Status {
+	case "disabled":
+		return ErrAccountDisabled
+	case "pending_deletion":
+		return ErrPendingDeletion
+	}
+	if row.EmailVerifiedAt == nil {
+		v := t.Policy.Verification
+		switch {
+		case v.Mode == tenant.VerificationRequired,
+			v.Mode == tenant.VerificationGrace && s.now().After(row.CreatedAt.Add(time.Duration(v.GraceHours)*time.Hour)):
+			return errEmailNotVerified()
+		}
+	}
+	return nil
 }
 
 // startSession creates the session of a completed login and the new-device notice.
@@ -184,7 +194,9 @@ var ErrInvalidMFAToken = apperr.New(apperr.Unauthenticated, "invalid_mfa_token",
 
 // LoginMFA completes a login with the second factor: a TOTP code or a recovery code for
 // the challenge that Login returned. A challenge allows five attempts within five minutes
-// and is single-use. Errors: invalid_mfa_token, invalid_code.
+// and is single-use; wrong codes also count per account, across every challenge and client
+// address (ratelimit.SecondFactor: a growing delay, then a temporary lock with a mail).
+// Errors: invalid_mfa_token, invalid_code, rate_limited.
 func (s *Service) LoginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code string, meta Meta) (LoginResult, error) {
 	res, err := s.loginMFA(ctx, t, mfaToken, code, meta)
 	s.metrics.logins.Add(ctx, telemetry.Result(err), attribute.String("step", "mfa"))
@@ -209,6 +221,11 @@ func (s *Service) loginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code 
 	if err != nil {
 		return LoginResult{}, err
 	}
+	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: ratelimit.SecondFactor, Account: ch.UserID,
+		Notice: s.LockNotice})
+	if err != nil {
+		return LoginResult{}, err
+	}
 	var res LoginResult
 	var evicted [][]byte
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
@@ -220,6 +237,9 @@ func (s *Service) loginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code 
 			return err
 		} else if n == 0 {
 			return ErrInvalidMFAToken
+		}
+		if err := attempt.Passed(ctx, q); err != nil {
+			return err
 		}
 		res, evicted, err = s.startSession(ctx, tx, q, t, ch.UserID, meta, []string{"password", method})
 		if err != nil {
@@ -237,10 +257,33 @@ func (s *Service) loginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code 
 	})
 	s.sessions.Invalidate(evicted)
 	if apperr.Is(err, "invalid_code") {
-		_ = audit.RecordAlone(ctx, s.store, t.ID, audit.By(ctx, uuid.Nil, ""), audit.Event{Action: audit.SessionLoginFailed,
-			SubjectID: ch.UserID, Details: map[string]any{"reason": "invalid_code"}})
+		if ferr := attempt.Failed(ctx, audit.By(ctx, uuid.Nil, ""), audit.Event{Action: audit.SessionLoginFailed,
+			SubjectID: ch.UserID, Details: map[string]any{"reason": "invalid_code"}}); ferr != nil {
+			return LoginResult{}, ferr
+		}
 	}
 	return res, err
+}
+
+// LockNotice mails the user that checks of one of their secrets are locked for a while, in
+// the transaction that audits the lock (a ratelimit.LockNotice: this package's checks pass
+// it, and the step-up service gets it at start).
+func (s *Service) LockNotice(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, c ratelimit.Check, until time.Time) error {
+	u, err := q.GetUserByID(ctx, c.Account)
+	if err != nil {
+		return err
+	}
+	mins := int(ratelimit.AccountLock.Minutes())
+	event, detail := "Too many wrong codes", fmt.Sprintf("%d wrong two-factor or recovery codes were entered, so no code is "+
+		"accepted for %d minutes (until %s). Whoever entered them may know your password.",
+		ratelimit.AccountLockFailures, mins, until.UTC().Format("15:04 UTC"))
+	if c.Secret == ratelimit.Password {
+		event, detail = "Too many wrong passwords", fmt.Sprintf("%d wrong passwords were entered in a signed-in session "+
+			"(to confirm it's you or to change the password), so password checks are refused for %d minutes (until %s). "+
+			"If this was not you, someone has one of your sessions: sign out everywhere from your account page.",
+			ratelimit.AccountLockFailures, mins, until.UTC().Format("15:04 UTC"))
+	}
+	return s.securityNotice(ctx, tx, q, c.Tenant, u.ID, u.Email, event, detail)
 }
 
 // securityNotice mails the user about a change to how they sign in.

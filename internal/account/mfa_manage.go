@@ -2,12 +2,14 @@ package account
 
 import (
 	"context"
-	"github.com/google/uuid"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -22,13 +24,31 @@ func (s *Service) EnrollTOTP(ctx context.Context, t tenant.Tenant, p session.Pri
 	return s.mfa.Enroll(ctx, t.ID, p.UserID, t.DisplayName(), p.Email)
 }
 
-// ConfirmTOTP activates TOTP with a current code and tells the user by mail.
+// ConfirmTOTP activates TOTP with a current code and tells the user by mail. The code is
+// checked like every second-factor code (ratelimit.Begin): wrong ones are audited and count
+// toward the account's delay and lock. Errors: invalid_code, mfa_not_enrolled,
+// mfa_already_enabled, rate_limited.
 func (s *Service) ConfirmTOTP(ctx context.Context, t tenant.Tenant, p session.Principal, code string) error {
+	who := audit.By(ctx, p.UserID, p.Email)
+	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: ratelimit.SecondFactor,
+		Address: ratelimit.SignedInKey(p.UserID, who.IP), Account: p.UserID, Notice: s.LockNotice})
+	if err != nil {
+		return err
+	}
 	if err := s.mfa.Confirm(ctx, t.ID, p.UserID, code); err != nil {
+		if apperr.Is(err, "invalid_code") {
+			if ferr := attempt.Failed(ctx, who, audit.Event{Action: audit.MFAConfirmFailed, SubjectID: p.UserID,
+				SubjectLabel: p.Email, Details: map[string]any{"reason": "invalid_code"}}); ferr != nil {
+				return ferr
+			}
+		}
 		return err
 	}
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
-		if err := audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.MFAEnabled, SubjectID: p.UserID, SubjectLabel: p.Email}); err != nil {
+		if err := attempt.Passed(ctx, q); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, q, who, audit.Event{Action: audit.MFAEnabled, SubjectID: p.UserID, SubjectLabel: p.Email}); err != nil {
 			return err
 		}
 		return s.securityNotice(ctx, tx, q, t, p.UserID, p.Email, "Two-factor authentication turned on",

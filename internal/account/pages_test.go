@@ -1,7 +1,6 @@
 package account_test
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -9,24 +8,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
-
-func (e *env) form(t *testing.T, path string, values url.Values, header ...string) *testutil.Response {
-	t.Helper()
-	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"text/html"}}
-	for i := 0; i+1 < len(header); i += 2 {
-		h.Set(header[i], header[i+1])
-	}
-	return e.srv.Do(t, testutil.Request{Method: "POST", Host: e.host, Path: path, Body: values.Encode(), Header: h})
-}
-
-func (e *env) page(t *testing.T, path string, header ...string) *testutil.Response {
-	t.Helper()
-	h := http.Header{"Accept": {"text/html"}}
-	for i := 0; i+1 < len(header); i += 2 {
-		h.Set(header[i], header[i+1])
-	}
-	return e.srv.Do(t, testutil.Request{Host: e.host, Path: path, Header: h})
-}
 
 func contains(t *testing.T, r *testutil.Response, status int, parts ...string) {
 	t.Helper()
@@ -45,22 +26,22 @@ func contains(t *testing.T, r *testutil.Response, status int, parts ...string) {
 func TestPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	contains(t, e.page(t, "/signup"), 200, `<label for="email">`, `action="/signup"`, "Acme Test")
-	contains(t, e.form(t, "/signup", url.Values{"email": {"p@example.com"}, "password": {"password"}}), 400,
+	contains(t, e.Page(t, "/signup"), 200, `<label for="email">`, `action="/signup"`, "Acme Test")
+	contains(t, e.Form(t, "/signup", url.Values{"email": {"p@example.com"}, "password": {"password"}}), 400,
 		"too common", `value="p@example.com"`)
-	r := e.form(t, "/signup", url.Values{"email": {"p@example.com"}, "password": {goodPassword}})
+	r := e.Form(t, "/signup", url.Values{"email": {"p@example.com"}, "password": {goodPassword}})
 	contains(t, r, 200, "Check your email")
 	if strings.Contains(string(r.Body), goodPassword) {
 		t.Fatal("password echoed in a page")
 	}
-	contains(t, e.form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {goodPassword}}), 403,
+	contains(t, e.Form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {goodPassword}}), 403,
 		"Confirm your email address first", `href="/verify/resend"`)
-	tok := testutil.TokenFrom(t, e.srv.WaitMail(t, "p@example.com", "Confirm"), "/verify")
-	contains(t, e.form(t, "/verify", url.Values{"token": {"x" + tok[1:]}}), 400, "invalid or has expired", `href="/verify/resend"`)
-	contains(t, e.form(t, "/verify", url.Values{"token": {tok}}), 200, "Email address confirmed")
+	tok := testutil.TokenFrom(t, e.Srv.WaitMail(t, "p@example.com", "Confirm"), "/verify")
+	contains(t, e.Form(t, "/verify", url.Values{"token": {"x" + tok[1:]}}), 400, "invalid or has expired", `href="/verify/resend"`)
+	contains(t, e.Form(t, "/verify", url.Values{"token": {tok}}), 200, "Email address confirmed")
 
-	contains(t, e.form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {"wrong password here"}}), 401, "not correct")
-	r = e.form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {goodPassword}, "return_to": {"//evil.example/x"}})
+	contains(t, e.Form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {"wrong password here"}}), 401, "not correct")
+	r = e.Form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {goodPassword}, "return_to": {"//evil.example/x"}})
 	if r.StatusCode != 303 || r.Header.Get("Location") != "/account" {
 		t.Fatalf("login: %d to %q (an off-host return_to must fall back to /account)", r.StatusCode, r.Header.Get("Location"))
 	}
@@ -70,23 +51,23 @@ func TestPages(t *testing.T) {
 			cookie = c.Name + "=" + c.Value
 		}
 	}
-	contains(t, e.page(t, "/account", "Cookie", cookie), 200, "p@example.com", "confirmed", `action="/account/email"`)
-	contains(t, e.form(t, "/account/email", url.Values{"email": {"nope"}}, "Cookie", cookie), 400, "valid email address")
+	contains(t, e.Page(t, "/account", "Cookie", cookie), 200, "p@example.com", "confirmed", `action="/account/email"`)
+	contains(t, e.Form(t, "/account/email", url.Values{"email": {"nope"}}, "Cookie", cookie), 400, "valid email address")
 
 	// Forms refuse cross-site posts (a page on another site submitting to ours).
-	r = e.form(t, "/account/email", url.Values{"email": {"evil@example.com"}}, "Cookie", cookie, "Sec-Fetch-Site", "cross-site")
+	r = e.Form(t, "/account/email", url.Values{"email": {"evil@example.com"}}, "Cookie", cookie, "Sec-Fetch-Site", "cross-site")
 	contains(t, r, 403, "cross_origin_request")
-	r = e.form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {goodPassword}}, "Origin", "https://evil.example")
+	r = e.Form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {goodPassword}}, "Origin", "https://evil.example")
 	contains(t, r, 403)
 
 	// Reset and the no-account pages answer alike.
-	a := e.form(t, "/password/forgot", url.Values{"email": {"p@example.com"}})
-	b := e.form(t, "/password/forgot", url.Values{"email": {"nobody@example.com"}})
+	a := e.Form(t, "/password/forgot", url.Values{"email": {"p@example.com"}})
+	b := e.Form(t, "/password/forgot", url.Values{"email": {"nobody@example.com"}})
 	contains(t, a, 200, "If p@example.com belongs to an account")
 	contains(t, b, 200, "If nobody@example.com belongs to an account")
-	rt := testutil.TokenFrom(t, e.srv.WaitMail(t, "p@example.com", "Reset your"), "/password/reset")
-	contains(t, e.page(t, "/password/reset?token="+rt), 200, `name="token" value="`+rt+`"`)
-	contains(t, e.form(t, "/password/reset", url.Values{"token": {rt}, "password": {"new tangerine bicycle route"}}), 200, "Password changed")
-	contains(t, e.page(t, "/account", "Cookie", cookie), 303) // the reset ended the session
-	contains(t, e.page(t, "/_dev/mail"), 200, "Dev mailbox", "p@example.com")
+	rt := testutil.TokenFrom(t, e.Srv.WaitMail(t, "p@example.com", "Reset your"), "/password/reset")
+	contains(t, e.Page(t, "/password/reset?token="+rt), 200, `name="token" value="`+rt+`"`)
+	contains(t, e.Form(t, "/password/reset", url.Values{"token": {rt}, "password": {"new tangerine bicycle route"}}), 200, "Password changed")
+	contains(t, e.Page(t, "/account", "Cookie", cookie), 303) // the reset ended the session
+	contains(t, e.Page(t, "/_dev/mail"), 200, "Dev mailbox", "p@example.com")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -19,15 +20,21 @@ import (
 // ChangePassword sets a new password for the signed-in user. Every other session ends; the
 // user is notified by mail. The caller has either checked the step-up rule
 // password.change, or passes the current password (checked here: a wrong one is
-// invalid_credentials). Errors: invalid_credentials, weak_password.
+// invalid_credentials, audited, and counted like a wrong password at re-authentication,
+// with which it shares its counters). Errors: invalid_credentials, weak_password,
+// rate_limited.
 func (s *Service) ChangePassword(ctx context.Context, t tenant.Tenant, p session.Principal, current, next string, steppedUp bool) (int, error) {
-	if !steppedUp || current != "" {
-		if err := s.checkCurrentPassword(ctx, t, p, current); err != nil {
-			return 0, err
-		}
-	}
+	// The new password first: a weak one is refused before the current password is tried,
+	// so fixing it does not count as another guess.
 	if err := password.Check(next, p.Email, t.Name, t.Slug); err != nil {
 		return 0, err
+	}
+	var attempt *ratelimit.Attempt
+	if !steppedUp || current != "" {
+		var err error
+		if attempt, err = s.checkCurrentPassword(ctx, t, p, current); err != nil {
+			return 0, err
+		}
 	}
 	encoded, err := s.hasher.Hash(ctx, next)
 	if err != nil {
@@ -35,6 +42,11 @@ func (s *Service) ChangePassword(ctx context.Context, t tenant.Tenant, p session
 	}
 	var revoked [][]byte
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		if attempt != nil {
+			if err := attempt.Passed(ctx, q); err != nil {
+				return err
+			}
+		}
 		if err := q.UpsertPassword(ctx, sqlcgen.UpsertPasswordParams{UserID: p.UserID, Hash: encoded}); err != nil {
 			return err
 		}
@@ -53,9 +65,19 @@ func (s *Service) ChangePassword(ctx context.Context, t tenant.Tenant, p session
 	return len(revoked), err
 }
 
-func (s *Service) checkCurrentPassword(ctx context.Context, t tenant.Tenant, p session.Principal, current string) error {
+// checkCurrentPassword checks a signed-in user's password through the limiter every
+// credential check shares, on the counters of re-authentication (per account, and per
+// account and client address). It returns the attempt, to be marked passed in the
+// transaction that changes the password.
+func (s *Service) checkCurrentPassword(ctx context.Context, t tenant.Tenant, p session.Principal, current string) (*ratelimit.Attempt, error) {
+	who := audit.By(ctx, p.UserID, p.Email)
+	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: ratelimit.Password,
+		Address: ratelimit.SignedInKey(p.UserID, who.IP), Account: p.UserID, Notice: s.LockNotice})
+	if err != nil {
+		return nil, err
+	}
 	var stored string
-	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetUserWithPassword(ctx, p.Email)
 		if err != nil {
 			return err
@@ -66,16 +88,20 @@ func (s *Service) checkCurrentPassword(ctx context.Context, t tenant.Tenant, p s
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ok, _, err := s.hasher.Verify(ctx, current, stored)
 	if err != nil {
-		return fmt.Errorf("verify password: %w", err)
+		return nil, fmt.Errorf("verify password: %w", err)
 	}
 	if !ok {
-		return ErrInvalidCredentials
+		if err := attempt.Failed(ctx, who, audit.Event{Action: audit.UserPasswordChangeFailed, SubjectID: p.UserID,
+			SubjectLabel: p.Email, Details: map[string]any{"reason": "invalid_current_password"}}); err != nil {
+			return nil, err
+		}
+		return nil, ErrInvalidCredentials
 	}
-	return nil
+	return attempt, nil
 }
 
 // SecureAccount is the "wasn't you?" link of a new-sign-in notice: it signs out every

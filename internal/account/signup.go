@@ -3,7 +3,6 @@ package account
 import (
 	"context"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"slices"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 

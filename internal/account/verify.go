@@ -3,7 +3,6 @@ package account
 import (
 	"context"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/token"
 )

@@ -17,14 +17,19 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/housekeeping"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
@@ -37,7 +42,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
-	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 // Version is the build's version, set by the linker (-X) in release builds.
@@ -53,13 +57,14 @@ type App struct {
 	telemetry *telemetry.Telemetry
 	listener  *store.Listener
 	jobs      *river.Client[pgx.Tx]
-	purger    *account.PurgeWorker
+	jobListen *pgxpool.Pool // River's LISTEN connection on GATEHOUSE_LISTEN_DATABASE_URL (nil: none of its own)
 	Tenants   *tenant.Service
 	Resolver  *tenant.Resolver
 	Accounts  *account.Service
 	Sessions  *session.Service
 	StepUp    *stepup.Service
 	Authz     *authz.Service
+	Admin     *admin.Service
 	SSO       *sso.Service
 	Handler   http.Handler
 	routes    chi.Routes
@@ -96,11 +101,6 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 		st.Close()
 		return nil, err
 	}
-	pages, err := web.NewRenderer()
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
 	a := &App{cfg: cfg, logger: logger, store: st, telemetry: tel, now: time.Now}
 	if cfg.Now != nil {
 		a.now = cfg.Now
@@ -113,84 +113,180 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	if !box.Enabled() {
 		logger.Warn("GATEHOUSE_SECRET_KEY is not set: two-factor authentication cannot be enabled")
 	}
-	a.listener = st.NewListener(logger)
+	// The listener proves on every heartbeat that notifications sent through DATABASE_URL
+	// reach it; until then the caches that rely on it are bypassed.
+	if a.listener, err = st.NewListenerOn(cfg.ListenDatabaseURL, logger); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("GATEHOUSE_LISTEN_DATABASE_URL: %w", err)
+	}
 	a.Tenants = tenant.NewService(st, a.now)
 	a.Resolver = tenant.NewResolver(st, cfg.TenantCacheTTL, a.now, a.listener)
 	a.Sessions = session.NewService(st, a.now, a.listener, session.Config{CacheSize: cfg.SessionCacheSize, CacheTTL: time.Minute})
 
-	sender, err := mail.NewSender(ctx, cfg.Mail, logger)
-	if err != nil {
+	fail := func(err error) (*App, error) {
+		a.closeJobListen()
 		st.Close()
 		return nil, err
 	}
-	a.purger = &account.PurgeWorker{Tenants: a.Tenants}
-	if a.jobs, err = a.newJobs(sender, tel); err != nil {
-		st.Close()
-		return nil, err
+	sender, err := mail.NewSender(ctx, cfg.Mail, logger)
+	if err != nil {
+		return fail(err)
+	}
+	// The services enqueue jobs through an insert-only River client; the client that
+	// works them is built last, from the finished services (no cycle, nothing set later).
+	driver, pollOnly, err := a.jobsDriver()
+	if err != nil {
+		return fail(err)
+	}
+	tracing := telemetry.NewJobTracing(tel.TracerProvider, func(ctx context.Context) string { return kit.Info(ctx).ID })
+	inserter, err := river.NewClient(driver, &river.Config{Middleware: []rivertype.Middleware{tracing}, Logger: a.riverLogger()})
+	if err != nil {
+		return fail(fmt.Errorf("job queue: %w", err))
 	}
 	templates, err := mail.LoadTemplates()
 	if err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
-	outbox := mail.NewOutbox(templates, cfg.MailFrom, a.jobs)
+	outbox, err := mail.NewOutbox(templates, cfg.MailFrom, inserter)
+	if err != nil {
+		return fail(err)
+	}
 	hasher := password.NewHasher(password.Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations,
 		Parallelism: cfg.Argon2Threads, SaltLen: 16, KeyLen: 32})
 	urls := tenant.URLs{Scheme: cfg.PublicScheme, BaseDomain: cfg.BaseDomain, Port: cfg.PublicPort}
 	limiter := ratelimit.New(st, a.now)
 	second := mfa.NewService(st, box, a.now)
-	a.Accounts = account.NewService(st, a.Sessions, second, hasher, outbox, limiter, urls,
-		account.Config{ResponseFloor: cfg.ResponseFloor}, a.now)
-	a.purger.Accounts = a.Accounts
-	a.StepUp = stepup.NewService(st, hasher, second, a.Sessions, limiter, a.now)
 	a.Authz = authz.NewService(st, a.listener)
-	a.SSO = sso.NewService(st, box, urls, a.Sessions, sso.Config{AllowPrivateMetadata: cfg.DevSSO, DNSServer: cfg.DNSServer,
+	if a.SSO, err = sso.NewService(st, box, urls, a.Sessions, sso.Config{AllowPrivateMetadata: cfg.DevSSO, DNSServer: cfg.DNSServer,
 		MetadataClient: cfg.SSOHTTPClient, Mail: outbox, RolesChanged: a.Authz.Changed,
 		Limiter: limiter, Meter: tel.MeterProvider.Meter("gatehouse/sso")},
-		a.now, cfg.Now == nil, logger)
-	a.Accounts.SetSSOGate(a.SSO.Required)
-
-	a.Accounts.SetMeter(tel.MeterProvider.Meter("gatehouse/account"))
-	a.StepUp.SetMeter(tel.MeterProvider.Meter("gatehouse/stepup"))
+		a.now, cfg.Now == nil, logger); err != nil {
+		return fail(err)
+	}
+	if a.Accounts, err = account.NewService(account.Deps{Store: st, Sessions: a.Sessions, MFA: second, Hasher: hasher, Outbox: outbox,
+		Limiter: limiter, URLs: urls, SSOGate: a.SSO.Required, Meter: tel.MeterProvider.Meter("gatehouse/account"), Now: a.now},
+		account.Config{ResponseFloor: cfg.ResponseFloor}); err != nil {
+		return fail(err)
+	}
+	if a.StepUp, err = stepup.NewService(stepup.Deps{Store: st, Hasher: hasher, MFA: second, Sessions: a.Sessions, Limiter: limiter,
+		LockNotice: a.Accounts.LockNotice, Meter: tel.MeterProvider.Meter("gatehouse/stepup"), Now: a.now}); err != nil {
+		return fail(err)
+	}
+	if a.Admin, err = admin.NewService(st, a.Authz); err != nil {
+		return fail(err)
+	}
+	if a.jobs, err = a.newJobs(driver, pollOnly, tracing, sender, tel); err != nil {
+		return fail(err)
+	}
 	if err := a.registerGauges(tel.MeterProvider.Meter("gatehouse/runtime")); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("metrics: %w", err)
+		return fail(fmt.Errorf("metrics: %w", err))
 	}
 
-	a.Handler, a.routes = httpapi.NewServer(logger,
+	a.Handler, a.routes, err = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
-		tel.TracerProvider, tel.MeterProvider, pages, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, st, a.Authz, a.SSO)
+		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO)
+	if err != nil {
+		a.closeJobListen()
+		st.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
-// newJobs builds the River client that runs background jobs (mail delivery, account
-// purges) on the application role's pool. Every job is traced: its span continues the
-// trace of the request that enqueued it (telemetry.JobTracing).
-func (a *App) newJobs(sender mail.Sender, tel *telemetry.Telemetry) (*river.Client[pgx.Tx], error) {
+// newJobs builds the River client that works background jobs — mail delivery, account
+// purges and the housekeeping periodic jobs (leader-elected: once per cluster) — on the
+// application role's pool, from the finished services. Every job is traced: its span
+// continues the trace of the request that enqueued it (telemetry.JobTracing).
+func (a *App) newJobs(driver riverdriver.Driver[pgx.Tx], pollOnly bool, tracing rivertype.Middleware, sender mail.Sender,
+	tel *telemetry.Telemetry) (*river.Client[pgx.Tx], error) {
 	worker, err := mail.NewWorker(a.store, sender, a.mailFrom, a.logger, tel.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	purger, err := account.NewPurgeWorker(a.Accounts, a.Tenants)
 	if err != nil {
 		return nil, err
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
-	river.AddWorker(workers, a.purger)
+	river.AddWorker(workers, purger)
+	periodic, err := a.housekeepingJobs(workers)
+	if err != nil {
+		return nil, err
+	}
 	poll := a.cfg.JobPollInterval
-	tracing := telemetry.NewJobTracing(tel.TracerProvider, func(ctx context.Context) string { return httpapi.Info(ctx).ID })
-	client, err := river.NewClient(riverpgxv5.New(a.store.Pool()), &river.Config{
-		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}, river.QueueDefault: {MaxWorkers: 2}},
+	if pollOnly {
+		a.logger.Info("job queue polls without LISTEN: GATEHOUSE_DB_EXEC_MODE says DATABASE_URL goes through a transaction pooler and GATEHOUSE_LISTEN_DATABASE_URL is not set",
+			"poll_interval", poll)
+	}
+	client, err := river.NewClient(driver, &river.Config{
+		PollOnly:                    pollOnly,
+		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}, river.QueueDefault: {MaxWorkers: 2}, housekeeping.Queue: {MaxWorkers: 3}},
 		Workers:                     workers,
+		PeriodicJobs:                periodic,
 		Middleware:                  []rivertype.Middleware{tracing},
 		RetryPolicy:                 mail.RetryPolicy{Base: a.cfg.MailRetryBase, Max: 30 * time.Minute},
 		FetchPollInterval:           poll,
 		FetchCooldown:               min(100*time.Millisecond, poll/2),
 		CompletedJobRetentionPeriod: 24 * time.Hour,
-		Logger:                      slog.New(minLevel{Handler: a.logger.Handler(), min: slog.LevelWarn}).With("component", "river"),
+		Logger:                      a.riverLogger(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
 	return client, nil
+}
+
+func (a *App) riverLogger() *slog.Logger {
+	return slog.New(minLevel{Handler: a.logger.Handler(), min: slog.LevelWarn}).With("component", "river")
+}
+
+// jobsDriver decides where River LISTENs for new jobs and leadership changes. That LISTEN
+// only makes River quicker (without it River polls every JobPollInterval), but behind
+// PgBouncer in transaction mode it is never heard and leaves listening server connections
+// in the bouncer's pool. So:
+//   - GATEHOUSE_LISTEN_DATABASE_URL given: River listens on a small pool of its own there
+//     (its queries keep using DATABASE_URL);
+//   - not given, and GATEHOUSE_DB_EXEC_MODE other than the default cache_statement (the
+//     setting for a transaction pooler in front of DATABASE_URL): River runs poll-only;
+//   - otherwise DATABASE_URL is taken to be direct, and River listens on the application pool.
+func (a *App) jobsDriver() (riverdriver.Driver[pgx.Tx], bool, error) {
+	onPool := riverpgxv5.New(a.store.Pool())
+	if a.cfg.ListenDatabaseURL == "" {
+		mode, err := store.ParseExecMode(a.cfg.DBExecMode)
+		if err != nil {
+			return nil, false, fmt.Errorf("GATEHOUSE_DB_EXEC_MODE: %w", err)
+		}
+		return onPool, mode != pgx.QueryExecModeCacheStatement, nil
+	}
+	pc, err := pgxpool.ParseConfig(a.cfg.ListenDatabaseURL)
+	if err != nil {
+		return nil, false, errors.New("GATEHOUSE_LISTEN_DATABASE_URL: not a valid PostgreSQL connection string")
+	}
+	pc.MaxConns = 2 // River holds one connection; the second covers a reconnect
+	pc.ConnConfig.DefaultQueryExecMode = a.store.Pool().Config().ConnConfig.DefaultQueryExecMode
+	pc.ConnConfig.RuntimeParams["application_name"] = "gatehouse-river-listener"
+	if a.jobListen, err = pgxpool.NewWithConfig(context.Background(), pc); err != nil { // connects on first use
+		return nil, false, fmt.Errorf("GATEHOUSE_LISTEN_DATABASE_URL: %w", err)
+	}
+	return listenOn{Driver: onPool, listen: riverpgxv5.New(a.jobListen)}, false, nil
+}
+
+// listenOn is River's driver with its listener on another pool.
+type listenOn struct {
+	*riverpgxv5.Driver
+	listen *riverpgxv5.Driver
+}
+
+func (d listenOn) GetListener(p *riverdriver.GetListenenerParams) riverdriver.Listener {
+	return d.listen.GetListener(p)
+}
+
+func (a *App) closeJobListen() {
+	if a.jobListen != nil {
+		a.jobListen.Close()
+	}
 }
 
 // mailFrom is the sender of a tenant's mail: its own address from the policy, or the
@@ -236,15 +332,15 @@ func (a *App) TenantRoutes() chi.Routes { return a.routes }
 // Store exposes the store (tests and the CLI use it).
 func (a *App) Store() *store.Store { return a.store }
 
-// Serve runs the HTTP server on ln, the notification listener and the periodic jobs until
-// ctx is cancelled, then shuts down gracefully: in-flight requests finish (up to the
-// shutdown timeout), then the pool closes.
+// Serve runs the HTTP server on ln, the notification listener, the job queue (with the
+// cluster's periodic housekeeping, enqueued by River's elected leader) and this node's gauge
+// refresh until ctx is cancelled, then shuts down gracefully: in-flight requests finish (up
+// to the shutdown timeout), then the pool closes.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { a.listener.Run(bg) })
-	wg.Go(func() { a.purgeLoop(bg) })
-	wg.Go(func() { a.metadataLoop(bg) })
+	wg.Go(func() { a.gaugeLoop(bg) })
 	if err := a.jobs.Start(bg); err != nil {
 		stopBG()
 		wg.Wait()
@@ -299,6 +395,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopBG()
 	wg.Wait()
+	a.closeJobListen()
 	a.store.Close()
 	if err := a.telemetry.Shutdown(sctx); err != nil {
 		a.logger.Warn("telemetry shutdown", "err", err)
@@ -309,97 +406,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases resources of an App that never served.
 func (a *App) Close() {
+	a.closeJobListen()
 	a.store.Close()
 	_ = a.telemetry.Shutdown(context.Background())
-}
-
-// metadataLoop re-fetches IdP metadata URLs (a failure keeps the last good metadata).
-func (a *App) metadataLoop(ctx context.Context) {
-	if a.cfg.MetadataRefresh <= 0 {
-		return
-	}
-	t := time.NewTicker(a.cfg.MetadataRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		tenants, err := a.Tenants.List(ctx)
-		if err == nil {
-			err = a.SSO.RefreshMetadata(ctx, tenants)
-		}
-		if err != nil && ctx.Err() == nil {
-			a.logger.Warn("sso metadata refresh had failures", "err", err)
-		}
-	}
-}
-
-// purgeLoop purges tenants whose deletion grace period is over once a minute, and runs the
-// per-tenant housekeeping (sweep of expired rows, certificate-expiry notices and counts, the
-// safety net for scheduled account purges) on a rotating batch of tenants: every tenant
-// once per maintenanceBatch-sized slice per minute, so the background load of a node stays
-// bounded however many tenants there are (at 10,000 tenants a sweep of all of them every
-// minute on every node was ~1,000 transactions a second and slowed sign-ins by half).
-func (a *App) purgeLoop(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	next := 0
-	for {
-		if n, err := a.Tenants.PurgeDue(ctx); err != nil && ctx.Err() == nil {
-			a.logger.Error("tenant purge failed; will retry", "err", err)
-		} else if n > 0 {
-			a.logger.Info("purged tenants past their grace period", "count", n)
-		}
-		if tenants, err := a.Tenants.List(ctx); err == nil {
-			var batch []tenant.Tenant
-			batch, next = rotatingBatch(tenants, next, maintenanceBatch)
-			a.housekeeping(ctx, batch, tenants)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// maintenanceBatch is how many tenants get their housekeeping per minute.
-const maintenanceBatch = 200
-
-// rotatingBatch returns up to n tenants starting at from (wrapping around) and where the
-// next batch starts.
-func rotatingBatch(tenants []tenant.Tenant, from, n int) ([]tenant.Tenant, int) {
-	if len(tenants) <= n {
-		return tenants, 0
-	}
-	from %= len(tenants)
-	end := from + n
-	if end <= len(tenants) {
-		return tenants[from:end], end % len(tenants)
-	}
-	return append(append([]tenant.Tenant(nil), tenants[from:]...), tenants[:end-len(tenants)]...), end - len(tenants)
-}
-
-func (a *App) housekeeping(ctx context.Context, tenants, all []tenant.Tenant) {
-	if err := a.Tenants.Sweep(ctx, tenants); err != nil && ctx.Err() == nil {
-		a.logger.Error("sweep of expired rows failed; will retry", "err", err)
-	}
-	if err := a.SSO.CertificateNotices(ctx, tenants); err != nil && ctx.Err() == nil {
-		a.logger.Error("sso certificate notices failed; will retry", "err", err)
-	}
-	if err := a.SSO.CountCertificateExpiries(ctx, tenants, all); err != nil && ctx.Err() == nil {
-		a.logger.Warn("counting sso certificate expiries failed; will retry", "err", err)
-	}
-	if err := a.countActiveSessions(ctx, tenants, all); err != nil && ctx.Err() == nil {
-		a.logger.Warn("counting active sessions failed; will retry", "err", err)
-	}
-	for _, t := range tenants {
-		if _, err := a.Accounts.PurgeDue(ctx, t); err != nil && ctx.Err() == nil {
-			a.logger.Error("account purge failed; will retry", "tenant", t.Slug, "err", err)
-		}
-	}
 }
 
 // minLevel drops records below min (River reports routine progress at info).

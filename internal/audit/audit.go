@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,6 +56,11 @@ const (
 	SSOKeyRotated       = "sso.sp_key_rotated"
 	SSOMetadataRefresh  = "sso.metadata_refresh_failed"
 	SSODomainVerified   = "sso.domain_verified"
+	// Failed and locked credential checks (internal/ratelimit/credentials.go).
+	UserPasswordChangeFailed = "user.password_change_failed"
+	UserPasswordLocked       = "user.password_locked"
+	MFAConfirmFailed         = "mfa.confirm_failed"
+	MFALocked                = "mfa.locked"
 )
 
 // Who describes the actor and the request an event came from.
@@ -88,14 +94,18 @@ func Record(ctx context.Context, q *sqlcgen.Queries, who Who, ev Event) error {
 	if who.IP.IsValid() {
 		ip = &who.IP
 	}
+	// Text columns refuse invalid UTF-8: a cut inside a character (or a client's bytes
+	// that reached here unsanitised) must not lose the event.
 	ua := who.UserAgent
 	if len(ua) > 512 {
 		ua = ua[:512]
 	}
+	ua = strings.ToValidUTF8(ua, "")
 	rid := who.RequestID
 	if len(rid) > 64 {
 		rid = rid[:64]
 	}
+	rid = strings.ToValidUTF8(rid, "")
 	return q.InsertAuditEvent(ctx, sqlcgen.InsertAuditEventParams{
 		Action: ev.Action, ActorID: nilIfZero(who.ActorID), ActorLabel: who.ActorLabel,
 		SubjectID: nilIfZero(ev.SubjectID), SubjectLabel: ev.SubjectLabel,

@@ -171,11 +171,13 @@ func PermissionsOf(role string) []string {
 	return out
 }
 
-// Errors of role changes.
+// Errors of role changes and of deleting owners.
 var (
-	ErrUnknownRole = apperr.New(apperr.Invalid, "invalid_role", "Roles are owner, admin and member.")
-	ErrLastOwner   = apperr.New(apperr.Conflict, "last_owner", "A tenant keeps at least one owner: make someone else owner first.")
-	ErrOwnerOnly   = apperr.New(apperr.Forbidden, "owner_required", "Only an owner can grant or take away the owner role.")
+	ErrUnknownRole      = apperr.New(apperr.Invalid, "invalid_role", "Roles are owner, admin and member.")
+	ErrLastOwner        = apperr.New(apperr.Conflict, "last_owner", "A tenant keeps at least one owner: make someone else owner first.")
+	ErrOwnerOnly        = apperr.New(apperr.Forbidden, "owner_required", "Only an owner can grant or take away the owner role.")
+	ErrOwnerDeleteOnly  = apperr.New(apperr.Forbidden, "owner_required", "Only an owner can delete an owner's account.")
+	ErrLastOwnerDeletes = apperr.New(apperr.Conflict, "last_owner", "You are this tenant's only owner: make someone else owner before deleting your account.")
 )
 
 // SetRoles replaces a user's roles inside the caller's tenant transaction, refusing to
@@ -194,6 +196,13 @@ func SetRoles(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, roles [
 	if (slices.Contains(cur, Owner) != slices.Contains(roles, Owner)) && !actorIsOwner {
 		return ErrOwnerOnly
 	}
+	if slices.Contains(cur, Owner) && !slices.Contains(roles, Owner) {
+		if n, err := otherActiveOwners(ctx, q, userID); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrLastOwner
+		}
+	}
 	if err := q.RemoveUserRoles(ctx, userID); err != nil {
 		return err
 	}
@@ -202,16 +211,58 @@ func SetRoles(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, roles [
 			return err
 		}
 	}
-	if slices.Contains(cur, Owner) && !slices.Contains(roles, Owner) {
-		n, err := q.CountOwners(ctx)
+	return q.NotifyAuthzChanged(ctx)
+}
+
+// CheckDeletion is called inside the transaction that schedules (or performs) the
+// deletion of userID's account on behalf of actorID (the user themselves, an
+// administrator, or uuid.Nil for the operator and the system). Deleting an owner needs an
+// owner (or the operator), and the tenant keeps at least one owner whose account is not
+// itself scheduled for deletion. Errors: owner_required, last_owner.
+func CheckDeletion(ctx context.Context, q *sqlcgen.Queries, userID, actorID uuid.UUID) error {
+	roles, err := q.GetUserRoles(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(roles, Owner) {
+		return nil
+	}
+	if actorID != uuid.Nil && actorID != userID {
+		actorRoles, err := q.GetUserRoles(ctx, actorID)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return ErrLastOwner
+		if !slices.Contains(actorRoles, Owner) {
+			return ErrOwnerDeleteOnly
 		}
 	}
-	return q.NotifyAuthzChanged(ctx)
+	n, err := otherActiveOwners(ctx, q, userID)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		if actorID == userID {
+			return ErrLastOwnerDeletes
+		}
+		return ErrLastOwner
+	}
+	return nil
+}
+
+// otherActiveOwners counts the owners other than userID whose accounts stay, locking them
+// for the rest of the transaction.
+func otherActiveOwners(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID) (int, error) {
+	ids, err := q.LockActiveOwners(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("lock owners: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		if id != userID {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Grant adds one role inside the caller's transaction (tenant bootstrap, invitations).

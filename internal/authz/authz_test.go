@@ -3,7 +3,8 @@ package authz_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,60 +12,22 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/authz"
-	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
-	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-const pw = "purple monkey dishwasher"
+const pw = testutil.Password
 
+// site is a tenant of the authorisation tests, with the database to check rows in.
 type site struct {
-	srv  *testutil.Server
-	d    *testutil.DB
-	t    tenant.Tenant
-	host string
+	*testutil.Site
+	d *testutil.DB
 }
 
 func newSite(t *testing.T, srv *testutil.Server, d *testutil.DB) *site {
 	t.Helper()
-	c, err := srv.App.Tenants.Create(context.Background(), tenant.CreateInput{Slug: testutil.UniqueSlug("authz"), Name: "Authz Co"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &site{srv: srv, d: d, t: c.Tenant, host: c.Tenant.Slug + ".localhost"}
-}
-
-// person creates a verified user with roles and returns their id and a session token.
-func (s *site) person(t *testing.T, email string, roles ...string) (uuid.UUID, string) {
-	t.Helper()
-	ctx := context.Background()
-	u, err := s.srv.App.Accounts.CreateVerifiedUser(ctx, s.t, email, pw, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range roles {
-		if err := s.srv.App.Store().InTenant(ctx, s.t.ID, func(q *sqlcgen.Queries) error { return authz.Grant(ctx, q, u.ID, r) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := s.do(t, s.srv, "POST", "/api/v1/login", "", map[string]string{"email": email, "password": pw})
-	if r.StatusCode != 200 {
-		t.Fatalf("login %s: %d %s", email, r.StatusCode, r.Body)
-	}
-	var b struct{ Session struct{ Token string } }
-	r.JSON(t, &b)
-	return u.ID, b.Session.Token
-}
-
-func (s *site) do(t *testing.T, srv *testutil.Server, method, path, tok string, body any) *testutil.Response {
-	t.Helper()
-	h := http.Header{}
-	if tok != "" {
-		h.Set("Authorization", "Bearer "+tok)
-	}
-	return srv.Do(t, testutil.Request{Method: method, Host: s.host, Path: path, Body: body, Header: h})
+	return &site{Site: testutil.NewSite(t, srv, "authz", testutil.SiteName("Authz Co")), d: d}
 }
 
 // TestAuthorizationMatrix: every admin route for every kind of caller.
@@ -74,12 +37,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 	srv := testutil.NewServer(t, d)
 	a := newSite(t, srv, d)
 	b := newSite(t, srv, d)
-	_, owner := a.person(t, "owner@a.example", authz.Owner)
-	_, admin := a.person(t, "admin@a.example", authz.Admin)
-	_, member := a.person(t, "member@a.example", authz.Member)
-	_, nobody := a.person(t, "norole@a.example")
-	victim, _ := a.person(t, "victim@a.example", authz.Member)
-	_, adminB := b.person(t, "admin@b.example", authz.Admin)
+	_, owner := a.Person(t, "owner@a.example", authz.Owner)
+	_, admin := a.Person(t, "admin@a.example", authz.Admin)
+	_, member := a.Person(t, "member@a.example", authz.Member)
+	_, nobody := a.Person(t, "norole@a.example")
+	victim, _ := a.Person(t, "victim@a.example", authz.Member)
+	_, adminB := b.Person(t, "admin@b.example", authz.Admin)
 	u := "/api/v1/admin/users/" + victim.String()
 	routes := []struct {
 		method, path string
@@ -110,7 +73,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for _, c := range callers {
 		for _, r := range routes {
 			t.Run(c.name+" "+r.method+" "+r.path, func(t *testing.T) {
-				resp := a.do(t, srv, r.method, r.path, c.token, r.body)
+				resp := a.Do(t, r.method, r.path, c.token, r.body)
 				if want := c.status(r.ok); resp.StatusCode != want {
 					t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, resp.Body)
 				}
@@ -118,8 +81,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 	// Ids of another tenant's users are unknown here.
-	otherID, _ := b.person(t, "someone@b.example")
-	if r := a.do(t, srv, "GET", "/api/v1/admin/users/"+otherID.String(), owner, nil); r.StatusCode != 404 {
+	otherID, _ := b.Person(t, "someone@b.example")
+	if r := a.Do(t, "GET", "/api/v1/admin/users/"+otherID.String(), owner, nil); r.StatusCode != 404 {
 		t.Fatalf("another tenant's user: %d", r.StatusCode)
 	}
 }
@@ -129,11 +92,11 @@ func TestRoleRules(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	a := newSite(t, srv, d)
-	ownerID, owner := a.person(t, "owner@a.example", authz.Owner)
-	adminID, admin := a.person(t, "admin@a.example", authz.Admin)
-	memberID, _ := a.person(t, "member@a.example", authz.Member)
+	ownerID, owner := a.Person(t, "owner@a.example", authz.Owner)
+	adminID, admin := a.Person(t, "admin@a.example", authz.Admin)
+	memberID, _ := a.Person(t, "member@a.example", authz.Member)
 	roles := func(tok string, id uuid.UUID, rs ...string) *testutil.Response {
-		return a.do(t, srv, "PUT", "/api/v1/admin/users/"+id.String()+"/roles", tok, map[string]any{"roles": rs})
+		return a.Do(t, "PUT", "/api/v1/admin/users/"+id.String()+"/roles", tok, map[string]any{"roles": rs})
 	}
 	if r := roles(owner, ownerID, "admin"); r.StatusCode != 409 || r.ErrorCode() != "last_owner" {
 		t.Fatalf("removing the last owner: %d %s", r.StatusCode, r.Body)
@@ -163,17 +126,18 @@ func TestRoleChangeReachesOtherNodes(t *testing.T) {
 	nodeA := testutil.NewServer(t, d)
 	nodeB := testutil.NewServer(t, d)
 	a := newSite(t, nodeA, d)
-	_, owner := a.person(t, "owner@a.example", authz.Owner)
-	memberID, member := a.person(t, "member@a.example", authz.Member)
-	if r := a.do(t, nodeB, "GET", "/api/v1/admin/users", member, nil); r.StatusCode != 403 {
+	_, owner := a.Person(t, "owner@a.example", authz.Owner)
+	memberID, member := a.Person(t, "member@a.example", authz.Member)
+	onB := a.On(nodeB) // the same tenant through node B
+	if r := onB.Do(t, "GET", "/api/v1/admin/users", member, nil); r.StatusCode != 403 {
 		t.Fatalf("member on B before: %d", r.StatusCode)
 	}
-	if r := a.do(t, nodeA, "PUT", "/api/v1/admin/users/"+memberID.String()+"/roles", owner, map[string]any{"roles": []string{"admin"}}); r.StatusCode != 200 {
+	if r := a.Do(t, "PUT", "/api/v1/admin/users/"+memberID.String()+"/roles", owner, map[string]any{"roles": []string{"admin"}}); r.StatusCode != 200 {
 		t.Fatalf("grant on A: %d %s", r.StatusCode, r.Body)
 	}
 	start := time.Now()
 	for {
-		if r := a.do(t, nodeB, "GET", "/api/v1/admin/users", member, nil); r.StatusCode == 200 {
+		if r := onB.Do(t, "GET", "/api/v1/admin/users", member, nil); r.StatusCode == 200 {
 			break
 		}
 		if time.Since(start) > 2*time.Second {
@@ -190,34 +154,28 @@ func TestAuditEvents(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	a := newSite(t, srv, d)
-	adminID, admin := a.person(t, "admin@a.example", authz.Admin)
+	adminID, admin := a.Person(t, "admin@a.example", authz.Admin)
 
 	// signup + verification
-	if r := a.do(t, srv, "POST", "/api/v1/signup", "", map[string]string{"email": "new@a.example", "password": pw}); r.StatusCode != 202 {
-		t.Fatalf("signup: %d", r.StatusCode)
-	}
-	tok := testutil.TokenFrom(t, srv.WaitMail(t, "new@a.example", "Confirm"), "/verify")
-	a.do(t, srv, "POST", "/api/v1/verification/confirm", "", map[string]string{"token": tok})
+	a.SignupVerified(t, "new@a.example")
 	// login failure and success
-	a.do(t, srv, "POST", "/api/v1/login", "", map[string]string{"email": "new@a.example", "password": "wrong password here"})
-	r := a.do(t, srv, "POST", "/api/v1/login", "", map[string]string{"email": "new@a.example", "password": pw})
-	var l struct{ Session struct{ ID, Token string } }
-	r.JSON(t, &l)
+	a.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": "new@a.example", "password": "wrong password here"})
+	tok := a.Login(t, "new@a.example", pw)
 	// step-up, revoke, policy, roles
-	a.do(t, srv, "POST", "/api/v1/reauth", l.Session.Token, map[string]string{"password": pw})
+	a.Do(t, "POST", "/api/v1/reauth", tok, map[string]string{"password": pw})
 	// The token changed at step-up: a second re-auth with the old one is refused, not recorded.
-	if r := a.do(t, srv, "POST", "/api/v1/reauth", l.Session.Token, map[string]string{"password": pw}); r.StatusCode != 401 {
+	if r := a.Do(t, "POST", "/api/v1/reauth", tok, map[string]string{"password": pw}); r.StatusCode != 401 {
 		t.Fatalf("reauth with the rotated-out token: %d", r.StatusCode)
 	}
-	a.do(t, srv, "PUT", "/api/v1/admin/policy", admin, map[string]any{"sessions": map[string]any{"max_per_user": 20}})
+	a.Do(t, "PUT", "/api/v1/admin/policy", admin, map[string]any{"sessions": map[string]any{"max_per_user": 20}})
 	var newID uuid.UUID
-	if err := d.Admin.QueryRow(context.Background(), "SELECT id FROM users WHERE tenant_id = $1 AND email = 'new@a.example'", a.t.ID).Scan(&newID); err != nil {
+	if err := d.Admin.QueryRow(context.Background(), "SELECT id FROM users WHERE tenant_id = $1 AND email = 'new@a.example'", a.Tenant.ID).Scan(&newID); err != nil {
 		t.Fatal(err)
 	}
-	a.do(t, srv, "PUT", "/api/v1/admin/users/"+newID.String()+"/roles", admin, map[string]any{"roles": []string{"member"}})
-	a.do(t, srv, "DELETE", "/api/v1/admin/users/"+newID.String()+"/sessions", admin, nil)
+	a.Do(t, "PUT", "/api/v1/admin/users/"+newID.String()+"/roles", admin, map[string]any{"roles": []string{"member"}})
+	a.Do(t, "DELETE", "/api/v1/admin/users/"+newID.String()+"/sessions", admin, nil)
 
-	resp := a.do(t, srv, "GET", "/api/v1/admin/audit?limit=500", admin, nil)
+	resp := a.Do(t, "GET", "/api/v1/admin/audit?limit=500", admin, nil)
 	var page struct {
 		Events []struct {
 			Action  string
@@ -271,39 +229,66 @@ func TestBranding(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	a := newSite(t, srv, d)
-	_, admin := a.person(t, "admin@a.example", authz.Admin)
-	_, member := a.person(t, "member@a.example", authz.Member)
-	form := func(tok string, body string) *testutil.Response {
-		return srv.Do(t, testutil.Request{Method: "POST", Host: a.host, Path: "/admin/branding", Body: body,
-			Header: http.Header{"Cookie": {"__Host-gatehouse=" + tok}, "Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"text/html"}}})
+	_, admin := a.Person(t, "admin@a.example", authz.Admin)
+	_, member := a.Person(t, "member@a.example", authz.Member)
+	form := func(tok string, values url.Values) *testutil.Response {
+		return a.Form(t, "/admin/branding", values, "Cookie", "__Host-gatehouse="+tok)
 	}
-	if r := form(member, "display_name=Hacked"); r.StatusCode != 403 {
+	branding := func(logo, color string) url.Values {
+		return url.Values{"display_name": {"Acme Rockets"}, "logo_url": {logo}, "primary_color": {color}}
+	}
+	if r := form(member, url.Values{"display_name": {"Hacked"}}); r.StatusCode != 403 {
 		t.Fatalf("member saving branding: %d", r.StatusCode)
 	}
-	if r := form(admin, "display_name=Acme&logo_url=http%3A%2F%2Fevil.example%2Fx.png&primary_color=%23123456"); r.StatusCode != 400 {
+	if r := form(admin, url.Values{"display_name": {"Acme"}, "logo_url": {"http://evil.example/x.png"}, "primary_color": {"#123456"}}); r.StatusCode != 400 {
 		t.Fatalf("http logo accepted: %d", r.StatusCode)
 	}
-	if r := form(admin, "display_name=Acme+Rockets&logo_url=https%3A%2F%2Fcdn.acme.example%2Flogo.png&primary_color=%23aa3300"); r.StatusCode != 303 {
+	if r := form(admin, branding("https://cdn.acme.example/logo.png", "#aa3300")); r.StatusCode != 303 {
 		t.Fatalf("save branding: %d %s", r.StatusCode, r.Body)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	var page *testutil.Response
 	for {
-		page = srv.Do(t, testutil.Request{Host: a.host, Path: "/login", Header: http.Header{"Accept": {"text/html"}}})
+		page = a.Page(t, "/login")
 		if strings.Contains(string(page.Body), "Acme Rockets") || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, want := range []string{"Acme Rockets", `src="https://cdn.acme.example/logo.png"`, `href="/brand.css"`} {
+	for _, want := range []string{"Acme Rockets", `src="https://cdn.acme.example/logo.png"`, `href="/brand.css?v=`} {
 		if !strings.Contains(string(page.Body), want) {
 			t.Fatalf("login page lacks %q", want)
 		}
 	}
-	if css := srv.Do(t, testutil.Request{Host: a.host, Path: "/brand.css"}); !strings.Contains(string(css.Body), "--primary: #aa3300") {
-		t.Fatalf("brand.css: %s", css.Body)
+	cssURL := regexp.MustCompile(`href="(/brand\.css\?v=[0-9a-f]+)"`).FindStringSubmatch(string(page.Body))[1]
+	css := a.Do(t, "GET", cssURL, "", nil)
+	if !strings.Contains(string(css.Body), "--primary: #aa3300") || !strings.Contains(css.Header.Get("Cache-Control"), "immutable") {
+		t.Fatalf("brand.css: %s %q", css.Body, css.Header.Get("Cache-Control"))
 	}
-	a.do(t, srv, "POST", "/api/v1/password/forgot", "", map[string]string{"email": "member@a.example"})
+	// A saved colour shows on the next page (issue 16: it used to be cached for 5 minutes):
+	// the page links a new URL, and the old one is not cached.
+	if r := form(admin, branding("https://cdn.acme.example/logo.png", "#005599")); r.StatusCode != 303 {
+		t.Fatalf("save branding: %d %s", r.StatusCode, r.Body)
+	}
+	deadline = time.Now().Add(2 * time.Second)
+	for {
+		page = a.Page(t, "/login")
+		if !strings.Contains(string(page.Body), cssURL) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	newURL := regexp.MustCompile(`href="(/brand\.css\?v=[0-9a-f]+)"`).FindStringSubmatch(string(page.Body))[1]
+	if newURL == cssURL {
+		t.Fatalf("the page still links %s after the colour changed", cssURL)
+	}
+	if css := a.Do(t, "GET", newURL, "", nil); !strings.Contains(string(css.Body), "--primary: #005599") {
+		t.Fatalf("new brand.css: %s", css.Body)
+	}
+	if old := a.Do(t, "GET", cssURL, "", nil); old.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("an outdated brand.css URL may be cached: %q", old.Header.Get("Cache-Control"))
+	}
+	a.Do(t, "POST", "/api/v1/password/forgot", "", map[string]string{"email": "member@a.example"})
 	if m := srv.WaitMail(t, "member@a.example", "Reset your Acme Rockets password"); !strings.Contains(m.HTML, "Acme Rockets") {
 		t.Fatalf("email without the display name: %s", m.HTML)
 	}
@@ -316,49 +301,47 @@ func TestAdminUserActions(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	a := newSite(t, srv, d)
-	_, admin := a.person(t, "admin@a.example", authz.Admin)
-	_, member := a.person(t, "member@a.example", authz.Member)
-	userID, userTok := a.person(t, "user@a.example", authz.Member)
+	_, admin := a.Person(t, "admin@a.example", authz.Admin)
+	_, member := a.Person(t, "member@a.example", authz.Member)
+	userID, userTok := a.Person(t, "user@a.example", authz.Member)
 
 	// The user turns TOTP on.
-	r := a.do(t, srv, "POST", "/api/v1/mfa/totp", userTok, nil)
+	r := a.Do(t, "POST", "/api/v1/mfa/totp", userTok, nil)
 	var en struct{ Secret string }
 	r.JSON(t, &en)
 	code, err := totpCode(en.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := a.do(t, srv, "POST", "/api/v1/mfa/totp/confirm", userTok, map[string]string{"code": code}); r.StatusCode != 200 {
+	if r := a.Do(t, "POST", "/api/v1/mfa/totp/confirm", userTok, map[string]string{"code": code}); r.StatusCode != 200 {
 		t.Fatalf("confirm: %d %s", r.StatusCode, r.Body)
 	}
 	path := "/api/v1/admin/users/" + userID.String() + "/mfa"
-	if r := a.do(t, srv, "DELETE", path, member, nil); r.StatusCode != 403 {
+	if r := a.Do(t, "DELETE", path, member, nil); r.StatusCode != 403 {
 		t.Fatalf("member resetting MFA: %d", r.StatusCode)
 	}
-	if r := a.do(t, srv, "DELETE", path, admin, nil); r.StatusCode != 204 {
+	if r := a.Do(t, "DELETE", path, admin, nil); r.StatusCode != 204 {
 		t.Fatalf("admin resetting MFA: %d %s", r.StatusCode, r.Body)
 	}
-	if r := a.do(t, srv, "GET", "/api/v1/session", userTok, nil); r.StatusCode != 401 {
+	if r := a.Do(t, "GET", "/api/v1/session", userTok, nil); r.StatusCode != 401 {
 		t.Fatalf("the user's session survived the reset: %d", r.StatusCode)
 	}
 	srv.WaitMail(t, "user@a.example", "reset by an administrator")
-	if r := a.do(t, srv, "DELETE", path, admin, nil); r.StatusCode != 404 {
+	if r := a.Do(t, "DELETE", path, admin, nil); r.StatusCode != 404 {
 		t.Fatalf("second reset: %d", r.StatusCode)
 	}
-	if r := a.do(t, srv, "POST", "/api/v1/login", "", map[string]string{"email": "user@a.example", "password": pw}); strings.Contains(string(r.Body), "mfa_required") {
+	if r := a.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": "user@a.example", "password": pw}); strings.Contains(string(r.Body), "mfa_required") {
 		t.Fatal("login still asks for a code")
 	}
 
 	// Resend verification to an unverified user.
-	if r := a.do(t, srv, "POST", "/api/v1/signup", "", map[string]string{"email": "late@a.example", "password": pw}); r.StatusCode != 202 {
-		t.Fatalf("signup: %d", r.StatusCode)
-	}
+	a.Signup(t, "late@a.example")
 	srv.WaitMail(t, "late@a.example", "Confirm")
 	var lateID uuid.UUID
-	if err := d.Admin.QueryRow(context.Background(), "SELECT id FROM users WHERE tenant_id = $1 AND email = 'late@a.example'", a.t.ID).Scan(&lateID); err != nil {
+	if err := d.Admin.QueryRow(context.Background(), "SELECT id FROM users WHERE tenant_id = $1 AND email = 'late@a.example'", a.Tenant.ID).Scan(&lateID); err != nil {
 		t.Fatal(err)
 	}
-	if r := a.do(t, srv, "POST", "/api/v1/admin/users/"+lateID.String()+"/verification/resend", admin, nil); r.StatusCode != 202 {
+	if r := a.Do(t, "POST", "/api/v1/admin/users/"+lateID.String()+"/verification/resend", admin, nil); r.StatusCode != 202 {
 		t.Fatalf("resend: %d %s", r.StatusCode, r.Body)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -375,12 +358,10 @@ func TestAdminUserFilters(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	a := newSite(t, srv, d)
-	_, admin := a.person(t, "admin@a.example", authz.Admin)
-	if r := a.do(t, srv, "POST", "/api/v1/signup", "", map[string]string{"email": "unverified@a.example", "password": pw}); r.StatusCode != 202 {
-		t.Fatalf("signup: %d", r.StatusCode)
-	}
+	_, admin := a.Person(t, "admin@a.example", authz.Admin)
+	a.Signup(t, "unverified@a.example")
 	emails := func(query string) []string {
-		r := a.do(t, srv, "GET", "/api/v1/admin/users"+query, admin, nil)
+		r := a.Do(t, "GET", "/api/v1/admin/users"+query, admin, nil)
 		if r.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", query, r.StatusCode, r.Body)
 		}
@@ -405,11 +386,11 @@ func TestAdminUserFilters(t *testing.T) {
 		t.Fatalf("limit=1: %v", got)
 	}
 	for _, bad := range []string{"?verified=maybe", "?status=gone", "?limit=0", "?cursor=garbage"} {
-		if r := a.do(t, srv, "GET", "/api/v1/admin/users"+bad, admin, nil); r.StatusCode != 400 {
+		if r := a.Do(t, "GET", "/api/v1/admin/users"+bad, admin, nil); r.StatusCode != 400 {
 			t.Fatalf("%s: %d", bad, r.StatusCode)
 		}
 	}
-	page := srv.Do(t, testutil.Request{Host: a.host, Path: "/admin/roles", Header: http.Header{"Cookie": {"__Host-gatehouse=" + admin}, "Accept": {"text/html"}}})
+	page := a.Page(t, "/admin/roles", "Cookie", "__Host-gatehouse="+admin)
 	if page.StatusCode != 200 || !strings.Contains(string(page.Body), "admin@a.example") || !strings.Contains(string(page.Body), "roles.assign") {
 		t.Fatalf("roles page: %d", page.StatusCode)
 	}

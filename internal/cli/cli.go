@@ -7,11 +7,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/internal/app"
 	"io"
 	"log/slog"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 )
 

@@ -126,13 +126,16 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		if i == 0 {
+			checkDevCLIEnvironment(t, out.String())
+		}
 		cancel()
 		if r := <-done; r.err != nil {
 			t.Fatalf("run %d: %v\n%s", i, r.err, r.stderr)
 		}
 	}
 	var tenants, users int
-	if err := d.Admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM tenants),
+	if err := d.Admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM tenants WHERE slug NOT LIKE 'devcli%'),
 		(SELECT count(*) FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE t.slug = 'acme')`).Scan(&tenants, &users); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +149,39 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 	}
 	if conns != 1 || verified != 1 {
 		t.Fatalf("after two dev runs: %d SSO connections, %d verified acme.test; want 1 and 1", conns, verified)
+	}
+}
+
+// checkDevCLIEnvironment takes the environment `dev` prints for the CLI and runs
+// `tenant create --admin-email` with it: the setup link it prints must point at the dev
+// server's scheme, host and port (issue 14 finding 10, issue 16 item 3).
+func checkDevCLIEnvironment(t *testing.T, out string) {
+	t.Helper()
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "export DATABASE_URL=") {
+			line = strings.TrimPrefix(strings.TrimSpace(l), "export ")
+		}
+	}
+	if line == "" {
+		t.Fatalf("dev printed no CLI environment:\n%s", out)
+	}
+	env := map[string]string{}
+	for _, kv := range strings.Fields(line) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = strings.Trim(v, "'")
+	}
+	if env["GATEHOUSE_PUBLIC_SCHEME"] != "http" || env["GATEHOUSE_PUBLIC_PORT"] == "" || env["GATEHOUSE_PUBLIC_PORT"] == "0" {
+		t.Fatalf("CLI environment %v", env)
+	}
+	slug := testutil.UniqueSlug("devcli")
+	r := run(context.Background(), env, "tenant", "create", slug, "--name", "Dev CLI", "--admin-email", "owner@devcli.example")
+	if r.err != nil {
+		t.Fatalf("tenant create with dev's environment: %v %s", r.err, r.stderr)
+	}
+	want := "http://" + slug + "." + env["GATEHOUSE_BASE_DOMAIN"] + ":" + env["GATEHOUSE_PUBLIC_PORT"] + "/password/reset?"
+	if !strings.Contains(r.stdout, want) {
+		t.Fatalf("setup link is not %s…:\n%s", want, r.stdout)
 	}
 }
 

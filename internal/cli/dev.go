@@ -68,8 +68,20 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	defer flushLogs()
 
 	if cfg.DatabaseURL == "" {
-		logger.Info("starting private PostgreSQL", "dir", filepath.Join(*dataDir, "pg"))
-		pg, err := pgserver.Start(ctx, filepath.Join(*dataDir, "pg"), pgserver.Options{Durable: true})
+		// As root with the data dir where the postgres user cannot reach (a checkout under
+		// /root), the cluster lives in a directory of its own: say where.
+		requested := filepath.Join(*dataDir, "pg")
+		pgDir, err := pgserver.Locate(requested)
+		if err != nil {
+			return err
+		}
+		var attrs []any
+		if abs, _ := filepath.Abs(requested); pgDir != abs {
+			attrs = append(attrs, "instead_of", abs,
+				"why", "the postgres system user, who runs the cluster, cannot reach it; a note there points here")
+		}
+		logger.Info("private PostgreSQL at "+pgDir, attrs...)
+		pg, err := pgserver.Start(ctx, requested, pgserver.Options{Durable: true})
 		if err != nil {
 			return err
 		}
@@ -142,11 +154,12 @@ Gatehouse dev is running.
   Admin portal:  http://%s.%s:%d/admin  as %s / %s
   Dev mailbox:   http://%s.%s:%d/_dev/mail
   Health:        http://%s.%s:%d/healthz
-%s  CLI database:  DATABASE_URL='%s'
+%s  CLI commands against this server (links they print and mail point here):
+    export DATABASE_URL='%s' GATEHOUSE_PUBLIC_SCHEME=%s GATEHOUSE_PUBLIC_PORT=%d GATEHOUSE_BASE_DOMAIN=%s
 Press Ctrl-C to stop.
 `, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, demoUserEmail, demoUserPassword,
 		demoSlug, cfg.BaseDomain, port, demoAdminEmail, demoAdminPassword,
-		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, ssoLine, cfg.DatabaseURL)
+		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, ssoLine, cfg.DatabaseURL, cfg.PublicScheme, cfg.PublicPort, cfg.BaseDomain)
 	return a.Serve(ctx, ln)
 }
 

@@ -16,18 +16,24 @@ import (
 
 // openApp wires the services for the operator commands (as the application role, like
 // the server; mail is enqueued for the servers' workers to deliver).
-func openApp(ctx context.Context, env Env) (*app.App, error) {
+// The returned close function closes the app and flushes its log.
+func openApp(ctx context.Context, env Env) (*app.App, func(), error) {
 	cfg, err := config.Load(env.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg.DatabaseURL == "" {
-		return nil, errors.New("DATABASE_URL: not set")
+		return nil, nil, errors.New("DATABASE_URL: not set")
 	}
 	cfg.DBMaxConns = 2
 	cfg.LogLevel = "warn"
-	logger, _ := newLogger(cfg, env.Stderr)
-	return app.New(ctx, cfg, logger, env.Getenv)
+	logger, flush := newLogger(cfg, env.Stderr)
+	a, err := app.New(ctx, cfg, logger, env.Getenv)
+	if err != nil {
+		flush()
+		return nil, nil, err
+	}
+	return a, func() { a.Close(); flush() }, nil
 }
 
 // userError turns an application error into a line for the terminal.
@@ -60,11 +66,11 @@ func runTenant(ctx context.Context, args []string, env Env) error {
 	if sub == "create" && *name == "" {
 		return fmt.Errorf("%w: --name is required", errUsage)
 	}
-	a, err := openApp(ctx, env)
+	a, closeApp, err := openApp(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeApp()
 	svc := a.Tenants
 	switch sub {
 	case "create":
@@ -153,11 +159,11 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return userError(err)
 	}
-	a, err := openApp(ctx, env)
+	a, closeApp, err := openApp(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeApp()
 	changes, err := a.Tenants.Apply(ctx, files, *dryRun)
 	if err != nil {
 		return userError(err)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Config is the server configuration.
@@ -40,6 +42,11 @@ type Config struct {
 	DNSServer        string         // GATEHOUSE_DNS_SERVER: host:port for domain verification lookups (default: system resolver)
 	MetadataRefresh  time.Duration  // GATEHOUSE_SSO_METADATA_REFRESH: how often metadata URLs are re-fetched, default 6h
 
+	// GATEHOUSE_LISTEN_DATABASE_URL: a direct (or session-pooled) connection for LISTEN;
+	// empty means DATABASE_URL. It stays empty when unset: whether it was given decides
+	// River's mode (app.newJobs).
+	ListenDatabaseURL string
+
 	// Set by code, not by the environment.
 	DevMailDir      string           // dev only: the captured mail shown at /_dev/mail
 	MailRetryBase   time.Duration    // first retry delay of a failed mail (default 10s)
@@ -54,6 +61,7 @@ type Config struct {
 var Vars = [][2]string{
 	{"DATABASE_URL", "PostgreSQL connection of the application role (gatehouse_app)"},
 	{"GATEHOUSE_ADMIN_DATABASE_URL", "owner or superuser connection for migrations (default: DATABASE_URL)"},
+	{"GATEHOUSE_LISTEN_DATABASE_URL", "direct or session-mode connection for LISTEN/NOTIFY (default: DATABASE_URL); required for cache invalidation when DATABASE_URL goes through PgBouncer in transaction mode"},
 	{"GATEHOUSE_ADDR", "listen address (default :8080)"},
 	{"GATEHOUSE_BASE_DOMAIN", "tenants are {slug}.{base} (default localhost)"},
 	{"GATEHOUSE_PUBLIC_SCHEME", "https (default) or http, for links and SAML URLs"},
@@ -100,6 +108,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.AdminDatabaseURL == "" {
 		c.AdminDatabaseURL = c.DatabaseURL
+	}
+	c.ListenDatabaseURL = strings.TrimSpace(getenv("GATEHOUSE_LISTEN_DATABASE_URL"))
+	if c.ListenDatabaseURL != "" {
+		// The value may hold a password: the message does not repeat it.
+		if _, err := pgconn.ParseConfig(c.ListenDatabaseURL); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_LISTEN_DATABASE_URL: not a valid PostgreSQL connection string (postgres://user@host:5432/db)")
+		}
 	}
 	if c.PublicScheme != "https" && c.PublicScheme != "http" {
 		return c, fmt.Errorf("GATEHOUSE_PUBLIC_SCHEME: must be https or http, not %q", c.PublicScheme)

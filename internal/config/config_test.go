@@ -18,15 +18,16 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadRejects(t *testing.T) {
 	tests := map[string]string{
-		"GATEHOUSE_PUBLIC_SCHEME":    "ftp",
-		"GATEHOUSE_BASE_DOMAIN":      "https://example.com",
-		"GATEHOUSE_LOG_FORMAT":       "xml",
-		"GATEHOUSE_LOG_LEVEL":        "loud",
-		"GATEHOUSE_OPERATOR_TOKEN":   "short",
-		"GATEHOUSE_TRUSTED_PROXIES":  "10.0.0.0/8,not-a-cidr",
-		"GATEHOUSE_DB_MAX_CONNS":     "0",
-		"GATEHOUSE_TENANT_CACHE_TTL": "soon",
-		"GATEHOUSE_SHUTDOWN_TIMEOUT": "-5s",
+		"GATEHOUSE_PUBLIC_SCHEME":       "ftp",
+		"GATEHOUSE_BASE_DOMAIN":         "https://example.com",
+		"GATEHOUSE_LOG_FORMAT":          "xml",
+		"GATEHOUSE_LOG_LEVEL":           "loud",
+		"GATEHOUSE_OPERATOR_TOKEN":      "short",
+		"GATEHOUSE_TRUSTED_PROXIES":     "10.0.0.0/8,not-a-cidr",
+		"GATEHOUSE_DB_MAX_CONNS":        "0",
+		"GATEHOUSE_TENANT_CACHE_TTL":    "soon",
+		"GATEHOUSE_SHUTDOWN_TIMEOUT":    "-5s",
+		"GATEHOUSE_LISTEN_DATABASE_URL": "listen here please",
 	}
 	for name, value := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -40,6 +41,34 @@ func TestLoadRejects(t *testing.T) {
 				t.Fatalf("%s=%q: err = %v, want one naming the variable", name, value, err)
 			}
 		})
+	}
+}
+
+// TestListenDatabaseURL: unset it stays empty (the listener then uses DATABASE_URL, and
+// whether it was given decides River's mode); a connection string is taken as given; an
+// invalid one stops start-up without repeating the password it may hold.
+func TestListenDatabaseURL(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://gatehouse_app@pgbouncer:6432/gatehouse"}
+	get := func(k string) string { return env[k] }
+	c, err := Load(get)
+	if err != nil || c.ListenDatabaseURL != "" {
+		t.Fatalf("unset: %q %v", c.ListenDatabaseURL, err)
+	}
+	env["GATEHOUSE_LISTEN_DATABASE_URL"] = " postgres://gatehouse_app@db:5432/gatehouse "
+	if c, err = Load(get); err != nil || c.ListenDatabaseURL != "postgres://gatehouse_app@db:5432/gatehouse" {
+		t.Fatalf("set: %q %v", c.ListenDatabaseURL, err)
+	}
+	env["GATEHOUSE_LISTEN_DATABASE_URL"] = "postgres://gatehouse_app:s3cret-pass@db:port/gatehouse"
+	_, err = Load(get)
+	if err == nil || !strings.HasPrefix(err.Error(), "GATEHOUSE_LISTEN_DATABASE_URL:") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("invalid: %v", err)
+	}
+	found := false
+	for _, v := range Vars {
+		found = found || v[0] == "GATEHOUSE_LISTEN_DATABASE_URL"
+	}
+	if !found {
+		t.Fatal("GATEHOUSE_LISTEN_DATABASE_URL is missing from the help text")
 	}
 }
 

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 )
 
 // TestOpenAPIMatchesRouter: every JSON route of the router is in docs/openapi.yaml with the
@@ -37,8 +41,15 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 	sort.Strings(documented)
 
-	var logs bytes.Buffer
-	rt := routeTable(testResponder(t, &logs), Config{BaseDomain: "localhost"}, nil, nil, nil, nil, nil, nil, nil, adminDeps{})
+	pages, err := Pages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := kit.NewResponder(slog.New(slog.DiscardHandler), pages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := routeTable(rs, Config{BaseDomain: "localhost"}, nil, nil, nil, nil, nil, nil, adminhttp.Deps{})
 	var served []string
 	for _, r := range []chi.Router{rt.mux, rt.base, rt.tenantHost} {
 		_ = chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {

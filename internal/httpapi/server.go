@@ -4,10 +4,21 @@ package httpapi
 
 import (
 	"context"
-	"github.com/gatehouse-id/gatehouse/internal/sso"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"reflect"
+
+	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/accounthttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/metric"
@@ -17,7 +28,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
-	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -33,37 +43,73 @@ type Config struct {
 // Readiness reports whether the server can take traffic (database reachable, schema current).
 type Readiness func(ctx context.Context) error
 
-// NewServer builds the handler with every dependency given explicitly.
+// Pages is the renderer of every page: the shared layout and each domain's templates.
+func Pages() (*web.Renderer, error) {
+	return web.NewRenderer(accounthttp.Templates(), sessionhttp.Templates(), stepuphttp.Templates(), ssohttp.Templates(),
+		adminhttp.Templates(), platformhttp.Templates())
+}
+
+// NewServer builds the handler with every dependency given explicitly; a missing one is
+// refused (nothing is silently switched off).
 func NewServer(
 	logger *slog.Logger,
 	cfg Config,
 	tp trace.TracerProvider,
 	mp metric.MeterProvider,
-	pages *web.Renderer,
 	ready Readiness,
 	tenants *tenant.Service,
 	resolver *tenant.Resolver,
 	sessions *session.Service,
 	accounts *account.Service,
 	steps *stepup.Service,
-	st *store.Store,
+	adm *admin.Service,
 	az *authz.Service,
 	ssoSvc *sso.Service,
-) (http.Handler, chi.Routes) {
-	rs := &responder{logger: logger, pages: pages}
-	ad := adminDeps{store: st, tenants: tenants, sessions: sessions, authz: az, sso: ssoSvc}
-	rt := routeTable(rs, cfg, pages, ready, tenants, resolver, sessions, accounts, steps, ad)
+) (http.Handler, chi.Routes, error) {
+	for name, dep := range map[string]any{"tracer provider": tp, "meter provider": mp, "readiness": ready, "tenants": tenants,
+		"resolver": resolver, "sessions": sessions, "accounts": accounts, "step-up": steps, "admin": adm, "authz": az, "sso": ssoSvc} {
+		if isNil(dep) {
+			return nil, nil, fmt.Errorf("httpapi: %s is required", name)
+		}
+	}
+	pages, err := Pages()
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := kit.NewResponder(logger, pages)
+	if err != nil {
+		return nil, nil, err
+	}
+	ad, err := adminhttp.NewDeps(adm, tenants, sessions, az, ssoSvc)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt := routeTable(rs, cfg, ready, tenants, resolver, sessions, accounts, steps, ad)
 	var h http.Handler = rt.mux
-	obs := newObserver(logger, tp, mp)
+	obs := kit.NewObserver(logger, tp, mp)
 	for _, mw := range []func(http.Handler) http.Handler{
-		limitBody(maxBodyBytes),
-		crossOrigin(rs),
-		securityHeaders,
-		recoverer(rs),
-		obs.middleware,
-		requestInfo(cfg.TrustedProxies),
+		kit.LimitBody(kit.MaxBodyBytes),
+		kit.ValidQuery(rs),
+		kit.CrossOrigin(rs),
+		kit.SecurityHeaders,
+		kit.Recoverer(rs),
+		obs.Middleware,
+		kit.WithRequestInfo(cfg.TrustedProxies),
 	} {
 		h = mw(h)
 	}
-	return h, rt.tenantHost
+	return h, rt.tenantHost, nil
+}
+
+// isNil reports a nil interface or a nil pointer, map or func inside one.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Interface, reflect.Slice:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // DirSender writes every message as an .eml file into a directory: `gatehouse dev`'s
@@ -36,6 +38,9 @@ func (s *DirSender) Send(_ context.Context, m Message) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if m.TenantID != uuid.Nil {
+		raw = append([]byte(tenantHeader+": "+m.TenantID.String()+"\r\n"), raw...)
+	}
 	var rb [6]byte
 	_, _ = rand.Read(rb[:])
 	id := now.UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(rb[:])
@@ -49,19 +54,38 @@ func (s *DirSender) Send(_ context.Context, m Message) (string, error) {
 	return id, nil
 }
 
+// tenantHeader names the tenant of a captured message (dev mailbox only).
+const tenantHeader = "X-Gatehouse-Tenant"
+
 // Captured is a message read back from a mail directory.
 type Captured struct {
-	ID     string    `json:"id"`
-	To     string    `json:"to"`
-	From   string    `json:"from"`
-	Subj   string    `json:"subject"`
-	Text   string    `json:"text"`
-	HTML   string    `json:"html"`
-	Links  []string  `json:"links"`
-	SentAt time.Time `json:"sent_at"`
+	ID       string    `json:"id"`
+	TenantID uuid.UUID `json:"tenant_id"`
+	To       string    `json:"to"`
+	From     string    `json:"from"`
+	Subj     string    `json:"subject"`
+	Text     string    `json:"text"`
+	HTML     string    `json:"html"`
+	Links    []string  `json:"links"`
+	SentAt   time.Time `json:"sent_at"`
 }
 
 var linkRe = regexp.MustCompile(`https?://[^\s"'<>]+`)
+
+// ReadTenantDir returns the messages of one tenant in dir, newest first.
+func ReadTenantDir(dir string, tenantID uuid.UUID) ([]Captured, error) {
+	all, err := ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Captured, 0, len(all))
+	for _, c := range all {
+		if c.TenantID == tenantID {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
 
 // ReadDir returns the messages in dir, newest first.
 func ReadDir(dir string) ([]Captured, error) {
@@ -97,6 +121,7 @@ func readEML(path string) (Captured, error) {
 	dec := new(mime.WordDecoder)
 	subj, _ := dec.DecodeHeader(msg.Header.Get("Subject"))
 	c := Captured{ID: strings.TrimSuffix(filepath.Base(path), ".eml"), To: msg.Header.Get("To"), From: msg.Header.Get("From"), Subj: subj}
+	c.TenantID, _ = uuid.Parse(msg.Header.Get(tenantHeader))
 	if d, err := msg.Header.Date(); err == nil {
 		c.SentAt = d
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Message is one email.
@@ -20,6 +22,9 @@ type Message struct {
 	Text             string
 	HTML             string
 	ConfigurationSet string // SES configuration set, optional
+	// TenantID is whose mail it is. Providers never see it; the dev mailbox files it so a
+	// tenant host shows only that tenant's mail.
+	TenantID uuid.UUID
 }
 
 // Sender delivers messages. It returns the provider's message id.

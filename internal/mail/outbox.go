@@ -2,6 +2,7 @@ package mail
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -48,9 +49,13 @@ type Outbox struct {
 	inserter  Inserter
 }
 
-// NewOutbox returns an outbox. from is the default sender ("Name <addr>" or "addr").
-func NewOutbox(t *Templates, from string, ins Inserter) *Outbox {
-	return &Outbox{templates: t, from: from, inserter: ins}
+// NewOutbox returns an outbox. from is the default sender ("Name <addr>" or "addr"); ins
+// inserts the delivery jobs (an insert-only River client is enough).
+func NewOutbox(t *Templates, from string, ins Inserter) (*Outbox, error) {
+	if t == nil || ins == nil || from == "" {
+		return nil, errors.New("mail: templates, a sender address and a job inserter are required")
+	}
+	return &Outbox{templates: t, from: from, inserter: ins}, nil
 }
 
 // Mail is one mail to enqueue.
@@ -144,7 +149,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 			return nil // already delivered (a retried job after a lost acknowledgement)
 		}
 		pending, tpl = true, row.Template
-		msg = Message{To: row.ToAddress, Subject: row.Subject, Text: *row.TextBody}
+		msg = Message{To: row.ToAddress, Subject: row.Subject, Text: *row.TextBody, TenantID: tid}
 		if row.HtmlBody != nil {
 			msg.HTML = *row.HtmlBody
 		}

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -215,7 +218,32 @@ func TestSESPermanentRejection(t *testing.T) {
 	if status != "failed" || attempts != 1 || lastErr == nil || !strings.Contains(*lastErr, "MessageRejected") {
 		t.Fatalf("outbox: %s after %d attempts (%v); want failed after one", status, attempts, lastErr)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Not retried: the one send job of the tenant ends cancelled after its first attempt.
+	// The worker records the outbox row before River finalises the job, so wait for that;
+	// a finalised job never runs again, so the call count below is final.
+	type sendJob struct {
+		State   string
+		Attempt int
+	}
+	var jobs []sendJob
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		rows, err := d.Admin.Query(context.Background(), `SELECT state::text, attempt FROM river_job
+			WHERE kind = 'mail.send' AND args->>'tenant_id' = $1 ORDER BY id`, ten.Tenant.ID.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jobs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[sendJob]); err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 1 || jobs[0].State != "running" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if diff := cmp.Diff([]sendJob{{State: "cancelled", Attempt: 1}}, jobs); diff != "" {
+		t.Fatalf("send jobs of a permanently rejected mail (-want +got):\n%s", diff)
+	}
 	if n := len(f.calls()); n != 1 {
 		t.Fatalf("a permanent rejection was retried: %d calls", n)
 	}

@@ -153,8 +153,8 @@ func replaceRecoveryCodes(ctx context.Context, q *sqlcgen.Queries, userID uuid.U
 	return codes, nil
 }
 
-// Confirm activates a pending TOTP enrolment with a current code. Errors: invalid_code,
-// mfa_not_enrolled, mfa_already_enabled.
+// Confirm activates a pending TOTP enrolment with a current code (the caller limits guesses
+// like Verify's). Errors: invalid_code, mfa_not_enrolled, mfa_already_enabled.
 func (s *Service) Confirm(ctx context.Context, tenantID, userID uuid.UUID, code string) error {
 	return s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
 		cur, err := q.GetTOTP(ctx, userID)
@@ -204,6 +204,8 @@ func Enabled(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID) (bool, e
 
 // Verify checks a second-factor code inside the caller's transaction: a TOTP code (six
 // digits, not used before) or an unused recovery code. It returns the method it proved.
+// It does not limit guesses: every caller admits the check with ratelimit.Begin first, and
+// reports the outcome to the attempt (Passed in this transaction, or Failed).
 // Errors: invalid_code.
 func (s *Service) Verify(ctx context.Context, q *sqlcgen.Queries, tenantID, userID uuid.UUID, code string) (string, error) {
 	code = strings.ToLower(strings.TrimSpace(strings.ReplaceAll(code, " ", "")))

@@ -4,7 +4,9 @@
 // The cluster listens only on a Unix socket (no TCP) in its own directory, with trust
 // authentication for local connections. PostgreSQL refuses to run as root, so when the
 // current user is root the binaries run as the `postgres` system user, who owns the data
-// directory.
+// directory. When that user cannot reach the requested directory (root's checkout under
+// /root, mode 0700), the cluster lives in a directory of its own instead — see Locate —
+// and no permission of the caller's directories changes.
 package pgserver
 
 import (
@@ -24,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -36,9 +39,13 @@ type Options struct {
 
 // Server is a running private cluster.
 type Server struct {
-	DataDir string
-	SockDir string
-	Port    int
+	// DataDir is where the cluster lives: the directory Start was given, or the one Locate
+	// chose instead (then Relocated is true and Requested is the given one).
+	DataDir   string
+	Requested string
+	Relocated bool
+	SockDir   string
+	Port      int
 	// Started is true when this process started the cluster (and should stop it).
 	Started bool
 
@@ -70,28 +77,43 @@ func versionOf(binDir string) int {
 	return v
 }
 
-// Start initialises dataDir when it is empty, starts the cluster unless it already runs,
-// and waits until it accepts connections. A cluster already running in dataDir is reused.
+// Start initialises the cluster directory (see Locate) when it is empty, starts the
+// cluster unless it already runs, and waits until it accepts connections. A cluster already
+// running there is reused.
 func Start(ctx context.Context, dataDir string, opts Options) (*Server, error) {
 	binDir, err := FindBinaries()
 	if err != nil {
 		return nil, err
 	}
-	dataDir, err = filepath.Abs(dataDir)
+	requested, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &Server{DataDir: dataDir, binDir: binDir}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, errors.New("running as root, and PostgreSQL refuses to: a `postgres` system user is needed to own the private cluster (apt-get install -y postgresql creates it)")
-		}
-		s.runAs = u
+	runAs, err := systemUser()
+	if err != nil {
+		return nil, err
 	}
-	s.SockDir = sockDirFor(dataDir)
+	// The parent as the caller would create it; existing directories keep their modes.
+	if err := os.MkdirAll(filepath.Dir(requested), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(requested), err)
+	}
+	dataDir, err = locate(requested, runAs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{DataDir: dataDir, Requested: requested, Relocated: dataDir != requested, binDir: binDir, runAs: runAs}
+	s.SockDir = sockDirFor(dataDir, runAs)
 	if err := s.prepareDirs(); err != nil {
 		return nil, err
+	}
+	if s.Relocated {
+		if err := writeNote(requested, dataDir); err != nil {
+			return nil, err
+		}
+	} else if !exists(filepath.Join(dataDir, "PG_VERSION")) {
+		// A note from a relocation whose cluster is gone would keep initdb from using
+		// the (otherwise empty) directory.
+		_ = os.Remove(filepath.Join(dataDir, noteName))
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		if err := s.initdb(ctx, opts); err != nil {
@@ -116,19 +138,246 @@ func Start(ctx context.Context, dataDir string, opts Options) (*Server, error) {
 	return s, s.waitReady(ctx)
 }
 
-// sockDirFor keeps the socket path under the 107-byte limit of sun_path.
-func sockDirFor(dataDir string) string {
+// systemUser is the user the server binaries run as: nil (the current user) unless the
+// current user is root, which PostgreSQL refuses to run as.
+func systemUser() (*user.User, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("running as root, and PostgreSQL refuses to: a `postgres` system user is needed to own the private cluster (apt-get install -y postgresql creates it)")
+	}
+	return u, nil
+}
+
+// RelocatedBase is where Locate keeps clusters the postgres user could not reach in the
+// requested directory: RelocatedBase/<hash of the requested directory>.
+const RelocatedBase = "/var/lib/gatehouse-dev"
+
+// Locate returns the directory the cluster for dataDir lives in. That is dataDir itself,
+// except as root when the postgres system user (who runs the cluster) cannot search every
+// parent of dataDir — for example a checkout under /root, mode 0700. Then the cluster lives
+// in a directory keyed by the absolute dataDir, owned by postgres, mode 0700:
+// RelocatedBase/<hash>, or <temp dir>/gatehouse-dev-pg-<hash> (then /tmp/…) when
+// RelocatedBase cannot be created or reached. The same dataDir always gives the same
+// directory, and a cluster already initialised in one of them is reused. Locate may create
+// RelocatedBase; it changes no permission of an existing directory.
+func Locate(dataDir string) (string, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	runAs, err := systemUser()
+	if err != nil {
+		return "", err
+	}
+	return locate(abs, runAs)
+}
+
+func locate(abs string, runAs *user.User) (string, error) {
+	if runAs == nil {
+		return abs, nil
+	}
+	parentOK := searchable(runAs, filepath.Dir(abs)) == ""
+	if parentOK && exists(filepath.Join(abs, "PG_VERSION")) {
+		return abs, nil
+	}
+	candidates := relocatedCandidates(abs)
+	for _, c := range candidates {
+		if exists(filepath.Join(c, "PG_VERSION")) && searchable(runAs, filepath.Dir(c)) == "" {
+			return c, nil // relocated on an earlier run: same data dir, same cluster
+		}
+	}
+	if parentOK {
+		return abs, nil
+	}
+	blocker := searchable(runAs, filepath.Dir(abs))
+	for i, c := range candidates {
+		base := filepath.Dir(c)
+		if i == 0 {
+			// Root's own directory for relocated clusters, searchable by everyone; the
+			// clusters inside are postgres's, mode 0700.
+			if err := os.Mkdir(base, 0o755); err == nil {
+				_ = os.Chmod(base, 0o755) // whatever the umask
+			} else if !errors.Is(err, os.ErrExist) {
+				continue // /var/lib not writable: try the temp dir
+			}
+		}
+		if searchable(runAs, base) == "" {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("the postgres user cannot reach %s (%s is not searchable by it), nor %s or the temp dir", abs, blocker, RelocatedBase)
+}
+
+// relocatedCandidates lists, in order of preference, where the cluster for abs lives when
+// the postgres user cannot reach abs.
+func relocatedCandidates(abs string) []string {
+	h := sha256.Sum256([]byte(abs))
+	key := hex.EncodeToString(h[:8])
+	c := []string{filepath.Join(RelocatedBase, key)}
+	for _, tmp := range tempDirs() {
+		c = append(c, filepath.Join(tmp, "gatehouse-dev-pg-"+key))
+	}
+	return c
+}
+
+// tempDirs is os.TempDir, then /tmp when that differs.
+func tempDirs() []string {
+	if t := filepath.Clean(os.TempDir()); t != "/tmp" {
+		return []string{t, "/tmp"}
+	}
+	return []string{"/tmp"}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// searchable reports the first directory on the way to dir (dir included) that u may not
+// search, or "" when u reaches dir. Symbolic links are resolved first, and a directory that
+// does not exist yet counts as reachable when its parent is (it is created 0755).
+func searchable(u *user.User, dir string) string {
+	dir = resolve(dir)
+	uid, _ := strconv.Atoi(u.Uid)
+	gids := map[uint32]bool{}
+	if g, err := strconv.Atoi(u.Gid); err == nil {
+		gids[uint32(g)] = true
+	}
+	if groups, err := u.GroupIds(); err == nil {
+		for _, s := range groups {
+			if g, err := strconv.Atoi(s); err == nil {
+				gids[uint32(g)] = true
+			}
+		}
+	}
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !canSearch(fi, uint32(uid), gids) {
+				return p
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return p
+		}
+		if p == "/" || p == "." {
+			return ""
+		}
+	}
+}
+
+// resolve resolves the symbolic links of the longest existing prefix of dir.
+func resolve(dir string) string {
+	rest := ""
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(real, rest)
+		}
+		if p == "/" || p == "." {
+			return dir
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+	}
+}
+
+// canSearch applies the permission bits as the kernel does: the owner's bits for the
+// owner, else the group's for a member, else the others'.
+func canSearch(fi os.FileInfo, uid uint32, gids map[uint32]bool) bool {
+	if !fi.IsDir() {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fi.Mode().Perm()&0o001 != 0
+	}
+	perm := fi.Mode().Perm()
+	switch {
+	case st.Uid == uid:
+		return perm&0o100 != 0
+	case gids[st.Gid]:
+		return perm&0o010 != 0
+	default:
+		return perm&0o001 != 0
+	}
+}
+
+// noteName is the file left in the requested directory when the cluster lives elsewhere.
+const noteName = "CLUSTER-LOCATION.txt"
+
+func writeNote(requested, actual string) error {
+	note := fmt.Sprintf(`The private PostgreSQL cluster for this directory lives in
+  %s
+because the postgres system user, who runs it (PostgreSQL refuses to run as root), cannot
+reach this directory: one of its parents is not searchable by that user (such as /root,
+mode 0700). Gatehouse reuses that cluster on the next run with this directory. To remove it,
+stop gatehouse and run: rm -rf %s
+`, actual, actual)
+	if b, err := os.ReadFile(filepath.Join(requested, noteName)); err == nil && string(b) == note {
+		return nil
+	}
+	if err := os.MkdirAll(requested, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", requested, err)
+	}
+	if err := os.WriteFile(filepath.Join(requested, noteName), []byte(note), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(requested, noteName), err)
+	}
+	return nil
+}
+
+// sockDirFor keeps the socket path under the 107-byte limit of sun_path, in a directory the
+// server's user can reach.
+func sockDirFor(dataDir string, runAs *user.User) string {
 	if len(dataDir)+len("/.s.PGSQL.65535") < 100 {
 		return dataDir
 	}
 	h := sha256.Sum256([]byte(dataDir))
-	return filepath.Join(os.TempDir(), "gatehouse-pg-"+hex.EncodeToString(h[:6]))
+	name := "gatehouse-pg-" + hex.EncodeToString(h[:6])
+	for _, tmp := range tempDirs() {
+		d := filepath.Join(tmp, name)
+		if len(d)+len("/.s.PGSQL.65535") < 100 && (runAs == nil || searchable(runAs, tmp) == "") {
+			return d
+		}
+	}
+	return filepath.Join("/tmp", name)
+}
+
+// checkShared refuses d when it sits in a directory anyone may write to (such as /tmp)
+// and is not a real directory of ours or postgres's: someone else's directory or link
+// there must not be chmodded and chowned.
+func (s *Server) checkShared(d string) error {
+	parent, err := os.Stat(filepath.Dir(d))
+	if err != nil || parent.Mode().Perm()&0o002 == 0 {
+		return nil
+	}
+	fi, err := os.Lstat(d)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", d, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory: remove it or choose another data dir", d)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		mine := st.Uid == uint32(os.Geteuid())
+		if s.runAs != nil {
+			uid, _ := strconv.Atoi(s.runAs.Uid)
+			mine = mine || st.Uid == uint32(uid)
+		}
+		if !mine {
+			return fmt.Errorf("%s belongs to another user (uid %d): remove it or choose another data dir", d, st.Uid)
+		}
+	}
+	return nil
 }
 
 func (s *Server) prepareDirs() error {
 	for _, d := range []string{s.DataDir, s.SockDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
+		}
+		if err := s.checkShared(d); err != nil {
+			return err
 		}
 		if err := os.Chmod(d, 0o700); err != nil {
 			return fmt.Errorf("chmod %s: %w", d, err)
@@ -142,14 +391,10 @@ func (s *Server) prepareDirs() error {
 		}
 	}
 	if s.runAs != nil {
-		// The postgres user must be able to reach the data directory through its parents.
-		for p := filepath.Dir(s.DataDir); p != "/"; p = filepath.Dir(p) {
-			fi, err := os.Stat(p)
-			if err != nil {
-				return fmt.Errorf("stat %s: %w", p, err)
-			}
-			if fi.Mode().Perm()&0o001 == 0 {
-				return fmt.Errorf("the postgres user cannot reach %s: %s is not world-searchable (chmod o+x %s, or choose another data dir)", s.DataDir, p, p)
+		// Locate chose a directory the postgres user reaches; the socket's must be too.
+		for _, d := range []string{s.DataDir, s.SockDir} {
+			if p := searchable(s.runAs, d); p != "" {
+				return fmt.Errorf("the postgres user cannot reach %s: %s is not searchable by it", d, p)
 			}
 		}
 	}

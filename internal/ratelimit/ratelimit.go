@@ -1,14 +1,17 @@
 // Package ratelimit keeps rate limits and throttles in PostgreSQL, so they hold across every
 // server process. Counters are fixed windows per (tenant, key); keys built from personal
-// data (addresses, emails) are hashed before they are stored.
+// data (addresses, emails) are hashed before they are stored. Every check of a password or
+// a second-factor code goes through one gate, Begin (credentials.go).
 package ratelimit
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -34,6 +37,20 @@ type Limiter struct {
 
 // New returns a limiter.
 func New(st *store.Store, now func() time.Time) *Limiter { return &Limiter{store: st, now: now} }
+
+// Addr is the part of a client address that rate limits count by: an IPv4 address as it
+// is, an IPv6 address by its /64 (one subscriber's prefix: a client holds billions of
+// addresses in it and could otherwise rotate through them to reset every counter).
+func Addr(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is6() {
+		p, err := a.Prefix(64)
+		if err == nil {
+			return p.String()
+		}
+	}
+	return a.String()
+}
 
 // Key builds a counter key from parts, hashing them so no address or email is stored.
 func Key(parts ...string) string {
@@ -72,38 +89,38 @@ func Limited(retry time.Duration) error {
 	if secs < 1 {
 		secs = 1
 	}
-	return apperr.New(apperr.RateLimited, "rate_limited", "Too many attempts. Try again later.").
-		WithDetails(map[string]any{"retry_after_seconds": secs})
+	return &LimitedError{RetryAfterSeconds: secs, app: apperr.New(apperr.RateLimited, "rate_limited", "Too many attempts. Try again later.").
+		WithDetails(map[string]any{"retry_after_seconds": secs})}
 }
 
-// Progressive delays after failed logins, per account and client address: the first
-// FreeFailures are free, then each further failure doubles the wait, up to MaxDelay. There
-// is no hard lockout, so nobody can lock a known address out from another network.
+// LimitedError is a refusal by a limit (429 rate_limited): RetryAfterSeconds is when to
+// try again (the Retry-After header).
+type LimitedError struct {
+	RetryAfterSeconds int
+	app               *apperr.Error
+}
+
+func (e *LimitedError) Error() string { return e.app.Error() }
+
+// Unwrap gives the apperr form (kind RateLimited, code rate_limited).
+func (e *LimitedError) Unwrap() error { return e.app }
+
+// RetryAfter returns the seconds to wait when err is a refusal by a limit.
+func RetryAfter(err error) (int, bool) {
+	var e *LimitedError
+	if errors.As(err, &e) {
+		return e.RetryAfterSeconds, true
+	}
+	return 0, false
+}
+
+// Progressive delays per client address (Check.Address): the first FreeFailures are free,
+// then each further failure doubles the wait, up to MaxDelay. There is no hard lockout on
+// an address counter, so nobody can lock a known address out from another network.
 const (
 	FreeFailures = 5
 	MaxDelay     = 15 * time.Minute
 )
-
-// LoginDelay reports how long key must wait before its next login attempt (0: none).
-func (l *Limiter) LoginDelay(ctx context.Context, tenantID uuid.UUID, key string) (time.Duration, error) {
-	var wait time.Duration
-	err := l.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
-		row, err := q.GetLoginFailures(ctx, key)
-		if store.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("login failures: %w", err)
-		}
-		// Both ends in database time: last_failure_at was written by its clock.
-		until := row.LastFailureAt.Add(delayAfter(int(row.Failures)))
-		if d := until.Sub(row.DbNow); d > 0 {
-			wait = d
-		}
-		return nil
-	}, store.ReadOnly(), store.Idempotent())
-	return wait, err
-}
 
 func delayAfter(failures int) time.Duration {
 	if failures < FreeFailures {
@@ -111,17 +128,4 @@ func delayAfter(failures int) time.Duration {
 	}
 	d := time.Second << min(failures-FreeFailures, 20)
 	return min(d, MaxDelay)
-}
-
-// RecordLoginFailure counts a failed login for key.
-func (l *Limiter) RecordLoginFailure(ctx context.Context, tenantID uuid.UUID, key string) error {
-	return l.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
-		_, err := q.RecordLoginFailure(ctx, key)
-		return err
-	})
-}
-
-// ClearLoginFailures forgets key's failures after a successful login.
-func ClearLoginFailures(ctx context.Context, q *sqlcgen.Queries, key string) error {
-	return q.ClearLoginFailures(ctx, key)
 }

@@ -21,8 +21,8 @@ func TestBrowserSignOutOtherDevice(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	s := newSite(t, srv, d, nil)
-	s.user(t, "two@example.com")
-	base := fmt.Sprintf("http://%s:%d", s.host, srv.Port)
+	s.User(t, "two@example.com")
+	base := fmt.Sprintf("http://%s:%d", s.Host, srv.Port)
 	first, second := testutil.Browser(t), testutil.Browser(t)
 
 	login := func(name string) {

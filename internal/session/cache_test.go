@@ -3,7 +3,6 @@ package session_test
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,18 +13,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // TestCacheHonoursDeadlines uses an injected clock: a cached check is trusted no longer
 // than the cache TTL, nor past the session's own idle deadline. Each step first changes
@@ -48,7 +35,7 @@ func TestCacheHonoursDeadlines(t *testing.T) {
 	for !l.Healthy() {
 		time.Sleep(5 * time.Millisecond)
 	}
-	clk := &clock{t: time.Now()}
+	clk := testutil.NewClock()
 	svc := session.NewService(d.Store, clk.Now, l, session.Config{CacheSize: 100, CacheTTL: 10 * time.Minute})
 
 	newSession := func(idle int) (string, uuid.UUID) {

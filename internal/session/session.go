@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -153,6 +154,7 @@ func CreateFrom(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p ten
 	if len(ua) > 512 {
 		ua = ua[:512]
 	}
+	ua = strings.ToValidUTF8(ua, "") // a text column refuses a cut character
 	device, browser, osName := Describe(ua)
 	var ip *netip.Addr
 	if meta.IP.IsValid() {

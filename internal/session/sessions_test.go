@@ -3,22 +3,25 @@ package session_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-const pw = "purple monkey dishwasher"
+const pw = testutil.Password
 
 const (
 	chromeMac  = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
@@ -26,54 +29,22 @@ const (
 	safariIOS  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
 )
 
+// site is a tenant of the session tests, with the database to read the outbox and audit
+// trail from.
 type site struct {
-	srv  *testutil.Server
-	d    *testutil.DB
-	t    tenant.Tenant
-	host string
+	*testutil.Site
+	d *testutil.DB
 }
 
 func newSite(t *testing.T, srv *testutil.Server, d *testutil.DB, edit func(*tenant.Policy)) *site {
 	t.Helper()
-	p := tenant.DefaultPolicy()
-	if edit != nil {
-		edit(&p)
-	}
-	c, err := srv.App.Tenants.Create(context.Background(), tenant.CreateInput{Slug: testutil.UniqueSlug("sess"), Name: "Sessions Co", Policy: &p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &site{srv: srv, d: d, t: c.Tenant, host: c.Tenant.Slug + ".localhost"}
+	return &site{Site: testutil.NewSite(t, srv, "sess", testutil.SiteName("Sessions Co"), testutil.SitePolicy(edit)), d: d}
 }
 
-func (s *site) user(t *testing.T, email string) {
-	t.Helper()
-	if _, err := s.srv.App.Accounts.CreateVerifiedUser(context.Background(), s.t, email, pw, ""); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (s *site) do(t *testing.T, method, path, bearer string, body any, header ...string) *testutil.Response {
-	t.Helper()
-	h := http.Header{}
-	if bearer != "" {
-		h.Set("Authorization", "Bearer "+bearer)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		h.Set(header[i], header[i+1])
-	}
-	return s.srv.Do(t, testutil.Request{Method: method, Host: s.host, Path: path, Body: body, Header: h})
-}
-
+// login signs email in from a browser with user agent ua: the token and the session id.
 func (s *site) login(t *testing.T, email, ua string) (token, id string) {
 	t.Helper()
-	r := s.do(t, "POST", "/api/v1/login", "", map[string]string{"email": email, "password": pw}, "User-Agent", ua)
-	if r.StatusCode != 200 {
-		t.Fatalf("login %s: %d %s", email, r.StatusCode, r.Body)
-	}
-	var b struct{ Session struct{ ID, Token string } }
-	r.JSON(t, &b)
-	return b.Session.Token, b.Session.ID
+	return s.LoginSession(t, email, pw, "User-Agent", ua)
 }
 
 type view struct {
@@ -87,7 +58,7 @@ type view struct {
 
 func (s *site) list(t *testing.T, tok string) []view {
 	t.Helper()
-	r := s.do(t, "GET", "/api/v1/sessions", tok, nil)
+	r := s.Do(t, "GET", "/api/v1/sessions", tok, nil)
 	if r.StatusCode != 200 {
 		t.Fatalf("list: %d %s", r.StatusCode, r.Body)
 	}
@@ -114,9 +85,9 @@ func TestListAndRevoke(t *testing.T) {
 	srv := testutil.NewServer(t, d)
 	a := newSite(t, srv, d, nil)
 	b := newSite(t, srv, d, nil)
-	a.user(t, "ann@example.com")
-	a.user(t, "ben@example.com")
-	b.user(t, "ann@example.com") // the same address in another tenant: another person
+	a.User(t, "ann@example.com")
+	a.User(t, "ben@example.com")
+	b.User(t, "ann@example.com") // the same address in another tenant: another person
 
 	ann1, ann1ID := a.login(t, "ann@example.com", chromeMac)
 	ann2, ann2ID := a.login(t, "ann@example.com", firefoxWin)
@@ -150,31 +121,31 @@ func TestListAndRevoke(t *testing.T) {
 
 	// Another user's, another tenant's, and malformed ids: 404, nothing revoked.
 	for _, id := range []string{benID, bAnnID, "not-a-uuid", "00000000-0000-0000-0000-000000000000"} {
-		r := a.do(t, "DELETE", "/api/v1/sessions/"+id, ann1, nil)
+		r := a.Do(t, "DELETE", "/api/v1/sessions/"+id, ann1, nil)
 		if r.StatusCode != 404 || r.ErrorCode() != "not_found" {
 			t.Fatalf("DELETE foreign session %s: %d %s", id, r.StatusCode, r.Body)
 		}
 	}
-	status(t, a.do(t, "GET", "/api/v1/session", ben, nil), 200)
-	status(t, b.do(t, "GET", "/api/v1/session", bAnn, nil), 200)
+	status(t, a.Do(t, "GET", "/api/v1/session", ben, nil), 200)
+	status(t, b.Do(t, "GET", "/api/v1/session", bAnn, nil), 200)
 
-	status(t, a.do(t, "GET", "/api/v1/session", ann2, nil), 200) // warm the cache
-	status(t, a.do(t, "DELETE", "/api/v1/sessions/"+ann2ID, ann1, nil), 204)
-	status(t, a.do(t, "GET", "/api/v1/session", ann2, nil), 401)
-	status(t, a.do(t, "DELETE", "/api/v1/sessions/"+ann2ID, ann1, nil), 404) // already ended
+	status(t, a.Do(t, "GET", "/api/v1/session", ann2, nil), 200) // warm the cache
+	status(t, a.Do(t, "DELETE", "/api/v1/sessions/"+ann2ID, ann1, nil), 204)
+	status(t, a.Do(t, "GET", "/api/v1/session", ann2, nil), 401)
+	status(t, a.Do(t, "DELETE", "/api/v1/sessions/"+ann2ID, ann1, nil), 404) // already ended
 
-	r := a.do(t, "POST", "/api/v1/sessions/revoke-others", ann1, nil)
+	r := a.Do(t, "POST", "/api/v1/sessions/revoke-others", ann1, nil)
 	status(t, r, 200)
 	if !strings.Contains(string(r.Body), `"revoked":1`) {
 		t.Fatalf("revoke-others: %s", r.Body)
 	}
-	status(t, a.do(t, "GET", "/api/v1/session", ann3, nil), 401)
-	status(t, a.do(t, "GET", "/api/v1/session", ann1, nil), 200)
-	status(t, a.do(t, "GET", "/api/v1/session", ben, nil), 200) // other users untouched
+	status(t, a.Do(t, "GET", "/api/v1/session", ann3, nil), 401)
+	status(t, a.Do(t, "GET", "/api/v1/session", ann1, nil), 200)
+	status(t, a.Do(t, "GET", "/api/v1/session", ben, nil), 200) // other users untouched
 
 	// Ending the current session is a logout.
-	status(t, a.do(t, "DELETE", "/api/v1/sessions/"+ann1ID, ann1, nil), 204)
-	status(t, a.do(t, "GET", "/api/v1/session", ann1, nil), 401)
+	status(t, a.Do(t, "DELETE", "/api/v1/sessions/"+ann1ID, ann1, nil), 204)
+	status(t, a.Do(t, "GET", "/api/v1/session", ann1, nil), 401)
 }
 
 // TestExpiry: idle and absolute expiry are enforced on every check (the database clock
@@ -187,11 +158,11 @@ func TestExpiry(t *testing.T) {
 		p.Sessions.IdleTimeoutSeconds = 600
 		p.Sessions.AbsoluteTimeoutSeconds = 3600
 	})
-	s.user(t, "exp@example.com")
+	s.User(t, "exp@example.com")
 	idle, idleID := s.login(t, "exp@example.com", chromeMac)
 	abs, absID := s.login(t, "exp@example.com", chromeMac)
-	status(t, s.do(t, "GET", "/api/v1/session", idle, nil), 200)
-	status(t, s.do(t, "GET", "/api/v1/session", abs, nil), 200)
+	status(t, s.Do(t, "GET", "/api/v1/session", idle, nil), 200)
+	status(t, s.Do(t, "GET", "/api/v1/session", abs, nil), 200)
 
 	ctx := context.Background()
 	// Idle: no activity for 11 minutes (the 10-minute idle timeout passed).
@@ -205,10 +176,9 @@ func TestExpiry(t *testing.T) {
 	// Both are cached as valid by srv, whose cache trusts the deadlines it read (moving
 	// timestamps back is not something time does; TestCacheHonoursDeadlines covers the
 	// cache with an injected clock). A node without a cache checks the database each time.
-	nocache := testutil.NewServer(t, d, testutil.WithConfig(func(c *config.Config) { c.SessionCacheSize = 0 }))
+	nocache := s.On(testutil.NewServer(t, d, testutil.WithConfig(func(c *config.Config) { c.SessionCacheSize = 0 })))
 	for _, tok := range []string{idle, abs} {
-		r := nocache.Do(t, testutil.Request{Host: s.host, Path: "/api/v1/session", Header: http.Header{"Authorization": {"Bearer " + tok}}})
-		status(t, r, 401)
+		status(t, nocache.Do(t, "GET", "/api/v1/session", tok, nil), 401)
 	}
 	// And activity within the idle timeout keeps a session alive (last_active_at moves,
 	// at most once a minute).
@@ -216,8 +186,7 @@ func TestExpiry(t *testing.T) {
 	if _, err := d.Admin.Exec(ctx, "UPDATE sessions SET last_active_at = now() - interval '9 minutes' WHERE id = $1", liveID); err != nil {
 		t.Fatal(err)
 	}
-	r := nocache.Do(t, testutil.Request{Host: s.host, Path: "/api/v1/session", Header: http.Header{"Authorization": {"Bearer " + live}}})
-	status(t, r, 200)
+	status(t, nocache.Do(t, "GET", "/api/v1/session", live, nil), 200)
 	var age time.Duration
 	if err := d.Admin.QueryRow(ctx, "SELECT extract(epoch FROM now() - last_active_at)::int * interval '1 second' FROM sessions WHERE id = $1", liveID).Scan(&age); err != nil {
 		t.Fatal(err)
@@ -232,14 +201,14 @@ func TestMaxSessionsEvictsOldest(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	s := newSite(t, srv, d, func(p *tenant.Policy) { p.Sessions.MaxPerUser = 2 })
-	s.user(t, "max@example.com")
+	s.User(t, "max@example.com")
 	first, _ := s.login(t, "max@example.com", chromeMac)
-	status(t, s.do(t, "GET", "/api/v1/session", first, nil), 200) // cached
+	status(t, s.Do(t, "GET", "/api/v1/session", first, nil), 200) // cached
 	second, _ := s.login(t, "max@example.com", chromeMac)
 	third, _ := s.login(t, "max@example.com", chromeMac)
-	status(t, s.do(t, "GET", "/api/v1/session", first, nil), 401)
-	status(t, s.do(t, "GET", "/api/v1/session", second, nil), 200)
-	status(t, s.do(t, "GET", "/api/v1/session", third, nil), 200)
+	status(t, s.Do(t, "GET", "/api/v1/session", first, nil), 401)
+	status(t, s.Do(t, "GET", "/api/v1/session", second, nil), 200)
+	status(t, s.Do(t, "GET", "/api/v1/session", third, nil), 200)
 }
 
 // TestConcurrentRevocation: 50 requests in flight with one session while it is revoked;
@@ -249,10 +218,10 @@ func TestConcurrentRevocation(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	s := newSite(t, srv, d, nil)
-	s.user(t, "race@example.com")
+	s.User(t, "race@example.com")
 	victim, victimID := s.login(t, "race@example.com", chromeMac)
 	admin, _ := s.login(t, "race@example.com", firefoxWin)
-	status(t, s.do(t, "GET", "/api/v1/session", victim, nil), 200)
+	status(t, s.Do(t, "GET", "/api/v1/session", victim, nil), 200)
 
 	var committed atomic.Int64 // unix nanos when the revoking request returned
 	var wg sync.WaitGroup
@@ -263,7 +232,7 @@ func TestConcurrentRevocation(t *testing.T) {
 			<-start
 			for i := 0; i < 20; i++ {
 				began := time.Now().UnixNano()
-				r := s.do(t, "GET", "/api/v1/session", victim, nil)
+				r := s.Do(t, "GET", "/api/v1/session", victim, nil)
 				if c := committed.Load(); c != 0 && began > c && r.StatusCode == 200 {
 					lateSuccess.Add(1)
 				}
@@ -275,7 +244,7 @@ func TestConcurrentRevocation(t *testing.T) {
 	}
 	close(start)
 	time.Sleep(20 * time.Millisecond)
-	status(t, s.do(t, "DELETE", "/api/v1/sessions/"+victimID, admin, nil), 204)
+	status(t, s.Do(t, "DELETE", "/api/v1/sessions/"+victimID, admin, nil), 204)
 	committed.Store(time.Now().UnixNano())
 	wg.Wait()
 	if n := lateSuccess.Load(); n != 0 {
@@ -288,17 +257,17 @@ func TestPasswordChangeRevokesOthers(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	s := newSite(t, srv, d, nil)
-	s.user(t, "pwc@example.com")
+	s.User(t, "pwc@example.com")
 	keep, _ := s.login(t, "pwc@example.com", chromeMac)
 	other, _ := s.login(t, "pwc@example.com", firefoxWin)
-	r := s.do(t, "POST", "/api/v1/account/password", keep, map[string]string{"current_password": "wrong one entirely", "password": "new tangerine bicycle route"})
+	r := s.Do(t, "POST", "/api/v1/account/password", keep, map[string]string{"current_password": "wrong one entirely", "password": "new tangerine bicycle route"})
 	if r.StatusCode != 401 || r.ErrorCode() != "invalid_credentials" {
 		t.Fatalf("wrong current password: %d %s", r.StatusCode, r.Body)
 	}
-	r = s.do(t, "POST", "/api/v1/account/password", keep, map[string]string{"current_password": pw, "password": "new tangerine bicycle route"})
+	r = s.Do(t, "POST", "/api/v1/account/password", keep, map[string]string{"current_password": pw, "password": "new tangerine bicycle route"})
 	status(t, r, 200)
-	status(t, s.do(t, "GET", "/api/v1/session", keep, nil), 200)
-	status(t, s.do(t, "GET", "/api/v1/session", other, nil), 401)
+	status(t, s.Do(t, "GET", "/api/v1/session", keep, nil), 200)
+	status(t, s.Do(t, "GET", "/api/v1/session", other, nil), 401)
 	srv.WaitMail(t, "pwc@example.com", "password was changed")
 }
 
@@ -310,7 +279,7 @@ func TestNewDeviceNotice(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	s := newSite(t, srv, d, nil)
-	s.user(t, "dev@example.com")
+	s.User(t, "dev@example.com")
 	first, _ := s.login(t, "dev@example.com", chromeMac) // first device ever: nothing to compare with
 	s.login(t, "dev@example.com", chromeMac)
 	s.login(t, "dev@example.com", firefoxWin)
@@ -318,28 +287,51 @@ func TestNewDeviceNotice(t *testing.T) {
 	if !strings.Contains(m.Text, "IP address 127.0.0.1") {
 		t.Fatalf("notice: %s", m.Text)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(srv.Mails(t, "dev@example.com")); n != 1 {
-		t.Fatalf("%d notices, want exactly 1 (known devices must not trigger one)", n)
+	// Each login answers after its transaction committed, and the notice is enqueued in
+	// it: the outbox and the audit trail now hold everything these logins will ever send.
+	if diff := cmp.Diff([]bool{false, false, true}, s.loginsOnNewDevice(t)); diff != "" {
+		t.Fatalf("logins recorded as on a new device (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]testutil.QueuedMail{{Template: mail.TplNewDevice, To: "dev@example.com", Jobs: 1}}, s.d.QueuedMails(t, s.Tenant.ID)); diff != "" {
+		t.Fatalf("mails queued, want exactly one notice: known devices must not trigger one (-want +got):\n%s", diff)
 	}
 	tok := testutil.TokenFrom(t, m, "/account/secure")
-	page := s.do(t, "GET", "/account/secure?token="+tok, "", nil, "Accept", "text/html")
+	page := s.Page(t, "/account/secure?token="+tok)
 	if page.StatusCode != 200 || !strings.Contains(string(page.Body), "Sign out everywhere") {
 		t.Fatalf("secure page: %d", page.StatusCode)
 	}
-	status(t, s.do(t, "POST", "/api/v1/account/secure", "", map[string]string{"token": tok}), 200)
-	status(t, s.do(t, "GET", "/api/v1/session", first, nil), 401)
+	status(t, s.Do(t, "POST", "/api/v1/account/secure", "", map[string]string{"token": tok}), 200)
+	status(t, s.Do(t, "GET", "/api/v1/session", first, nil), 401)
 	srv.WaitMail(t, "dev@example.com", "Reset your")
-	status(t, s.do(t, "POST", "/api/v1/account/secure", "", map[string]string{"token": tok}), 400)
+	status(t, s.Do(t, "POST", "/api/v1/account/secure", "", map[string]string{"token": tok}), 400)
 
 	off := newSite(t, srv, d, func(p *tenant.Policy) { p.Sessions.NewDeviceNotice = false })
-	off.user(t, "quiet@example.com")
+	off.User(t, "quiet@example.com")
 	off.login(t, "quiet@example.com", chromeMac)
 	off.login(t, "quiet@example.com", firefoxWin)
-	time.Sleep(500 * time.Millisecond)
-	if n := len(srv.Mails(t, "quiet@example.com")); n != 0 {
-		t.Fatalf("notice sent although the tenant turned it off (%d mails)", n)
+	if diff := cmp.Diff([]bool{false, true}, off.loginsOnNewDevice(t)); diff != "" {
+		t.Fatalf("logins recorded as on a new device (-want +got):\n%s", diff)
 	}
+	if got := off.d.QueuedMails(t, off.Tenant.ID); len(got) != 0 {
+		t.Fatalf("notice queued although the tenant turned it off: %+v", got)
+	}
+}
+
+// loginsOnNewDevice returns, for each login of the tenant in order, whether the login's
+// transaction found the device new (the session.login audit event records it).
+func (s *site) loginsOnNewDevice(t *testing.T) []bool {
+	t.Helper()
+	rows, err := s.d.Admin.Query(context.Background(), `
+		SELECT (details->>'new_device')::boolean FROM audit_events
+		WHERE tenant_id = $1 AND action = $2 ORDER BY occurred_at, id`, s.Tenant.ID, audit.SessionLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[bool])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func TestSessionsPage(t *testing.T) {
@@ -347,22 +339,21 @@ func TestSessionsPage(t *testing.T) {
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	s := newSite(t, srv, d, nil)
-	s.user(t, "page@example.com")
+	s.User(t, "page@example.com")
 	tok, _ := s.login(t, "page@example.com", chromeMac)
 	_, otherID := s.login(t, "page@example.com", firefoxWin)
 	cookie := "__Host-gatehouse=" + tok
-	r := s.do(t, "GET", "/sessions", "", nil, "Cookie", cookie, "Accept", "text/html")
+	r := s.Page(t, "/sessions", "Cookie", cookie)
 	for _, want := range []string{"Where you&#39;re signed in", "Chrome on MacOS", "Firefox on Windows", "this device", "just now", "/sessions/" + otherID + "/revoke"} {
 		if !strings.Contains(string(r.Body), want) {
 			t.Fatalf("sessions page lacks %q:\n%s", want, r.Body)
 		}
 	}
-	r = s.do(t, "POST", "/sessions/"+otherID+"/revoke", "", "", "Cookie", cookie, "Content-Type", "application/x-www-form-urlencoded")
+	r = s.Form(t, "/sessions/"+otherID+"/revoke", nil, "Cookie", cookie)
 	if r.StatusCode != 303 {
 		t.Fatalf("revoke form: %d", r.StatusCode)
 	}
 	if l := s.list(t, tok); len(l) != 1 {
 		t.Fatalf("%d sessions after signing out the other", len(l))
 	}
-	_ = fmt.Sprint
 }

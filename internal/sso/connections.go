@@ -18,8 +18,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
-	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/domainverify"
+	"github.com/gatehouse-id/gatehouse/internal/redirect"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -181,44 +181,29 @@ func mergeSettings(cur *sqlcgen.SsoConnection, in Input) (settings, error) {
 	if in.DefaultRedirect != nil {
 		st.defaultRedirect = *in.DefaultRedirect
 	}
-	if !localPath(st.defaultRedirect) {
+	clean, ok := redirect.Local(st.defaultRedirect)
+	if !ok {
 		return st, invalid("default_redirect", "a path on this host, such as /")
 	}
+	st.defaultRedirect = clean
 	for p, v := range map[*bool]*bool{in.JIT: &st.jit, in.Enforce: &st.enforce, in.AllowIdPInitiated: &st.idpInitiated, in.Enabled: &st.enabled} {
 		if p != nil {
 			*v = *p
 		}
 	}
 	if in.AttributeMapping != nil {
-		m := *in.AttributeMapping
-		for _, v := range []string{m.Email, m.FirstName, m.LastName, m.Groups} {
-			if len(v) > 256 {
-				return st, invalid("attribute_mapping", "attribute names are at most 256 characters")
-			}
+		if msg := checkAttributeMapping(*in.AttributeMapping); msg != "" {
+			return st, invalid("attribute_mapping", msg)
 		}
-		st.mapping, _ = json.Marshal(m)
+		st.mapping, _ = json.Marshal(*in.AttributeMapping) // strings only: cannot fail
 	}
 	if in.RoleMapping != nil {
-		if len(*in.RoleMapping) > 100 {
-			return st, invalid("role_mapping", "at most 100 group mappings")
+		if msg := checkRoleMapping(*in.RoleMapping); msg != "" {
+			return st, invalid("role_mapping", msg)
 		}
-		for g, r := range *in.RoleMapping {
-			if g == "" || len(g) > 256 || !slices.Contains(authz.Roles, r) {
-				return st, invalid("role_mapping", "maps group names to one of owner, admin, member")
-			}
-		}
-		st.roles, _ = json.Marshal(*in.RoleMapping)
+		st.roles, _ = json.Marshal(*in.RoleMapping) // a map of strings: cannot fail
 	}
 	return st, nil
-}
-
-// localPath accepts a path on this host only (never another host: open redirects).
-func localPath(p string) bool {
-	if p == "" || len(p) > 2048 || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
-		return false
-	}
-	u, err := url.Parse(p)
-	return err == nil && u.Scheme == "" && u.Host == "" && !strings.ContainsAny(p, "\r\n\t")
 }
 
 func normalizeDomains(in []string) ([]string, error) {
@@ -274,6 +259,7 @@ func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who aud
 	}
 	var out Connection
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		out = Connection{} // set again by the attempt that commits
 		row, err := q.InsertSSOConnection(ctx, sqlcgen.InsertSSOConnectionParams{ID: id, Slug: st.slug, Name: st.name, Provider: st.provider,
 			IdpMetadata: string(doc), IdpEntityID: idp.EntityID, IdpCertNotAfter: idp.EarliestExpiry(), MetadataUrl: metaURL,
 			MetadataFetchedAt: fetched, NameIDFormat: st.nameIDFormat, SpKeyID: key.KeyID, SpKeySealed: key.Sealed, SpCertDer: key.Cert,
@@ -317,11 +303,11 @@ func setDomains(ctx context.Context, q *sqlcgen.Queries, connID uuid.UUID, list 
 func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in Input, who audit.Who) (Connection, error) {
 	var cur sqlcgen.SsoConnection
 	if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		var err error
-		cur, err = q.GetSSOConnection(ctx, id)
+		row, err := q.GetSSOConnection(ctx, id)
 		if store.IsNotFound(err) {
 			return ErrNotFound
 		}
+		cur = row
 		return err
 	}, store.ReadOnly()); err != nil {
 		return Connection{}, err
@@ -356,6 +342,7 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 	}
 	var out Connection
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		out = Connection{} // set again by the attempt that commits
 		row, err := q.UpdateSSOConnection(ctx, p)
 		if store.IsNotFound(err) {
 			return ErrNotFound
@@ -397,28 +384,31 @@ func (s *Service) Delete(ctx context.Context, t tenant.Tenant, id uuid.UUID, who
 
 // List returns the tenant's connections.
 func (s *Service) List(ctx context.Context, t tenant.Tenant) ([]Connection, error) {
-	out := []Connection{}
+	var rows []sqlcgen.SsoConnection
+	var domains []sqlcgen.SsoDomain
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		rows, err := q.ListSSOConnections(ctx)
-		if err != nil {
+		var err error
+		if rows, err = q.ListSSOConnections(ctx); err != nil {
 			return err
 		}
-		domains, err := q.ListSSODomains(ctx)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			out = append(out, s.view(t, r, domains))
-		}
-		return nil
+		domains, err = q.ListSSODomains(ctx)
+		return err
 	}, store.ReadOnly(), store.Idempotent())
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Connection, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, s.view(t, r, domains))
+	}
+	return out, nil
 }
 
 // Get returns one connection by id.
 func (s *Service) Get(ctx context.Context, t tenant.Tenant, id uuid.UUID) (Connection, error) {
 	var out Connection
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		out = Connection{} // set again by the attempt that commits
 		row, err := q.GetSSOConnection(ctx, id)
 		if store.IsNotFound(err) {
 			return ErrNotFound
@@ -441,6 +431,7 @@ func (s *Service) RotateKey(ctx context.Context, t tenant.Tenant, id uuid.UUID, 
 	}
 	var out Connection
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		out = Connection{} // set again by the attempt that commits
 		row, err := q.RotateSSOKey(ctx, sqlcgen.RotateSSOKeyParams{ID: id, SpKeyID: key.KeyID, SpKeySealed: key.Sealed, SpCertDer: key.Cert})
 		if store.IsNotFound(err) {
 			return ErrNotFound
@@ -469,15 +460,20 @@ func (s *Service) DropPreviousKey(ctx context.Context, t tenant.Tenant, id uuid.
 
 // Domains lists every routed domain of the tenant.
 func (s *Service) Domains(ctx context.Context, t tenant.Tenant) ([]Domain, error) {
-	out := []Domain{}
+	var rows []sqlcgen.SsoDomain
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		rows, err := q.ListSSODomains(ctx)
-		for _, r := range rows {
-			out = append(out, domainView(r))
-		}
+		var err error
+		rows, err = q.ListSSODomains(ctx)
 		return err
 	}, store.ReadOnly(), store.Idempotent())
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Domain, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, domainView(r))
+	}
+	return out, nil
 }
 
 // ErrDomainNotVerified answers a verification whose TXT record is missing or wrong.
@@ -492,10 +488,11 @@ func (s *Service) VerifyDomain(ctx context.Context, t tenant.Tenant, domain stri
 	}
 	var row sqlcgen.SsoDomain
 	if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		row, err = q.GetSSODomain(ctx, d)
+		r, err := q.GetSSODomain(ctx, d)
 		if store.IsNotFound(err) {
 			return ErrDomainNotFound
 		}
+		row = r
 		return err
 	}, store.ReadOnly()); err != nil {
 		return Domain{}, err
@@ -509,12 +506,16 @@ func (s *Service) VerifyDomain(ctx context.Context, t tenant.Tenant, domain stri
 		}
 		msg = &m
 	}
+	// Read before the transaction: a retried attempt must not see the previous attempt's
+	// row and skip the audit event of the verification.
+	wasVerified := row.VerifiedAt != nil
+	var checked sqlcgen.SsoDomain
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		wasVerified := row.VerifiedAt != nil
-		row, err = q.MarkSSODomainChecked(ctx, sqlcgen.MarkSSODomainCheckedParams{Domain: d, LastError: msg})
+		r, err := q.MarkSSODomainChecked(ctx, sqlcgen.MarkSSODomainCheckedParams{Domain: d, LastError: msg})
 		if err != nil {
 			return err
 		}
+		checked = r
 		if msg == nil && !wasVerified {
 			return audit.Record(ctx, q, who, audit.Event{Action: audit.SSODomainVerified, Details: map[string]any{"domain": d}})
 		}
@@ -523,6 +524,7 @@ func (s *Service) VerifyDomain(ctx context.Context, t tenant.Tenant, domain stri
 	if err != nil {
 		return Domain{}, err
 	}
+	row = checked
 	if checkErr != nil {
 		return domainView(row), ErrDomainNotVerified.WithDetails(map[string]any{"record": domainverify.RecordName(d),
 			"expected": row.VerificationToken, "lookup": *msg})
@@ -542,4 +544,20 @@ func (s *Service) viewOf(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenan
 		return Connection{}, err
 	}
 	return s.view(t, row, domains), nil
+}
+
+// Warnings lists the connections an admin must act on: certificates expiring or expired,
+// metadata that could not be refreshed.
+func (s *Service) Warnings(ctx context.Context, t tenant.Tenant) ([]Connection, error) {
+	conns, err := s.List(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	var out []Connection
+	for _, c := range conns {
+		if c.CertWarning != "" || c.MetadataError != nil || c.MappingError != "" {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }

@@ -124,9 +124,11 @@ func declDiff(c Connection, d tenant.SSOConnection, idp IdP) []string {
 	sort.Strings(have)
 	sort.Strings(want)
 	add("domains", !slices.Equal(have, want))
-	add("attribute_mapping", c.AttributeMapping != AttributeMapping{Email: d.AttributeMapping["email"], FirstName: d.AttributeMapping["first_name"],
+	// A corrupt stored mapping reads as empty: it differs from every declaration, so
+	// applying the file repairs it.
+	add("attribute_mapping", c.MappingError != "" || c.AttributeMapping != AttributeMapping{Email: d.AttributeMapping["email"], FirstName: d.AttributeMapping["first_name"],
 		LastName: d.AttributeMapping["last_name"], Groups: d.AttributeMapping["groups"]})
-	add("role_mapping", !mapsEqual(c.RoleMapping, d.RoleMapping))
+	add("role_mapping", c.MappingError != "" || !mapsEqual(c.RoleMapping, d.RoleMapping))
 	return out
 }
 

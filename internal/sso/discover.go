@@ -2,11 +2,14 @@ package sso
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/redirect"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -29,8 +32,9 @@ func (s *Service) Discover(ctx context.Context, t tenant.Tenant, email, returnTo
 		return Route{}, err
 	}
 	domain := addr[strings.LastIndexByte(addr, '@')+1:]
-	var route = Route{Method: "password"}
+	var route Route
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		route = Route{Method: "password"} // a retried attempt starts again
 		d, err := q.GetSSODomain(ctx, domain)
 		if store.IsNotFound(err) {
 			return nil
@@ -39,12 +43,15 @@ func (s *Service) Discover(ctx context.Context, t tenant.Tenant, email, returnTo
 			return err
 		}
 		c, err := q.GetSSOConnection(ctx, d.ConnectionID)
-		if err != nil || !c.Enabled {
+		if err != nil {
+			return fmt.Errorf("discover connection: %w", err)
+		}
+		if !c.Enabled {
 			return nil
 		}
 		v := url.Values{}
-		if localPath(returnTo) {
-			v.Set("return_to", returnTo)
+		if p, ok := redirect.Local(returnTo); ok {
+			v.Set("return_to", p)
 		}
 		v.Set("login_hint", addr)
 		route = Route{Method: "saml", RedirectURL: s.urls.Link(t.Slug, "/sso/saml/"+c.Slug+"/login", v),
@@ -69,7 +76,25 @@ func (s *Service) Required(ctx context.Context, t tenant.Tenant, email string) e
 		return err
 	}
 	if r.Method == "saml" && r.Enforced {
-		return ErrSSORequired.WithDetails(map[string]any{"redirect_url": r.RedirectURL})
+		return &RequiredError{RedirectURL: r.RedirectURL, app: ErrSSORequired.WithDetails(map[string]any{"redirect_url": r.RedirectURL})}
 	}
 	return nil
+}
+
+// RequiredError is sso_required: the address signs in at RedirectURL.
+type RequiredError struct {
+	RedirectURL string
+	app         *apperr.Error
+}
+
+func (e *RequiredError) Error() string { return e.app.Error() }
+
+// Unwrap gives the apperr form (kind Conflict, code sso_required).
+func (e *RequiredError) Unwrap() error { return e.app }
+
+// AsRequired returns the SSO requirement in err's chain.
+func AsRequired(err error) (*RequiredError, bool) {
+	var e *RequiredError
+	ok := errors.As(err, &e)
+	return e, ok
 }

@@ -2,6 +2,7 @@ package sso
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -45,10 +47,10 @@ func metadataClient(allowPrivate bool) *http.Client {
 		ResponseHeaderTimeout: 10 * time.Second, MaxIdleConns: 4, IdleConnTimeout: 30 * time.Second, Proxy: nil}
 	return &http.Client{Transport: tr, Timeout: 15 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 3 {
-			return errors.New("too many redirects")
+			return errTooManyRedirects
 		}
 		if req.URL.Scheme != "https" && !allowPrivate {
-			return errors.New("redirect to a non-https URL")
+			return errInsecureRedirect
 		}
 		return nil
 	}}
@@ -106,10 +108,7 @@ func (s *Service) FetchMetadata(ctx context.Context, raw string) ([]byte, error)
 	req.Header.Set("Accept", "application/samlmetadata+xml, application/xml, text/xml")
 	resp, err := s.fetch.Do(req)
 	if err != nil {
-		if errors.Is(err, errPrivateAddress) {
-			return nil, fail("the host " + errPrivateAddress.Error())
-		}
-		return nil, fail(clipMsg(strings.TrimPrefix(err.Error(), "Get ")))
+		return nil, fail(fetchReason(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -117,12 +116,53 @@ func (s *Service) FetchMetadata(ctx context.Context, raw string) ([]byte, error)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxMetadataBytes+1))
 	if err != nil {
-		return nil, fail("reading the body: " + clipMsg(err.Error()))
+		return nil, fail("the connection broke while the document was read")
 	}
 	if len(body) > MaxMetadataBytes {
 		return nil, fail("the document is larger than 512 KiB")
 	}
 	return body, nil
+}
+
+// errTooManyRedirects and errInsecureRedirect stop the metadata client's redirects.
+var (
+	errTooManyRedirects = errors.New("too many redirects")
+	errInsecureRedirect = errors.New("redirect to a non-https URL")
+)
+
+// fetchReason names the class of a failed fetch. The dialer's and resolver's own messages
+// are never shown: they carry internal addresses, resolver names and ports.
+func fetchReason(err error) string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, errPrivateAddress):
+		return "the host " + errPrivateAddress.Error()
+	case errors.Is(err, errTooManyRedirects):
+		return "the server redirected more than 3 times"
+	case errors.Is(err, errInsecureRedirect):
+		return "the server redirected to a URL that is not https"
+	case errors.As(err, &dnsErr):
+		return "the host name does not resolve"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "the server did not answer in time"
+	case errors.As(err, &certErr), errors.As(err, &recErr):
+		return "the server's TLS certificate could not be verified"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the connection was refused"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "the server could not be reached"
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) && uerr.Timeout() {
+		return "the server did not answer in time"
+	}
+	if errors.As(err, &uerr) && strings.Contains(uerr.Err.Error(), "tls") {
+		return "the TLS handshake failed"
+	}
+	return "the connection failed"
 }
 
 // RefreshMetadata re-fetches the metadata of every connection with a URL, in every

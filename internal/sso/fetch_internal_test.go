@@ -1,8 +1,15 @@
 package sso
 
 import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
 )
 
 func TestPublicAddr(t *testing.T) {
@@ -16,5 +23,50 @@ func TestPublicAddr(t *testing.T) {
 		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("publicAddr(%s) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestFetchErrorsNameAClassOnly: a failed metadata fetch says why in words of its own,
+// never the dialer's or resolver's message with addresses, ports or resolver names
+// (issue 14, finding 10).
+func TestFetchErrorsNameAClassOnly(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer tlsSrv.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	_, tlsPort, _ := net.SplitHostPort(strings.TrimPrefix(tlsSrv.URL, "https://"))
+	_, closedPort, _ := net.SplitHostPort(closedAddr)
+	cases := map[string]struct {
+		url        string
+		private    bool
+		wantReason string
+	}{
+		"refused":     {"https://" + closedAddr + "/metadata", true, "the connection was refused"},
+		"private":     {"https://" + closedAddr + "/metadata", false, "the host resolves to a private, loopback or link-local address"},
+		"bad cert":    {tlsSrv.URL + "/metadata", true, "the server's TLS certificate could not be verified"},
+		"no such dns": {"https://no-such-host.invalid/metadata", true, "the host name does not resolve"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := &Service{fetch: metadataClient(c.private)}
+			_, err := s.FetchMetadata(context.Background(), c.url)
+			e := apperr.From(err)
+			if e == nil || e.Code != "metadata_fetch_failed" {
+				t.Fatalf("error %v", err)
+			}
+			reason, _ := e.Details["reason"].(string)
+			if reason != c.wantReason {
+				t.Errorf("reason %q, want %q", reason, c.wantReason)
+			}
+			for _, leak := range []string{"127.0.0.1", tlsPort, closedPort, "dial", "lookup", "tcp", "x509"} {
+				if strings.Contains(reason, leak) || strings.Contains(e.Message, leak) {
+					t.Errorf("reason %q shows %q", reason, leak)
+				}
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/redirect"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/token"
@@ -63,8 +64,8 @@ var ErrDisabled = apperr.New(apperr.Forbidden, "sso_disabled", "This single sign
 // server-side, bound to tenant, connection and browser, with a short expiry. RelayState
 // is an opaque random reference to that row, never a URL.
 func (s *Service) StartLogin(ctx context.Context, t tenant.Tenant, in StartInput) (Start, error) {
-	if s.cfg.Limiter != nil && in.ClientIP.IsValid() {
-		ok, retry, err := s.cfg.Limiter.Allow(ctx, t.ID, ratelimit.Key(in.ClientIP.String()), startPerIP)
+	if in.ClientIP.IsValid() {
+		ok, retry, err := s.cfg.Limiter.Allow(ctx, t.ID, ratelimit.Key(ratelimit.Addr(in.ClientIP)), startPerIP)
 		if err != nil {
 			return Start{}, err
 		}
@@ -83,10 +84,7 @@ func (s *Service) StartLogin(ctx context.Context, t tenant.Tenant, in StartInput
 	if err != nil {
 		return Start{}, err
 	}
-	returnTo := in.ReturnTo
-	if !localPath(returnTo) {
-		returnTo = c.DefaultRedirect
-	}
+	returnTo := redirect.LocalOr(in.ReturnTo, redirect.LocalOr(c.DefaultRedirect, "/"))
 	sp := s.serviceProvider(ctx, t, m, false)
 	if in.Purpose == PurposeReauth {
 		yes := true

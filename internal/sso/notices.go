@@ -20,9 +20,6 @@ import (
 // expires within 30 days, once at 30 and once at 7 days (a new certificate resets it).
 // The mail is enqueued in the transaction that records the notice, so it is sent once.
 func (s *Service) CertificateNotices(ctx context.Context, tenants []tenant.Tenant) error {
-	if s.cfg.Mail == nil {
-		return nil
-	}
 	var errs error
 	for _, t := range tenants {
 		err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
@@ -74,17 +71,17 @@ func (s *Service) CountCertificateExpiries(ctx context.Context, batch, all []ten
 	counted := make(map[uuid.UUID]certificateCounts, len(batch))
 	var errs error
 	for _, t := range batch {
+		var c sqlcgen.CountCertificateExpiriesRow
 		err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-			c, err := q.CountCertificateExpiries(ctx)
-			if err != nil {
-				return err
-			}
-			counted[t.ID] = certificateCounts{int64(c.Expired), int64(c.Within7d), int64(c.Within30d)}
-			return nil
+			var err error
+			c, err = q.CountCertificateExpiries(ctx)
+			return err
 		}, store.ReadOnly(), store.Idempotent())
 		if err != nil {
 			errs = errors.Join(errs, fmt.Errorf("count certificate expiries of %s: %w", t.Slug, err))
+			continue
 		}
+		counted[t.ID] = certificateCounts{int64(c.Expired), int64(c.Within7d), int64(c.Within30d)}
 	}
 	ids := make([]uuid.UUID, len(all))
 	for i, t := range all {

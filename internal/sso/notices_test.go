@@ -1,6 +1,7 @@
 package sso_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -9,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gatehouse-id/gatehouse/internal/authz"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/sso/samltest"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
@@ -53,12 +58,15 @@ func TestCertificateExpiryNotices(t *testing.T) {
 	if !strings.Contains(m.Text, "/admin/sso/"+c.ID) {
 		t.Fatalf("notice without a link to the connection: %s", m.Text)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(srv.Mails(t, "owner@certs.example")); n != 1 {
-		t.Fatalf("%d notices, want 1", n)
+	// CertificateNotices returned after its transaction committed, and the mail is enqueued
+	// in it: the outbox holds every notice it will ever send. Admins who are not owners get
+	// none.
+	notice := queuedMail{Template: mail.TplSSOCertificate, To: "owner@certs.example", Jobs: 1}
+	if diff := cmp.Diff([]queuedMail{notice}, s.queuedMails(t)); diff != "" {
+		t.Fatalf("mails queued after two runs at the 30-day threshold (-want +got):\n%s", diff)
 	}
-	if got := srv.Mails(t, s.adminEmail); len(got) != 0 {
-		t.Fatalf("admins who are not owners got %d notices", len(got))
+	if got := s.certNoticeDays(t, c.ID); got != 30 {
+		t.Fatalf("cert_notice_days %d after the 30-day notice, want 30", got)
 	}
 	page := s.call(t, "GET", "/admin", s.admin, nil)
 	if page.StatusCode != http.StatusOK || !strings.Contains(string(page.Body), "signing certificate expires on") {
@@ -71,12 +79,50 @@ func TestCertificateExpiryNotices(t *testing.T) {
 	gauge(0, 1, 0)
 	notices()
 	notices()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(srv.Mails(t, "owner@certs.example")) < 2 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	if diff := cmp.Diff([]queuedMail{notice, notice}, s.queuedMails(t)); diff != "" {
+		t.Fatalf("mails queued after two more runs at the 7-day threshold (-want +got):\n%s", diff)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(srv.Mails(t, "owner@certs.example")); n != 2 {
-		t.Fatalf("%d notices after the 7-day threshold, want 2", n)
+	if got := s.certNoticeDays(t, c.ID); got != 7 {
+		t.Fatalf("cert_notice_days %d after the 7-day notice, want 7", got)
 	}
+}
+
+// queuedMail is one row of the mail outbox with the number of River send jobs for it.
+type queuedMail struct {
+	Template, To string
+	Jobs         int
+}
+
+// queuedMails returns the tenant's outbox in the order the mails were enqueued, each with
+// its send jobs: what the committed transactions will ever send, whether or not a worker
+// has delivered it yet.
+func (s *site) queuedMails(t testing.TB) []queuedMail {
+	t.Helper()
+	rows, err := s.d.Admin.Query(context.Background(), `
+		SELECT o.template, o.to_address, count(j.id)
+		FROM mail_outbox o
+		LEFT JOIN river_job j ON j.kind = 'mail.send' AND j.args->>'tenant_id' = o.tenant_id::text AND j.args->>'outbox_id' = o.id::text
+		WHERE o.tenant_id = $1
+		GROUP BY o.tenant_id, o.id ORDER BY o.created_at, o.id`, s.t.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[queuedMail])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// certNoticeDays is the threshold (30 or 7 days) of the last expiry notice of a connection.
+func (s *site) certNoticeDays(t testing.TB, connID string) int {
+	t.Helper()
+	var days *int
+	if err := s.d.Admin.QueryRow(context.Background(), `SELECT cert_notice_days FROM sso_connections WHERE tenant_id = $1 AND id = $2`, s.t.ID, connID).Scan(&days); err != nil {
+		t.Fatal(err)
+	}
+	if days == nil {
+		return 0
+	}
+	return *days
 }

@@ -9,9 +9,12 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -43,14 +46,15 @@ type Config struct {
 	Skew time.Duration
 	// RequestTTL is how long an AuthnRequest may be answered (default 10 min).
 	RequestTTL time.Duration
-	// Mail sends the certificate-expiry notices to owners (nil: none).
+	// Mail sends the certificate-expiry notices to owners (required).
 	Mail *mail.Outbox
-	// Limiter bounds SP-initiated logins per client address (each stores a request).
+	// Limiter bounds SP-initiated logins per client address (each stores a request;
+	// required).
 	Limiter *ratelimit.Limiter
-	// Meter records gatehouse.sso.results (nil: no metrics).
+	// Meter records gatehouse.sso.results and gatehouse.sso.certificates (required).
 	Meter metric.Meter
 	// RolesChanged is told after a JIT user got a role (drops this process's cached
-	// role bindings of the tenant at once).
+	// role bindings of the tenant at once; required).
 	RolesChanged func(tenantID uuid.UUID)
 }
 
@@ -72,11 +76,23 @@ type Service struct {
 
 	mu       sync.Mutex
 	material map[uuid.UUID]*material // parsed IdP metadata and opened SP keys, by connection
+
+	// signInHook is a test seam (export_test.go): when set, it runs inside every attempt
+	// of the ACS sign-in transaction, at "begin" and just before "commit"; an error it
+	// returns fails that attempt (a 40001 makes the store retry it).
+	signInHook atomic.Pointer[func(point string) error]
 }
 
 // NewService returns the SSO service. realTime tells that now is the wall clock (then
 // crewjam uses its own clock; otherwise it is given now).
-func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions *session.Service, cfg Config, now func() time.Time, realTime bool, logger *slog.Logger) *Service {
+// NewService returns the SSO service. Every dependency is required: a missing mailer
+// used to drop certificate notices and a missing limiter to remove the SSO start limit,
+// silently. Errors: a missing dependency.
+func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions *session.Service, cfg Config, now func() time.Time, realTime bool, logger *slog.Logger) (*Service, error) {
+	if st == nil || box == nil || sessions == nil || cfg.Mail == nil || cfg.Limiter == nil || cfg.Meter == nil || cfg.RolesChanged == nil ||
+		now == nil || logger == nil || urls.BaseDomain == "" {
+		return nil, errors.New("sso: store, secret box, URLs, sessions, mail, limiter, meter, RolesChanged, clock and logger are required")
+	}
 	if cfg.Skew == 0 {
 		cfg.Skew = 90 * time.Second
 	}
@@ -85,18 +101,21 @@ func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions 
 	}
 	s := &Service{store: st, box: box, urls: urls, sessions: sessions, cfg: cfg, now: now, realTime: realTime, logger: logger,
 		verifier: domainverify.New(cfg.DNSServer, 3*time.Second), material: map[uuid.UUID]*material{}}
-	if cfg.Meter != nil {
-		s.results, _ = cfg.Meter.Int64Counter("gatehouse.sso.results",
-			metric.WithDescription("SAML responses at the ACS by result, reason (stable codes, docs/sso.md) and mode"))
-		_, _ = cfg.Meter.Int64ObservableGauge("gatehouse.sso.certificates",
-			metric.WithDescription("Enabled SSO connections whose IdP signing certificate has expired or expires within 7 or 30 days, over all tenants (counted once a minute)"),
-			metric.WithInt64Callback(s.observeCertificates))
+	var err error
+	if s.results, err = cfg.Meter.Int64Counter("gatehouse.sso.results",
+		metric.WithDescription("SAML responses at the ACS by result, reason (stable codes, docs/sso.md) and mode")); err != nil {
+		return nil, fmt.Errorf("sso metrics: %w", err)
+	}
+	if _, err = cfg.Meter.Int64ObservableGauge("gatehouse.sso.certificates",
+		metric.WithDescription("Enabled SSO connections whose IdP signing certificate has expired or expires within 7 or 30 days, over all tenants (counted once a minute)"),
+		metric.WithInt64Callback(s.observeCertificates)); err != nil {
+		return nil, fmt.Errorf("sso metrics: %w", err)
 	}
 	s.fetch = cfg.MetadataClient
 	if s.fetch == nil {
 		s.fetch = metadataClient(cfg.AllowPrivateMetadata)
 	}
-	return s
+	return s, nil
 }
 
 var (
@@ -128,6 +147,7 @@ type Connection struct {
 	MetadataURL       *string           `json:"idp_metadata_url"`
 	MetadataFetchedAt *time.Time        `json:"metadata_fetched_at"`
 	MetadataError     *string           `json:"metadata_error"`
+	MappingError      string            `json:"mapping_error,omitempty"` // the stored mappings are corrupt: sign-ins are refused
 	NameIDFormat      string            `json:"name_id_format"`
 	JIT               bool              `json:"jit"`
 	Enforce           bool              `json:"enforce"`
@@ -170,6 +190,10 @@ type material struct {
 	mapping  AttributeMapping
 	roles    map[string]string
 	certPool []*x509.Certificate
+
+	// mappingErr is set when the stored attribute or role mapping is corrupt (it wraps
+	// errCorruptMapping); mapping and roles are then empty and must not be used.
+	mappingErr error
 }
 
 func domainView(d sqlcgen.SsoDomain) Domain {
@@ -190,8 +214,8 @@ func (s *Service) view(t tenant.Tenant, c sqlcgen.SsoConnection, domains []sqlcg
 		Enforce: c.Enforce, AllowIdPInitiated: c.AllowIdpInitiated, DefaultRedirect: c.DefaultRedirect,
 		RoleMapping: map[string]string{}, Domains: []Domain{}, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	v.SPEntityID, v.ACSURL, v.SPMetadataURL, v.LoginURL, v.SLOURL = s.urlsFor(t, c.Slug)
-	_ = json.Unmarshal(c.AttributeMapping, &v.AttributeMapping)
-	_ = json.Unmarshal(c.RoleMapping, &v.RoleMapping)
+	var mapErr error
+	v.AttributeMapping, v.RoleMapping, mapErr = parseMappings(c.AttributeMapping, c.RoleMapping)
 	if idp, err := ParseMetadata([]byte(c.IdpMetadata), c.IdpEntityID); err == nil {
 		v.IdP = idp
 	} else {
@@ -217,6 +241,13 @@ func (s *Service) view(t tenant.Tenant, c sqlcgen.SsoConnection, domains []sqlcg
 			v.Status, v.CertWarning = "certificate_expired", "An IdP signing certificate expired on "+exp.Format("2 Jan 2006")+"."
 		case left <= 30*24*time.Hour:
 			v.CertWarning = "An IdP signing certificate expires on " + exp.Format("2 Jan 2006") + "."
+		}
+	}
+	if mapErr != nil {
+		// Every sign-in is refused until the mapping is saved again: the strongest status.
+		v.MappingError = clipMsg(mapErr.Error())
+		if c.Enabled {
+			v.Status = "mapping_corrupt"
 		}
 	}
 	return v
@@ -257,17 +288,25 @@ func (s *Service) SlugOf(ctx context.Context, t tenant.Tenant, id *uuid.UUID) (s
 
 // Attempts lists a connection's recent ACS attempts, newest first.
 func (s *Service) Attempts(ctx context.Context, t tenant.Tenant, id uuid.UUID, limit int) ([]Attempt, error) {
-	out := []Attempt{}
+	var rows []sqlcgen.SsoAttempt
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		rows, err := q.ListSSOAttempts(ctx, sqlcgen.ListSSOAttemptsParams{ConnectionID: id, Lim: int32(limit)})
-		for _, r := range rows {
-			a := Attempt{ID: r.ID, Reference: r.Reference, Mode: r.Mode, Success: r.Success, Reason: r.Reason, UserID: r.UserID, CreatedAt: r.CreatedAt}
-			_ = json.Unmarshal(r.Details, &a.Report)
-			out = append(out, a)
-		}
+		var err error
+		rows, err = q.ListSSOAttempts(ctx, sqlcgen.ListSSOAttemptsParams{ConnectionID: id, Lim: int32(limit)})
 		return err
 	}, store.ReadOnly(), store.Idempotent())
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Attempt, 0, len(rows))
+	for _, r := range rows {
+		a := Attempt{ID: r.ID, Reference: r.Reference, Mode: r.Mode, Success: r.Success, Reason: r.Reason, UserID: r.UserID, CreatedAt: r.CreatedAt}
+		if err := json.Unmarshal(r.Details, &a.Report); err != nil {
+			// Display only: the attempt is listed without its trace.
+			s.logger.Warn("unreadable sso attempt trace", "tenant", t.Slug, "attempt", r.ID, "err", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // Attempt is one recorded ACS attempt.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
@@ -23,12 +24,15 @@ func (s *Service) LogoutRedirect(ctx context.Context, t tenant.Tenant, p session
 	}
 	var c sqlcgen.SsoConnection
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		var err error
-		c, err = q.GetSSOConnection(ctx, *p.Session.SSOConnectionID)
+		row, err := q.GetSSOConnection(ctx, *p.Session.SSOConnectionID)
+		c = row
 		return err
-	})
-	if err != nil {
+	}, store.ReadOnly(), store.Idempotent())
+	if store.IsNotFound(err) {
 		return "", nil // connection gone: nothing to tell
+	}
+	if err != nil {
+		return "", fmt.Errorf("logout request: %w", err)
 	}
 	m, err := s.load(t, c)
 	if err != nil || m.idp.SLORedirect == "" {
@@ -70,15 +74,20 @@ func (s *Service) IdPLogout(ctx context.Context, t tenant.Tenant, slug string, r
 	var hashes [][]byte
 	nameID := strings.TrimSpace(lr.NameID.Value) // stored trimmed at sign-in
 	revoke := func(idx *string) error {
-		return s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		var revoked [][]byte // of the attempt that commits (the store may retry)
+		err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 			h, err := q.RevokeSAMLSessions(ctx, sqlcgen.RevokeSAMLSessionsParams{ConnectionID: &c.ID, NameID: &nameID, SessionIndex: idx})
 			if err != nil {
 				return err
 			}
-			hashes = append(hashes, h...)
+			revoked = h
 			return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOLogout, Details: map[string]any{
 				"connection_id": c.ID, "sessions": len(h), "initiator": "idp"}})
 		})
+		if err == nil {
+			hashes = append(hashes, revoked...)
+		}
+		return err
 	}
 	indexes := lr.AllSessionIndexes()
 	if len(indexes) == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,7 +40,7 @@ func (s *Service) load(t tenant.Tenant, c sqlcgen.SsoConnection) (*material, err
 	if err != nil {
 		return nil, err
 	}
-	m = &material{updated: c.UpdatedAt, idp: idp, sp: spMaterial{key: key, cert: cert}, conn: c, roles: map[string]string{}}
+	m = &material{updated: c.UpdatedAt, idp: idp, sp: spMaterial{key: key, cert: cert}, conn: c}
 	if c.SpPrevKeyID != nil {
 		pk, pc, err := openSPKey(s.box, t.ID, c.ID, *c.SpPrevKeyID, c.SpPrevKeySealed, c.SpPrevCertDer)
 		if err != nil {
@@ -49,8 +48,12 @@ func (s *Service) load(t tenant.Tenant, c sqlcgen.SsoConnection) (*material, err
 		}
 		m.prevSP = &spMaterial{key: pk, cert: pc}
 	}
-	_ = json.Unmarshal(c.AttributeMapping, &m.mapping)
-	_ = json.Unmarshal(c.RoleMapping, &m.roles)
+	// A corrupt mapping does not stop metadata, logout or the login redirect; the ACS
+	// refuses every sign-in with it (corrupt_mapping) instead of using defaults.
+	m.mapping, m.roles, m.mappingErr = parseMappings(c.AttributeMapping, c.RoleMapping)
+	if m.mappingErr != nil {
+		s.logger.Error("sso connection mapping corrupt: sign-ins are refused", "tenant", t.Slug, "connection", c.Slug, "err", m.mappingErr)
+	}
 	s.mu.Lock()
 	if len(s.material) > 10000 {
 		clear(s.material)

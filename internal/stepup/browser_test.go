@@ -21,7 +21,7 @@ func TestBrowserReauthForEmailChange(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := testutil.Browser(t)
-	base := fmt.Sprintf("http://%s:%d", e.host, e.srv.Port)
+	base := fmt.Sprintf("http://%s:%d", e.Host, e.Srv.Port)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.ID("email")),
@@ -70,5 +70,5 @@ func TestBrowserReauthForEmailChange(t *testing.T) {
 	if !strings.Contains(text, "Check your new inbox") {
 		t.Fatalf("after the change: %q", text)
 	}
-	e.srv.WaitMail(t, "changed@example.com", "Confirm your new email address")
+	e.Srv.WaitMail(t, "changed@example.com", "Confirm your new email address")
 }

@@ -5,15 +5,15 @@ package stepup
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/internal/telemetry"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
@@ -72,20 +73,45 @@ func Satisfied(req Requirement, s session.Session, now time.Time) bool {
 	return false
 }
 
+// RequiredError is an unmet step-up requirement (403 step_up_required): what the action
+// needs, where a browser re-authenticates (ReauthURL), and EnrollURL when a second factor
+// must be set up first. Its apperr form carries the same values as details for JSON.
+type RequiredError struct {
+	Requirement Requirement
+	ReauthURL   string
+	EnrollURL   string
+	app         *apperr.Error
+}
+
+func (e *RequiredError) Error() string { return e.app.Error() }
+
+// Unwrap gives the apperr form (kind StepUpRequired, code step_up_required).
+func (e *RequiredError) Unwrap() error { return e.app }
+
+// AsRequired returns the step-up requirement in err's chain.
+func AsRequired(err error) (*RequiredError, bool) {
+	var e *RequiredError
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
 // Required is the error for an unmet requirement (403 step_up_required).
 func Required(req Requirement, returnTo string, hasSecondFactor bool) error {
 	q := url.Values{"action": {string(req.Action)}}
 	if returnTo != "" {
 		q.Set("return_to", returnTo)
 	}
+	e := &RequiredError{Requirement: req, ReauthURL: "/reauth?" + q.Encode()}
 	d := map[string]any{"action": string(req.Action), "max_age_seconds": int(req.MaxAge.Seconds()),
-		"methods": req.Methods, "reauth_url": "/reauth?" + q.Encode()}
+		"methods": req.Methods, "reauth_url": e.ReauthURL}
 	msg := "Confirm it's you to continue."
 	if needsSecondFactor(req) && !hasSecondFactor {
-		d["enroll_url"] = "/account#mfa"
+		e.EnrollURL = "/account#mfa"
+		d["enroll_url"] = e.EnrollURL
 		msg = "This action needs two-factor authentication: set it up first, then confirm it's you."
 	}
-	return apperr.New(apperr.StepUpRequired, "step_up_required", msg).WithDetails(d)
+	e.app = apperr.New(apperr.StepUpRequired, "step_up_required", msg).WithDetails(d)
+	return e
 }
 
 func needsSecondFactor(req Requirement) bool {
@@ -104,20 +130,35 @@ type Service struct {
 	mfa      *mfa.Service
 	sessions *session.Service
 	limiter  *ratelimit.Limiter
+	notice   ratelimit.LockNotice // mails a lock of the user's password or second factor
 	now      func() time.Time
 
-	challenges, results *telemetry.Outcomes // no-ops until SetMeter
+	challenges, results *telemetry.Outcomes
 }
 
-// SetMeter turns on gatehouse.stepup.challenges (by action) and gatehouse.stepup.results.
-func (s *Service) SetMeter(m metric.Meter) {
-	s.challenges = telemetry.NewOutcomes(m, "gatehouse.stepup.challenges", "Protected actions that asked for re-authentication, by action")
-	s.results = telemetry.NewOutcomes(m, "gatehouse.stepup.results", "Re-authentications by result")
+// Deps are the step-up service's collaborators; every one is required.
+type Deps struct {
+	Store    *store.Store
+	Hasher   *password.Hasher
+	MFA      *mfa.Service
+	Sessions *session.Service
+	Limiter  *ratelimit.Limiter
+	// LockNotice mails a lock of the user's password or second factor that
+	// re-authentication failures started (account.Service.LockNotice).
+	LockNotice ratelimit.LockNotice
+	Meter      metric.Meter // gatehouse.stepup.challenges (by action), gatehouse.stepup.results
+	Now        func() time.Time
 }
 
-// NewService returns the step-up service.
-func NewService(st *store.Store, hasher *password.Hasher, m *mfa.Service, sessions *session.Service, limiter *ratelimit.Limiter, now func() time.Time) *Service {
-	return &Service{store: st, hasher: hasher, mfa: m, sessions: sessions, limiter: limiter, now: now}
+// NewService returns the step-up service. Errors: a missing dependency.
+func NewService(d Deps) (*Service, error) {
+	if d.Store == nil || d.Hasher == nil || d.MFA == nil || d.Sessions == nil || d.Limiter == nil || d.LockNotice == nil ||
+		d.Meter == nil || d.Now == nil {
+		return nil, errors.New("stepup: store, hasher, mfa, sessions, limiter, lock notice, meter and clock are required")
+	}
+	return &Service{store: d.Store, hasher: d.Hasher, mfa: d.MFA, sessions: d.Sessions, limiter: d.Limiter, notice: d.LockNotice, now: d.Now,
+		challenges: telemetry.NewOutcomes(d.Meter, "gatehouse.stepup.challenges", "Protected actions that asked for re-authentication, by action"),
+		results:    telemetry.NewOutcomes(d.Meter, "gatehouse.stepup.results", "Re-authentications by result")}, nil
 }
 
 // Require checks action for the principal: the one place every protected action calls.
@@ -156,9 +197,12 @@ type ReauthInput struct {
 // ErrInvalidCredentials answers a wrong password or code.
 var ErrInvalidCredentials = apperr.New(apperr.Unauthenticated, "invalid_credentials", "That is not correct.")
 
-// Reauth proves identity again with a password or a TOTP / recovery code, limited like
-// login (progressive delay per account and client address). On success the session has a
-// new token (returned) and a fresh auth_time; the old token is dead on every node.
+// Reauth proves identity again with a password or a TOTP / recovery code. Failures count
+// per account and client address, and per account across every address and entry point
+// (the password's counter is shared with the password change's current_password, the
+// codes' with the second sign-in step): a growing delay, then a temporary lock with a mail
+// (ratelimit.Begin). On success the session has a new token (returned) and a fresh
+// auth_time; the old token is dead on every node.
 // Errors: invalid_credentials, invalid_code, rate_limited.
 func (s *Service) Reauth(ctx context.Context, t tenant.Tenant, p session.Principal, in ReauthInput, meta session.Meta) (session.Issued, error) {
 	iss, err := s.reauth(ctx, t, p, in, meta)
@@ -167,15 +211,14 @@ func (s *Service) Reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 }
 
 func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Principal, in ReauthInput, meta session.Meta) (session.Issued, error) {
-	failKey := ratelimit.Key("reauth", p.UserID.String(), meta.IP.String())
-	if wait, err := s.limiter.LoginDelay(ctx, t.ID, failKey); err != nil {
-		return session.Issued{}, err
-	} else if wait > 0 {
-		return session.Issued{}, ratelimit.Limited(wait)
-	}
-	method := "password"
+	method, secret := "password", ratelimit.Password
 	if in.Password == "" {
-		method = ""
+		method, secret = "", ratelimit.SecondFactor
+	}
+	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: secret,
+		Address: ratelimit.SignedInKey(p.UserID, meta.IP), Account: p.UserID, Notice: s.notice})
+	if err != nil {
+		return session.Issued{}, err
 	}
 	if method == "password" {
 		var stored string
@@ -197,14 +240,15 @@ func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 			return session.Issued{}, fmt.Errorf("verify password: %w", err)
 		}
 		if !ok {
-			_ = s.limiter.RecordLoginFailure(ctx, t.ID, failKey)
-			s.recordFailure(ctx, t, p, "invalid_password")
+			if err := s.recordFailure(ctx, p, attempt, "invalid_password"); err != nil {
+				return session.Issued{}, err
+			}
 			return session.Issued{}, ErrInvalidCredentials
 		}
 	}
 	var iss session.Issued
 	var old []byte
-	err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		if method == "" {
 			m, err := s.mfa.Verify(ctx, q, t.ID, p.UserID, in.Code)
 			if err != nil {
@@ -221,11 +265,12 @@ func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 			SubjectLabel: p.Email, Details: map[string]any{"method": method, "session_id": p.Session.ID}}); err != nil {
 			return err
 		}
-		return ratelimit.ClearLoginFailures(ctx, q, failKey)
+		return attempt.Passed(ctx, q)
 	})
 	if apperr.Is(err, "invalid_code") {
-		_ = s.limiter.RecordLoginFailure(ctx, t.ID, failKey)
-		s.recordFailure(ctx, t, p, "invalid_code")
+		if ferr := s.recordFailure(ctx, p, attempt, "invalid_code"); ferr != nil {
+			return session.Issued{}, ferr
+		}
 	}
 	if err != nil {
 		return session.Issued{}, err
@@ -234,7 +279,7 @@ func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 	return iss, nil
 }
 
-func (s *Service) recordFailure(ctx context.Context, t tenant.Tenant, p session.Principal, reason string) {
-	_ = audit.RecordAlone(ctx, s.store, t.ID, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.SessionStepUpFailed,
+func (s *Service) recordFailure(ctx context.Context, p session.Principal, attempt *ratelimit.Attempt, reason string) error {
+	return attempt.Failed(ctx, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.SessionStepUpFailed,
 		SubjectID: p.UserID, SubjectLabel: p.Email, Details: map[string]any{"reason": reason}})
 }

@@ -1,88 +1,50 @@
 package stepup_test
 
 import (
-	"context"
 	"encoding/json"
-	"net/http"
+	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-const pw = "purple monkey dishwasher"
+const pw = testutil.Password
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
+// env is a tenant on a server of its own whose clock the test moves, with one verified
+// user (email, password pw), and the database to read the audit log.
 type env struct {
-	srv   *testutil.Server
-	clk   *clock
-	t     tenant.Tenant
-	host  string
+	*testutil.Site
+	d     *testutil.DB
+	clk   *testutil.Clock
 	email string
 }
 
-func newEnv(t *testing.T, edit func(*tenant.Policy)) *env {
+func newEnv(t *testing.T, edit func(*tenant.Policy), opts ...testutil.ServerOption) *env {
 	t.Helper()
 	d := testutil.FreshDB(t)
-	clk := &clock{t: time.Now()}
-	srv := testutil.NewServer(t, d, testutil.WithConfig(func(c *config.Config) { c.Now = clk.Now }))
-	p := tenant.DefaultPolicy()
-	if edit != nil {
-		edit(&p)
-	}
-	c, err := srv.App.Tenants.Create(context.Background(), tenant.CreateInput{Slug: testutil.UniqueSlug("step"), Name: "Step Co", Policy: &p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{srv: srv, clk: clk, t: c.Tenant, host: c.Tenant.Slug + ".localhost", email: "s@example.com"}
-	if _, err := srv.App.Accounts.CreateVerifiedUser(context.Background(), c.Tenant, e.email, pw, ""); err != nil {
-		t.Fatal(err)
-	}
+	clk := testutil.NewClock()
+	srv := testutil.NewServer(t, d, append([]testutil.ServerOption{testutil.WithClock(clk)}, opts...)...)
+	e := &env{Site: testutil.NewSite(t, srv, "step", testutil.SiteName("Step Co"), testutil.SitePolicy(edit)), d: d, clk: clk, email: "s@example.com"}
+	e.User(t, e.email)
 	return e
 }
 
-func (e *env) do(t *testing.T, method, path, tok string, body any) *testutil.Response {
-	t.Helper()
-	h := http.Header{}
-	if tok != "" {
-		h.Set("Authorization", "Bearer "+tok)
-	}
-	return e.srv.Do(t, testutil.Request{Method: method, Host: e.host, Path: path, Body: body, Header: h})
-}
-
+// login signs the env's user in and returns the session token.
 func (e *env) login(t *testing.T) string {
 	t.Helper()
-	r := e.do(t, "POST", "/api/v1/login", "", map[string]string{"email": e.email, "password": pw})
-	if r.StatusCode != 200 {
-		t.Fatalf("login: %d %s", r.StatusCode, r.Body)
-	}
-	var b struct{ Session struct{ Token string } }
-	r.JSON(t, &b)
-	return b.Session.Token
+	return e.Login(t, e.email, pw)
 }
 
 func (e *env) reauth(t *testing.T, tok string, body map[string]string) (string, *testutil.Response) {
 	t.Helper()
-	r := e.do(t, "POST", "/api/v1/reauth", tok, body)
+	r := e.Do(t, "POST", "/api/v1/reauth", tok, body)
 	if r.StatusCode != 200 {
 		return "", r
 	}
@@ -140,14 +102,14 @@ func TestProtectedActions(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, nil)
 			tok := e.login(t)
-			if r := e.do(t, a.method, a.path, tok, a.body); r.StatusCode != a.ok {
+			if r := e.Do(t, a.method, a.path, tok, a.body); r.StatusCode != a.ok {
 				t.Fatalf("fresh session: %d %s", r.StatusCode, r.Body)
 			}
 			if a.action == "password.change" { // the new password from here on
 				a.body = map[string]string{"password": "another tangerine bicycle"}
 			}
 			e.clk.Advance(11 * time.Minute) // default rule: 10 minutes
-			expectStepUp(t, e.do(t, a.method, a.path, tok, a.body), a.action, 600)
+			expectStepUp(t, e.Do(t, a.method, a.path, tok, a.body), a.action, 600)
 
 			pass := pw
 			if a.action == "password.change" {
@@ -160,14 +122,14 @@ func TestProtectedActions(t *testing.T) {
 			if fresh == "" || fresh == tok {
 				t.Fatalf("reauth: %d %s", r.StatusCode, r.Body)
 			}
-			if r := e.do(t, "GET", "/api/v1/session", tok, nil); r.StatusCode != 401 {
+			if r := e.Do(t, "GET", "/api/v1/session", tok, nil); r.StatusCode != 401 {
 				t.Fatalf("the pre-step-up token still works: %d", r.StatusCode)
 			}
-			if r := e.do(t, a.method, a.path, fresh, a.body); r.StatusCode != a.ok && !(a.action == "mfa.enroll" && r.StatusCode == 201) {
+			if r := e.Do(t, a.method, a.path, fresh, a.body); r.StatusCode != a.ok && !(a.action == "mfa.enroll" && r.StatusCode == 201) {
 				t.Fatalf("after reauth: %d %s", r.StatusCode, r.Body)
 			}
 			e.clk.Advance(11 * time.Minute)
-			expectStepUp(t, e.do(t, a.method, a.path, fresh, a.body), a.action, 600)
+			expectStepUp(t, e.Do(t, a.method, a.path, fresh, a.body), a.action, 600)
 		})
 	}
 }
@@ -179,7 +141,7 @@ func TestTenantRuleOverrides(t *testing.T) {
 	})
 	tok := e.login(t)
 	e.clk.Advance(2 * time.Minute)
-	expectStepUp(t, e.do(t, "POST", "/api/v1/account/email", tok, map[string]string{"email": "x@example.com"}), "email.change", 60)
+	expectStepUp(t, e.Do(t, "POST", "/api/v1/account/email", tok, map[string]string{"email": "x@example.com"}), "email.change", 60)
 }
 
 func code(t *testing.T, secret string, at time.Time) string {
@@ -201,12 +163,12 @@ func TestTOTP(t *testing.T) {
 	})
 	tok := e.login(t)
 	// Without a second factor the user is told how to satisfy a TOTP rule.
-	b := expectStepUp(t, e.do(t, "POST", "/api/v1/account/email", tok, map[string]string{"email": "n@example.com"}), "email.change", 300)
+	b := expectStepUp(t, e.Do(t, "POST", "/api/v1/account/email", tok, map[string]string{"email": "n@example.com"}), "email.change", 300)
 	if b.Error.Details.EnrollURL == "" {
 		t.Fatal("no enroll_url for a user without a second factor")
 	}
 
-	r := e.do(t, "POST", "/api/v1/mfa/totp", tok, nil)
+	r := e.Do(t, "POST", "/api/v1/mfa/totp", tok, nil)
 	if r.StatusCode != 201 {
 		t.Fatalf("enrol: %d %s", r.StatusCode, r.Body)
 	}
@@ -220,30 +182,30 @@ func TestTOTP(t *testing.T) {
 	if len(en.RecoveryCodes) != 10 || !strings.HasPrefix(en.OTPAuthURI, "otpauth://totp/") || len(en.QR) < 100 {
 		t.Fatalf("enrolment: %s", r.Body)
 	}
-	if r := e.do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": "000000"}); r.StatusCode != 401 {
+	if r := e.Do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": "000000"}); r.StatusCode != 401 {
 		t.Fatalf("confirm with a wrong code: %d", r.StatusCode)
 	}
-	if r := e.do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": code(t, en.Secret, e.clk.Now())}); r.StatusCode != 200 {
+	if r := e.Do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": code(t, en.Secret, e.clk.Now())}); r.StatusCode != 200 {
 		t.Fatalf("confirm: %d %s", r.StatusCode, r.Body)
 	}
-	e.srv.WaitMail(t, e.email, "Two-factor authentication turned on")
+	e.Srv.WaitMail(t, e.email, "Two-factor authentication turned on")
 
 	// A password re-auth does not satisfy a TOTP rule; a code does.
 	e.clk.Advance(31 * time.Second)
 	fresh, _ := e.reauth(t, tok, map[string]string{"password": pw})
-	expectStepUp(t, e.do(t, "POST", "/api/v1/account/email", fresh, map[string]string{"email": "n@example.com"}), "email.change", 300)
+	expectStepUp(t, e.Do(t, "POST", "/api/v1/account/email", fresh, map[string]string{"email": "n@example.com"}), "email.change", 300)
 	e.clk.Advance(31 * time.Second)
 	fresh2, r := e.reauth(t, fresh, map[string]string{"code": code(t, en.Secret, e.clk.Now())})
 	if fresh2 == "" {
 		t.Fatalf("reauth with a code: %d %s", r.StatusCode, r.Body)
 	}
-	if r := e.do(t, "POST", "/api/v1/account/email", fresh2, map[string]string{"email": "n@example.com"}); r.StatusCode != 202 {
+	if r := e.Do(t, "POST", "/api/v1/account/email", fresh2, map[string]string{"email": "n@example.com"}); r.StatusCode != 202 {
 		t.Fatalf("email change after TOTP reauth: %d %s", r.StatusCode, r.Body)
 	}
 
 	// Login now asks for the code.
 	login := func() string {
-		r := e.do(t, "POST", "/api/v1/login", "", map[string]string{"email": e.email, "password": pw})
+		r := e.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": e.email, "password": pw})
 		var b struct {
 			MFARequired bool   `json:"mfa_required"`
 			MFAToken    string `json:"mfa_token"`
@@ -258,57 +220,57 @@ func TestTOTP(t *testing.T) {
 	e.clk.Advance(31 * time.Second)
 	c := code(t, en.Secret, e.clk.Now())
 	m1 := login()
-	r = e.do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m1, "code": c})
+	r = e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m1, "code": c})
 	if r.StatusCode != 200 || !strings.Contains(string(r.Body), `"token"`) {
 		t.Fatalf("login/mfa: %d %s", r.StatusCode, r.Body)
 	}
 	var ls struct{ Session struct{ Token string } }
 	r.JSON(t, &ls)
-	if who := e.do(t, "GET", "/api/v1/session", ls.Session.Token, nil); !strings.Contains(string(who.Body), `"aal":"aal2"`) {
+	if who := e.Do(t, "GET", "/api/v1/session", ls.Session.Token, nil); !strings.Contains(string(who.Body), `"aal":"aal2"`) {
 		t.Fatalf("a TOTP login must be aal2: %s", who.Body)
 	}
-	if r := e.do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m1, "code": c}); r.StatusCode != 401 {
+	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m1, "code": c}); r.StatusCode != 401 {
 		t.Fatalf("challenge reused: %d", r.StatusCode)
 	}
 	// The same code again (same time step) fails: no replay.
 	m2 := login()
-	if r := e.do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m2, "code": c}); r.StatusCode != 401 || r.ErrorCode() != "invalid_code" {
+	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m2, "code": c}); r.StatusCode != 401 || r.ErrorCode() != "invalid_code" {
 		t.Fatalf("replayed code: %d %s", r.StatusCode, r.Body)
 	}
 	// Recovery codes: once each.
-	if r := e.do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m2, "code": en.RecoveryCodes[0]}); r.StatusCode != 200 {
+	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m2, "code": en.RecoveryCodes[0]}); r.StatusCode != 200 {
 		t.Fatalf("recovery code: %d %s", r.StatusCode, r.Body)
 	}
-	e.srv.WaitMail(t, e.email, "A recovery code was used")
+	e.Srv.WaitMail(t, e.email, "A recovery code was used")
 	m3 := login()
-	if r := e.do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m3, "code": en.RecoveryCodes[0]}); r.StatusCode != 401 {
+	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m3, "code": en.RecoveryCodes[0]}); r.StatusCode != 401 {
 		t.Fatalf("recovery code reused: %d", r.StatusCode)
 	}
 	// Wrong codes: five attempts per challenge, then it is dead even for the right code.
 	for range 4 {
-		if r := e.do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m3, "code": "123456"}); r.StatusCode != 401 {
+		if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m3, "code": "123456"}); r.StatusCode != 401 {
 			t.Fatalf("wrong code: %d", r.StatusCode)
 		}
 	}
 	e.clk.Advance(31 * time.Second)
-	if r := e.do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m3, "code": code(t, en.Secret, e.clk.Now())}); r.StatusCode != 401 || r.ErrorCode() != "invalid_mfa_token" {
+	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m3, "code": code(t, en.Secret, e.clk.Now())}); r.StatusCode != 401 || r.ErrorCode() != "invalid_mfa_token" {
 		t.Fatalf("exhausted challenge: %d %s", r.StatusCode, r.Body)
 	}
 
 	// Disabling needs two factors within 5 minutes.
 	e.clk.Advance(6 * time.Minute)
-	expectStepUp(t, e.do(t, "DELETE", "/api/v1/mfa/totp", ls.Session.Token, nil), "mfa.disable", 300)
+	expectStepUp(t, e.Do(t, "DELETE", "/api/v1/mfa/totp", ls.Session.Token, nil), "mfa.disable", 300)
 	pwTok, _ := e.reauth(t, ls.Session.Token, map[string]string{"password": pw})
-	expectStepUp(t, e.do(t, "DELETE", "/api/v1/mfa/totp", pwTok, nil), "mfa.disable", 300)
+	expectStepUp(t, e.Do(t, "DELETE", "/api/v1/mfa/totp", pwTok, nil), "mfa.disable", 300)
 	codeTok, r := e.reauth(t, pwTok, map[string]string{"code": en.RecoveryCodes[1]})
 	if codeTok == "" {
 		t.Fatalf("reauth with a recovery code: %d %s", r.StatusCode, r.Body)
 	}
-	if r := e.do(t, "DELETE", "/api/v1/mfa/totp", codeTok, nil); r.StatusCode != 204 {
+	if r := e.Do(t, "DELETE", "/api/v1/mfa/totp", codeTok, nil); r.StatusCode != 204 {
 		t.Fatalf("disable: %d %s", r.StatusCode, r.Body)
 	}
-	e.srv.WaitMail(t, e.email, "Two-factor authentication turned off")
-	if r := e.do(t, "POST", "/api/v1/login", "", map[string]string{"email": e.email, "password": pw}); strings.Contains(string(r.Body), "mfa_required") {
+	e.Srv.WaitMail(t, e.email, "Two-factor authentication turned off")
+	if r := e.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": e.email, "password": pw}); strings.Contains(string(r.Body), "mfa_required") {
 		t.Fatal("login still asks for a code after disabling")
 	}
 }
@@ -332,22 +294,19 @@ func TestReauthPageRefusesOpenRedirects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	tok := e.login(t)
-	cookie := http.Header{"Cookie": {"__Host-gatehouse=" + tok}, "Accept": {"text/html"}}
+	cookie := "__Host-gatehouse=" + tok
 	for _, bad := range []string{"https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)"} {
-		r := e.srv.Do(t, testutil.Request{Host: e.host, Path: "/reauth?action=email.change&return_to=" + urlEscape(bad), Header: cookie})
+		r := e.Page(t, "/reauth?action=email.change&return_to="+url.QueryEscape(bad), "Cookie", cookie)
 		if r.StatusCode != 200 || strings.Contains(string(r.Body), "evil.example") || strings.Contains(string(r.Body), "javascript:") {
 			t.Fatalf("reauth page with return_to=%s: %d", bad, r.StatusCode)
 		}
-		h := cookie.Clone()
-		h.Set("Content-Type", "application/x-www-form-urlencoded")
-		r = e.srv.Do(t, testutil.Request{Method: "POST", Host: e.host, Path: "/reauth", Header: h,
-			Body: "password=" + urlEscape(pw) + "&return_to=" + urlEscape(bad)})
+		r = e.Form(t, "/reauth", url.Values{"password": {pw}, "return_to": {bad}}, "Cookie", cookie)
 		if r.StatusCode != 303 || r.Header.Get("Location") != "/account" {
 			t.Fatalf("POST /reauth with return_to=%s redirected %d to %q", bad, r.StatusCode, r.Header.Get("Location"))
 		}
 		for _, c := range r.Cookies() { // the rotated token for the next round
 			if c.Name == "__Host-gatehouse" {
-				cookie.Set("Cookie", "__Host-gatehouse="+c.Value)
+				cookie = "__Host-gatehouse=" + c.Value
 			}
 		}
 	}

@@ -21,6 +21,12 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // globalTables are the tables allowed to exist without tenant_id. Every other table must be
 // tenant-scoped, so a new table that forgets tenant_id fails TestTenantScopedTables.
 var globalTables = []string{"schema_migrations", "tenants",
+	// The HMAC key of audit_pseudonymise (migration 000010): one row, no tenant data,
+	// readable by gatehouse_owner only (TestAuditPseudonymKeyUnreadable).
+	"audit_pseudonym_key",
+	// The housekeeping rotation's position (migration 000012): one row holding the last tenant
+	// id claimed, no tenant data; the rotation spans every tenant, so no tenant scopes it.
+	"housekeeping_rotation",
 	// River's job queue: job args carry ids only (tenant id, row id), never tenant data.
 	"river_client", "river_client_queue", "river_job", "river_leader", "river_migration", "river_notification", "river_queue"}
 
@@ -130,7 +136,11 @@ func withUser(sql string) func(context.Context, pgx.Tx, uuid.UUID) error {
 var appendOnly = []string{"audit_events"}
 
 // definers are the reviewed SECURITY DEFINER functions (owned by gatehouse_owner, which is
-// itself subject to the forced row-level security).
+// itself subject to the forced row-level security). They exist because gatehouse_app must
+// not UPDATE or DELETE audit_events, nor read the pseudonym key, yet may expire events past
+// the tenant's retention and pseudonymise a deleted user's events (docs/architecture.md,
+// Isolation). Each must fix search_path with pg_temp last, so that a temporary table of the
+// caller cannot shadow the tables they read.
 var definers = []string{"audit_expire", "audit_pseudonymise"}
 
 const policyExpr = `(tenant_id = (NULLIF(current_setting('gatehouse.tenant_id'::text, true), ''::text))::uuid)`
@@ -482,7 +492,8 @@ func TestUniqueKeysIncludeTenant(t *testing.T) {
 }
 
 // TestNoRLSBypassObjects: views run with the caller's rights and no SECURITY DEFINER
-// function exists in the schema (RLS could be bypassed through either).
+// function exists in the schema but the reviewed definers, each owned by gatehouse_owner
+// with search_path fixed and ending in pg_temp (RLS could be bypassed through either).
 func TestNoRLSBypassObjects(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -501,7 +512,7 @@ func TestNoRLSBypassObjects(t *testing.T) {
 	}
 	rows.Close()
 	rows, err = d.Admin.Query(ctx, `SELECT p.proname, r.rolname, r.rolsuper OR r.rolbypassrls,
-		       COALESCE(array_to_string(p.proconfig, ','), '')
+		       COALESCE((SELECT c FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%' LIMIT 1), '')
 		  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles r ON r.oid = p.proowner
 		 WHERE n.nspname = 'public' AND p.prosecdef`)
 	if err != nil {
@@ -518,6 +529,8 @@ func TestNoRLSBypassObjects(t *testing.T) {
 			found = append(found, f+" (owned by "+owner+", which may bypass RLS)")
 		case !strings.Contains(cfg, "search_path="):
 			found = append(found, f+" (no fixed search_path)")
+		case !strings.HasSuffix(strings.ReplaceAll(cfg, " ", ""), ",pg_temp"):
+			found = append(found, f+" (search_path does not end with pg_temp: "+cfg+")")
 		}
 	}
 	rows.Close()
@@ -554,10 +567,11 @@ func TestAuditDefinersStayInTenant(t *testing.T) {
 	d := testutil.PackageDB(t)
 	a := testutil.NewTenant(t, d, "aud-a")
 	b := testutil.NewTenant(t, d, "aud-b")
-	actor := uuid.New()
+	actor := uuid.New() // not (or no longer) a user of either tenant
 	for _, tid := range []uuid.UUID{a.ID, b.ID} {
-		if _, err := d.Admin.Exec(ctx, `INSERT INTO audit_events (tenant_id, action, actor_id, actor_label, ip, user_agent)
-			VALUES ($1, 'session.login', $2, 'ann@example.com', '192.0.2.1', 'Firefox')`, tid, actor); err != nil {
+		// Two years old: past any retention, so audit_expire may delete it.
+		if _, err := d.Admin.Exec(ctx, `INSERT INTO audit_events (tenant_id, action, actor_id, actor_label, ip, user_agent, occurred_at)
+			VALUES ($1, 'session.login', $2, 'ann@example.com', '192.0.2.1', 'Firefox', now() - interval '730 days')`, tid, actor); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -566,7 +580,7 @@ func TestAuditDefinersStayInTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	run := func(tid uuid.UUID, sql string, args ...any) int64 {
+	run := func(tid uuid.UUID, sql string, args ...any) (int64, error) {
 		t.Helper()
 		tx, err := conn.Begin(ctx)
 		if err != nil {
@@ -579,16 +593,14 @@ func TestAuditDefinersStayInTenant(t *testing.T) {
 			}
 		}
 		var n int64
-		if err := tx.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
+		err = tx.QueryRow(ctx, sql, args...).Scan(&n)
+		return n, err
 	}
-	if n := run(uuid.Nil, "SELECT audit_pseudonymise($1, 'x')", actor); n != 0 {
-		t.Fatalf("without a tenant the function changed %d rows", n)
+	if _, err := run(uuid.Nil, "SELECT events FROM audit_pseudonymise($1)", actor); err == nil || !strings.Contains(err.Error(), "no tenant") {
+		t.Fatalf("without a tenant: err = %v, want a refusal", err)
 	}
-	if n := run(a.ID, "SELECT audit_pseudonymise($1, 'pseudonym')", actor); n != 1 {
-		t.Fatalf("pseudonymised %d rows in tenant A, want 1", n)
+	if n, err := run(a.ID, "SELECT events FROM audit_pseudonymise($1)", actor); err != nil || n != 1 {
+		t.Fatalf("pseudonymised %d rows in tenant A (err %v), want 1", n, err)
 	}
 	var label string
 	var ip *string
@@ -601,11 +613,14 @@ func TestAuditDefinersStayInTenant(t *testing.T) {
 	if err := d.Admin.QueryRow(ctx, "SELECT actor_label, host(ip) FROM audit_events WHERE tenant_id = $1", a.ID).Scan(&label, &ip); err != nil {
 		t.Fatal(err)
 	}
-	if label != "pseudonym" || ip != nil {
+	if !strings.HasPrefix(label, "deleted-user:") || ip != nil {
 		t.Fatalf("tenant A's event not pseudonymised: %q %v", label, ip)
 	}
-	if n := run(a.ID, "SELECT audit_expire(now() + interval '1 hour')"); n != 1 {
-		t.Fatalf("expired %d rows in tenant A, want 1", n)
+	if n, err := run(uuid.Nil, "SELECT audit_expire(now())"); err != nil || n != 0 {
+		t.Fatalf("without a tenant audit_expire deleted %d rows (err %v)", n, err)
+	}
+	if n, err := run(a.ID, "SELECT audit_expire(now() + interval '1 hour')"); err != nil || n != 1 {
+		t.Fatalf("expired %d rows in tenant A (err %v), want 1", n, err)
 	}
 	var left int
 	if err := d.Admin.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE tenant_id = $1", b.ID).Scan(&left); err != nil || left != 1 {

@@ -27,6 +27,7 @@ type freezer struct {
 	mu       sync.Mutex
 	frozen   chan struct{} // closed while open connections flow
 	conns    []net.Conn
+	done     chan struct{} // closed at the end of the test: held bytes are dropped
 }
 
 func newFreezer(t *testing.T, dbURL string) (*freezer, string) {
@@ -46,11 +47,12 @@ func newFreezer(t *testing.T, dbURL string) (*freezer, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &freezer{ln: ln, upstream: up, frozen: make(chan struct{})}
+	f := &freezer{ln: ln, upstream: up, frozen: make(chan struct{}), done: make(chan struct{})}
 	close(f.frozen) // flowing
 	go f.serve()
 	t.Cleanup(func() {
 		ln.Close()
+		close(f.done)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for _, c := range f.conns {
@@ -98,8 +100,9 @@ func (f *freezer) pipe(dst, src net.Conn, gate chan struct{}) {
 			f.mu.Lock()
 			cur := f.frozen
 			f.mu.Unlock()
-			if cur != gate { // frozen since this connection opened: hold the bytes forever
-				<-make(chan struct{})
+			if cur != gate { // frozen since this connection opened: hold the bytes until the end
+				<-f.done
+				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -123,7 +126,16 @@ func (f *freezer) freeze() {
 
 func startListener(t *testing.T, st *store.Store, logger *slog.Logger) *store.Listener {
 	t.Helper()
-	l := st.NewListener(logger)
+	return startListenerOn(t, st, "", logger)
+}
+
+// startListenerOn starts a listener whose LISTEN connection uses listenURL ("": the store's).
+func startListenerOn(t *testing.T, st *store.Store, listenURL string, logger *slog.Logger) *store.Listener {
+	t.Helper()
+	l, err := st.NewListenerOn(listenURL, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.Handle("gatehouse_test_channel", func(string) {}, nil)
 	l.SetHeartbeat(200*time.Millisecond, 300*time.Millisecond)
 	ctx, stop := context.WithCancel(context.Background())
@@ -146,16 +158,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestListenerDetectsSilentDeath: a listening connection that stops answering without any
 // error (a partition) is noticed by the heartbeat, so caches stop trusting it, and the
-// listener reconnects.
+// listener reconnects. (Only the LISTEN connection goes through the freezer: a frozen
+// pooled connection would hold the pool's Close for pgconn's 15 s close timeout.)
 func TestListenerDetectsSilentDeath(t *testing.T) {
 	d := testutil.FreshDB(t)
 	f, proxied := newFreezer(t, d.AppURL)
-	st, err := store.Open(context.Background(), store.Config{URL: proxied, MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	l := startListener(t, st, slog.New(slog.DiscardHandler))
+	l := startListenerOn(t, d.Store, proxied, slog.New(slog.DiscardHandler))
 	waitFor(t, "first connection", l.Healthy)
 	gen := l.Generation()
 	f.freeze()

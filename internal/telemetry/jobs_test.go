@@ -24,6 +24,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
+// TestMain fails the package when a test leaves a goroutine running (see testutil.Main).
+func TestMain(m *testing.M) { testutil.Main(m) }
+
 // TestJobSpanContinuesRequestTrace: a sign-up over HTTP enqueues the verification mail;
 // the mail job's span belongs to the sign-up request's trace (job → enqueue → server
 // span), carries the job, tenant and request ids, has the worker's SQL spans as children,

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -200,7 +201,8 @@ func (s *Service) Delete(ctx context.Context, slug string, grace time.Duration) 
 
 // purge deletes a suspended tenant's users in short batches (each its own transaction,
 // so no long lock blocks other tenants), then the tenant row, which cascades through
-// everything left.
+// everything left, and in the same transaction the River job rows whose args name the
+// tenant.
 func (s *Service) purge(ctx context.Context, id uuid.UUID, slug string) error {
 	for {
 		var n int64
@@ -216,13 +218,28 @@ func (s *Service) purge(ctx context.Context, id uuid.UUID, slug string) error {
 			break
 		}
 	}
-	return s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
+	return s.store.InPlatformTx(ctx, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		if _, err := q.DeleteTenant(ctx, id); err != nil {
 			return fmt.Errorf("purge tenant %s: %w", slug, err)
+		}
+		// After the tenant row (read committed: each statement sees what committed before
+		// it): deleting it waited for any transaction still writing the tenant's rows, and
+		// so adding a job for it, and no such transaction can commit afterwards.
+		if _, err := tx.Exec(ctx, deleteTenantJobs, id.String()); err != nil {
+			return fmt.Errorf("purge tenant %s: delete its jobs: %w", slug, err)
 		}
 		return q.NotifyTenantChanged(ctx, slug)
 	})
 }
+
+// deleteTenantJobs removes every River job row whose args name the tenant (args carry
+// tenant_id; the containment test uses River's GIN index on args). That includes finished
+// rows, which River would otherwise keep for its retention period, and pending ones: a job
+// of a tenant that no longer exists has nothing to do (the workers treat a missing tenant
+// as done). A job running right now loses its row too; River then records its outcome on
+// no row, so it neither stays behind as completed nor is retried. River's tables are not in
+// the sqlc schema, hence the literal query.
+const deleteTenantJobs = `DELETE FROM river_job WHERE args @> jsonb_build_object('tenant_id', $1::text)`
 
 // PurgeDue deletes every tenant whose grace period is over, with all of its rows, and
 // returns how many it purged. Safe to run on several nodes at once.
@@ -312,9 +329,11 @@ func (s *Service) Sweep(ctx context.Context, tenants []Tenant) error {
 	return nil
 }
 
-// UpdatePolicy replaces a tenant's policy (validated) and tells every node.
-// Errors: invalid_policy, tenant_not_found.
-func (s *Service) UpdatePolicy(ctx context.Context, id uuid.UUID, p Policy, record func(q *sqlcgen.Queries) error) (Tenant, error) {
+// UpdatePolicy validates and stores a tenant's policy on behalf of by, records the change
+// in the tenant's audit log (policy.updated, and branding.updated when the branding part
+// changed) in the same transaction, and tells every node. Errors: invalid_policy,
+// tenant_not_found.
+func (s *Service) UpdatePolicy(ctx context.Context, id uuid.UUID, p Policy, by audit.Who) (Tenant, error) {
 	if err := p.Validate(); err != nil {
 		return Tenant{}, err
 	}
@@ -332,10 +351,26 @@ func (s *Service) UpdatePolicy(ctx context.Context, id uuid.UUID, p Policy, reco
 			return fmt.Errorf("update policy: %w", err)
 		}
 		t = fromRow(row)
-		if err := record(q); err != nil {
+		if err := recordPolicyChange(ctx, q, by, fromRow(cur).Policy, p); err != nil {
 			return err
 		}
 		return q.NotifyTenantChanged(ctx, row.Slug)
 	})
 	return t, err
+}
+
+// recordPolicyChange audits a policy change: branding.updated for the branding, and
+// policy.updated with the whole new policy when anything else changed.
+func recordPolicyChange(ctx context.Context, q *sqlcgen.Queries, by audit.Who, old, p Policy) error {
+	if old.Branding != p.Branding {
+		if err := audit.Record(ctx, q, by, audit.Event{Action: audit.BrandingUpdated, Details: map[string]any{"branding": p.Branding}}); err != nil {
+			return err
+		}
+	}
+	ob, nb := old, p
+	ob.Branding, nb.Branding = Branding{}, Branding{}
+	if string(ob.JSON()) != string(nb.JSON()) {
+		return audit.Record(ctx, q, by, audit.Event{Action: audit.PolicyUpdated, Details: map[string]any{"policy": p}})
+	}
+	return nil
 }

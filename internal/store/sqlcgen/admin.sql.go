@@ -28,21 +28,12 @@ func (q *Queries) AddRoleBinding(ctx context.Context, arg AddRoleBindingParams) 
 	return err
 }
 
-const countOwners = `-- name: CountOwners :one
-SELECT count(*) FROM role_bindings WHERE role = 'owner'
-`
-
-func (q *Queries) CountOwners(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, countOwners)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const expireAuditEvents = `-- name: ExpireAuditEvents :one
 SELECT audit_expire($1::timestamptz)::bigint
 `
 
+// Deletes events older than before, but never one younger than the tenant's retention
+// (the function computes that cut-off itself; migration 000010).
 func (q *Queries) ExpireAuditEvents(ctx context.Context, before time.Time) (int64, error) {
 	row := q.db.QueryRow(ctx, expireAuditEvents, before)
 	var column_1 int64
@@ -197,13 +188,46 @@ func (q *Queries) ListRoleBindings(ctx context.Context) ([]RoleBinding, error) {
 	return items, nil
 }
 
+const listRoleMembers = `-- name: ListRoleMembers :many
+SELECT rb.role, u.id, u.email FROM role_bindings rb
+JOIN users u ON u.tenant_id = rb.tenant_id AND u.id = rb.user_id
+ORDER BY rb.role, u.email
+`
+
+type ListRoleMembersRow struct {
+	Role  string    `json:"role"`
+	ID    uuid.UUID `json:"id"`
+	Email string    `json:"email"`
+}
+
+// Every role binding with its user's address, for the roles page (one query, no cap).
+func (q *Queries) ListRoleMembers(ctx context.Context) ([]ListRoleMembersRow, error) {
+	rows, err := q.db.Query(ctx, listRoleMembers)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListRoleMembersRow{}
+	for rows.Next() {
+		var i ListRoleMembersRow
+		if err := rows.Scan(&i.Role, &i.ID, &i.Email); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listUsers = `-- name: ListUsers :many
 SELECT u.tenant_id, u.id, u.email, u.name, u.status, u.email_verified_at, u.created_at, u.updated_at, u.last_login_at, u.purge_after, u.email_key, EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa,
        COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')::text[] AS roles,
        COALESCE((SELECT array_agg(DISTINCT c.slug) FROM sso_identities i JOIN sso_connections c ON c.tenant_id = i.tenant_id AND c.id = i.connection_id
                  WHERE i.tenant_id = u.tenant_id AND i.user_id = u.id), '{}')::text[] AS sso
 FROM users u
-WHERE ($1::text IS NULL OR lower(u.email) LIKE '%' || lower($1::text) || '%')
+WHERE ($1::text IS NULL OR lower(u.email) LIKE '%' || replace(replace(replace(lower($1::text), '\', '\\'), '%', '\%'), '_', '\_') || '%' ESCAPE '\')
   AND ($2::text IS NULL OR u.status = $2::text)
   AND ($3::bool IS NULL OR (u.email_verified_at IS NOT NULL) = $3::bool)
   AND ($4::bool IS NULL OR EXISTS (SELECT 1 FROM totp_credentials t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL) = $4::bool)
@@ -241,7 +265,8 @@ type ListUsersRow struct {
 	Sso             []string   `json:"sso"`
 }
 
-// Admin list: newest first, keyset pagination, optional email search.
+// Admin list: newest first, keyset pagination, optional email search (a substring:
+// % and _ in it are literal characters).
 func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUsersRow, error) {
 	rows, err := q.db.Query(ctx, listUsers,
 		arg.Q,
@@ -286,6 +311,38 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUse
 	return items, nil
 }
 
+const lockActiveOwners = `-- name: LockActiveOwners :many
+SELECT u.id FROM users u
+JOIN role_bindings rb ON rb.tenant_id = u.tenant_id AND rb.user_id = u.id
+WHERE rb.role = 'owner' AND u.status <> 'pending_deletion'
+ORDER BY u.id
+FOR UPDATE OF u
+`
+
+// The owners whose account is not scheduled for deletion, locked (in id order, so two
+// transactions never wait on each other in a cycle) until the caller's transaction ends:
+// two owners removing each other at once are serialised, and the second sees the first's
+// change.
+func (q *Queries) LockActiveOwners(ctx context.Context) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, lockActiveOwners)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const notifyAuthzChanged = `-- name: NotifyAuthzChanged :exec
 SELECT pg_notify('gatehouse_authz_changed', NULLIF(current_setting('gatehouse.tenant_id', true), ''))
 `
@@ -296,19 +353,21 @@ func (q *Queries) NotifyAuthzChanged(ctx context.Context) error {
 }
 
 const pseudonymiseAudit = `-- name: PseudonymiseAudit :one
-SELECT audit_pseudonymise($1::uuid, $2::text)::bigint
+SELECT user_ref::text, events::bigint FROM audit_pseudonymise($1::uuid)
 `
 
-type PseudonymiseAuditParams struct {
-	UserID    uuid.UUID `json:"user_id"`
-	Pseudonym string    `json:"pseudonym"`
+type PseudonymiseAuditRow struct {
+	UserRef string `json:"user_ref"`
+	Events  int64  `json:"events"`
 }
 
-func (q *Queries) PseudonymiseAudit(ctx context.Context, arg PseudonymiseAuditParams) (int64, error) {
-	row := q.db.QueryRow(ctx, pseudonymiseAudit, arg.UserID, arg.Pseudonym)
-	var column_1 int64
-	err := row.Scan(&column_1)
-	return column_1, err
+// Only for a user already deleted in this transaction; the function derives the pseudonym
+// ('deleted-user:' || user_ref) from a key gatehouse_app cannot read.
+func (q *Queries) PseudonymiseAudit(ctx context.Context, userID uuid.UUID) (PseudonymiseAuditRow, error) {
+	row := q.db.QueryRow(ctx, pseudonymiseAudit, userID)
+	var i PseudonymiseAuditRow
+	err := row.Scan(&i.UserRef, &i.Events)
+	return i, err
 }
 
 const removeUserRoles = `-- name: RemoveUserRoles :exec

@@ -28,6 +28,13 @@ type AuditEvent struct {
 	Details      json.RawMessage `json:"details"`
 }
 
+// Global, owner only: HMAC key of audit_pseudonymise. gatehouse_app has no privilege on it.
+type AuditPseudonymKey struct {
+	ID        bool      `json:"id"`
+	Key       []byte    `json:"key"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 type DeletionReceipt struct {
 	TenantID uuid.UUID       `json:"tenant_id"`
 	ID       uuid.UUID       `json:"id"`
@@ -46,6 +53,13 @@ type EmailToken struct {
 	ExpiresAt time.Time  `json:"expires_at"`
 	UsedAt    *time.Time `json:"used_at"`
 	CreatedAt time.Time  `json:"created_at"`
+}
+
+// Global, one row: position of the housekeeping rotation (last tenant id claimed).
+type HousekeepingRotation struct {
+	ID           bool       `json:"id"`
+	LastTenantID *uuid.UUID `json:"last_tenant_id"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 type Invitation struct {

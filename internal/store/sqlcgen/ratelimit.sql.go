@@ -43,23 +43,6 @@ func (q *Queries) DeleteStaleLoginFailures(ctx context.Context) (int64, error) {
 	return result.RowsAffected(), nil
 }
 
-const getLoginFailures = `-- name: GetLoginFailures :one
-SELECT failures, last_failure_at, now()::timestamptz AS db_now FROM login_failures WHERE key = $1
-`
-
-type GetLoginFailuresRow struct {
-	Failures      int32     `json:"failures"`
-	LastFailureAt time.Time `json:"last_failure_at"`
-	DbNow         time.Time `json:"db_now"`
-}
-
-func (q *Queries) GetLoginFailures(ctx context.Context, key string) (GetLoginFailuresRow, error) {
-	row := q.db.QueryRow(ctx, getLoginFailures, key)
-	var i GetLoginFailuresRow
-	err := row.Scan(&i.Failures, &i.LastFailureAt, &i.DbNow)
-	return i, err
-}
-
 const hitRateLimit = `-- name: HitRateLimit :one
 
 INSERT INTO rate_limits (key, window_start, count, expires_at)
@@ -82,6 +65,34 @@ func (q *Queries) HitRateLimit(ctx context.Context, arg HitRateLimitParams) (int
 	return count, err
 }
 
+const lockLoginFailures = `-- name: LockLoginFailures :one
+
+INSERT INTO login_failures (key, failures, last_failure_at) VALUES ($1, 0, $2)
+ON CONFLICT (tenant_id, key) DO UPDATE SET failures = login_failures.failures
+RETURNING failures, last_failure_at
+`
+
+type LockLoginFailuresParams struct {
+	Key string    `json:"key"`
+	Now time.Time `json:"now"`
+}
+
+type LockLoginFailuresRow struct {
+	Failures      int32     `json:"failures"`
+	LastFailureAt time.Time `json:"last_failure_at"`
+}
+
+// Failure counters of password and code checks (internal/ratelimit/credentials.go). Times
+// come from the application clock (@now) at both ends, like the fixed windows above.
+// Creates the counter at zero when missing and locks its row until the transaction ends, so
+// concurrent checks of one key take turns and each sees the attempts counted before it.
+func (q *Queries) LockLoginFailures(ctx context.Context, arg LockLoginFailuresParams) (LockLoginFailuresRow, error) {
+	row := q.db.QueryRow(ctx, lockLoginFailures, arg.Key, arg.Now)
+	var i LockLoginFailuresRow
+	err := row.Scan(&i.Failures, &i.LastFailureAt)
+	return i, err
+}
+
 const peekRateLimit = `-- name: PeekRateLimit :one
 SELECT COALESCE(max(count), 0)::int FROM rate_limits WHERE key = $1 AND window_start = $2
 `
@@ -99,19 +110,19 @@ func (q *Queries) PeekRateLimit(ctx context.Context, arg PeekRateLimitParams) (i
 }
 
 const recordLoginFailure = `-- name: RecordLoginFailure :one
-INSERT INTO login_failures (key, failures, last_failure_at) VALUES ($1, 1, now())
-ON CONFLICT (tenant_id, key) DO UPDATE SET failures = login_failures.failures + 1, last_failure_at = now()
-RETURNING failures, last_failure_at
+UPDATE login_failures SET failures = failures + 1, last_failure_at = $1 WHERE key = $2
+RETURNING failures
 `
 
-type RecordLoginFailureRow struct {
-	Failures      int32     `json:"failures"`
-	LastFailureAt time.Time `json:"last_failure_at"`
+type RecordLoginFailureParams struct {
+	Now time.Time `json:"now"`
+	Key string    `json:"key"`
 }
 
-func (q *Queries) RecordLoginFailure(ctx context.Context, key string) (RecordLoginFailureRow, error) {
-	row := q.db.QueryRow(ctx, recordLoginFailure, key)
-	var i RecordLoginFailureRow
-	err := row.Scan(&i.Failures, &i.LastFailureAt)
-	return i, err
+// Counts one attempt (a check counts before it runs; a success clears the counter).
+func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailureParams) (int32, error) {
+	row := q.db.QueryRow(ctx, recordLoginFailure, arg.Now, arg.Key)
+	var failures int32
+	err := row.Scan(&failures)
+	return failures, err
 }

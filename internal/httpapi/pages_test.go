@@ -1,0 +1,130 @@
+package httpapi
+
+import (
+	"flag"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/accounthttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/sso"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/web"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of TestPagesMatchGolden")
+
+// samples are a view for every page, with the values that show most of it.
+func samples() map[string]any {
+	at := time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC)
+	id := uuid.MustParse("7d3c2b1a-0000-4000-8000-000000000001")
+	p := session.Principal{UserID: id, Email: "ada@acme.example", EmailVerifiedAt: &at}
+	u := admin.User{ID: id, Email: "ada@acme.example", Name: "Ada", EmailVerified: true, EmailVerifiedAt: &at, Status: "active",
+		Roles: []string{"admin"}, MFA: true, SSO: []string{"okta"}, CreatedAt: at, LastLoginAt: &at, Role: "admin"}
+	conn := sso.Connection{ID: id, Slug: "okta", Name: "Okta", Provider: "okta", Enabled: true, Status: "active",
+		SPEntityID: "https://acme.example.com/sso/saml/okta/metadata", ACSURL: "https://acme.example.com/sso/saml/okta/acs",
+		Domains: []sso.Domain{{Domain: "acme.example"}}, CreatedAt: at, UpdatedAt: at}
+	ev := audit.View{ID: id, Action: "session.login", Actor: audit.Party{ID: &id, Label: "ada@acme.example"}, IP: "203.0.113.7", CreatedAt: at}
+	return map[string]any{
+		"signup":          accounthttp.SignupView{Email: "ada@acme.example", Name: "Ada", Error: "That password is too common."},
+		"login":           accounthttp.LoginView{Email: "ada@acme.example", Error: "The email address or password is not correct.", ReturnTo: "/account", NotVerified: true},
+		"login_mfa":       accounthttp.LoginMFAView{MFAToken: "tok", ReturnTo: "/account", Error: "That code did not work."},
+		"verify":          accounthttp.TokenView{Token: "tok"},
+		"reset":           accounthttp.TokenView{Token: "tok", Error: "Choose a longer password."},
+		"undo":            accounthttp.TokenView{Failed: true, Error: "This link is invalid or has expired."},
+		"secure":          accounthttp.TokenView{Token: "tok"},
+		"cancel_deletion": accounthttp.TokenView{Token: "tok"},
+		"email_form":      accounthttp.EmailFormView{Action: "/password/forgot", Button: "Send reset link", Intro: "Enter your email address.", Email: "ada@acme.example"},
+		"account":         accounthttp.AccountView{P: p, Verified: true, MFA: true, NewEmail: "ada@new.example", EmailError: "That address is taken."},
+		"delete_account":  accounthttp.DeleteAccountView{P: p, GraceDays: 14, Error: "Type your email address exactly to confirm."},
+		"invite": accounthttp.InviteView{Token: "tok", Inv: account.Invitation{ID: id, Email: "ada@acme.example", Role: "admin", ExpiresAt: at, CreatedAt: at},
+			Existing: true, SignedInAs: "bob@acme.example", LoginURL: "/login?return_to=%2Finvite%3Ftoken%3Dtok"},
+		"sessions": sessionhttp.SessionsView{Notice: "Signed out.", Others: true},
+		"reauth":   stepuphttp.ReauthView{Action: "email.change", ReturnTo: "/account", HasCode: true, SSO: true, SSOURL: "/sso/reauth?return_to=%2Faccount"},
+		"mfa_enroll": stepuphttp.EnrollView{E: mfa.Enrollment{Secret: "JBSWY3DPEHPK3PXP", OTPAuthURI: "otpauth://totp/x", RecoveryCodes: []string{"aaaa-bbbb"}},
+			QR: web.DataURL("image/png", "iVBORw0KGgo=")},
+		"sso_test":       ssohttp.TestView{Report: &sso.Report{Issuer: "https://idp.example", NameID: "ada", Steps: []sso.Step{}}, Reference: "ref-1", OK: true},
+		"admin_sso":      ssohttp.ConnectionsView{Connections: []sso.Connection{conn}, Guides: ssohttp.Guides, Guide: ssohttp.GuideFor("okta")},
+		"admin_sso_conn": ssohttp.ConnectionView{C: conn, Guide: ssohttp.GuideFor("okta"), Notice: "Saved.", Roles: "Admins=admin", DomainList: "acme.example"},
+		"admin_overview": adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},
+		"admin_users":    adminhttp.UsersView{Users: []admin.User{u}, Q: "ada", Next: "/admin/users?cursor=x"},
+		"admin_user":     adminhttp.UserView{U: u, Role: "admin", Roles: []string{"owner", "admin", "member"}, Sessions: []session.View{{ID: id, Browser: "Firefox", OS: "Linux", IP: "203.0.113.7", CreatedAt: at, LastActiveAt: at}}, Notice: "Only an owner can delete an owner's account."},
+		"admin_roles":    adminhttp.RolesView{Roles: []admin.Role{{Name: "admin", Permissions: []string{"users.read"}, Members: []string{"ada@acme.example"}}}},
+		"admin_policy":   adminhttp.NewPolicyView(tenant.DefaultPolicy(), true, ""),
+		"admin_invitations": adminhttp.InvitationsView{Invitations: []account.Invitation{{ID: id, Email: "bob@acme.example", Role: "member", ExpiresAt: at, CreatedAt: at}},
+			Roles: []string{"owner", "admin", "member"}, Notice: "Invitation sent."},
+		"admin_audit":    adminhttp.NewAuditView([]audit.View{ev}, "session.login", "", "", url.Values{"action": {"session.login"}}, "c"),
+		"admin_branding": adminhttp.BrandingView{B: tenant.Branding{DisplayName: "Acme", PrimaryColor: "#aa3300"}, Saved: true},
+		"landing":        platformhttp.LandingView{Example: "acme.example.com"},
+		"tenant_home":    nil,
+		"devmail":        platformhttp.DevMailView{Messages: []mail.Captured{{ID: "1", To: "ada@acme.example", Subj: "Confirm", SentAt: at, Links: []string{"https://acme.example.com/verify?token=x"}}}},
+		"message":        kit.MessageView{Heading: "Done", Text: "It worked.", LinkText: "Back", Link: "/account"},
+		"error":          kit.ErrorView{Heading: "Not found", Message: "There is nothing here.", Code: "not_found"},
+		"sso_continue":   kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
+	}
+}
+
+// TestPagesMatchGolden renders every page with its typed view and compares it with
+// testdata/pages/NAME.html (go test -run TestPagesMatchGolden -update rewrites them). A
+// page without a sample fails, so a new page comes with its golden file; a template that
+// names a field its view lacks fails to render.
+func TestPagesMatchGolden(t *testing.T) {
+	pages, err := Pages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := samples()
+	assetHash := regexp.MustCompile(`\?v=[0-9a-f]{12}`)
+	for _, name := range pages.Names() {
+		t.Run(name, func(t *testing.T) {
+			view, ok := views[name]
+			if !ok {
+				t.Fatalf("page %q has no sample view in samples()", name)
+			}
+			rec := httptest.NewRecorder()
+			if err := pages.Render(rec, 200, name, web.Page{Title: "Title", Brand: "Acme", BrandCSS: "/brand.css?v=000000000000",
+				RequestID: "req-1", SignedIn: "ada@acme.example", Admin: true, Data: view}); err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			got := assetHash.ReplaceAllString(rec.Body.String(), "?v=HASH")
+			path := filepath.Join("testdata", "pages", name+".html")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if d := cmp.Diff(string(want), got); d != "" {
+				t.Errorf("%s differs from %s (-want +got):\n%s", name, path, d)
+			}
+		})
+	}
+	for name := range views {
+		if !pages.Has(name) {
+			t.Errorf("sample for %q, which is not a page", name)
+		}
+	}
+}

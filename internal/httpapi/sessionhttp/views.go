@@ -1,0 +1,24 @@
+// Package sessionhttp is the session check apps call (GET /api/v1/session), the user's
+// list of devices and signing out of them, as JSON and pages.
+package sessionhttp
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// Templates are this package's pages.
+func Templates() fs.FS {
+	sub, _ := fs.Sub(templates, "templates")
+	return sub
+}
+
+// SessionsView is "Where you're signed in".
+type SessionsView struct {
+	Sessions []sessionRow
+	Notice   string
+	Others   bool
+}

@@ -1,0 +1,12 @@
+package sso
+
+// SetSignInHook makes fn run inside every attempt of s's ACS sign-in transaction, at
+// "begin" and just before "commit" (nil removes it). An error fn returns fails that
+// attempt; a *pgconn.PgError with code 40001 makes the store run the transaction again.
+func SetSignInHook(s *Service, fn func(point string) error) {
+	if fn == nil {
+		s.signInHook.Store(nil)
+		return
+	}
+	s.signInHook.Store(&fn)
+}
