@@ -233,7 +233,7 @@ func (s *Service) GetUser(ctx context.Context, tenantID, userID uuid.UUID) (User
 	var u User
 	err := s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetUserByID(ctx, userID)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return apperr.New(apperr.NotFound, "not_found", "There is no such user.")
 		}
 		if err != nil {
@@ -244,7 +244,3 @@ func (s *Service) GetUser(ctx context.Context, tenantID, userID uuid.UUID) (User
 	}, store.ReadOnly(), store.Idempotent())
 	return u, err
 }
-
-var errNoRows = pgx.ErrNoRows
-
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }

@@ -52,7 +52,7 @@ func (s *Service) RequestDeletion(ctx context.Context, t tenant.Tenant, userID u
 			return err
 		}
 		u, err := q.RequestUserDeletion(ctx, sqlcgen.RequestUserDeletionParams{ID: userID, PurgeAfter: &purgeAfter})
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return apperr.New(apperr.Conflict, "deletion_pending", "This account is already scheduled for deletion.")
 		}
 		if err != nil {
@@ -100,14 +100,14 @@ func (s *Service) CancelDeletion(ctx context.Context, t tenant.Tenant, tok strin
 	var u User
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"cancel_deletion"}})
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidToken
 		}
 		if err != nil {
 			return err
 		}
 		restored, err := q.CancelUserDeletion(ctx, row.UserID)
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidToken
 		}
 		if err != nil {
@@ -146,7 +146,7 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 		purged := false
 		err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 			u, err := q.LockUserForPurge(ctx, sqlcgen.LockUserForPurgeParams{ID: id, Now: &now})
-			if isNoRows(err) {
+			if errors.Is(err, store.ErrNotFound) {
 				return nil // purged or cancelled meanwhile
 			}
 			if err != nil {

@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,14 +62,14 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 	var revoked [][]byte
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"undo_email_change"}})
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidToken
 		}
 		if err != nil {
 			return fmt.Errorf("consume token: %w", err)
 		}
 		restored, err := q.ChangeUserEmail(ctx, sqlcgen.ChangeUserEmailParams{ID: row.UserID, Email: row.Email})
-		if store.IsUniqueViolation(err) {
+		if _, ok := store.AsUniqueViolation(err); ok {
 			return ErrEmailUnavailable
 		}
 		if err != nil {

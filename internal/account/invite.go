@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -126,7 +127,7 @@ func (s *Service) InvitationFor(ctx context.Context, t tenant.Tenant, tok string
 	var inv Invitation
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		r, err := q.GetOpenInvitationByHash(ctx, hash)
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidInvitation
 		}
 		if err != nil {
@@ -135,7 +136,7 @@ func (s *Service) InvitationFor(ctx context.Context, t tenant.Tenant, tok string
 		inv = Invitation{ID: r.ID, Email: r.Email, Role: r.Role, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt}
 		if _, err := q.GetUserWithPassword(ctx, r.Email); err == nil {
 			inv.Existing = true
-		} else if !isNoRows(err) {
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		return nil
@@ -182,7 +183,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, t tenant.Tenant, tok, na
 	var userID uuid.UUID
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		r, err := q.GetOpenInvitationByHash(ctx, hash)
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidInvitation
 		}
 		if err != nil {
@@ -191,7 +192,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, t tenant.Tenant, tok, na
 		u, err := q.InsertUserIfAbsent(ctx, sqlcgen.InsertUserIfAbsentParams{Email: r.Email, Name: name})
 		created := err == nil
 		switch {
-		case isNoRows(err):
+		case errors.Is(err, store.ErrNotFound):
 			existing, err := q.GetUserWithPassword(ctx, r.Email)
 			if err != nil {
 				return err
@@ -249,7 +250,7 @@ func (s *Service) IssueSetupLink(ctx context.Context, t tenant.Tenant, userID uu
 	var link string
 	err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		u, err := q.GetUserByID(ctx, userID)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return apperr.New(apperr.NotFound, "not_found", "There is no such user.")
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, 
 	found := false
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		r, err := q.GetUserWithPassword(ctx, email)
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -213,7 +214,7 @@ func (s *Service) loginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code 
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
 		ch, err = q.AttemptLoginChallenge(ctx, hash)
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidMFAToken
 		}
 		return err

@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -65,40 +66,19 @@ func (s *Service) ChangePassword(ctx context.Context, t tenant.Tenant, p session
 	return len(revoked), err
 }
 
-// checkCurrentPassword checks a signed-in user's password through the limiter every
-// credential check shares, on the counters of re-authentication (per account, and per
-// account and client address). It returns the attempt, to be marked passed in the
+// checkCurrentPassword checks a signed-in user's password through the gate every
+// credential check shares, on the counters of re-authentication, with which it shares them
+// (ratelimit.CheckSignedInPassword). It returns the attempt, to be marked passed in the
 // transaction that changes the password.
 func (s *Service) checkCurrentPassword(ctx context.Context, t tenant.Tenant, p session.Principal, current string) (*ratelimit.Attempt, error) {
-	who := audit.By(ctx, p.UserID, p.Email)
-	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: ratelimit.Password,
-		Address: ratelimit.SignedInKey(p.UserID, who.IP), Account: p.UserID, Notice: s.LockNotice})
+	attempt, ok, err := s.limiter.CheckSignedInPassword(ctx, s.hasher, ratelimit.SignedInPassword{Tenant: t,
+		UserID: p.UserID, Email: p.Email, IP: audit.By(ctx, p.UserID, p.Email).IP, Password: current, Notice: s.LockNotice,
+		Failure: audit.Event{Action: audit.UserPasswordChangeFailed, SubjectID: p.UserID, SubjectLabel: p.Email,
+			Details: map[string]any{"reason": "invalid_current_password"}}})
 	if err != nil {
 		return nil, err
-	}
-	var stored string
-	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		row, err := q.GetUserWithPassword(ctx, p.Email)
-		if err != nil {
-			return err
-		}
-		if row.PasswordHash != nil {
-			stored = *row.PasswordHash
-		}
-		return nil
-	}, store.ReadOnly(), store.Idempotent())
-	if err != nil {
-		return nil, err
-	}
-	ok, _, err := s.hasher.Verify(ctx, current, stored)
-	if err != nil {
-		return nil, fmt.Errorf("verify password: %w", err)
 	}
 	if !ok {
-		if err := attempt.Failed(ctx, who, audit.Event{Action: audit.UserPasswordChangeFailed, SubjectID: p.UserID,
-			SubjectLabel: p.Email, Details: map[string]any{"reason": "invalid_current_password"}}); err != nil {
-			return nil, err
-		}
 		return nil, ErrInvalidCredentials
 	}
 	return attempt, nil
@@ -114,7 +94,7 @@ func (s *Service) SecureAccount(ctx context.Context, t tenant.Tenant, tok string
 	var revoked [][]byte
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"secure_account"}})
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidToken
 		}
 		if err != nil {

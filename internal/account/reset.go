@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/token"
@@ -41,7 +43,7 @@ func (s *Service) ForgotPassword(ctx context.Context, t tenant.Tenant, email str
 	}
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		u, err := q.GetUserWithPassword(ctx, email)
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -79,7 +81,7 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 	defer func() { s.sessions.Invalidate(revoked); s.sessions.InvalidateUser(userID) }()
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"reset_password", "setup_account"}})
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidToken
 		}
 		if err != nil {

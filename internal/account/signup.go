@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -70,7 +72,7 @@ func (s *Service) signup(ctx context.Context, t tenant.Tenant, in SignupInput, m
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		existing = false
 		row, err := q.InsertUserIfAbsent(ctx, sqlcgen.InsertUserIfAbsentParams{Email: email, Name: name})
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			existing = true
 			return nil
 		}
@@ -106,7 +108,7 @@ func (s *Service) notifyExistingSignup(ctx context.Context, t tenant.Tenant, ema
 	}
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		u, err := q.GetUserWithPassword(ctx, email)
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -138,7 +140,7 @@ func (s *Service) CreateVerifiedUser(ctx context.Context, t tenant.Tenant, email
 	var u User
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.InsertUserIfAbsent(ctx, sqlcgen.InsertUserIfAbsentParams{Email: email, Name: name})
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrEmailUnavailable
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,7 +39,7 @@ func (s *Service) confirmEmail(ctx context.Context, t tenant.Tenant, tok string)
 	defer func() { s.sessions.InvalidateUser(u.ID) }()
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"verify_email", "change_email"}})
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidToken
 		}
 		if err != nil {
@@ -64,7 +65,7 @@ func (s *Service) confirmEmail(ctx context.Context, t tenant.Tenant, tok string)
 			return err
 		}
 		after, err := q.ChangeUserEmail(ctx, sqlcgen.ChangeUserEmailParams{ID: row.UserID, Email: row.Email})
-		if store.IsUniqueViolation(err) {
+		if _, ok := store.AsUniqueViolation(err); ok {
 			return ErrEmailUnavailable
 		}
 		if err != nil {
@@ -114,7 +115,7 @@ func (s *Service) resendVerification(ctx context.Context, t tenant.Tenant, email
 	}
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		u, err := q.GetUserWithPassword(ctx, email)
-		if isNoRows(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {

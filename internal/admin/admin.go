@@ -72,7 +72,7 @@ func (s *Service) User(ctx context.Context, t tenant.Tenant, id uuid.UUID) (User
 	var u User
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetUserByID(ctx, id)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrUserNotFound
 		}
 		if err != nil {
@@ -102,7 +102,7 @@ func (s *Service) SetRoles(ctx context.Context, t tenant.Tenant, actor audit.Who
 	}
 	return s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		u, err := q.GetUserByID(ctx, userID)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrUserNotFound
 		}
 		if err != nil {

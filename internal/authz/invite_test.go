@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
@@ -217,5 +220,32 @@ func TestAuditExportKeepsTheFilter(t *testing.T) {
 	a.Page(t, jsonLink, "Cookie", cookie).JSON(t, &doc)
 	if len(doc.Events) != len(rows)-1 {
 		t.Fatalf("JSON export has %d events, CSV %d", len(doc.Events), len(rows)-1)
+	}
+}
+
+// TestLoginLinksSignupOnlyWhenOpen: a tenant without self-service sign-up does not link
+// "Create an account" (issue 16, item 13).
+func TestLoginLinksSignupOnlyWhenOpen(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t)
+	srv := testutil.NewServer(t, d)
+	a := newSite(t, srv, d)
+	page := func() string {
+		return string(srv.Do(t, testutil.Request{Host: a.Host, Path: "/login", Header: http.Header{"Accept": {"text/html"}}}).Body)
+	}
+	if !strings.Contains(page(), `href="/signup"`) {
+		t.Fatal("an open tenant's login page does not link sign-up")
+	}
+	p := a.Tenant.Policy
+	p.Signup.Enabled = false
+	if _, err := srv.App.Tenants.UpdatePolicy(context.Background(), a.Tenant.ID, p, audit.Who{ActorLabel: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for strings.Contains(page(), `href="/signup"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the login page links sign-up on a tenant without it")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,7 +103,7 @@ func TestPagesMatchGolden(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			if err := pages.Render(rec, 200, name, web.Page{Title: "Title", Brand: "Acme", BrandCSS: "/brand.css?v=000000000000",
-				RequestID: "req-1", SignedIn: "ada@acme.example", Admin: true, Data: view}); err != nil {
+				RequestID: "req-1", SignedIn: "ada@acme.example", Admin: true, Path: "/admin/" + strings.TrimPrefix(name, "admin_"), SignupOn: true, Data: view}); err != nil {
 				t.Fatalf("render: %v", err)
 			}
 			got := assetHash.ReplaceAllString(rec.Body.String(), "?v=HASH")

@@ -139,7 +139,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	pending := false
 	err := w.store.InTenant(ctx, tid, func(q *sqlcgen.Queries) error {
 		row, err := q.GetOutboxMail(ctx, oid)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil // the tenant or user was deleted meanwhile: nothing to send
 		}
 		if err != nil {

@@ -102,7 +102,7 @@ func (s *Service) Enroll(ctx context.Context, tenantID, userID uuid.UUID, issuer
 		if err == nil && cur.ConfirmedAt != nil {
 			return ErrAlreadyEnabled
 		}
-		if err != nil && !store.IsNotFound(err) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if err := q.UpsertPendingTOTP(ctx, sqlcgen.UpsertPendingTOTPParams{UserID: userID, KeyID: keyID, SecretSealed: sealed}); err != nil {
@@ -158,7 +158,7 @@ func replaceRecoveryCodes(ctx context.Context, q *sqlcgen.Queries, userID uuid.U
 func (s *Service) Confirm(ctx context.Context, tenantID, userID uuid.UUID, code string) error {
 	return s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
 		cur, err := q.GetTOTP(ctx, userID)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotEnrolled
 		}
 		if err != nil {
@@ -193,7 +193,7 @@ func Disable(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID) error {
 // Enabled reports whether the user has a confirmed second factor.
 func Enabled(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID) (bool, error) {
 	cur, err := q.GetTOTP(ctx, userID)
-	if store.IsNotFound(err) {
+	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -211,7 +211,7 @@ func (s *Service) Verify(ctx context.Context, q *sqlcgen.Queries, tenantID, user
 	code = strings.ToLower(strings.TrimSpace(strings.ReplaceAll(code, " ", "")))
 	if len(code) == 6 && strings.Trim(code, "0123456789") == "" {
 		cur, err := q.GetTOTP(ctx, userID)
-		if store.IsNotFound(err) || err == nil && cur.ConfirmedAt == nil {
+		if errors.Is(err, store.ErrNotFound) || err == nil && cur.ConfirmedAt == nil {
 			return "", ErrInvalidCode
 		}
 		if err != nil {

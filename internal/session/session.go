@@ -7,6 +7,7 @@ package session
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -221,7 +222,7 @@ func (s *Service) Authenticate(ctx context.Context, tenantID uuid.UUID, tok stri
 	var deadline time.Time
 	err = s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetActiveSessionByHash(ctx, hash)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrUnauthenticated
 		}
 		if err != nil {
@@ -233,7 +234,7 @@ func (s *Service) Authenticate(ctx context.Context, tenantID uuid.UUID, tok stri
 		last := row.LastActiveAt
 		if t, err := q.TouchSession(ctx, row.ID); err == nil {
 			last = t
-		} else if !store.IsNotFound(err) {
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("touch session: %w", err)
 		}
 		sess := fromRow(sqlcgen.Session{ID: row.ID, UserID: row.UserID, CreatedAt: row.CreatedAt, LastActiveAt: last,
@@ -427,7 +428,7 @@ func StepUp(ctx context.Context, q *sqlcgen.Queries, sessionID uuid.UUID, method
 		aal = 2
 	}
 	row, err := q.StepUpSession(ctx, sqlcgen.StepUpSessionParams{ID: sessionID, NewTokenHash: hash, Methods: []string{method}, Aal: aal, AuthTime: now})
-	if store.IsNotFound(err) {
+	if errors.Is(err, store.ErrNotFound) {
 		return Issued{}, nil, ErrUnauthenticated
 	}
 	if err != nil {

@@ -155,7 +155,7 @@ func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string)
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		c, req = sqlcgen.SsoConnection{}, nil // nothing of an attempt the store retries
 		conn, err := q.GetSSOConnectionBySlug(ctx, slug)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -167,7 +167,7 @@ func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string)
 			switch {
 			case err == nil:
 				pending = &r
-			case !store.IsNotFound(err):
+			case !errors.Is(err, store.ErrNotFound):
 				return err
 			}
 		}

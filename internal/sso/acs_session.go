@@ -95,7 +95,7 @@ func (s *Service) issueSession(ctx context.Context, q *sqlcgen.Queries, t tenant
 	mode string, a accepted, u resolved, sessionIndex string) (ACSResult, [][]byte, []byte, error) {
 	if req != nil && req.Purpose == PurposeReauth {
 		sess, err := q.GetSessionByID(ctx, *req.SessionID)
-		if err != nil && !store.IsNotFound(err) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return ACSResult{}, nil, nil, err
 		}
 		if err != nil || sess.UserID != u.user.ID || sess.RevokedAt != nil {

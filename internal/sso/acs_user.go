@@ -39,7 +39,7 @@ func (s *Service) resolveUser(ctx context.Context, q *sqlcgen.Queries, m *materi
 		}
 		return resolved{user: u, detail: "known identity", signedIn: true}, nil
 	}
-	if !store.IsNotFound(err) {
+	if !errors.Is(err, store.ErrNotFound) {
 		return resolved{}, err
 	}
 	email, err := emailaddr.Normalize(rep.Email)
@@ -51,7 +51,7 @@ func (s *Service) resolveUser(ctx context.Context, q *sqlcgen.Queries, m *materi
 	switch {
 	case err == nil:
 		return link(ctx, q, c, existing, domain, rep.NameID, who)
-	case !store.IsNotFound(err):
+	case !errors.Is(err, store.ErrNotFound):
 		return resolved{}, err
 	}
 	return s.provision(ctx, q, m, rep, email, domain, who)
@@ -65,7 +65,7 @@ func accountRefusal(status string) error {
 // address's domain is verified for this connection.
 func link(ctx context.Context, q *sqlcgen.Queries, c sqlcgen.SsoConnection, existing sqlcgen.User, domain, nameID string, who audit.Who) (resolved, error) {
 	d, err := q.GetSSODomain(ctx, domain)
-	if err != nil && !store.IsNotFound(err) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return resolved{}, err
 	}
 	if err != nil || d.VerifiedAt == nil || d.ConnectionID != c.ID {
@@ -96,7 +96,7 @@ func (s *Service) provision(ctx context.Context, q *sqlcgen.Queries, m *material
 	dom, derr := q.GetSSODomain(ctx, domain)
 	if derr == nil && dom.ConnectionID != c.ID {
 		return resolved{}, refuse("domain_of_other_connection", fmt.Errorf("%s belongs to another SSO connection of this tenant", domain))
-	} else if derr != nil && !store.IsNotFound(derr) {
+	} else if derr != nil && !errors.Is(derr, store.ErrNotFound) {
 		return resolved{}, derr
 	}
 	name := strings.TrimSpace(attr(rep.Attributes, m.mapping.FirstName, "first_name") + " " + attr(rep.Attributes, m.mapping.LastName, "last_name"))
@@ -129,7 +129,7 @@ func (s *Service) provision(ctx context.Context, q *sqlcgen.Queries, m *material
 			Details: map[string]any{"invitation_id": inv.ID, "role": inv.Role, "via": "sso"}}); err != nil {
 			return resolved{}, err
 		}
-	} else if !store.IsNotFound(err) {
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return resolved{}, err
 	}
 	if err := authz.Grant(ctx, q, u.ID, role); err != nil {

@@ -188,7 +188,7 @@ func (s *Service) requestFailure(ctx context.Context, t tenant.Tenant, c sqlcgen
 		return err
 	}, store.ReadOnly(), store.Idempotent())
 	switch {
-	case store.IsNotFound(err):
+	case errors.Is(err, store.ErrNotFound):
 		return "no_pending_request", nil
 	case err != nil:
 		return "", fmt.Errorf("look up the request of a RelayState: %w", err)

@@ -265,7 +265,7 @@ func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who aud
 			MetadataFetchedAt: fetched, NameIDFormat: st.nameIDFormat, SpKeyID: key.KeyID, SpKeySealed: key.Sealed, SpCertDer: key.Cert,
 			Jit: st.jit, Enforce: st.enforce, AllowIdpInitiated: st.idpInitiated, DefaultRedirect: st.defaultRedirect,
 			AttributeMapping: st.mapping, RoleMapping: st.roles, Enabled: st.enabled})
-		if store.IsUniqueViolation(err) {
+		if _, ok := store.AsUniqueViolation(err); ok {
 			return ErrSlugTaken
 		}
 		if err != nil {
@@ -304,7 +304,7 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 	var cur sqlcgen.SsoConnection
 	if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetSSOConnection(ctx, id)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		cur = row
@@ -344,7 +344,7 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		out = Connection{} // set again by the attempt that commits
 		row, err := q.UpdateSSOConnection(ctx, p)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -410,7 +410,7 @@ func (s *Service) Get(ctx context.Context, t tenant.Tenant, id uuid.UUID) (Conne
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		out = Connection{} // set again by the attempt that commits
 		row, err := q.GetSSOConnection(ctx, id)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -433,7 +433,7 @@ func (s *Service) RotateKey(ctx context.Context, t tenant.Tenant, id uuid.UUID, 
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		out = Connection{} // set again by the attempt that commits
 		row, err := q.RotateSSOKey(ctx, sqlcgen.RotateSSOKeyParams{ID: id, SpKeyID: key.KeyID, SpKeySealed: key.Sealed, SpCertDer: key.Cert})
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -489,7 +489,7 @@ func (s *Service) VerifyDomain(ctx context.Context, t tenant.Tenant, domain stri
 	var row sqlcgen.SsoDomain
 	if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		r, err := q.GetSSODomain(ctx, d)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrDomainNotFound
 		}
 		row = r

@@ -36,7 +36,7 @@ func (s *Service) Discover(ctx context.Context, t tenant.Tenant, email, returnTo
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		route = Route{Method: "password"} // a retried attempt starts again
 		d, err := q.GetSSODomain(ctx, domain)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {

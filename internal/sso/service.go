@@ -277,7 +277,7 @@ func (s *Service) SlugOf(ctx context.Context, t tenant.Tenant, id *uuid.UUID) (s
 	var slug string
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		c, err := q.GetSSOConnection(ctx, *id)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		slug = c.Slug

@@ -2,6 +2,7 @@ package sso
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -28,7 +29,7 @@ func (s *Service) LogoutRedirect(ctx context.Context, t tenant.Tenant, p session
 		c = row
 		return err
 	}, store.ReadOnly(), store.Idempotent())
-	if store.IsNotFound(err) {
+	if errors.Is(err, store.ErrNotFound) {
 		return "", nil // connection gone: nothing to tell
 	}
 	if err != nil {

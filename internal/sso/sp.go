@@ -159,7 +159,7 @@ func (s *Service) bySlug(ctx context.Context, t tenant.Tenant, slug string) (sql
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
 		c, err = q.GetSSOConnectionBySlug(ctx, slug)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		return err

@@ -6,7 +6,6 @@ package stepup
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"slices"
 	"time"
@@ -211,44 +210,33 @@ func (s *Service) Reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 }
 
 func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Principal, in ReauthInput, meta session.Meta) (session.Issued, error) {
-	method, secret := "password", ratelimit.Password
-	if in.Password == "" {
-		method, secret = "", ratelimit.SecondFactor
-	}
-	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: secret,
-		Address: ratelimit.SignedInKey(p.UserID, meta.IP), Account: p.UserID, Notice: s.notice})
-	if err != nil {
-		return session.Issued{}, err
-	}
-	if method == "password" {
-		var stored string
-		err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-			row, err := q.GetUserWithPassword(ctx, p.Email)
-			if err != nil {
-				return err
-			}
-			if row.PasswordHash != nil {
-				stored = *row.PasswordHash
-			}
-			return nil
-		}, store.ReadOnly(), store.Idempotent())
+	var attempt *ratelimit.Attempt
+	var method string
+	if in.Password != "" {
+		// The password check a password change shares (its counters included).
+		var ok bool
+		var err error
+		attempt, ok, err = s.limiter.CheckSignedInPassword(ctx, s.hasher, ratelimit.SignedInPassword{Tenant: t,
+			UserID: p.UserID, Email: p.Email, IP: meta.IP, Password: in.Password, Notice: s.notice,
+			Failure: failure(p, "invalid_password")})
 		if err != nil {
 			return session.Issued{}, err
 		}
-		ok, _, err := s.hasher.Verify(ctx, in.Password, stored)
-		if err != nil {
-			return session.Issued{}, fmt.Errorf("verify password: %w", err)
-		}
 		if !ok {
-			if err := s.recordFailure(ctx, p, attempt, "invalid_password"); err != nil {
-				return session.Issued{}, err
-			}
 			return session.Issued{}, ErrInvalidCredentials
+		}
+		method = "password"
+	} else {
+		var err error
+		attempt, err = s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: ratelimit.SecondFactor,
+			Address: ratelimit.SignedInKey(p.UserID, meta.IP), Account: p.UserID, Notice: s.notice})
+		if err != nil {
+			return session.Issued{}, err
 		}
 	}
 	var iss session.Issued
 	var old []byte
-	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+	err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		if method == "" {
 			m, err := s.mfa.Verify(ctx, q, t.ID, p.UserID, in.Code)
 			if err != nil {
@@ -268,7 +256,7 @@ func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 		return attempt.Passed(ctx, q)
 	})
 	if apperr.Is(err, "invalid_code") {
-		if ferr := s.recordFailure(ctx, p, attempt, "invalid_code"); ferr != nil {
+		if ferr := attempt.Failed(ctx, audit.By(ctx, p.UserID, p.Email), failure(p, "invalid_code")); ferr != nil {
 			return session.Issued{}, ferr
 		}
 	}
@@ -279,7 +267,8 @@ func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 	return iss, nil
 }
 
-func (s *Service) recordFailure(ctx context.Context, p session.Principal, attempt *ratelimit.Attempt, reason string) error {
-	return attempt.Failed(ctx, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.SessionStepUpFailed,
-		SubjectID: p.UserID, SubjectLabel: p.Email, Details: map[string]any{"reason": reason}})
+// failure is the audit event of a failed re-authentication.
+func failure(p session.Principal, reason string) audit.Event {
+	return audit.Event{Action: audit.SessionStepUpFailed, SubjectID: p.UserID, SubjectLabel: p.Email,
+		Details: map[string]any{"reason": reason}}
 }

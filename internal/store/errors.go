@@ -15,41 +15,46 @@ type pgconnParseError = pgconn.ParseConfigError
 // PostgreSQL error codes Gatehouse reacts to.
 const (
 	codeUniqueViolation      = "23505"
-	codeForeignKeyViolation  = "23503"
-	codeCheckViolation       = "23514"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 )
 
-// IsNotFound reports whether err is pgx.ErrNoRows.
-func IsNotFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+// ErrNotFound is what a query that found no row returns: pgx.ErrNoRows, translated once
+// at the edge (interpretError), so no domain package looks at the driver's errors.
+var ErrNotFound = errors.New("store: not found")
 
-// IsUniqueViolation reports whether err is a unique-constraint violation, optionally of
-// the named constraint (or index).
-func IsUniqueViolation(err error, constraint ...string) bool {
-	return hasCode(err, codeUniqueViolation, constraint)
+// UniqueViolation is a write refused by a unique constraint or index, translated at the
+// edge. It unwraps to the driver's *pgconn.PgError.
+type UniqueViolation struct {
+	Constraint string // the constraint or index, e.g. "users_tenant_email_key"
+	pg         *pgconn.PgError
 }
 
-// IsForeignKeyViolation reports whether err is a foreign-key violation.
-func IsForeignKeyViolation(err error) bool { return hasCode(err, codeForeignKeyViolation, nil) }
+func (e *UniqueViolation) Error() string { return e.pg.Error() }
+func (e *UniqueViolation) Unwrap() error { return e.pg }
 
-// IsCheckViolation reports whether err is a CHECK-constraint violation.
-func IsCheckViolation(err error) bool { return hasCode(err, codeCheckViolation, nil) }
+// AsUniqueViolation returns the unique violation in err's chain.
+func AsUniqueViolation(err error) (*UniqueViolation, bool) {
+	var e *UniqueViolation
+	ok := errors.As(err, &e)
+	return e, ok
+}
 
-func hasCode(err error, code string, constraint []string) bool {
+// interpretError translates the two driver errors domain code reacts to — no rows and a
+// unique violation — and returns every other error as it is, so the retry and connection
+// classification below still sees the driver's own errors.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != code {
-		return false
+	if errors.As(err, &pe) && pe.Code == codeUniqueViolation {
+		return &UniqueViolation{Constraint: pe.ConstraintName, pg: pe}
 	}
-	if len(constraint) == 0 {
-		return true
-	}
-	for _, c := range constraint {
-		if pe.ConstraintName == c {
-			return true
-		}
-	}
-	return false
+	return err
 }
 
 // retryable decides whether a failed transaction may run again.

@@ -1,5 +1,7 @@
 // Package store owns the PostgreSQL pool and the only two ways to run queries:
 // InTenant (tenant-scoped, under row-level security) and InPlatform (global tables).
+// Their queries report a missing row as ErrNotFound and a unique violation as
+// *UniqueViolation (see interpretError); every other error is the driver's.
 package store
 
 import (
@@ -204,7 +206,7 @@ func (s *Store) once(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx, *s
 			return &txError{stage: "set tenant", err: err}
 		}
 	}
-	if err := fn(tx, sqlcgen.New(tx)); err != nil {
+	if err := fn(tx, sqlcgen.New(edge{tx})); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {

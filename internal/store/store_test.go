@@ -69,7 +69,7 @@ func TestInTenantCommitsAndRollsBack(t *testing.T) {
 		_, err := q.CreateUser(ctx, sqlcgen.CreateUserParams{Email: "KEPT@example.com"})
 		return err
 	})
-	if !store.IsUniqueViolation(err, "users_tenant_email_key") {
+	if uv, ok := store.AsUniqueViolation(err); !ok || uv.Constraint != "users_tenant_email_key" {
 		t.Fatalf("duplicate email: err = %v, want unique violation", err)
 	}
 }
@@ -119,7 +119,8 @@ func TestRetries(t *testing.T) {
 			_, err := q.CreateUser(ctx, sqlcgen.CreateUserParams{Email: "x"}) // violates the length check
 			return err
 		})
-		if !store.IsCheckViolation(err) || attempts != 1 {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23514" || attempts != 1 {
 			t.Fatalf("err = %v, attempts = %d; want one check violation", err, attempts)
 		}
 	})

@@ -291,7 +291,7 @@ func (s *Service) Apply(ctx context.Context, files []File, dryRun bool) ([]Chang
 		changes = changes[:0]
 		for _, f := range files {
 			row, err := q.GetTenantBySlug(ctx, f.Slug)
-			if store.IsNotFound(err) {
+			if errors.Is(err, store.ErrNotFound) {
 				ch := Change{Slug: f.Slug, Action: "create", Fields: roleLines(f.Roles)}
 				changes = append(changes, ch)
 				if dryRun {
@@ -428,7 +428,7 @@ func applyRoles(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, tenantID uui
 			u, err := q.GetUserWithPassword(ctx, email)
 			var uid uuid.UUID
 			switch {
-			case store.IsNotFound(err):
+			case errors.Is(err, store.ErrNotFound):
 				missing = append(missing, fmt.Sprintf("roles.%s: + %s (new account)", r, email))
 				if dryRun {
 					continue

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -106,7 +107,7 @@ func (r *Resolver) Lookup(ctx context.Context, slug string) (Tenant, error) {
 	found := false
 	err := r.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
 		row, err := q.GetTenantBySlug(ctx, slug)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {

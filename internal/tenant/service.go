@@ -80,7 +80,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Created, error) {
 		row, err := q.CreateTenant(ctx, sqlcgen.CreateTenantParams{
 			Slug: in.Slug, Name: name, Status: StatusActive, Policy: policy.JSON(),
 		})
-		if store.IsUniqueViolation(err) {
+		if _, ok := store.AsUniqueViolation(err); ok {
 			return ErrSlugTaken
 		}
 		if err != nil {
@@ -118,7 +118,7 @@ func (s *Service) Get(ctx context.Context, slug string) (Tenant, error) {
 	var t Tenant
 	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
 		row, err := q.GetTenantBySlug(ctx, strings.ToLower(slug))
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -156,7 +156,7 @@ func (s *Service) SetStatus(ctx context.Context, slug, status string) (Tenant, e
 	var t Tenant
 	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
 		cur, err := q.GetTenantBySlug(ctx, slug)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -184,7 +184,7 @@ func (s *Service) Delete(ctx context.Context, slug string, grace time.Duration) 
 	var t Tenant
 	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
 		row, err := q.ScheduleTenantPurge(ctx, sqlcgen.ScheduleTenantPurgeParams{Slug: slug, PurgeAfter: ptr(s.now().Add(grace))})
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -284,7 +284,7 @@ func (s *Service) GetByID(ctx context.Context, id uuid.UUID) (Tenant, error) {
 	var t Tenant
 	err := s.store.InPlatform(ctx, func(q *sqlcgen.Queries) error {
 		row, err := q.GetTenantByID(ctx, id)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -340,7 +340,7 @@ func (s *Service) UpdatePolicy(ctx context.Context, id uuid.UUID, p Policy, by a
 	var t Tenant
 	err := s.store.InTenant(ctx, id, func(q *sqlcgen.Queries) error {
 		cur, err := q.GetTenantByID(ctx, id)
-		if store.IsNotFound(err) {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {

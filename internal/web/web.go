@@ -112,7 +112,18 @@ type Page struct {
 	RequestID string
 	SignedIn  string // the signed-in user's address, or ""
 	Admin     bool   // an admin portal page (navigation)
+	Path      string // the request's path (the navigation marks the current section)
+	SignupOn  bool   // the tenant takes self-service sign-ups (pages link /signup only then)
 	Data      any    // the page's own view, a struct of the page's package
+}
+
+// Current reports whether the page is in the portal section at href (for aria-current):
+// the section itself or a page below it; /admin matches only the overview.
+func (p Page) Current(href string) bool {
+	if href == "/admin" {
+		return p.Path == "/admin" || p.Path == "/admin/"
+	}
+	return p.Path == href || strings.HasPrefix(p.Path, href+"/")
 }
 
 // Render writes page with status. It renders into a buffer first, so a template error

@@ -53,19 +53,9 @@ func HandleResetPassword(rs *kit.Responder, accounts *account.Service) http.Hand
 		Token    string `json:"token"`
 		Password string `json:"password"`
 	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req request
-		if err := kit.DecodeJSON(r, &req); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		t, _ := kit.TenantFrom(r.Context())
-		if err := accounts.ResetPassword(r.Context(), t, req.Token, req.Password); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusOK, kit.Status{Status: "password_reset"})
-	}
+	return kit.JSONHandler(rs, http.StatusOK, func(r *http.Request, t tenant.Tenant, req request) (kit.Status, error) {
+		return kit.Status{Status: "password_reset"}, accounts.ResetPassword(r.Context(), t, req.Token, req.Password)
+	})
 }
 
 type loginResponse struct {
@@ -110,38 +100,21 @@ func HandleLogout(rs *kit.Responder, accounts *account.Service) http.HandlerFunc
 	}
 }
 
+// HandleRequestEmailChange sends a confirmation link to the new address (step-up
+// email.change in front).
 func HandleRequestEmailChange(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req emailRequest
-		if err := kit.DecodeJSON(r, &req); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
+	return kit.JSONHandler(rs, http.StatusAccepted, func(r *http.Request, t tenant.Tenant, req emailRequest) (kit.Status, error) {
 		p, _ := kit.PrincipalFrom(r.Context())
-		t, _ := kit.TenantFrom(r.Context())
-		if err := accounts.RequestEmailChange(r.Context(), t, p, req.Email); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusAccepted, kit.Status{Status: "verification_sent"})
-	}
+		return kit.Status{Status: "verification_sent"}, accounts.RequestEmailChange(r.Context(), t, p, req.Email)
+	})
 }
 
+// HandleUndoEmailChange restores the old address with the token mailed to it.
 func HandleUndoEmailChange(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req tokenRequest
-		if err := kit.DecodeJSON(r, &req); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		t, _ := kit.TenantFrom(r.Context())
+	return kit.JSONHandler(rs, http.StatusOK, func(r *http.Request, t tenant.Tenant, req tokenRequest) (map[string]any, error) {
 		u, err := accounts.UndoEmailChange(r.Context(), t, req.Token)
-		if err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusOK, map[string]any{"user": u})
-	}
+		return map[string]any{"user": u}, err
+	})
 }
 
 // HandleExport answers GET /api/v1/account/export: everything stored about the caller, as
@@ -175,19 +148,10 @@ func HandleDeleteAccount(rs *kit.Responder, accounts *account.Service) http.Hand
 	}
 }
 
+// HandleCancelDeletion keeps an account scheduled for deletion, with the mailed token.
 func HandleCancelDeletion(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req tokenRequest
-		if err := kit.DecodeJSON(r, &req); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		t, _ := kit.TenantFrom(r.Context())
+	return kit.JSONHandler(rs, http.StatusOK, func(r *http.Request, t tenant.Tenant, req tokenRequest) (map[string]any, error) {
 		u, err := accounts.CancelDeletion(r.Context(), t, req.Token)
-		if err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.JSON(w, http.StatusOK, map[string]any{"user": u})
-	}
+		return map[string]any{"user": u}, err
+	})
 }

@@ -27,7 +27,7 @@ func (rs *Responder) AdminPage(w http.ResponseWriter, r *http.Request, status in
 func (rs *Responder) render(w http.ResponseWriter, r *http.Request, status int, page, title string, view any, admin bool) {
 	t, _ := TenantFrom(r.Context())
 	p := web.Page{Title: title, Brand: t.DisplayName(), LogoURL: t.Policy.Branding.LogoURL, BrandCSS: BrandCSSURL(t),
-		RequestID: Info(r.Context()).ID, Admin: admin, Data: view}
+		RequestID: Info(r.Context()).ID, Admin: admin, Path: r.URL.Path, SignupOn: t.Policy.Signup.Enabled, Data: view}
 	if pr, ok := PrincipalFrom(r.Context()); ok {
 		p.SignedIn = pr.Email
 	}
