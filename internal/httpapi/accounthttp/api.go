@@ -67,25 +67,16 @@ type loginResponse struct {
 	User account.User `json:"user"`
 }
 
+// HandleLogin checks an address and password and starts a session (or asks for the
+// second factor).
 func HandleLogin(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	type request struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req request
-		if err := kit.DecodeJSON(r, &req); err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		t, _ := kit.TenantFrom(r.Context())
-		res, err := accounts.Login(r.Context(), t, req.Email, req.Password, kit.Meta(r))
-		if err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		writeLogin(rs, w, res)
-	}
+	return loginHandler(rs, func(r *http.Request, t tenant.Tenant, req request) (account.LoginResult, error) {
+		return accounts.Login(r.Context(), t, req.Email, req.Password, kit.Meta(r))
+	})
 }
 
 func HandleLogout(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {

@@ -6,21 +6,31 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
+// HandleLoginMFA completes a sign-in with the second factor.
 func HandleLoginMFA(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	type request struct {
 		MFAToken string `json:"mfa_token"`
 		Code     string `json:"code"`
 	}
+	return loginHandler(rs, func(r *http.Request, t tenant.Tenant, req request) (account.LoginResult, error) {
+		return accounts.LoginMFA(r.Context(), t, req.MFAToken, req.Code, kit.Meta(r))
+	})
+}
+
+// loginHandler decodes In, calls the sign-in step and answers it with writeLogin (the
+// session cookie, or the second factor owed).
+func loginHandler[In any](rs *kit.Responder, call func(r *http.Request, t tenant.Tenant, in In) (account.LoginResult, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req request
-		if err := kit.DecodeJSON(r, &req); err != nil {
+		var in In
+		if err := kit.DecodeJSON(r, &in); err != nil {
 			rs.Error(w, r, err)
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
-		res, err := accounts.LoginMFA(r.Context(), t, req.MFAToken, req.Code, kit.Meta(r))
+		res, err := call(r, t, in)
 		if err != nil {
 			rs.Error(w, r, err)
 			return

@@ -1,6 +1,7 @@
 package accounthttp
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -147,50 +148,68 @@ func PageVerifyPost(rs *kit.Responder, accounts *account.Service) http.HandlerFu
 	}
 }
 
-func PageResend(rs *kit.Responder) http.HandlerFunc {
+// emailForm is a page that asks for an address and mails it a link (resend verification,
+// forgot password); the answer is the same whether the address has an account.
+type emailForm struct {
+	title, action, button, intro string
+	send                         func(ctx context.Context, t tenant.Tenant, email string, meta account.Meta) error
+	sent                         func(email string) string
+}
+
+func (f emailForm) page(rs *kit.Responder) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rs.Page(w, r, http.StatusOK, "email_form", "Send a new confirmation link",
-			EmailFormView{Action: "/verify/resend", Button: "Send link", Intro: "Enter your email address and we will send a new confirmation link."})
+		rs.Page(w, r, http.StatusOK, "email_form", f.title, EmailFormView{Action: f.action, Button: f.button, Intro: f.intro})
 	}
 }
 
+func (f emailForm) post(rs *kit.Responder) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, _ := kit.TenantFrom(r.Context())
+		email := r.PostFormValue("email")
+		if err := f.send(r.Context(), t, email, kit.Meta(r)); err != nil {
+			if msg, status, ok := rs.FormError(w, r, err); ok {
+				rs.Page(w, r, status, "email_form", f.title, EmailFormView{Action: f.action, Button: f.button, Error: msg, Email: email})
+			}
+			return
+		}
+		rs.Message(w, r, "Check your email", f.sent(strings.TrimSpace(email)), "Sign in", "/login")
+	}
+}
+
+func resendForm(accounts *account.Service) emailForm {
+	return emailForm{title: "Send a new confirmation link", action: "/verify/resend", button: "Send link",
+		intro: "Enter your email address and we will send a new confirmation link.", send: accounts.ResendVerification,
+		sent: func(e string) string {
+			return "If " + e + " belongs to an account that still needs confirming, a new link is on its way."
+		}}
+}
+
+func forgotForm(accounts *account.Service) emailForm {
+	return emailForm{title: "Reset your password", action: "/password/forgot", button: "Send reset link",
+		intro: "Enter your email address and we will send you a link to choose a new password.", send: accounts.ForgotPassword,
+		sent: func(e string) string {
+			return "If " + e + " belongs to an account, a reset link is on its way. It works for one hour."
+		}}
+}
+
+// PageResend asks for the address to send a new confirmation link to.
+func PageResend(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return resendForm(accounts).page(rs)
+}
+
+// PageResendPost sends it.
 func PageResendPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		t, _ := kit.TenantFrom(r.Context())
-		email := r.PostFormValue("email")
-		if err := accounts.ResendVerification(r.Context(), t, email, kit.Meta(r)); err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "email_form", "Send a new confirmation link",
-					EmailFormView{Action: "/verify/resend", Button: "Send link", Error: msg, Email: email})
-			}
-			return
-		}
-		rs.Message(w, r, "Check your email",
-			"If "+strings.TrimSpace(email)+" belongs to an account that still needs confirming, a new link is on its way.", "Sign in", "/login")
-	}
+	return resendForm(accounts).post(rs)
 }
 
-func PageForgot(rs *kit.Responder) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rs.Page(w, r, http.StatusOK, "email_form", "Reset your password",
-			EmailFormView{Action: "/password/forgot", Button: "Send reset link", Intro: "Enter your email address and we will send you a link to choose a new password."})
-	}
+// PageForgot asks for the address to send a reset link to.
+func PageForgot(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return forgotForm(accounts).page(rs)
 }
 
+// PageForgotPost sends it.
 func PageForgotPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		t, _ := kit.TenantFrom(r.Context())
-		email := r.PostFormValue("email")
-		if err := accounts.ForgotPassword(r.Context(), t, email, kit.Meta(r)); err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "email_form", "Reset your password",
-					EmailFormView{Action: "/password/forgot", Button: "Send reset link", Error: msg, Email: email})
-			}
-			return
-		}
-		rs.Message(w, r, "Check your email",
-			"If "+strings.TrimSpace(email)+" belongs to an account, a reset link is on its way. It works for one hour.", "Sign in", "/login")
-	}
+	return forgotForm(accounts).post(rs)
 }
 
 func PageReset(rs *kit.Responder) http.HandlerFunc {
@@ -240,9 +259,8 @@ func PageUndoPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc
 
 func PageAccount(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
@@ -257,9 +275,8 @@ func PageAccount(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
 
 func PageEmailChangePost(rs *kit.Responder, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
 			return
 		}
 		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionEmailChange, "/account") {
@@ -281,9 +298,8 @@ func PageEmailChangePost(rs *kit.Responder, accounts *account.Service, steps *st
 
 func PageDeleteAccount(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account/delete")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount%2Fdelete", http.StatusSeeOther)
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
@@ -293,9 +309,8 @@ func PageDeleteAccount(rs *kit.Responder, steps *stepup.Service) http.HandlerFun
 
 func PageDeleteAccountPost(rs *kit.Responder, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account/delete")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount%2Fdelete", http.StatusSeeOther)
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
@@ -349,9 +364,8 @@ func PageCancelDeletionPost(rs *kit.Responder, accounts *account.Service) http.H
 func PageExport(rs *kit.Responder, steps *stepup.Service, accounts *account.Service) http.HandlerFunc {
 	h := HandleExport(rs, accounts)
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
 			return
 		}
 		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionAccountExport, "/account") {

@@ -58,9 +58,8 @@ func HandleSecureAccount(rs *kit.Responder, accounts *account.Service) http.Hand
 
 func PagePasswordChangePost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())

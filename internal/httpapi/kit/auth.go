@@ -3,6 +3,7 @@ package kit
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -96,4 +97,14 @@ func ClearSessionCookie(w http.ResponseWriter) {
 func Meta(r *http.Request) session.Meta {
 	ri := Info(r.Context())
 	return session.Meta{IP: ri.ClientIP, UserAgent: ri.UserAgent}
+}
+
+// SignedIn returns the signed-in principal of a page request; without one it sends the
+// browser to /login, to come back to returnTo afterwards, and reports false.
+func SignedIn(w http.ResponseWriter, r *http.Request, returnTo string) (session.Principal, bool) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok {
+		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(SafeReturn(returnTo)), http.StatusSeeOther)
+	}
+	return p, ok
 }

@@ -27,9 +27,8 @@ type sessionRow struct {
 
 func PageSessions(rs *kit.Responder, sessions *session.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/sessions")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Fsessions", http.StatusSeeOther)
 			return
 		}
 		renderSessions(rs, sessions, w, r, p, "")
@@ -56,9 +55,8 @@ func renderSessions(rs *kit.Responder, sessions *session.Service, w http.Respons
 
 func PageRevokeSession(rs *kit.Responder, sessions *session.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/sessions")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Fsessions", http.StatusSeeOther)
 			return
 		}
 		id, err := uuid.Parse(chi.URLParam(r, "id"))
@@ -81,9 +79,8 @@ func PageRevokeSession(rs *kit.Responder, sessions *session.Service) http.Handle
 
 func PageRevokeOthers(rs *kit.Responder, sessions *session.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/sessions")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Fsessions", http.StatusSeeOther)
 			return
 		}
 		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionSessionsRevokeOthers, "/sessions") {

@@ -67,9 +67,8 @@ func PageReauthPost(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
 
 func PageEnrollTOTP(rs *kit.Responder, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
 			return
 		}
 		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionMFAEnroll, "/account") {
@@ -90,9 +89,8 @@ func PageEnrollTOTP(rs *kit.Responder, accounts *account.Service, steps *stepup.
 
 func PageConfirmTOTP(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
@@ -109,9 +107,8 @@ func PageConfirmTOTP(rs *kit.Responder, accounts *account.Service) http.HandlerF
 
 func PageDisableTOTP(rs *kit.Responder, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := kit.PrincipalFrom(r.Context())
+		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
-			http.Redirect(w, r, "/login?return_to=%2Faccount", http.StatusSeeOther)
 			return
 		}
 		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionMFADisable, "/account") {
