@@ -205,6 +205,16 @@ func (s *Service) link(t tenant.Tenant, path string, tok string) string {
 
 func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, userID uuid.UUID, to, tpl string, d mail.Data) error {
 	d.Tenant = t.DisplayName()
+	if d.Name == "" {
+		// The greeting uses the name the user gave.
+		u, err := q.GetUserByID(ctx, userID)
+		switch {
+		case err == nil:
+			d.Name = u.Name
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("mail greeting: %w", err)
+		}
+	}
 	uid := userID
 	return s.outbox.Enqueue(ctx, tx, q, mail.Mail{TenantID: t.ID, UserID: &uid, To: to, Template: tpl, Data: d})
 }

@@ -168,7 +168,7 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 			ref := pseud.UserRef
 			b, _ := json.Marshal(map[string]any{"users": 1, "sessions": counts.Sessions, "email_tokens": counts.EmailTokens,
 				"password_credentials": counts.PasswordCredentials, "known_devices": counts.KnownDevices,
-				"totp_credentials": counts.TotpCredentials, "recovery_codes": counts.RecoveryCodes,
+				"totp_credentials": counts.TOTPCredentials, "recovery_codes": counts.RecoveryCodes,
 				"login_challenges": counts.LoginChallenges, "mail_outbox": counts.MailOutbox, "role_bindings": counts.RoleBindings,
 				"audit_events_pseudonymised": pseud.Events})
 			if err := q.InsertDeletionReceipt(ctx, sqlcgen.InsertDeletionReceiptParams{UserRef: ref, Counts: b}); err != nil {

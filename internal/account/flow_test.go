@@ -25,7 +25,7 @@ func TestSelfServicePath(t *testing.T) {
 	r := e.Do(t, "POST", "/api/v1/signup", "", map[string]string{"email": email, "password": goodPassword, "name": "Alice"})
 	e.expect(t, r, 202, "")
 	m := e.Srv.WaitMail(t, "Alice@example.com", "Confirm your email address for Acme Test")
-	if !strings.Contains(m.HTML, "Confirm my email address") || !strings.Contains(m.Text, "Alice@example.com") {
+	if !strings.Contains(m.HTML, "Confirm my email address") || !strings.Contains(m.Text, "Alice@example.com") || !strings.HasPrefix(m.Text, "Hello Alice,") {
 		t.Fatalf("verification mail: %+v", m)
 	}
 	for _, l := range m.Links {

@@ -57,7 +57,7 @@ type User struct {
 
 func userFromListRow(u sqlcgen.ListUsersRow) User {
 	return User{ID: u.ID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerifiedAt != nil, EmailVerifiedAt: u.EmailVerifiedAt,
-		Status: u.Status, Roles: nonNil(u.Roles), MFA: u.Mfa, SSO: nonNil(u.Sso), CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt}
+		Status: u.Status, Roles: nonNil(u.Roles), MFA: u.MFA, SSO: nonNil(u.SSO), CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt}
 }
 
 func nonNil(s []string) []string {

@@ -65,7 +65,7 @@ func (s *Service) ListUsers(ctx context.Context, t tenant.Tenant, f Filter) (Use
 	if limit == 0 {
 		limit = DefaultPageSize
 	}
-	p := sqlcgen.ListUsersParams{PageSize: int32(limit + 1), Verified: f.Verified, WithMfa: f.WithMFA, WithSso: f.WithSSO}
+	p := sqlcgen.ListUsersParams{PageSize: int32(limit + 1), Verified: f.Verified, WithMFA: f.WithMFA, WithSSO: f.WithSSO}
 	if q := strings.TrimSpace(f.Query); q != "" {
 		p.Q = &q
 	}

@@ -34,7 +34,7 @@ func (s *Service) Overview(ctx context.Context, t tenant.Tenant) (Overview, erro
 		if err != nil {
 			return fmt.Errorf("count users: %w", err)
 		}
-		o.Counts = Counts{Users: c.Users, Verified: c.Verified, PendingDeletion: c.PendingDeletion, MFA: c.Mfa, ActiveSessions: c.ActiveSessions}
+		o.Counts = Counts{Users: c.Users, Verified: c.Verified, PendingDeletion: c.PendingDeletion, MFA: c.MFA, ActiveSessions: c.ActiveSessions}
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	if err != nil {

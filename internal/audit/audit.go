@@ -109,7 +109,7 @@ func Record(ctx context.Context, q *sqlcgen.Queries, who Who, ev Event) error {
 	return q.InsertAuditEvent(ctx, sqlcgen.InsertAuditEventParams{
 		Action: ev.Action, ActorID: nilIfZero(who.ActorID), ActorLabel: who.ActorLabel,
 		SubjectID: nilIfZero(ev.SubjectID), SubjectLabel: ev.SubjectLabel,
-		Ip: ip, UserAgent: ua, RequestID: rid, Details: details,
+		IP: ip, UserAgent: ua, RequestID: rid, Details: details,
 	})
 }
 
@@ -193,8 +193,8 @@ func List(ctx context.Context, st *store.Store, tenantID uuid.UUID, f Filter) ([
 			v := View{ID: r.ID, Action: r.Action, Actor: Party{ID: r.ActorID, Label: r.ActorLabel},
 				Subject: Party{ID: r.SubjectID, Label: r.SubjectLabel}, UserAgent: r.UserAgent, RequestID: r.RequestID,
 				CreatedAt: r.OccurredAt, Details: r.Details}
-			if r.Ip != nil {
-				v.IP = r.Ip.String()
+			if r.IP != nil {
+				v.IP = r.IP.String()
 			}
 			out = append(out, v)
 		}

@@ -75,7 +75,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, m M
 		return err
 	}
 	id, err := q.InsertOutboxMail(ctx, sqlcgen.InsertOutboxMailParams{
-		UserID: m.UserID, Template: m.Template, ToAddress: m.To, Subject: subject, TextBody: &text, HtmlBody: &html,
+		UserID: m.UserID, Template: m.Template, ToAddress: m.To, Subject: subject, TextBody: &text, HTMLBody: &html,
 	})
 	if err != nil {
 		return fmt.Errorf("insert outbox mail: %w", err)
@@ -150,8 +150,8 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		}
 		pending, tpl = true, row.Template
 		msg = Message{To: row.ToAddress, Subject: row.Subject, Text: *row.TextBody, TenantID: tid}
-		if row.HtmlBody != nil {
-			msg.HTML = *row.HtmlBody
+		if row.HTMLBody != nil {
+			msg.HTML = *row.HTMLBody
 		}
 		return nil
 	}, store.ReadOnly(), store.Idempotent())

@@ -32,6 +32,7 @@ const (
 type Data struct {
 	Tenant   string // the tenant's display name
 	Email    string // the recipient's address
+	Name     string // the recipient's name, when known ("Hello Ada,")
 	NewEmail string
 	Link     string // the main action, always on the tenant's own host
 	Link2    string
@@ -49,10 +50,15 @@ type Templates struct {
 	html map[string]*htmltemplate.Template
 }
 
+// Names lists every template.
+func Names() []string {
+	return []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate}
+}
+
 // LoadTemplates parses the embedded templates.
 func LoadTemplates() (*Templates, error) {
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate} {
+	for _, name := range Names() {
 		tt, err := texttemplate.ParseFS(templateFS, "templates/"+name+".txt")
 		if err != nil {
 			return nil, fmt.Errorf("mail template %s: %w", name, err)

@@ -243,7 +243,7 @@ func (s *Service) Verify(ctx context.Context, q *sqlcgen.Queries, tenantID, user
 
 // checkTOTP accepts a code of the current step or one step either side, and records the
 // step so the same code (or an older one) never works again.
-func (s *Service) checkTOTP(ctx context.Context, q *sqlcgen.Queries, tenantID uuid.UUID, cur sqlcgen.TotpCredential, code string) (bool, error) {
+func (s *Service) checkTOTP(ctx context.Context, q *sqlcgen.Queries, tenantID uuid.UUID, cur sqlcgen.TOTPCredential, code string) (bool, error) {
 	secret, err := s.box.Open(cur.KeyID, cur.SecretSealed, aad(tenantID, cur.UserID))
 	if err != nil {
 		return false, fmt.Errorf("open totp secret: %w", err)

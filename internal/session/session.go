@@ -163,8 +163,8 @@ func CreateFrom(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p ten
 	}
 	row, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{
 		UserID: userID, TokenHash: hash, IdleSeconds: int32(p.IdleTimeoutSeconds), AbsoluteSeconds: int32(p.AbsoluteTimeoutSeconds),
-		Ip: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, Aal: aal, AuthTime: o.AuthTime,
-		SsoConnectionID: o.ConnectionID, SamlSessionIndex: nonEmpty(o.SessionIndex), SamlNameID: nonEmpty(o.NameID),
+		IP: ip, UserAgent: ua, Device: device, Browser: browser, Os: osName, Methods: methods, AAL: aal, AuthTime: o.AuthTime,
+		SSOConnectionID: o.ConnectionID, SAMLSessionIndex: nonEmpty(o.SessionIndex), SAMLNameID: nonEmpty(o.NameID),
 	})
 	if err != nil {
 		return Issued{}, nil, fmt.Errorf("insert session: %w", err)
@@ -183,16 +183,16 @@ func CreateFrom(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p ten
 
 func fromRow(r sqlcgen.Session) Session {
 	s := Session{ID: r.ID, UserID: r.UserID, CreatedAt: r.CreatedAt, LastActiveAt: r.LastActiveAt, ExpiresAt: r.ExpiresAt,
-		AuthTime: r.AuthTime, Methods: r.Methods, AAL: fmt.Sprintf("aal%d", r.Aal), UserAgent: r.UserAgent,
-		Device: r.Device, Browser: r.Browser, OS: r.Os, SSOConnectionID: r.SsoConnectionID}
-	if r.Ip != nil {
-		s.IP = *r.Ip
+		AuthTime: r.AuthTime, Methods: r.Methods, AAL: fmt.Sprintf("aal%d", r.AAL), UserAgent: r.UserAgent,
+		Device: r.Device, Browser: r.Browser, OS: r.Os, SSOConnectionID: r.SSOConnectionID}
+	if r.IP != nil {
+		s.IP = *r.IP
 	}
-	if r.SamlNameID != nil {
-		s.NameID = *r.SamlNameID
+	if r.SAMLNameID != nil {
+		s.NameID = *r.SAMLNameID
 	}
-	if r.SamlSessionIndex != nil {
-		s.SessionIndex = *r.SamlSessionIndex
+	if r.SAMLSessionIndex != nil {
+		s.SessionIndex = *r.SAMLSessionIndex
 	}
 	if s.Methods == nil {
 		s.Methods = []string{}
@@ -238,9 +238,9 @@ func (s *Service) Authenticate(ctx context.Context, tenantID uuid.UUID, tok stri
 			return fmt.Errorf("touch session: %w", err)
 		}
 		sess := fromRow(sqlcgen.Session{ID: row.ID, UserID: row.UserID, CreatedAt: row.CreatedAt, LastActiveAt: last,
-			ExpiresAt: row.ExpiresAt, AuthTime: row.AuthTime, Methods: row.Methods, Aal: row.Aal, Ip: row.Ip,
+			ExpiresAt: row.ExpiresAt, AuthTime: row.AuthTime, Methods: row.Methods, AAL: row.AAL, IP: row.IP,
 			UserAgent: row.UserAgent, Device: row.Device, Browser: row.Browser, Os: row.Os,
-			SsoConnectionID: row.SsoConnectionID, SamlNameID: row.SamlNameID, SamlSessionIndex: row.SamlSessionIndex})
+			SSOConnectionID: row.SSOConnectionID, SAMLNameID: row.SAMLNameID, SAMLSessionIndex: row.SAMLSessionIndex})
 		p = Principal{Session: sess, TenantID: row.TenantID, UserID: row.UserID, Email: row.Email, Name: row.Name,
 			Status: row.UserStatus, EmailVerifiedAt: row.EmailVerifiedAt, UserCreatedAt: row.UserCreatedAt}
 		// The session's own deadline in database time, moved onto the local clock.
@@ -308,8 +308,8 @@ func (s *Service) List(ctx context.Context, p Principal) ([]View, error) {
 		for _, r := range rows {
 			v := View{ID: r.ID, Current: r.ID == p.Session.ID, Device: r.Device, Browser: r.Browser, OS: r.Os,
 				CreatedAt: r.CreatedAt, LastActiveAt: r.LastActiveAt}
-			if r.Ip != nil {
-				v.IP = r.Ip.String()
+			if r.IP != nil {
+				v.IP = r.IP.String()
 			}
 			if len(r.Methods) > 0 {
 				v.AuthMethod = r.Methods[0]
@@ -427,7 +427,7 @@ func StepUp(ctx context.Context, q *sqlcgen.Queries, sessionID uuid.UUID, method
 	if method == "totp" || method == "recovery_code" {
 		aal = 2
 	}
-	row, err := q.StepUpSession(ctx, sqlcgen.StepUpSessionParams{ID: sessionID, NewTokenHash: hash, Methods: []string{method}, Aal: aal, AuthTime: now})
+	row, err := q.StepUpSession(ctx, sqlcgen.StepUpSessionParams{ID: sessionID, NewTokenHash: hash, Methods: []string{method}, AAL: aal, AuthTime: now})
 	if errors.Is(err, store.ErrNotFound) {
 		return Issued{}, nil, ErrUnauthenticated
 	}
@@ -435,7 +435,7 @@ func StepUp(ctx context.Context, q *sqlcgen.Queries, sessionID uuid.UUID, method
 		return Issued{}, nil, fmt.Errorf("step up session: %w", err)
 	}
 	s := fromRow(sqlcgen.Session{ID: row.ID, UserID: row.UserID, CreatedAt: row.CreatedAt, LastActiveAt: row.LastActiveAt,
-		ExpiresAt: row.ExpiresAt, AuthTime: row.AuthTime, Methods: row.Methods, Aal: row.Aal, Ip: row.Ip, UserAgent: row.UserAgent,
+		ExpiresAt: row.ExpiresAt, AuthTime: row.AuthTime, Methods: row.Methods, AAL: row.AAL, IP: row.IP, UserAgent: row.UserAgent,
 		Device: row.Device, Browser: row.Browser, Os: row.Os})
 	return Issued{Session: s, Token: tok}, row.OldTokenHash, nil
 }

@@ -90,7 +90,7 @@ var ErrSSOFailed = apperr.New(apperr.Unauthenticated, "sso_failed", "Single sign
 // signIn).
 type trace struct {
 	report Report
-	conn   *sqlcgen.SsoConnection
+	conn   *sqlcgen.SSOConnection
 	mode   string
 }
 
@@ -145,15 +145,15 @@ func errDetail(err error) string {
 
 // open finds the connection and consumes the pending request the RelayState refers to,
 // in one transaction (single use: consumed whether or not the response then validates).
-func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string) (sqlcgen.SsoConnection, *sqlcgen.SamlRequest, error) {
-	var c sqlcgen.SsoConnection
-	var req *sqlcgen.SamlRequest
+func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string) (sqlcgen.SSOConnection, *sqlcgen.SAMLRequest, error) {
+	var c sqlcgen.SSOConnection
+	var req *sqlcgen.SAMLRequest
 	if !slugRe.MatchString(slug) {
 		return c, nil, ErrNotFound
 	}
 	relayHash, perr := token.Parse(relay)
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		c, req = sqlcgen.SsoConnection{}, nil // nothing of an attempt the store retries
+		c, req = sqlcgen.SSOConnection{}, nil // nothing of an attempt the store retries
 		conn, err := q.GetSSOConnectionBySlug(ctx, slug)
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
@@ -161,7 +161,7 @@ func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string)
 		if err != nil {
 			return err
 		}
-		var pending *sqlcgen.SamlRequest
+		var pending *sqlcgen.SAMLRequest
 		if relay != "" && perr == nil {
 			r, err := q.ConsumeSAMLRequest(ctx, sqlcgen.ConsumeSAMLRequestParams{RelayHash: relayHash, ConnectionID: conn.ID})
 			switch {
@@ -180,7 +180,7 @@ func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string)
 // acs runs the pipeline: validation, then (except in test mode) the sign-in transaction,
 // then what may only happen once that transaction committed. A refusal has a reason; an
 // error without one is infrastructure.
-func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, req *sqlcgen.SamlRequest, in ACSInput, tr *trace) (ACSResult, string, error) {
+func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace) (ACSResult, string, error) {
 	m, err := s.load(t, c)
 	if err != nil {
 		return ACSResult{}, "", err

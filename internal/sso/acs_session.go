@@ -46,7 +46,7 @@ type signedIn struct {
 // attempt changes nothing declared outside it: tr is only read, each attempt builds its
 // own copy of the report, and out is replaced by every attempt (the one that commits
 // comes last).
-func (s *Service) signIn(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, m *material, req *sqlcgen.SamlRequest, in ACSInput, tr *trace, a accepted) (signedIn, error) {
+func (s *Service) signIn(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace, a accepted) (signedIn, error) {
 	var out signedIn
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
@@ -57,7 +57,7 @@ func (s *Service) signIn(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConn
 }
 
 // signInAttempt is one run of the sign-in transaction.
-func (s *Service) signInAttempt(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, c sqlcgen.SsoConnection, m *material, req *sqlcgen.SamlRequest, in ACSInput, tr *trace, a accepted) (signedIn, error) {
+func (s *Service) signInAttempt(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace, a accepted) (signedIn, error) {
 	if err := s.atSignIn("begin"); err != nil {
 		return signedIn{}, err
 	}
@@ -91,7 +91,7 @@ func (s *Service) signInAttempt(ctx context.Context, q *sqlcgen.Queries, t tenan
 // issueSession creates the user's SSO session, or steps up the session a
 // re-authentication request was made for. It returns the token hashes of the sessions the
 // new one evicted, and the replaced token hash of a step-up.
-func (s *Service) issueSession(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, c sqlcgen.SsoConnection, req *sqlcgen.SamlRequest, in ACSInput,
+func (s *Service) issueSession(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, c sqlcgen.SSOConnection, req *sqlcgen.SAMLRequest, in ACSInput,
 	mode string, a accepted, u resolved, sessionIndex string) (ACSResult, [][]byte, []byte, error) {
 	if req != nil && req.Purpose == PurposeReauth {
 		sess, err := q.GetSessionByID(ctx, *req.SessionID)

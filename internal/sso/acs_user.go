@@ -63,7 +63,7 @@ func accountRefusal(status string) error {
 
 // link attaches the identity to an existing account with the same address, only when the
 // address's domain is verified for this connection.
-func link(ctx context.Context, q *sqlcgen.Queries, c sqlcgen.SsoConnection, existing sqlcgen.User, domain, nameID string, who audit.Who) (resolved, error) {
+func link(ctx context.Context, q *sqlcgen.Queries, c sqlcgen.SSOConnection, existing sqlcgen.User, domain, nameID string, who audit.Who) (resolved, error) {
 	d, err := q.GetSSODomain(ctx, domain)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return resolved{}, err
@@ -89,7 +89,7 @@ func link(ctx context.Context, q *sqlcgen.Queries, c sqlcgen.SsoConnection, exis
 // its open invitation's, when stronger).
 func (s *Service) provision(ctx context.Context, q *sqlcgen.Queries, m *material, rep *Report, email, domain string, who audit.Who) (resolved, error) {
 	c := m.conn
-	if !c.Jit {
+	if !c.JIT {
 		return resolved{}, refuse("jit_disabled", errors.New("no account is linked to this identity and JIT provisioning is off"))
 	}
 	// An address of a domain routed to another connection is that IdP's to vouch for.

@@ -33,7 +33,7 @@ type accepted struct {
 // validate runs the checks on a posted response, in order, recording each in the trace;
 // c is the connection row as open read it. A refusal has a reason; an error without one
 // is infrastructure.
-func (s *Service) validate(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, m *material, req *sqlcgen.SamlRequest, in ACSInput, tr *trace) (accepted, string, error) {
+func (s *Service) validate(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace) (accepted, string, error) {
 	raw, sh, reason, err := readResponse(in.SAMLResponse, tr)
 	if err != nil {
 		return accepted{}, reason, err
@@ -64,7 +64,7 @@ func readResponse(form string, tr *trace) ([]byte, shape, string, error) {
 
 // matchRequest decides which request of ours the response answers (the RelayState is
 // our opaque reference), or whether it may be an unsolicited one, and sets the mode.
-func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, req *sqlcgen.SamlRequest, in ACSInput, sh shape, tr *trace) (string, error) {
+func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, req *sqlcgen.SAMLRequest, in ACSInput, sh shape, tr *trace) (string, error) {
 	if req != nil {
 		bh := sha256.Sum256([]byte(in.Browser))
 		if in.Browser == "" || subtle.ConstantTimeCompare(bh[:], req.BrowserHash) != 1 {
@@ -77,7 +77,7 @@ func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.S
 		if err != nil {
 			return "", err
 		}
-		if reason != "no_pending_request" || !c.AllowIdpInitiated {
+		if reason != "no_pending_request" || !c.AllowIdPInitiated {
 			err := errors.New("the request this response answers is unknown, used or expired")
 			tr.step("request", err, "")
 			return reason, err
@@ -87,7 +87,7 @@ func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.S
 		tr.mode = req.Purpose
 		tr.step("request", nil, "answers request "+req.ID)
 	} else {
-		if !c.AllowIdpInitiated {
+		if !c.AllowIdPInitiated {
 			err := errors.New("no request of ours matches and IdP-initiated login is off for this connection")
 			tr.step("request", err, "")
 			if sh.inResponseTo != "" {
@@ -107,7 +107,7 @@ func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.S
 
 // checkAssertion has crewjam validate the response with this connection's metadata only,
 // then makes Gatehouse's own checks on what crewjam accepted.
-func (s *Service) checkAssertion(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, m *material, req *sqlcgen.SamlRequest, raw []byte, sh shape, tr *trace) (accepted, string, error) {
+func (s *Service) checkAssertion(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, raw []byte, sh shape, tr *trace) (accepted, string, error) {
 	sp := s.serviceProvider(ctx, t, m, req == nil)
 	var ids []string
 	if req != nil {
@@ -132,8 +132,8 @@ func (s *Service) checkAssertion(ctx context.Context, t tenant.Tenant, c sqlcgen
 	}
 	fillReport(&tr.report, assertion, m.mapping)
 
-	if got := assertion.Issuer.Value; got != c.IdpEntityID {
-		err := fmt.Errorf("issuer %q is not this connection's IdP %q", clipMsg(got), clipMsg(c.IdpEntityID))
+	if got := assertion.Issuer.Value; got != c.IdPEntityID {
+		err := fmt.Errorf("issuer %q is not this connection's IdP %q", clipMsg(got), clipMsg(c.IdPEntityID))
 		tr.step("issuer", err, "")
 		return accepted{}, "issuer_mismatch", err
 	}
@@ -176,12 +176,12 @@ func (s *Service) checkAssertion(ctx context.Context, t tenant.Tenant, c sqlcgen
 }
 
 // requestFailure names why a RelayState matched no pending request.
-func (s *Service) requestFailure(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection, relay string) (string, error) {
+func (s *Service) requestFailure(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, relay string) (string, error) {
 	relayHash, err := token.Parse(relay)
 	if err != nil {
 		return "no_pending_request", nil
 	}
-	var r sqlcgen.SamlRequest
+	var r sqlcgen.SAMLRequest
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
 		r, err = q.GetSAMLRequestByRelay(ctx, relayHash)

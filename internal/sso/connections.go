@@ -143,12 +143,12 @@ type settings struct {
 	mapping, roles                                      []byte
 }
 
-func mergeSettings(cur *sqlcgen.SsoConnection, in Input) (settings, error) {
+func mergeSettings(cur *sqlcgen.SSOConnection, in Input) (settings, error) {
 	st := settings{provider: "generic", nameIDFormat: "unspecified", defaultRedirect: "/", jit: true, enabled: true,
 		mapping: []byte("{}"), roles: []byte("{}")}
 	if cur != nil {
 		st = settings{name: cur.Name, slug: cur.Slug, provider: cur.Provider, nameIDFormat: cur.NameIDFormat,
-			defaultRedirect: cur.DefaultRedirect, jit: cur.Jit, enforce: cur.Enforce, idpInitiated: cur.AllowIdpInitiated,
+			defaultRedirect: cur.DefaultRedirect, jit: cur.JIT, enforce: cur.Enforce, idpInitiated: cur.AllowIdPInitiated,
 			enabled: cur.Enabled, mapping: cur.AttributeMapping, roles: cur.RoleMapping}
 	}
 	if in.Name != nil {
@@ -261,9 +261,9 @@ func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who aud
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		out = Connection{} // set again by the attempt that commits
 		row, err := q.InsertSSOConnection(ctx, sqlcgen.InsertSSOConnectionParams{ID: id, Slug: st.slug, Name: st.name, Provider: st.provider,
-			IdpMetadata: string(doc), IdpEntityID: idp.EntityID, IdpCertNotAfter: idp.EarliestExpiry(), MetadataUrl: metaURL,
+			IdPMetadata: string(doc), IdPEntityID: idp.EntityID, IdPCertNotAfter: idp.EarliestExpiry(), MetadataURL: metaURL,
 			MetadataFetchedAt: fetched, NameIDFormat: st.nameIDFormat, SpKeyID: key.KeyID, SpKeySealed: key.Sealed, SpCertDer: key.Cert,
-			Jit: st.jit, Enforce: st.enforce, AllowIdpInitiated: st.idpInitiated, DefaultRedirect: st.defaultRedirect,
+			JIT: st.jit, Enforce: st.enforce, AllowIdPInitiated: st.idpInitiated, DefaultRedirect: st.defaultRedirect,
 			AttributeMapping: st.mapping, RoleMapping: st.roles, Enabled: st.enabled})
 		if _, ok := store.AsUniqueViolation(err); ok {
 			return ErrSlugTaken
@@ -301,7 +301,7 @@ func setDomains(ctx context.Context, q *sqlcgen.Queries, connID uuid.UUID, list 
 
 // Update changes a connection; fields left out keep their value.
 func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in Input, who audit.Who) (Connection, error) {
-	var cur sqlcgen.SsoConnection
+	var cur sqlcgen.SSOConnection
 	if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetSSOConnection(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -326,13 +326,13 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 	if err != nil {
 		return Connection{}, err
 	}
-	p := sqlcgen.UpdateSSOConnectionParams{ID: id, Name: st.name, Provider: st.provider, IdpMetadata: cur.IdpMetadata,
-		IdpEntityID: cur.IdpEntityID, IdpCertNotAfter: cur.IdpCertNotAfter, MetadataUrl: cur.MetadataUrl,
-		MetadataFetchedAt: cur.MetadataFetchedAt, NameIDFormat: st.nameIDFormat, Jit: st.jit, Enforce: st.enforce,
-		AllowIdpInitiated: st.idpInitiated, DefaultRedirect: st.defaultRedirect, AttributeMapping: st.mapping,
+	p := sqlcgen.UpdateSSOConnectionParams{ID: id, Name: st.name, Provider: st.provider, IdPMetadata: cur.IdPMetadata,
+		IdPEntityID: cur.IdPEntityID, IdPCertNotAfter: cur.IdPCertNotAfter, MetadataURL: cur.MetadataURL,
+		MetadataFetchedAt: cur.MetadataFetchedAt, NameIDFormat: st.nameIDFormat, JIT: st.jit, Enforce: st.enforce,
+		AllowIdPInitiated: st.idpInitiated, DefaultRedirect: st.defaultRedirect, AttributeMapping: st.mapping,
 		RoleMapping: st.roles, Enabled: st.enabled}
 	if ok {
-		p.IdpMetadata, p.IdpEntityID, p.IdpCertNotAfter, p.MetadataUrl = string(doc), idp.EntityID, idp.EarliestExpiry(), metaURL
+		p.IdPMetadata, p.IdPEntityID, p.IdPCertNotAfter, p.MetadataURL = string(doc), idp.EntityID, idp.EarliestExpiry(), metaURL
 		if metaURL != nil {
 			now := s.now()
 			p.MetadataFetchedAt = &now
@@ -384,8 +384,8 @@ func (s *Service) Delete(ctx context.Context, t tenant.Tenant, id uuid.UUID, who
 
 // List returns the tenant's connections.
 func (s *Service) List(ctx context.Context, t tenant.Tenant) ([]Connection, error) {
-	var rows []sqlcgen.SsoConnection
-	var domains []sqlcgen.SsoDomain
+	var rows []sqlcgen.SSOConnection
+	var domains []sqlcgen.SSODomain
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
 		if rows, err = q.ListSSOConnections(ctx); err != nil {
@@ -460,7 +460,7 @@ func (s *Service) DropPreviousKey(ctx context.Context, t tenant.Tenant, id uuid.
 
 // Domains lists every routed domain of the tenant.
 func (s *Service) Domains(ctx context.Context, t tenant.Tenant) ([]Domain, error) {
-	var rows []sqlcgen.SsoDomain
+	var rows []sqlcgen.SSODomain
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
 		rows, err = q.ListSSODomains(ctx)
@@ -486,7 +486,7 @@ func (s *Service) VerifyDomain(ctx context.Context, t tenant.Tenant, domain stri
 	if err != nil {
 		return Domain{}, ErrDomainNotFound
 	}
-	var row sqlcgen.SsoDomain
+	var row sqlcgen.SSODomain
 	if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		r, err := q.GetSSODomain(ctx, d)
 		if errors.Is(err, store.ErrNotFound) {
@@ -509,7 +509,7 @@ func (s *Service) VerifyDomain(ctx context.Context, t tenant.Tenant, domain stri
 	// Read before the transaction: a retried attempt must not see the previous attempt's
 	// row and skip the audit event of the verification.
 	wasVerified := row.VerifiedAt != nil
-	var checked sqlcgen.SsoDomain
+	var checked sqlcgen.SSODomain
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		r, err := q.MarkSSODomainChecked(ctx, sqlcgen.MarkSSODomainCheckedParams{Domain: d, LastError: msg})
 		if err != nil {
@@ -538,7 +538,7 @@ func fingerprint(der []byte) string {
 }
 
 // viewOf is a connection row with its domains, as the API shows it.
-func (s *Service) viewOf(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, row sqlcgen.SsoConnection) (Connection, error) {
+func (s *Service) viewOf(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, row sqlcgen.SSOConnection) (Connection, error) {
 	domains, err := q.ListSSODomainsOf(ctx, row.ID)
 	if err != nil {
 		return Connection{}, err

@@ -171,7 +171,7 @@ func fetchReason(err error) string {
 func (s *Service) RefreshMetadata(ctx context.Context, tenants []tenant.Tenant) error {
 	var firstErr error
 	for _, t := range tenants {
-		var conns []sqlcgen.SsoConnection
+		var conns []sqlcgen.SSOConnection
 		if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 			var err error
 			conns, err = q.ListSSOConnectionsWithMetadataURL(ctx)
@@ -189,13 +189,13 @@ func (s *Service) RefreshMetadata(ctx context.Context, tenants []tenant.Tenant) 
 	return firstErr
 }
 
-func (s *Service) refreshOne(ctx context.Context, t tenant.Tenant, c sqlcgen.SsoConnection) error {
-	doc, err := s.FetchMetadata(ctx, *c.MetadataUrl)
+func (s *Service) refreshOne(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection) error {
+	doc, err := s.FetchMetadata(ctx, *c.MetadataURL)
 	var idp IdP
 	if err == nil {
-		idp, err = ParseMetadata(doc, c.IdpEntityID)
+		idp, err = ParseMetadata(doc, c.IdPEntityID)
 	}
-	if err == nil && idp.EntityID != c.IdpEntityID {
+	if err == nil && idp.EntityID != c.IdPEntityID {
 		err = errors.New("the document now names another IdP (" + clipMsg(idp.EntityID) + ")")
 	}
 	if err != nil {
@@ -212,8 +212,8 @@ func (s *Service) refreshOne(ctx context.Context, t tenant.Tenant, c sqlcgen.Sso
 	now := s.now()
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		_, err := q.UpdateSSOConnection(ctx, sqlcgen.UpdateSSOConnectionParams{ID: c.ID, Name: c.Name, Provider: c.Provider,
-			IdpMetadata: string(doc), IdpEntityID: idp.EntityID, IdpCertNotAfter: idp.EarliestExpiry(), MetadataUrl: c.MetadataUrl,
-			MetadataFetchedAt: &now, NameIDFormat: c.NameIDFormat, Jit: c.Jit, Enforce: c.Enforce, AllowIdpInitiated: c.AllowIdpInitiated,
+			IdPMetadata: string(doc), IdPEntityID: idp.EntityID, IdPCertNotAfter: idp.EarliestExpiry(), MetadataURL: c.MetadataURL,
+			MetadataFetchedAt: &now, NameIDFormat: c.NameIDFormat, JIT: c.JIT, Enforce: c.Enforce, AllowIdPInitiated: c.AllowIdPInitiated,
 			DefaultRedirect: c.DefaultRedirect, AttributeMapping: c.AttributeMapping, RoleMapping: c.RoleMapping, Enabled: c.Enabled})
 		return err
 	})

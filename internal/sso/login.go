@@ -106,7 +106,7 @@ func (s *Service) StartLogin(ctx context.Context, t tenant.Tenant, in StartInput
 	bh := sha256.Sum256([]byte(browser))
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		return q.InsertSAMLRequest(ctx, sqlcgen.InsertSAMLRequestParams{ID: req.ID, ConnectionID: c.ID, RelayHash: relayHash,
-			BrowserHash: bh[:], Purpose: in.Purpose, ReturnTo: returnTo, SessionID: in.SessionID, TtlSeconds: int32(s.cfg.RequestTTL.Seconds())})
+			BrowserHash: bh[:], Purpose: in.Purpose, ReturnTo: returnTo, SessionID: in.SessionID, TTLSeconds: int32(s.cfg.RequestTTL.Seconds())})
 	})
 	if err != nil {
 		return Start{}, err

@@ -32,9 +32,9 @@ func (s *Service) CertificateNotices(ctx context.Context, tenants []tenant.Tenan
 				return err
 			}
 			for _, c := range due {
-				when := c.IdpCertNotAfter.UTC().Format("2 January 2006")
+				when := c.IdPCertNotAfter.UTC().Format("2 January 2006")
 				event := fmt.Sprintf("The signing certificate of single sign-on connection %q expires on %s", c.Name, when)
-				if c.IdpCertNotAfter.Before(s.now()) {
+				if c.IdPCertNotAfter.Before(s.now()) {
 					event = fmt.Sprintf("The signing certificate of single sign-on connection %q expired on %s", c.Name, when)
 				}
 				for _, o := range owners {

@@ -186,7 +186,7 @@ type material struct {
 	key      *x509.Certificate
 	sp       spMaterial
 	prevSP   *spMaterial
-	conn     sqlcgen.SsoConnection
+	conn     sqlcgen.SSOConnection
 	mapping  AttributeMapping
 	roles    map[string]string
 	certPool []*x509.Certificate
@@ -196,7 +196,7 @@ type material struct {
 	mappingErr error
 }
 
-func domainView(d sqlcgen.SsoDomain) Domain {
+func domainView(d sqlcgen.SSODomain) Domain {
 	return Domain{Domain: d.Domain, ConnectionID: d.ConnectionID, Verified: d.VerifiedAt != nil, VerifiedAt: d.VerifiedAt,
 		RecordName: domainverify.RecordName(d.Domain), RecordValue: d.VerificationToken, LastCheckedAt: d.LastCheckedAt, LastError: d.LastError}
 }
@@ -208,18 +208,18 @@ func (s *Service) urlsFor(t tenant.Tenant, slug string) (entityID, acs, metadata
 	return metadata, s.urls.Link(t.Slug, base+"/acs", nil), metadata, s.urls.Link(t.Slug, base+"/login", nil), s.urls.Link(t.Slug, base+"/slo", nil)
 }
 
-func (s *Service) view(t tenant.Tenant, c sqlcgen.SsoConnection, domains []sqlcgen.SsoDomain) Connection {
-	v := Connection{ID: c.ID, Slug: c.Slug, Name: c.Name, Provider: c.Provider, Enabled: c.Enabled, MetadataURL: c.MetadataUrl,
-		MetadataFetchedAt: c.MetadataFetchedAt, MetadataError: c.MetadataError, NameIDFormat: c.NameIDFormat, JIT: c.Jit,
-		Enforce: c.Enforce, AllowIdPInitiated: c.AllowIdpInitiated, DefaultRedirect: c.DefaultRedirect,
+func (s *Service) view(t tenant.Tenant, c sqlcgen.SSOConnection, domains []sqlcgen.SSODomain) Connection {
+	v := Connection{ID: c.ID, Slug: c.Slug, Name: c.Name, Provider: c.Provider, Enabled: c.Enabled, MetadataURL: c.MetadataURL,
+		MetadataFetchedAt: c.MetadataFetchedAt, MetadataError: c.MetadataError, NameIDFormat: c.NameIDFormat, JIT: c.JIT,
+		Enforce: c.Enforce, AllowIdPInitiated: c.AllowIdPInitiated, DefaultRedirect: c.DefaultRedirect,
 		RoleMapping: map[string]string{}, Domains: []Domain{}, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	v.SPEntityID, v.ACSURL, v.SPMetadataURL, v.LoginURL, v.SLOURL = s.urlsFor(t, c.Slug)
 	var mapErr error
 	v.AttributeMapping, v.RoleMapping, mapErr = parseMappings(c.AttributeMapping, c.RoleMapping)
-	if idp, err := ParseMetadata([]byte(c.IdpMetadata), c.IdpEntityID); err == nil {
+	if idp, err := ParseMetadata([]byte(c.IdPMetadata), c.IdPEntityID); err == nil {
 		v.IdP = idp
 	} else {
-		v.IdP = IdP{EntityID: c.IdpEntityID, NameIDFormats: []string{}, Certificates: []CertInfo{}}
+		v.IdP = IdP{EntityID: c.IdPEntityID, NameIDFormats: []string{}, Certificates: []CertInfo{}}
 	}
 	for _, der := range [][]byte{c.SpCertDer, c.SpPrevCertDer} {
 		if cert, err := x509.ParseCertificate(der); err == nil {
@@ -288,7 +288,7 @@ func (s *Service) SlugOf(ctx context.Context, t tenant.Tenant, id *uuid.UUID) (s
 
 // Attempts lists a connection's recent ACS attempts, newest first.
 func (s *Service) Attempts(ctx context.Context, t tenant.Tenant, id uuid.UUID, limit int) ([]Attempt, error) {
-	var rows []sqlcgen.SsoAttempt
+	var rows []sqlcgen.SSOAttempt
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
 		rows, err = q.ListSSOAttempts(ctx, sqlcgen.ListSSOAttemptsParams{ConnectionID: id, Lim: int32(limit)})

@@ -23,7 +23,7 @@ func (s *Service) LogoutRedirect(ctx context.Context, t tenant.Tenant, p session
 	if p.Session.SSOConnectionID == nil || p.Session.NameID == "" {
 		return "", nil
 	}
-	var c sqlcgen.SsoConnection
+	var c sqlcgen.SSOConnection
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetSSOConnection(ctx, *p.Session.SSOConnectionID)
 		c = row

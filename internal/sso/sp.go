@@ -25,14 +25,14 @@ type spMaterial struct {
 }
 
 // load returns the parsed material of a connection row, cached per connection version.
-func (s *Service) load(t tenant.Tenant, c sqlcgen.SsoConnection) (*material, error) {
+func (s *Service) load(t tenant.Tenant, c sqlcgen.SSOConnection) (*material, error) {
 	s.mu.Lock()
 	m := s.material[c.ID]
 	s.mu.Unlock()
 	if m != nil && m.updated.Equal(c.UpdatedAt) {
 		return m, nil
 	}
-	idp, err := ParseMetadata([]byte(c.IdpMetadata), c.IdpEntityID)
+	idp, err := ParseMetadata([]byte(c.IdPMetadata), c.IdPEntityID)
 	if err != nil {
 		return nil, fmt.Errorf("stored metadata of %s: %w", c.Slug, err)
 	}
@@ -151,11 +151,11 @@ func (s *Service) Metadata(ctx context.Context, t tenant.Tenant, slug string) ([
 	return marshalMetadata(ed)
 }
 
-func (s *Service) bySlug(ctx context.Context, t tenant.Tenant, slug string) (sqlcgen.SsoConnection, error) {
+func (s *Service) bySlug(ctx context.Context, t tenant.Tenant, slug string) (sqlcgen.SSOConnection, error) {
 	if !slugRe.MatchString(slug) {
-		return sqlcgen.SsoConnection{}, ErrNotFound
+		return sqlcgen.SSOConnection{}, ErrNotFound
 	}
-	var c sqlcgen.SsoConnection
+	var c sqlcgen.SSOConnection
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
 		c, err = q.GetSSOConnectionBySlug(ctx, slug)

@@ -76,7 +76,7 @@ type InsertAuditEventParams struct {
 	ActorLabel   string          `json:"actor_label"`
 	SubjectID    *uuid.UUID      `json:"subject_id"`
 	SubjectLabel string          `json:"subject_label"`
-	Ip           *netip.Addr     `json:"ip"`
+	IP           *netip.Addr     `json:"ip"`
 	UserAgent    string          `json:"user_agent"`
 	RequestID    string          `json:"request_id"`
 	Details      json.RawMessage `json:"details"`
@@ -89,7 +89,7 @@ func (q *Queries) InsertAuditEvent(ctx context.Context, arg InsertAuditEventPara
 		arg.ActorLabel,
 		arg.SubjectID,
 		arg.SubjectLabel,
-		arg.Ip,
+		arg.IP,
 		arg.UserAgent,
 		arg.RequestID,
 		arg.Details,
@@ -142,7 +142,7 @@ func (q *Queries) ListAuditEvents(ctx context.Context, arg ListAuditEventsParams
 			&i.ActorLabel,
 			&i.SubjectID,
 			&i.SubjectLabel,
-			&i.Ip,
+			&i.IP,
 			&i.UserAgent,
 			&i.RequestID,
 			&i.Details,
@@ -241,8 +241,8 @@ type ListUsersParams struct {
 	Q        *string    `json:"q"`
 	Status   *string    `json:"status"`
 	Verified *bool      `json:"verified"`
-	WithMfa  *bool      `json:"with_mfa"`
-	WithSso  *bool      `json:"with_sso"`
+	WithMFA  *bool      `json:"with_mfa"`
+	WithSSO  *bool      `json:"with_sso"`
 	BeforeAt *time.Time `json:"before_at"`
 	BeforeID *uuid.UUID `json:"before_id"`
 	PageSize int32      `json:"page_size"`
@@ -260,9 +260,9 @@ type ListUsersRow struct {
 	LastLoginAt     *time.Time `json:"last_login_at"`
 	PurgeAfter      *time.Time `json:"purge_after"`
 	EmailKey        *string    `json:"email_key"`
-	Mfa             bool       `json:"mfa"`
+	MFA             bool       `json:"mfa"`
 	Roles           []string   `json:"roles"`
-	Sso             []string   `json:"sso"`
+	SSO             []string   `json:"sso"`
 }
 
 // Admin list: newest first, keyset pagination, optional email search (a substring:
@@ -272,8 +272,8 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUse
 		arg.Q,
 		arg.Status,
 		arg.Verified,
-		arg.WithMfa,
-		arg.WithSso,
+		arg.WithMFA,
+		arg.WithSSO,
 		arg.BeforeAt,
 		arg.BeforeID,
 		arg.PageSize,
@@ -297,9 +297,9 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUse
 			&i.LastLoginAt,
 			&i.PurgeAfter,
 			&i.EmailKey,
-			&i.Mfa,
+			&i.MFA,
 			&i.Roles,
-			&i.Sso,
+			&i.SSO,
 		); err != nil {
 			return nil, err
 		}

@@ -56,7 +56,7 @@ type CountUserRowsRow struct {
 	EmailTokens         int64 `json:"email_tokens"`
 	PasswordCredentials int64 `json:"password_credentials"`
 	KnownDevices        int64 `json:"known_devices"`
-	TotpCredentials     int64 `json:"totp_credentials"`
+	TOTPCredentials     int64 `json:"totp_credentials"`
 	RecoveryCodes       int64 `json:"recovery_codes"`
 	LoginChallenges     int64 `json:"login_challenges"`
 	MailOutbox          int64 `json:"mail_outbox"`
@@ -71,7 +71,7 @@ func (q *Queries) CountUserRows(ctx context.Context, userID uuid.UUID) (CountUse
 		&i.EmailTokens,
 		&i.PasswordCredentials,
 		&i.KnownDevices,
-		&i.TotpCredentials,
+		&i.TOTPCredentials,
 		&i.RecoveryCodes,
 		&i.LoginChallenges,
 		&i.MailOutbox,

@@ -27,7 +27,7 @@ type ExportAuditEventsRow struct {
 	ActorLabel   string          `json:"actor_label"`
 	SubjectID    *uuid.UUID      `json:"subject_id"`
 	SubjectLabel string          `json:"subject_label"`
-	Ip           *netip.Addr     `json:"ip"`
+	IP           *netip.Addr     `json:"ip"`
 	UserAgent    string          `json:"user_agent"`
 	RequestID    string          `json:"request_id"`
 	Details      json.RawMessage `json:"details"`
@@ -50,7 +50,7 @@ func (q *Queries) ExportAuditEvents(ctx context.Context, userID *uuid.UUID) ([]E
 			&i.ActorLabel,
 			&i.SubjectID,
 			&i.SubjectLabel,
-			&i.Ip,
+			&i.IP,
 			&i.UserAgent,
 			&i.RequestID,
 			&i.Details,
@@ -350,13 +350,13 @@ type ExportSessionsRow struct {
 	CreatedAt     time.Time   `json:"created_at"`
 	LastActiveAt  time.Time   `json:"last_active_at"`
 	ExpiresAt     time.Time   `json:"expires_at"`
-	Ip            *netip.Addr `json:"ip"`
+	IP            *netip.Addr `json:"ip"`
 	UserAgent     string      `json:"user_agent"`
 	Device        string      `json:"device"`
 	Browser       string      `json:"browser"`
 	Os            string      `json:"os"`
 	Methods       []string    `json:"methods"`
-	Aal           int16       `json:"aal"`
+	AAL           int16       `json:"aal"`
 	AuthTime      time.Time   `json:"auth_time"`
 	RevokedAt     *time.Time  `json:"revoked_at"`
 	RevokedReason *string     `json:"revoked_reason"`
@@ -377,13 +377,13 @@ func (q *Queries) ExportSessions(ctx context.Context, userID uuid.UUID) ([]Expor
 			&i.CreatedAt,
 			&i.LastActiveAt,
 			&i.ExpiresAt,
-			&i.Ip,
+			&i.IP,
 			&i.UserAgent,
 			&i.Device,
 			&i.Browser,
 			&i.Os,
 			&i.Methods,
-			&i.Aal,
+			&i.AAL,
 			&i.AuthTime,
 			&i.RevokedAt,
 			&i.RevokedReason,

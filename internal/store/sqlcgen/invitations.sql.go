@@ -37,7 +37,7 @@ type CountUsersByStateRow struct {
 	Users           int64 `json:"users"`
 	Verified        int64 `json:"verified"`
 	PendingDeletion int64 `json:"pending_deletion"`
-	Mfa             int64 `json:"mfa"`
+	MFA             int64 `json:"mfa"`
 	ActiveSessions  int64 `json:"active_sessions"`
 }
 
@@ -48,7 +48,7 @@ func (q *Queries) CountUsersByState(ctx context.Context) (CountUsersByStateRow, 
 		&i.Users,
 		&i.Verified,
 		&i.PendingDeletion,
-		&i.Mfa,
+		&i.MFA,
 		&i.ActiveSessions,
 	)
 	return i, err

@@ -26,7 +26,7 @@ func (q *Queries) GetOutboxMail(ctx context.Context, id uuid.UUID) (MailOutbox, 
 		&i.ToAddress,
 		&i.Subject,
 		&i.TextBody,
-		&i.HtmlBody,
+		&i.HTMLBody,
 		&i.Status,
 		&i.Attempts,
 		&i.LastError,
@@ -50,7 +50,7 @@ type InsertOutboxMailParams struct {
 	ToAddress string     `json:"to_address"`
 	Subject   string     `json:"subject"`
 	TextBody  *string    `json:"text_body"`
-	HtmlBody  *string    `json:"html_body"`
+	HTMLBody  *string    `json:"html_body"`
 }
 
 // Mail outbox. Tenant-scoped.
@@ -61,7 +61,7 @@ func (q *Queries) InsertOutboxMail(ctx context.Context, arg InsertOutboxMailPara
 		arg.ToAddress,
 		arg.Subject,
 		arg.TextBody,
-		arg.HtmlBody,
+		arg.HTMLBody,
 	)
 	var id uuid.UUID
 	err := row.Scan(&id)

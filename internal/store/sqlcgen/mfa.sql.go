@@ -92,9 +92,9 @@ SELECT tenant_id, user_id, key_id, secret_sealed, confirmed_at, last_step, creat
 `
 
 // TOTP, recovery codes and login challenges. Tenant-scoped.
-func (q *Queries) GetTOTP(ctx context.Context, userID uuid.UUID) (TotpCredential, error) {
+func (q *Queries) GetTOTP(ctx context.Context, userID uuid.UUID) (TOTPCredential, error) {
 	row := q.db.QueryRow(ctx, getTOTP, userID)
-	var i TotpCredential
+	var i TOTPCredential
 	err := row.Scan(
 		&i.TenantID,
 		&i.UserID,

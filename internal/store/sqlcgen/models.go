@@ -22,7 +22,7 @@ type AuditEvent struct {
 	ActorLabel   string          `json:"actor_label"`
 	SubjectID    *uuid.UUID      `json:"subject_id"`
 	SubjectLabel string          `json:"subject_label"`
-	Ip           *netip.Addr     `json:"ip"`
+	IP           *netip.Addr     `json:"ip"`
 	UserAgent    string          `json:"user_agent"`
 	RequestID    string          `json:"request_id"`
 	Details      json.RawMessage `json:"details"`
@@ -110,7 +110,7 @@ type MailOutbox struct {
 	ToAddress  string     `json:"to_address"`
 	Subject    string     `json:"subject"`
 	TextBody   *string    `json:"text_body"`
-	HtmlBody   *string    `json:"html_body"`
+	HTMLBody   *string    `json:"html_body"`
 	Status     string     `json:"status"`
 	Attempts   int32      `json:"attempts"`
 	LastError  *string    `json:"last_error"`
@@ -150,14 +150,14 @@ type RoleBinding struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-type SamlReplay struct {
+type SAMLReplay struct {
 	TenantID     uuid.UUID `json:"tenant_id"`
 	ConnectionID uuid.UUID `json:"connection_id"`
 	MessageID    string    `json:"message_id"`
 	ExpiresAt    time.Time `json:"expires_at"`
 }
 
-type SamlRequest struct {
+type SAMLRequest struct {
 	TenantID     uuid.UUID  `json:"tenant_id"`
 	ID           string     `json:"id"`
 	ConnectionID uuid.UUID  `json:"connection_id"`
@@ -171,31 +171,7 @@ type SamlRequest struct {
 	CreatedAt    time.Time  `json:"created_at"`
 }
 
-type Session struct {
-	TenantID         uuid.UUID       `json:"tenant_id"`
-	ID               uuid.UUID       `json:"id"`
-	UserID           uuid.UUID       `json:"user_id"`
-	TokenHash        []byte          `json:"token_hash"`
-	CreatedAt        time.Time       `json:"created_at"`
-	LastActiveAt     time.Time       `json:"last_active_at"`
-	IdleTimeout      pgtype.Interval `json:"idle_timeout"`
-	ExpiresAt        time.Time       `json:"expires_at"`
-	Ip               *netip.Addr     `json:"ip"`
-	UserAgent        string          `json:"user_agent"`
-	AuthTime         time.Time       `json:"auth_time"`
-	Methods          []string        `json:"methods"`
-	Aal              int16           `json:"aal"`
-	RevokedAt        *time.Time      `json:"revoked_at"`
-	RevokedReason    *string         `json:"revoked_reason"`
-	Device           string          `json:"device"`
-	Browser          string          `json:"browser"`
-	Os               string          `json:"os"`
-	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
-	SamlSessionIndex *string         `json:"saml_session_index"`
-	SamlNameID       *string         `json:"saml_name_id"`
-}
-
-type SsoAttempt struct {
+type SSOAttempt struct {
 	TenantID     uuid.UUID       `json:"tenant_id"`
 	ID           uuid.UUID       `json:"id"`
 	ConnectionID uuid.UUID       `json:"connection_id"`
@@ -208,18 +184,18 @@ type SsoAttempt struct {
 	CreatedAt    time.Time       `json:"created_at"`
 }
 
-type SsoConnection struct {
+type SSOConnection struct {
 	TenantID          uuid.UUID       `json:"tenant_id"`
 	ID                uuid.UUID       `json:"id"`
 	Slug              string          `json:"slug"`
 	Name              string          `json:"name"`
 	Provider          string          `json:"provider"`
 	Enabled           bool            `json:"enabled"`
-	IdpMetadata       string          `json:"idp_metadata"`
-	IdpEntityID       string          `json:"idp_entity_id"`
-	IdpCertNotAfter   *time.Time      `json:"idp_cert_not_after"`
+	IdPMetadata       string          `json:"idp_metadata"`
+	IdPEntityID       string          `json:"idp_entity_id"`
+	IdPCertNotAfter   *time.Time      `json:"idp_cert_not_after"`
 	CertNoticeDays    *int32          `json:"cert_notice_days"`
-	MetadataUrl       *string         `json:"metadata_url"`
+	MetadataURL       *string         `json:"metadata_url"`
 	MetadataFetchedAt *time.Time      `json:"metadata_fetched_at"`
 	MetadataError     *string         `json:"metadata_error"`
 	MetadataErrorAt   *time.Time      `json:"metadata_error_at"`
@@ -230,9 +206,9 @@ type SsoConnection struct {
 	SpPrevKeyID       *string         `json:"sp_prev_key_id"`
 	SpPrevKeySealed   []byte          `json:"sp_prev_key_sealed"`
 	SpPrevCertDer     []byte          `json:"sp_prev_cert_der"`
-	Jit               bool            `json:"jit"`
+	JIT               bool            `json:"jit"`
 	Enforce           bool            `json:"enforce"`
-	AllowIdpInitiated bool            `json:"allow_idp_initiated"`
+	AllowIdPInitiated bool            `json:"allow_idp_initiated"`
 	DefaultRedirect   string          `json:"default_redirect"`
 	AttributeMapping  json.RawMessage `json:"attribute_mapping"`
 	RoleMapping       json.RawMessage `json:"role_mapping"`
@@ -240,7 +216,7 @@ type SsoConnection struct {
 	UpdatedAt         time.Time       `json:"updated_at"`
 }
 
-type SsoDomain struct {
+type SSODomain struct {
 	TenantID          uuid.UUID  `json:"tenant_id"`
 	Domain            string     `json:"domain"`
 	ConnectionID      uuid.UUID  `json:"connection_id"`
@@ -251,13 +227,47 @@ type SsoDomain struct {
 	CreatedAt         time.Time  `json:"created_at"`
 }
 
-type SsoIdentity struct {
+type SSOIdentity struct {
 	TenantID     uuid.UUID `json:"tenant_id"`
 	ConnectionID uuid.UUID `json:"connection_id"`
 	NameID       string    `json:"name_id"`
 	UserID       uuid.UUID `json:"user_id"`
 	CreatedAt    time.Time `json:"created_at"`
 	LastLoginAt  time.Time `json:"last_login_at"`
+}
+
+type Session struct {
+	TenantID         uuid.UUID       `json:"tenant_id"`
+	ID               uuid.UUID       `json:"id"`
+	UserID           uuid.UUID       `json:"user_id"`
+	TokenHash        []byte          `json:"token_hash"`
+	CreatedAt        time.Time       `json:"created_at"`
+	LastActiveAt     time.Time       `json:"last_active_at"`
+	IdleTimeout      pgtype.Interval `json:"idle_timeout"`
+	ExpiresAt        time.Time       `json:"expires_at"`
+	IP               *netip.Addr     `json:"ip"`
+	UserAgent        string          `json:"user_agent"`
+	AuthTime         time.Time       `json:"auth_time"`
+	Methods          []string        `json:"methods"`
+	AAL              int16           `json:"aal"`
+	RevokedAt        *time.Time      `json:"revoked_at"`
+	RevokedReason    *string         `json:"revoked_reason"`
+	Device           string          `json:"device"`
+	Browser          string          `json:"browser"`
+	Os               string          `json:"os"`
+	SSOConnectionID  *uuid.UUID      `json:"sso_connection_id"`
+	SAMLSessionIndex *string         `json:"saml_session_index"`
+	SAMLNameID       *string         `json:"saml_name_id"`
+}
+
+type TOTPCredential struct {
+	TenantID     uuid.UUID  `json:"tenant_id"`
+	UserID       uuid.UUID  `json:"user_id"`
+	KeyID        string     `json:"key_id"`
+	SecretSealed []byte     `json:"secret_sealed"`
+	ConfirmedAt  *time.Time `json:"confirmed_at"`
+	LastStep     int64      `json:"last_step"`
+	CreatedAt    time.Time  `json:"created_at"`
 }
 
 // Global: one row per tenant. Not tenant-scoped, no RLS.
@@ -271,16 +281,6 @@ type Tenant struct {
 	PurgeAfter *time.Time `json:"purge_after"`
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
-}
-
-type TotpCredential struct {
-	TenantID     uuid.UUID  `json:"tenant_id"`
-	UserID       uuid.UUID  `json:"user_id"`
-	KeyID        string     `json:"key_id"`
-	SecretSealed []byte     `json:"secret_sealed"`
-	ConfirmedAt  *time.Time `json:"confirmed_at"`
-	LastStep     int64      `json:"last_step"`
-	CreatedAt    time.Time  `json:"created_at"`
 }
 
 type User struct {

@@ -101,19 +101,19 @@ type GetActiveSessionByHashRow struct {
 	LastActiveAt     time.Time       `json:"last_active_at"`
 	IdleTimeout      pgtype.Interval `json:"idle_timeout"`
 	ExpiresAt        time.Time       `json:"expires_at"`
-	Ip               *netip.Addr     `json:"ip"`
+	IP               *netip.Addr     `json:"ip"`
 	UserAgent        string          `json:"user_agent"`
 	AuthTime         time.Time       `json:"auth_time"`
 	Methods          []string        `json:"methods"`
-	Aal              int16           `json:"aal"`
+	AAL              int16           `json:"aal"`
 	RevokedAt        *time.Time      `json:"revoked_at"`
 	RevokedReason    *string         `json:"revoked_reason"`
 	Device           string          `json:"device"`
 	Browser          string          `json:"browser"`
 	Os               string          `json:"os"`
-	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
-	SamlSessionIndex *string         `json:"saml_session_index"`
-	SamlNameID       *string         `json:"saml_name_id"`
+	SSOConnectionID  *uuid.UUID      `json:"sso_connection_id"`
+	SAMLSessionIndex *string         `json:"saml_session_index"`
+	SAMLNameID       *string         `json:"saml_name_id"`
 	Email            string          `json:"email"`
 	Name             string          `json:"name"`
 	UserStatus       string          `json:"user_status"`
@@ -136,19 +136,19 @@ func (q *Queries) GetActiveSessionByHash(ctx context.Context, tokenHash []byte) 
 		&i.LastActiveAt,
 		&i.IdleTimeout,
 		&i.ExpiresAt,
-		&i.Ip,
+		&i.IP,
 		&i.UserAgent,
 		&i.AuthTime,
 		&i.Methods,
-		&i.Aal,
+		&i.AAL,
 		&i.RevokedAt,
 		&i.RevokedReason,
 		&i.Device,
 		&i.Browser,
 		&i.Os,
-		&i.SsoConnectionID,
-		&i.SamlSessionIndex,
-		&i.SamlNameID,
+		&i.SSOConnectionID,
+		&i.SAMLSessionIndex,
+		&i.SAMLNameID,
 		&i.Email,
 		&i.Name,
 		&i.UserStatus,
@@ -173,16 +173,16 @@ type InsertSessionParams struct {
 	TokenHash        []byte      `json:"token_hash"`
 	IdleSeconds      int32       `json:"idle_seconds"`
 	AbsoluteSeconds  int32       `json:"absolute_seconds"`
-	Ip               *netip.Addr `json:"ip"`
+	IP               *netip.Addr `json:"ip"`
 	UserAgent        string      `json:"user_agent"`
 	Device           string      `json:"device"`
 	Browser          string      `json:"browser"`
 	Os               string      `json:"os"`
 	Methods          []string    `json:"methods"`
-	Aal              int16       `json:"aal"`
-	SsoConnectionID  *uuid.UUID  `json:"sso_connection_id"`
-	SamlSessionIndex *string     `json:"saml_session_index"`
-	SamlNameID       *string     `json:"saml_name_id"`
+	AAL              int16       `json:"aal"`
+	SSOConnectionID  *uuid.UUID  `json:"sso_connection_id"`
+	SAMLSessionIndex *string     `json:"saml_session_index"`
+	SAMLNameID       *string     `json:"saml_name_id"`
 	AuthTime         time.Time   `json:"auth_time"`
 }
 
@@ -194,16 +194,16 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (S
 		arg.TokenHash,
 		arg.IdleSeconds,
 		arg.AbsoluteSeconds,
-		arg.Ip,
+		arg.IP,
 		arg.UserAgent,
 		arg.Device,
 		arg.Browser,
 		arg.Os,
 		arg.Methods,
-		arg.Aal,
-		arg.SsoConnectionID,
-		arg.SamlSessionIndex,
-		arg.SamlNameID,
+		arg.AAL,
+		arg.SSOConnectionID,
+		arg.SAMLSessionIndex,
+		arg.SAMLNameID,
 		arg.AuthTime,
 	)
 	var i Session
@@ -216,19 +216,19 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (S
 		&i.LastActiveAt,
 		&i.IdleTimeout,
 		&i.ExpiresAt,
-		&i.Ip,
+		&i.IP,
 		&i.UserAgent,
 		&i.AuthTime,
 		&i.Methods,
-		&i.Aal,
+		&i.AAL,
 		&i.RevokedAt,
 		&i.RevokedReason,
 		&i.Device,
 		&i.Browser,
 		&i.Os,
-		&i.SsoConnectionID,
-		&i.SamlSessionIndex,
-		&i.SamlNameID,
+		&i.SSOConnectionID,
+		&i.SAMLSessionIndex,
+		&i.SAMLNameID,
 	)
 	return i, err
 }
@@ -257,19 +257,19 @@ func (q *Queries) ListUserSessions(ctx context.Context, userID uuid.UUID) ([]Ses
 			&i.LastActiveAt,
 			&i.IdleTimeout,
 			&i.ExpiresAt,
-			&i.Ip,
+			&i.IP,
 			&i.UserAgent,
 			&i.AuthTime,
 			&i.Methods,
-			&i.Aal,
+			&i.AAL,
 			&i.RevokedAt,
 			&i.RevokedReason,
 			&i.Device,
 			&i.Browser,
 			&i.Os,
-			&i.SsoConnectionID,
-			&i.SamlSessionIndex,
-			&i.SamlNameID,
+			&i.SSOConnectionID,
+			&i.SAMLSessionIndex,
+			&i.SAMLNameID,
 		); err != nil {
 			return nil, err
 		}
@@ -431,7 +431,7 @@ type StepUpSessionParams struct {
 	NewTokenHash []byte    `json:"new_token_hash"`
 	AuthTime     time.Time `json:"auth_time"`
 	Methods      []string  `json:"methods"`
-	Aal          int16     `json:"aal"`
+	AAL          int16     `json:"aal"`
 }
 
 type StepUpSessionRow struct {
@@ -443,19 +443,19 @@ type StepUpSessionRow struct {
 	LastActiveAt     time.Time       `json:"last_active_at"`
 	IdleTimeout      pgtype.Interval `json:"idle_timeout"`
 	ExpiresAt        time.Time       `json:"expires_at"`
-	Ip               *netip.Addr     `json:"ip"`
+	IP               *netip.Addr     `json:"ip"`
 	UserAgent        string          `json:"user_agent"`
 	AuthTime         time.Time       `json:"auth_time"`
 	Methods          []string        `json:"methods"`
-	Aal              int16           `json:"aal"`
+	AAL              int16           `json:"aal"`
 	RevokedAt        *time.Time      `json:"revoked_at"`
 	RevokedReason    *string         `json:"revoked_reason"`
 	Device           string          `json:"device"`
 	Browser          string          `json:"browser"`
 	Os               string          `json:"os"`
-	SsoConnectionID  *uuid.UUID      `json:"sso_connection_id"`
-	SamlSessionIndex *string         `json:"saml_session_index"`
-	SamlNameID       *string         `json:"saml_name_id"`
+	SSOConnectionID  *uuid.UUID      `json:"sso_connection_id"`
+	SAMLSessionIndex *string         `json:"saml_session_index"`
+	SAMLNameID       *string         `json:"saml_name_id"`
 	OldTokenHash     []byte          `json:"old_token_hash"`
 }
 
@@ -467,7 +467,7 @@ func (q *Queries) StepUpSession(ctx context.Context, arg StepUpSessionParams) (S
 		arg.NewTokenHash,
 		arg.AuthTime,
 		arg.Methods,
-		arg.Aal,
+		arg.AAL,
 	)
 	var i StepUpSessionRow
 	err := row.Scan(
@@ -479,19 +479,19 @@ func (q *Queries) StepUpSession(ctx context.Context, arg StepUpSessionParams) (S
 		&i.LastActiveAt,
 		&i.IdleTimeout,
 		&i.ExpiresAt,
-		&i.Ip,
+		&i.IP,
 		&i.UserAgent,
 		&i.AuthTime,
 		&i.Methods,
-		&i.Aal,
+		&i.AAL,
 		&i.RevokedAt,
 		&i.RevokedReason,
 		&i.Device,
 		&i.Browser,
 		&i.Os,
-		&i.SsoConnectionID,
-		&i.SamlSessionIndex,
-		&i.SamlNameID,
+		&i.SSOConnectionID,
+		&i.SAMLSessionIndex,
+		&i.SAMLNameID,
 		&i.OldTokenHash,
 	)
 	return i, err

@@ -25,9 +25,9 @@ type ConsumeSAMLRequestParams struct {
 }
 
 // Single use: the row is marked consumed whether or not the response then validates.
-func (q *Queries) ConsumeSAMLRequest(ctx context.Context, arg ConsumeSAMLRequestParams) (SamlRequest, error) {
+func (q *Queries) ConsumeSAMLRequest(ctx context.Context, arg ConsumeSAMLRequestParams) (SAMLRequest, error) {
 	row := q.db.QueryRow(ctx, consumeSAMLRequest, arg.RelayHash, arg.ConnectionID)
-	var i SamlRequest
+	var i SAMLRequest
 	err := row.Scan(
 		&i.TenantID,
 		&i.ID,
@@ -121,9 +121,9 @@ const getSAMLRequestByRelay = `-- name: GetSAMLRequestByRelay :one
 SELECT tenant_id, id, connection_id, relay_hash, browser_hash, purpose, return_to, session_id, expires_at, consumed_at, created_at FROM saml_requests WHERE relay_hash = $1
 `
 
-func (q *Queries) GetSAMLRequestByRelay(ctx context.Context, relayHash []byte) (SamlRequest, error) {
+func (q *Queries) GetSAMLRequestByRelay(ctx context.Context, relayHash []byte) (SAMLRequest, error) {
 	row := q.db.QueryRow(ctx, getSAMLRequestByRelay, relayHash)
-	var i SamlRequest
+	var i SAMLRequest
 	err := row.Scan(
 		&i.TenantID,
 		&i.ID,
@@ -144,9 +144,9 @@ const getSSOConnection = `-- name: GetSSOConnection :one
 SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE id = $1
 `
 
-func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SsoConnection, error) {
+func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SSOConnection, error) {
 	row := q.db.QueryRow(ctx, getSSOConnection, id)
-	var i SsoConnection
+	var i SSOConnection
 	err := row.Scan(
 		&i.TenantID,
 		&i.ID,
@@ -154,11 +154,11 @@ func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SsoConnec
 		&i.Name,
 		&i.Provider,
 		&i.Enabled,
-		&i.IdpMetadata,
-		&i.IdpEntityID,
-		&i.IdpCertNotAfter,
+		&i.IdPMetadata,
+		&i.IdPEntityID,
+		&i.IdPCertNotAfter,
 		&i.CertNoticeDays,
-		&i.MetadataUrl,
+		&i.MetadataURL,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
 		&i.MetadataErrorAt,
@@ -169,9 +169,9 @@ func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SsoConnec
 		&i.SpPrevKeyID,
 		&i.SpPrevKeySealed,
 		&i.SpPrevCertDer,
-		&i.Jit,
+		&i.JIT,
 		&i.Enforce,
-		&i.AllowIdpInitiated,
+		&i.AllowIdPInitiated,
 		&i.DefaultRedirect,
 		&i.AttributeMapping,
 		&i.RoleMapping,
@@ -185,9 +185,9 @@ const getSSOConnectionBySlug = `-- name: GetSSOConnectionBySlug :one
 SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE slug = $1
 `
 
-func (q *Queries) GetSSOConnectionBySlug(ctx context.Context, slug string) (SsoConnection, error) {
+func (q *Queries) GetSSOConnectionBySlug(ctx context.Context, slug string) (SSOConnection, error) {
 	row := q.db.QueryRow(ctx, getSSOConnectionBySlug, slug)
-	var i SsoConnection
+	var i SSOConnection
 	err := row.Scan(
 		&i.TenantID,
 		&i.ID,
@@ -195,11 +195,11 @@ func (q *Queries) GetSSOConnectionBySlug(ctx context.Context, slug string) (SsoC
 		&i.Name,
 		&i.Provider,
 		&i.Enabled,
-		&i.IdpMetadata,
-		&i.IdpEntityID,
-		&i.IdpCertNotAfter,
+		&i.IdPMetadata,
+		&i.IdPEntityID,
+		&i.IdPCertNotAfter,
 		&i.CertNoticeDays,
-		&i.MetadataUrl,
+		&i.MetadataURL,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
 		&i.MetadataErrorAt,
@@ -210,9 +210,9 @@ func (q *Queries) GetSSOConnectionBySlug(ctx context.Context, slug string) (SsoC
 		&i.SpPrevKeyID,
 		&i.SpPrevKeySealed,
 		&i.SpPrevCertDer,
-		&i.Jit,
+		&i.JIT,
 		&i.Enforce,
-		&i.AllowIdpInitiated,
+		&i.AllowIdPInitiated,
 		&i.DefaultRedirect,
 		&i.AttributeMapping,
 		&i.RoleMapping,
@@ -226,9 +226,9 @@ const getSSODomain = `-- name: GetSSODomain :one
 SELECT tenant_id, domain, connection_id, verification_token, verified_at, last_checked_at, last_error, created_at FROM sso_domains WHERE domain = $1
 `
 
-func (q *Queries) GetSSODomain(ctx context.Context, domain string) (SsoDomain, error) {
+func (q *Queries) GetSSODomain(ctx context.Context, domain string) (SSODomain, error) {
 	row := q.db.QueryRow(ctx, getSSODomain, domain)
-	var i SsoDomain
+	var i SSODomain
 	err := row.Scan(
 		&i.TenantID,
 		&i.Domain,
@@ -258,19 +258,19 @@ func (q *Queries) GetSessionByID(ctx context.Context, id uuid.UUID) (Session, er
 		&i.LastActiveAt,
 		&i.IdleTimeout,
 		&i.ExpiresAt,
-		&i.Ip,
+		&i.IP,
 		&i.UserAgent,
 		&i.AuthTime,
 		&i.Methods,
-		&i.Aal,
+		&i.AAL,
 		&i.RevokedAt,
 		&i.RevokedReason,
 		&i.Device,
 		&i.Browser,
 		&i.Os,
-		&i.SsoConnectionID,
-		&i.SamlSessionIndex,
-		&i.SamlNameID,
+		&i.SSOConnectionID,
+		&i.SAMLSessionIndex,
+		&i.SAMLNameID,
 	)
 	return i, err
 }
@@ -288,7 +288,7 @@ type InsertSAMLRequestParams struct {
 	Purpose      string     `json:"purpose"`
 	ReturnTo     string     `json:"return_to"`
 	SessionID    *uuid.UUID `json:"session_id"`
-	TtlSeconds   int32      `json:"ttl_seconds"`
+	TTLSeconds   int32      `json:"ttl_seconds"`
 }
 
 func (q *Queries) InsertSAMLRequest(ctx context.Context, arg InsertSAMLRequestParams) error {
@@ -300,7 +300,7 @@ func (q *Queries) InsertSAMLRequest(ctx context.Context, arg InsertSAMLRequestPa
 		arg.Purpose,
 		arg.ReturnTo,
 		arg.SessionID,
-		arg.TtlSeconds,
+		arg.TTLSeconds,
 	)
 	return err
 }
@@ -321,7 +321,7 @@ type InsertSSOAttemptParams struct {
 	Details      json.RawMessage `json:"details"`
 }
 
-func (q *Queries) InsertSSOAttempt(ctx context.Context, arg InsertSSOAttemptParams) (SsoAttempt, error) {
+func (q *Queries) InsertSSOAttempt(ctx context.Context, arg InsertSSOAttemptParams) (SSOAttempt, error) {
 	row := q.db.QueryRow(ctx, insertSSOAttempt,
 		arg.ConnectionID,
 		arg.Reference,
@@ -331,7 +331,7 @@ func (q *Queries) InsertSSOAttempt(ctx context.Context, arg InsertSSOAttemptPara
 		arg.UserID,
 		arg.Details,
 	)
-	var i SsoAttempt
+	var i SSOAttempt
 	err := row.Scan(
 		&i.TenantID,
 		&i.ID,
@@ -363,18 +363,18 @@ type InsertSSOConnectionParams struct {
 	Slug              string          `json:"slug"`
 	Name              string          `json:"name"`
 	Provider          string          `json:"provider"`
-	IdpMetadata       string          `json:"idp_metadata"`
-	IdpEntityID       string          `json:"idp_entity_id"`
-	IdpCertNotAfter   *time.Time      `json:"idp_cert_not_after"`
-	MetadataUrl       *string         `json:"metadata_url"`
+	IdPMetadata       string          `json:"idp_metadata"`
+	IdPEntityID       string          `json:"idp_entity_id"`
+	IdPCertNotAfter   *time.Time      `json:"idp_cert_not_after"`
+	MetadataURL       *string         `json:"metadata_url"`
 	MetadataFetchedAt *time.Time      `json:"metadata_fetched_at"`
 	NameIDFormat      string          `json:"name_id_format"`
 	SpKeyID           string          `json:"sp_key_id"`
 	SpKeySealed       []byte          `json:"sp_key_sealed"`
 	SpCertDer         []byte          `json:"sp_cert_der"`
-	Jit               bool            `json:"jit"`
+	JIT               bool            `json:"jit"`
 	Enforce           bool            `json:"enforce"`
-	AllowIdpInitiated bool            `json:"allow_idp_initiated"`
+	AllowIdPInitiated bool            `json:"allow_idp_initiated"`
 	DefaultRedirect   string          `json:"default_redirect"`
 	AttributeMapping  json.RawMessage `json:"attribute_mapping"`
 	RoleMapping       json.RawMessage `json:"role_mapping"`
@@ -382,30 +382,30 @@ type InsertSSOConnectionParams struct {
 }
 
 // SAML SSO. Tenant-scoped.
-func (q *Queries) InsertSSOConnection(ctx context.Context, arg InsertSSOConnectionParams) (SsoConnection, error) {
+func (q *Queries) InsertSSOConnection(ctx context.Context, arg InsertSSOConnectionParams) (SSOConnection, error) {
 	row := q.db.QueryRow(ctx, insertSSOConnection,
 		arg.ID,
 		arg.Slug,
 		arg.Name,
 		arg.Provider,
-		arg.IdpMetadata,
-		arg.IdpEntityID,
-		arg.IdpCertNotAfter,
-		arg.MetadataUrl,
+		arg.IdPMetadata,
+		arg.IdPEntityID,
+		arg.IdPCertNotAfter,
+		arg.MetadataURL,
 		arg.MetadataFetchedAt,
 		arg.NameIDFormat,
 		arg.SpKeyID,
 		arg.SpKeySealed,
 		arg.SpCertDer,
-		arg.Jit,
+		arg.JIT,
 		arg.Enforce,
-		arg.AllowIdpInitiated,
+		arg.AllowIdPInitiated,
 		arg.DefaultRedirect,
 		arg.AttributeMapping,
 		arg.RoleMapping,
 		arg.Enabled,
 	)
-	var i SsoConnection
+	var i SSOConnection
 	err := row.Scan(
 		&i.TenantID,
 		&i.ID,
@@ -413,11 +413,11 @@ func (q *Queries) InsertSSOConnection(ctx context.Context, arg InsertSSOConnecti
 		&i.Name,
 		&i.Provider,
 		&i.Enabled,
-		&i.IdpMetadata,
-		&i.IdpEntityID,
-		&i.IdpCertNotAfter,
+		&i.IdPMetadata,
+		&i.IdPEntityID,
+		&i.IdPCertNotAfter,
 		&i.CertNoticeDays,
-		&i.MetadataUrl,
+		&i.MetadataURL,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
 		&i.MetadataErrorAt,
@@ -428,9 +428,9 @@ func (q *Queries) InsertSSOConnection(ctx context.Context, arg InsertSSOConnecti
 		&i.SpPrevKeyID,
 		&i.SpPrevKeySealed,
 		&i.SpPrevCertDer,
-		&i.Jit,
+		&i.JIT,
 		&i.Enforce,
-		&i.AllowIdpInitiated,
+		&i.AllowIdPInitiated,
 		&i.DefaultRedirect,
 		&i.AttributeMapping,
 		&i.RoleMapping,
@@ -467,7 +467,7 @@ type ListCertificatesDueRow struct {
 	ID              uuid.UUID  `json:"id"`
 	Slug            string     `json:"slug"`
 	Name            string     `json:"name"`
-	IdpCertNotAfter *time.Time `json:"idp_cert_not_after"`
+	IdPCertNotAfter *time.Time `json:"idp_cert_not_after"`
 	Threshold       int32      `json:"threshold"`
 }
 
@@ -486,7 +486,7 @@ func (q *Queries) ListCertificatesDue(ctx context.Context) ([]ListCertificatesDu
 			&i.ID,
 			&i.Slug,
 			&i.Name,
-			&i.IdpCertNotAfter,
+			&i.IdPCertNotAfter,
 			&i.Threshold,
 		); err != nil {
 			return nil, err
@@ -538,15 +538,15 @@ type ListSSOAttemptsParams struct {
 	Lim          int32     `json:"lim"`
 }
 
-func (q *Queries) ListSSOAttempts(ctx context.Context, arg ListSSOAttemptsParams) ([]SsoAttempt, error) {
+func (q *Queries) ListSSOAttempts(ctx context.Context, arg ListSSOAttemptsParams) ([]SSOAttempt, error) {
 	rows, err := q.db.Query(ctx, listSSOAttempts, arg.ConnectionID, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SsoAttempt{}
+	items := []SSOAttempt{}
 	for rows.Next() {
-		var i SsoAttempt
+		var i SSOAttempt
 		if err := rows.Scan(
 			&i.TenantID,
 			&i.ID,
@@ -573,15 +573,15 @@ const listSSOConnections = `-- name: ListSSOConnections :many
 SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections ORDER BY created_at
 `
 
-func (q *Queries) ListSSOConnections(ctx context.Context) ([]SsoConnection, error) {
+func (q *Queries) ListSSOConnections(ctx context.Context) ([]SSOConnection, error) {
 	rows, err := q.db.Query(ctx, listSSOConnections)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SsoConnection{}
+	items := []SSOConnection{}
 	for rows.Next() {
-		var i SsoConnection
+		var i SSOConnection
 		if err := rows.Scan(
 			&i.TenantID,
 			&i.ID,
@@ -589,11 +589,11 @@ func (q *Queries) ListSSOConnections(ctx context.Context) ([]SsoConnection, erro
 			&i.Name,
 			&i.Provider,
 			&i.Enabled,
-			&i.IdpMetadata,
-			&i.IdpEntityID,
-			&i.IdpCertNotAfter,
+			&i.IdPMetadata,
+			&i.IdPEntityID,
+			&i.IdPCertNotAfter,
 			&i.CertNoticeDays,
-			&i.MetadataUrl,
+			&i.MetadataURL,
 			&i.MetadataFetchedAt,
 			&i.MetadataError,
 			&i.MetadataErrorAt,
@@ -604,9 +604,9 @@ func (q *Queries) ListSSOConnections(ctx context.Context) ([]SsoConnection, erro
 			&i.SpPrevKeyID,
 			&i.SpPrevKeySealed,
 			&i.SpPrevCertDer,
-			&i.Jit,
+			&i.JIT,
 			&i.Enforce,
-			&i.AllowIdpInitiated,
+			&i.AllowIdPInitiated,
 			&i.DefaultRedirect,
 			&i.AttributeMapping,
 			&i.RoleMapping,
@@ -627,15 +627,15 @@ const listSSOConnectionsWithMetadataURL = `-- name: ListSSOConnectionsWithMetada
 SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE metadata_url IS NOT NULL ORDER BY metadata_fetched_at NULLS FIRST
 `
 
-func (q *Queries) ListSSOConnectionsWithMetadataURL(ctx context.Context) ([]SsoConnection, error) {
+func (q *Queries) ListSSOConnectionsWithMetadataURL(ctx context.Context) ([]SSOConnection, error) {
 	rows, err := q.db.Query(ctx, listSSOConnectionsWithMetadataURL)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SsoConnection{}
+	items := []SSOConnection{}
 	for rows.Next() {
-		var i SsoConnection
+		var i SSOConnection
 		if err := rows.Scan(
 			&i.TenantID,
 			&i.ID,
@@ -643,11 +643,11 @@ func (q *Queries) ListSSOConnectionsWithMetadataURL(ctx context.Context) ([]SsoC
 			&i.Name,
 			&i.Provider,
 			&i.Enabled,
-			&i.IdpMetadata,
-			&i.IdpEntityID,
-			&i.IdpCertNotAfter,
+			&i.IdPMetadata,
+			&i.IdPEntityID,
+			&i.IdPCertNotAfter,
 			&i.CertNoticeDays,
-			&i.MetadataUrl,
+			&i.MetadataURL,
 			&i.MetadataFetchedAt,
 			&i.MetadataError,
 			&i.MetadataErrorAt,
@@ -658,9 +658,9 @@ func (q *Queries) ListSSOConnectionsWithMetadataURL(ctx context.Context) ([]SsoC
 			&i.SpPrevKeyID,
 			&i.SpPrevKeySealed,
 			&i.SpPrevCertDer,
-			&i.Jit,
+			&i.JIT,
 			&i.Enforce,
-			&i.AllowIdpInitiated,
+			&i.AllowIdPInitiated,
 			&i.DefaultRedirect,
 			&i.AttributeMapping,
 			&i.RoleMapping,
@@ -681,15 +681,15 @@ const listSSODomains = `-- name: ListSSODomains :many
 SELECT tenant_id, domain, connection_id, verification_token, verified_at, last_checked_at, last_error, created_at FROM sso_domains ORDER BY domain
 `
 
-func (q *Queries) ListSSODomains(ctx context.Context) ([]SsoDomain, error) {
+func (q *Queries) ListSSODomains(ctx context.Context) ([]SSODomain, error) {
 	rows, err := q.db.Query(ctx, listSSODomains)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SsoDomain{}
+	items := []SSODomain{}
 	for rows.Next() {
-		var i SsoDomain
+		var i SSODomain
 		if err := rows.Scan(
 			&i.TenantID,
 			&i.Domain,
@@ -714,15 +714,15 @@ const listSSODomainsOf = `-- name: ListSSODomainsOf :many
 SELECT tenant_id, domain, connection_id, verification_token, verified_at, last_checked_at, last_error, created_at FROM sso_domains WHERE connection_id = $1 ORDER BY domain
 `
 
-func (q *Queries) ListSSODomainsOf(ctx context.Context, connectionID uuid.UUID) ([]SsoDomain, error) {
+func (q *Queries) ListSSODomainsOf(ctx context.Context, connectionID uuid.UUID) ([]SSODomain, error) {
 	rows, err := q.db.Query(ctx, listSSODomainsOf, connectionID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SsoDomain{}
+	items := []SSODomain{}
 	for rows.Next() {
-		var i SsoDomain
+		var i SSODomain
 		if err := rows.Scan(
 			&i.TenantID,
 			&i.Domain,
@@ -810,9 +810,9 @@ type MarkSSODomainCheckedParams struct {
 	Domain    string  `json:"domain"`
 }
 
-func (q *Queries) MarkSSODomainChecked(ctx context.Context, arg MarkSSODomainCheckedParams) (SsoDomain, error) {
+func (q *Queries) MarkSSODomainChecked(ctx context.Context, arg MarkSSODomainCheckedParams) (SSODomain, error) {
 	row := q.db.QueryRow(ctx, markSSODomainChecked, arg.LastError, arg.Domain)
-	var i SsoDomain
+	var i SSODomain
 	err := row.Scan(
 		&i.TenantID,
 		&i.Domain,
@@ -923,14 +923,14 @@ type RotateSSOKeyParams struct {
 	ID          uuid.UUID `json:"id"`
 }
 
-func (q *Queries) RotateSSOKey(ctx context.Context, arg RotateSSOKeyParams) (SsoConnection, error) {
+func (q *Queries) RotateSSOKey(ctx context.Context, arg RotateSSOKeyParams) (SSOConnection, error) {
 	row := q.db.QueryRow(ctx, rotateSSOKey,
 		arg.SpKeyID,
 		arg.SpKeySealed,
 		arg.SpCertDer,
 		arg.ID,
 	)
-	var i SsoConnection
+	var i SSOConnection
 	err := row.Scan(
 		&i.TenantID,
 		&i.ID,
@@ -938,11 +938,11 @@ func (q *Queries) RotateSSOKey(ctx context.Context, arg RotateSSOKeyParams) (Sso
 		&i.Name,
 		&i.Provider,
 		&i.Enabled,
-		&i.IdpMetadata,
-		&i.IdpEntityID,
-		&i.IdpCertNotAfter,
+		&i.IdPMetadata,
+		&i.IdPEntityID,
+		&i.IdPCertNotAfter,
 		&i.CertNoticeDays,
-		&i.MetadataUrl,
+		&i.MetadataURL,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
 		&i.MetadataErrorAt,
@@ -953,9 +953,9 @@ func (q *Queries) RotateSSOKey(ctx context.Context, arg RotateSSOKeyParams) (Sso
 		&i.SpPrevKeyID,
 		&i.SpPrevKeySealed,
 		&i.SpPrevCertDer,
-		&i.Jit,
+		&i.JIT,
 		&i.Enforce,
-		&i.AllowIdpInitiated,
+		&i.AllowIdPInitiated,
 		&i.DefaultRedirect,
 		&i.AttributeMapping,
 		&i.RoleMapping,
@@ -1031,15 +1031,15 @@ RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity
 type UpdateSSOConnectionParams struct {
 	Name              string          `json:"name"`
 	Provider          string          `json:"provider"`
-	IdpMetadata       string          `json:"idp_metadata"`
-	IdpEntityID       string          `json:"idp_entity_id"`
-	IdpCertNotAfter   *time.Time      `json:"idp_cert_not_after"`
-	MetadataUrl       *string         `json:"metadata_url"`
+	IdPMetadata       string          `json:"idp_metadata"`
+	IdPEntityID       string          `json:"idp_entity_id"`
+	IdPCertNotAfter   *time.Time      `json:"idp_cert_not_after"`
+	MetadataURL       *string         `json:"metadata_url"`
 	MetadataFetchedAt *time.Time      `json:"metadata_fetched_at"`
 	NameIDFormat      string          `json:"name_id_format"`
-	Jit               bool            `json:"jit"`
+	JIT               bool            `json:"jit"`
 	Enforce           bool            `json:"enforce"`
-	AllowIdpInitiated bool            `json:"allow_idp_initiated"`
+	AllowIdPInitiated bool            `json:"allow_idp_initiated"`
 	DefaultRedirect   string          `json:"default_redirect"`
 	AttributeMapping  json.RawMessage `json:"attribute_mapping"`
 	RoleMapping       json.RawMessage `json:"role_mapping"`
@@ -1047,26 +1047,26 @@ type UpdateSSOConnectionParams struct {
 	ID                uuid.UUID       `json:"id"`
 }
 
-func (q *Queries) UpdateSSOConnection(ctx context.Context, arg UpdateSSOConnectionParams) (SsoConnection, error) {
+func (q *Queries) UpdateSSOConnection(ctx context.Context, arg UpdateSSOConnectionParams) (SSOConnection, error) {
 	row := q.db.QueryRow(ctx, updateSSOConnection,
 		arg.Name,
 		arg.Provider,
-		arg.IdpMetadata,
-		arg.IdpEntityID,
-		arg.IdpCertNotAfter,
-		arg.MetadataUrl,
+		arg.IdPMetadata,
+		arg.IdPEntityID,
+		arg.IdPCertNotAfter,
+		arg.MetadataURL,
 		arg.MetadataFetchedAt,
 		arg.NameIDFormat,
-		arg.Jit,
+		arg.JIT,
 		arg.Enforce,
-		arg.AllowIdpInitiated,
+		arg.AllowIdPInitiated,
 		arg.DefaultRedirect,
 		arg.AttributeMapping,
 		arg.RoleMapping,
 		arg.Enabled,
 		arg.ID,
 	)
-	var i SsoConnection
+	var i SSOConnection
 	err := row.Scan(
 		&i.TenantID,
 		&i.ID,
@@ -1074,11 +1074,11 @@ func (q *Queries) UpdateSSOConnection(ctx context.Context, arg UpdateSSOConnecti
 		&i.Name,
 		&i.Provider,
 		&i.Enabled,
-		&i.IdpMetadata,
-		&i.IdpEntityID,
-		&i.IdpCertNotAfter,
+		&i.IdPMetadata,
+		&i.IdPEntityID,
+		&i.IdPCertNotAfter,
 		&i.CertNoticeDays,
-		&i.MetadataUrl,
+		&i.MetadataURL,
 		&i.MetadataFetchedAt,
 		&i.MetadataError,
 		&i.MetadataErrorAt,
@@ -1089,9 +1089,9 @@ func (q *Queries) UpdateSSOConnection(ctx context.Context, arg UpdateSSOConnecti
 		&i.SpPrevKeyID,
 		&i.SpPrevKeySealed,
 		&i.SpPrevCertDer,
-		&i.Jit,
+		&i.JIT,
 		&i.Enforce,
-		&i.AllowIdpInitiated,
+		&i.AllowIdPInitiated,
 		&i.DefaultRedirect,
 		&i.AttributeMapping,
 		&i.RoleMapping,
@@ -1114,9 +1114,9 @@ type UpsertSSODomainParams struct {
 	VerificationToken string    `json:"verification_token"`
 }
 
-func (q *Queries) UpsertSSODomain(ctx context.Context, arg UpsertSSODomainParams) (SsoDomain, error) {
+func (q *Queries) UpsertSSODomain(ctx context.Context, arg UpsertSSODomainParams) (SSODomain, error) {
 	row := q.db.QueryRow(ctx, upsertSSODomain, arg.Domain, arg.ConnectionID, arg.VerificationToken)
-	var i SsoDomain
+	var i SSODomain
 	err := row.Scan(
 		&i.TenantID,
 		&i.Domain,
