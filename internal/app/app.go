@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
@@ -66,6 +67,7 @@ type App struct {
 	Authz     *authz.Service
 	Admin     *admin.Service
 	SSO       *sso.Service
+	Outbound  *outbound.Client // every request to a URL a tenant or operator typed
 	Handler   http.Handler
 	routes    chi.Routes
 	now       func() time.Time
@@ -157,8 +159,9 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	limiter := ratelimit.New(st, a.now)
 	second := mfa.NewService(st, box, a.now)
 	a.Authz = authz.NewService(st, a.listener)
-	if a.SSO, err = sso.NewService(st, box, urls, a.Sessions, sso.Config{AllowPrivateMetadata: cfg.DevSSO, DNSServer: cfg.DNSServer,
-		MetadataClient: cfg.SSOHTTPClient, Mail: outbox, RolesChanged: a.Authz.Changed,
+	a.Outbound = outbound.New(outbound.Config{AllowPrivate: cfg.OutboundAllowPrivate, RootCAs: cfg.OutboundRootCAs})
+	if a.SSO, err = sso.NewService(st, box, urls, a.Sessions, sso.Config{Outbound: a.Outbound, DNSServer: cfg.DNSServer,
+		Mail: outbox, RolesChanged: a.Authz.Changed,
 		Limiter: limiter, Meter: tel.MeterProvider.Meter("gatehouse/sso")},
 		a.now, cfg.Now == nil, logger); err != nil {
 		return fail(err)

@@ -124,7 +124,7 @@ func runDev(ctx context.Context, args []string, env Env) error {
 		if cfg.DNSServer == "" {
 			cfg.DNSServer = dev.dns.Addr // answers _gatehouse.acme.test; set GATEHOUSE_DNS_SERVER to verify real domains
 		}
-		cfg.DevSSO = true
+		cfg.OutboundAllowPrivate = true
 	}
 	a, err := app.New(ctx, cfg, logger, devEnv)
 	if err != nil {

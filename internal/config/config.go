@@ -4,8 +4,8 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
-	"net/http"
 	"net/mail"
 	"net/netip"
 	"strconv"
@@ -41,6 +41,9 @@ type Config struct {
 	Argon2Threads    uint8          // GATEHOUSE_ARGON2_PARALLELISM, default 1
 	DNSServer        string         // GATEHOUSE_DNS_SERVER: host:port for domain verification lookups (default: system resolver)
 	MetadataRefresh  time.Duration  // GATEHOUSE_SSO_METADATA_REFRESH: how often metadata URLs are re-fetched, default 6h
+	// GATEHOUSE_OUTBOUND_ALLOW_PRIVATE: URLs a tenant or operator typed may be http and
+	// reach loopback/private addresses (default off; gatehouse dev turns it on).
+	OutboundAllowPrivate bool
 
 	// GATEHOUSE_LISTEN_DATABASE_URL: a direct (or session-pooled) connection for LISTEN;
 	// empty means DATABASE_URL. It stays empty when unset: whether it was given decides
@@ -52,8 +55,7 @@ type Config struct {
 	MailRetryBase   time.Duration    // first retry delay of a failed mail (default 10s)
 	JobPollInterval time.Duration    // how often idle job workers poll (default 1s)
 	ResponseFloor   time.Duration    // least duration of signup/resend/forgot (default 250ms)
-	DevSSO          bool             // dev only: metadata URLs may be http and private addresses
-	SSOHTTPClient   *http.Client     // fetches IdP metadata URLs (nil: a hardened client); tests inject one
+	OutboundRootCAs *x509.CertPool   // tests serving TLS on loopback: roots for the outbound client (nil: system)
 	Now             func() time.Time // the clock (nil: time.Now); tests inject one
 }
 
@@ -73,6 +75,7 @@ var Vars = [][2]string{
 	{"GATEHOUSE_SECRET_KEY", "base64 32-byte keys for secrets at rest, comma-separated, first encrypts"},
 	{"GATEHOUSE_DNS_SERVER", "host:port of the DNS server for SSO domain verification (default: system resolver)"},
 	{"GATEHOUSE_SSO_METADATA_REFRESH", "how often IdP metadata URLs are re-fetched (default 6h)"},
+	{"GATEHOUSE_OUTBOUND_ALLOW_PRIVATE", "true: URLs tenants type (metadata, webhooks, OIDC issuers, logout URIs) may be http and private addresses (default false; dev: true)"},
 	{"GATEHOUSE_DB_MAX_CONNS", "pool size per process (default 10)"},
 	{"GATEHOUSE_DB_EXEC_MODE", "pgx exec mode: cache_statement (default), cache_describe, describe_exec, exec, simple_protocol"},
 	{"GATEHOUSE_LOG_FORMAT", "json (default) or text"},
@@ -156,6 +159,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.PublicPort = port
 	c.DNSServer = strings.TrimSpace(getenv("GATEHOUSE_DNS_SERVER"))
+	switch v := strings.ToLower(strings.TrimSpace(getenv("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE"))); v {
+	case "", "false", "0", "no", "off":
+	case "true", "1", "yes", "on":
+		c.OutboundAllowPrivate = true
+	default:
+		return c, fmt.Errorf("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE: must be true or false, not %q", v)
+	}
 	if c.MetadataRefresh, err = duration(getenv, "GATEHOUSE_SSO_METADATA_REFRESH", 6*time.Hour); err != nil {
 		return c, err
 	}

@@ -11,6 +11,12 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.OutboundAllowPrivate {
+		t.Fatal("the outbound switch is on by default")
+	}
+	if on, _ := Load(func(k string) string { return map[string]string{"GATEHOUSE_OUTBOUND_ALLOW_PRIVATE": "true"}[k] }); !on.OutboundAllowPrivate {
+		t.Fatal("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE=true did not turn the switch on")
+	}
 	if c.Addr != ":8080" || c.BaseDomain != "localhost" || c.PublicScheme != "https" || c.TenantCacheTTL != 30*time.Second || c.LogFormat != "json" {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -18,16 +24,17 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadRejects(t *testing.T) {
 	tests := map[string]string{
-		"GATEHOUSE_PUBLIC_SCHEME":       "ftp",
-		"GATEHOUSE_BASE_DOMAIN":         "https://example.com",
-		"GATEHOUSE_LOG_FORMAT":          "xml",
-		"GATEHOUSE_LOG_LEVEL":           "loud",
-		"GATEHOUSE_OPERATOR_TOKEN":      "short",
-		"GATEHOUSE_TRUSTED_PROXIES":     "10.0.0.0/8,not-a-cidr",
-		"GATEHOUSE_DB_MAX_CONNS":        "0",
-		"GATEHOUSE_TENANT_CACHE_TTL":    "soon",
-		"GATEHOUSE_SHUTDOWN_TIMEOUT":    "-5s",
-		"GATEHOUSE_LISTEN_DATABASE_URL": "listen here please",
+		"GATEHOUSE_PUBLIC_SCHEME":          "ftp",
+		"GATEHOUSE_BASE_DOMAIN":            "https://example.com",
+		"GATEHOUSE_LOG_FORMAT":             "xml",
+		"GATEHOUSE_LOG_LEVEL":              "loud",
+		"GATEHOUSE_OPERATOR_TOKEN":         "short",
+		"GATEHOUSE_TRUSTED_PROXIES":        "10.0.0.0/8,not-a-cidr",
+		"GATEHOUSE_DB_MAX_CONNS":           "0",
+		"GATEHOUSE_TENANT_CACHE_TTL":       "soon",
+		"GATEHOUSE_SHUTDOWN_TIMEOUT":       "-5s",
+		"GATEHOUSE_LISTEN_DATABASE_URL":    "listen here please",
+		"GATEHOUSE_OUTBOUND_ALLOW_PRIVATE": "maybe",
 	}
 	for name, value := range tests {
 		t.Run(name, func(t *testing.T) {

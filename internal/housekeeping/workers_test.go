@@ -114,7 +114,7 @@ func TestMetadataRefreshJob(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	d := testutil.FreshDB(t)
-	a := newApp(t, d, tp, func(c *config.Config) { c.SSOHTTPClient = idp.Client(); c.DevSSO = true })
+	a := newApp(t, d, tp, func(c *config.Config) { c.OutboundRootCAs = testutil.CertPool(idp); c.OutboundAllowPrivate = true })
 	ten := testutil.NewTenant(t, d, "refresh")
 	name, url := "Okta", idp.URL+"/metadata"
 	conn, err := a.SSO.Create(ctx, ten, sso.Input{Name: &name, MetadataURL: &url}, audit.Who{ActorLabel: "test"})

@@ -27,7 +27,7 @@ func TestMetadataURLRefresh(t *testing.T) {
 		_, _ = w.Write(doc)
 	}))
 	t.Cleanup(ts.Close)
-	srv, d := newServer(t, testutil.WithConfig(func(c *config.Config) { c.SSOHTTPClient = ts.Client(); c.DevSSO = true }))
+	srv, d := newServer(t, testutil.WithConfig(func(c *config.Config) { c.OutboundRootCAs = testutil.CertPool(ts); c.OutboundAllowPrivate = true }))
 	s := newSite(t, srv, d)
 	c := s.createConn(t, map[string]any{"name": "Rotating", "idp_metadata_url": ts.URL + "/metadata"})
 	oldFP := c.IdP.Certificates[0].SHA256

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/domainverify"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -35,11 +35,8 @@ import (
 
 // Config tunes the SSO service.
 type Config struct {
-	// AllowPrivateMetadata lets metadata URLs be plain http and resolve to loopback or
-	// private addresses (gatehouse dev, tests). Off in production.
-	AllowPrivateMetadata bool
-	// MetadataClient fetches metadata URLs; nil builds a hardened client.
-	MetadataClient *http.Client
+	// Outbound fetches metadata URLs under the outbound switch (required).
+	Outbound *outbound.Client
 	// DNSServer is "host:port" of the resolver for domain verification ("" = system).
 	DNSServer string
 	// Skew is the clock skew tolerated on SAML time conditions (default 90 s).
@@ -65,7 +62,7 @@ type Service struct {
 	urls     tenant.URLs
 	sessions *session.Service
 	verifier *domainverify.Verifier
-	fetch    *http.Client
+	out      *outbound.Client
 	cfg      Config
 	now      func() time.Time
 	realTime bool
@@ -84,14 +81,13 @@ type Service struct {
 }
 
 // NewService returns the SSO service. realTime tells that now is the wall clock (then
-// crewjam uses its own clock; otherwise it is given now).
-// NewService returns the SSO service. Every dependency is required: a missing mailer
+// crewjam uses its own clock; otherwise it is given now). Every dependency is required: a missing mailer
 // used to drop certificate notices and a missing limiter to remove the SSO start limit,
 // silently. Errors: a missing dependency.
 func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions *session.Service, cfg Config, now func() time.Time, realTime bool, logger *slog.Logger) (*Service, error) {
-	if st == nil || box == nil || sessions == nil || cfg.Mail == nil || cfg.Limiter == nil || cfg.Meter == nil || cfg.RolesChanged == nil ||
+	if st == nil || box == nil || sessions == nil || cfg.Mail == nil || cfg.Outbound == nil || cfg.Limiter == nil || cfg.Meter == nil || cfg.RolesChanged == nil ||
 		now == nil || logger == nil || urls.BaseDomain == "" {
-		return nil, errors.New("sso: store, secret box, URLs, sessions, mail, limiter, meter, RolesChanged, clock and logger are required")
+		return nil, errors.New("sso: store, secret box, URLs, sessions, mail, outbound client, limiter, meter, RolesChanged, clock and logger are required")
 	}
 	if cfg.Skew == 0 {
 		cfg.Skew = 90 * time.Second
@@ -111,10 +107,7 @@ func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions 
 		metric.WithInt64Callback(s.observeCertificates)); err != nil {
 		return nil, fmt.Errorf("sso metrics: %w", err)
 	}
-	s.fetch = cfg.MetadataClient
-	if s.fetch == nil {
-		s.fetch = metadataClient(cfg.AllowPrivateMetadata)
-	}
+	s.out = cfg.Outbound
 	return s, nil
 }
 
