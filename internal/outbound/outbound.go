@@ -83,7 +83,7 @@ func New(cfg Config) *Client {
 		return nil
 	}}
 	tr := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second,
-		TLSClientConfig: &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:       &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		ResponseHeaderTimeout: 10 * time.Second, MaxIdleConns: 16, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second,
 		Proxy: nil, ForceAttemptHTTP2: true}
 	return &Client{allowPrivate: allow, http: &http.Client{Transport: tr, Timeout: cfg.Timeout,
