@@ -128,6 +128,14 @@ func TestBrowserSSOSetupFromDraft(t *testing.T) {
 		t.Fatal("copy buttons stay hidden: copy.js did not run")
 	}
 	snap("admin-sso-draft")
+	// A copy button answers (the clipboard, or the value selected where it is refused).
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#sp-acs-url + button`)),
+		chromedp.Poll[chromedp.Void](`["Copied", "Press Ctrl+C"].includes(document.querySelector("#sp-acs-url + button").textContent)`, chromedp.WithPollingTimeout(5*time.Second)),
+	)
+	if err != nil {
+		fail("copy button", err)
+	}
 
 	// At the IdP: the draft's SP metadata URL already works.
 	spMeta := s.call(t, "GET", "/sso/saml/dev-idp/metadata", "", nil)
