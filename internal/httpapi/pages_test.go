@@ -43,7 +43,9 @@ func samples() map[string]any {
 		Roles: []string{"admin"}, MFA: true, SSO: []string{"okta"}, CreatedAt: at, LastLoginAt: &at, Role: "admin"}
 	conn := sso.Connection{ID: id, Slug: "okta", Name: "Okta", Provider: "okta", Enabled: true, Status: "active",
 		SPEntityID: "https://acme.example.com/sso/saml/okta/metadata", ACSURL: "https://acme.example.com/sso/saml/okta/acs",
-		Domains: []sso.Domain{{Domain: "acme.example"}}, CreatedAt: at, UpdatedAt: at}
+		SPMetadataURL: "https://acme.example.com/sso/saml/okta/metadata", SLOURL: "https://acme.example.com/sso/saml/okta/slo",
+		Domains: []sso.Domain{{Domain: "acme.example", DomainUnicode: "acme.example"}, {Domain: "xn--bcher-kva.example", DomainUnicode: "bücher.example",
+			RecordName: "_gatehouse.xn--bcher-kva.example", RecordValue: "gatehouse-verification=abc"}}, CreatedAt: at, UpdatedAt: at}
 	ev := audit.View{ID: id, Action: "session.login", Actor: audit.Party{ID: &id, Label: "ada@acme.example"}, IP: "203.0.113.7", CreatedAt: at}
 	return map[string]any{
 		"signup":          accounthttp.SignupView{Email: "ada@acme.example", Name: "Ada", Error: "That password is too common."},
@@ -63,14 +65,18 @@ func samples() map[string]any {
 		"reauth":   stepuphttp.ReauthView{Action: "email.change", ReturnTo: "/account", HasCode: true, SSO: true, SSOURL: "/sso/reauth?return_to=%2Faccount"},
 		"mfa_enroll": stepuphttp.EnrollView{E: mfa.Enrollment{Secret: "JBSWY3DPEHPK3PXP", OTPAuthURI: "otpauth://totp/x", RecoveryCodes: []string{"aaaa-bbbb"}},
 			QR: web.DataURL("image/png", "iVBORw0KGgo=")},
-		"sso_test":       ssohttp.TestView{Report: &sso.Report{Issuer: "https://idp.example", NameID: "ada", Steps: []sso.Step{}}, Reference: "ref-1", OK: true},
-		"admin_sso":      ssohttp.ConnectionsView{Connections: []sso.Connection{conn}, Guides: ssohttp.Guides, Guide: ssohttp.GuideFor("okta")},
-		"admin_sso_conn": ssohttp.ConnectionView{C: conn, Guide: ssohttp.GuideFor("okta"), Notice: "Saved.", Roles: "Admins=admin", DomainList: "acme.example"},
-		"admin_overview": adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},
-		"admin_users":    adminhttp.UsersView{Users: []admin.User{u}, Q: "ada", Next: "/admin/users?cursor=x"},
-		"admin_user":     adminhttp.UserView{U: u, Role: "admin", Roles: []string{"owner", "admin", "member"}, Sessions: []session.View{{ID: id, Browser: "Firefox", OS: "Linux", IP: "203.0.113.7", CreatedAt: at, LastActiveAt: at}}, Notice: "Only an owner can delete an owner's account."},
-		"admin_roles":    adminhttp.RolesView{Roles: []admin.Role{{Name: "admin", Permissions: []string{"users.read"}, Members: []string{"ada@acme.example"}}}},
-		"admin_policy":   adminhttp.NewPolicyView(tenant.DefaultPolicy(), true, ""),
+		"sso_test": ssohttp.TestView{Report: &sso.Report{Issuer: "https://idp.example", NameID: "ada", Steps: []sso.Step{}}, Reference: "ref-1", OK: true},
+		"admin_sso": ssohttp.ConnectionsView{Connections: []sso.Connection{conn}, Guides: ssohttp.Guides, Guide: ssohttp.GuideFor("okta"),
+			Name: "Okta", Slug: "okta", Err: ssohttp.FieldError{Field: "slug", Message: "Another connection already uses this identifier."}},
+		"admin_sso_conn": ssohttp.ConnectionView{C: conn, Guide: ssohttp.GuideFor("okta"), Steps: ssohttp.StepsFor(ssohttp.GuideFor("okta"), conn),
+			Notice: "Saved.", Roles: "Admins=admin", DomainList: "acme.example, bücher.example", Form: "settings",
+			Err: ssohttp.FieldError{Field: "domains", Message: `"acme..example" is not a domain name.`}},
+		"admin_sso_delete": ssohttp.DeleteView{C: conn, Err: ssohttp.FieldError{Field: "confirm", Message: "Type the identifier okta exactly to confirm."}},
+		"admin_overview":   adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},
+		"admin_users":      adminhttp.UsersView{Users: []admin.User{u}, Q: "ada", Next: "/admin/users?cursor=x"},
+		"admin_user":       adminhttp.UserView{U: u, Role: "admin", Roles: []string{"owner", "admin", "member"}, Sessions: []session.View{{ID: id, Browser: "Firefox", OS: "Linux", IP: "203.0.113.7", CreatedAt: at, LastActiveAt: at}}, Notice: "Only an owner can delete an owner's account."},
+		"admin_roles":      adminhttp.RolesView{Roles: []admin.Role{{Name: "admin", Permissions: []string{"users.read"}, Members: []string{"ada@acme.example"}}}},
+		"admin_policy":     adminhttp.NewPolicyView(tenant.DefaultPolicy(), true, ""),
 		"admin_invitations": adminhttp.InvitationsView{Invitations: []account.Invitation{{ID: id, Email: "bob@acme.example", Role: "member", ExpiresAt: at, CreatedAt: at}},
 			Roles: []string{"owner", "admin", "member"}, Notice: "Invitation sent."},
 		"admin_audit":    adminhttp.NewAuditView([]audit.View{ev}, "session.login", "", "", url.Values{"action": {"session.login"}}, "c"),

@@ -154,6 +154,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.With(page(authz.SSOConfigure)).Post("/sso/{id}/domains/verify", ssohttp.PageAdminSSOAction(rs, ad.SSO, steps, "verify"))
 		r.With(page(authz.SSOConfigure)).Post("/sso/{id}/rotate-key", ssohttp.PageAdminSSOAction(rs, ad.SSO, steps, "rotate"))
 		r.With(page(authz.SSOConfigure)).Post("/sso/{id}/finish-rotation", ssohttp.PageAdminSSOAction(rs, ad.SSO, steps, "finish-rotation"))
+		r.With(page(authz.SSOConfigure)).Get("/sso/{id}/delete", ssohttp.PageAdminSSODelete(rs, ad.SSO))
 		r.With(page(authz.SSOConfigure)).Post("/sso/{id}/delete", ssohttp.PageAdminSSOAction(rs, ad.SSO, steps, "delete"))
 		r.With(page(authz.AuditRead)).Get("/audit", adminhttp.PageAdminAudit(rs, ad))
 		r.With(page(authz.AuditRead)).Get("/audit.csv", adminhttp.PageAdminAuditExport(rs, ad, "csv"))

@@ -115,12 +115,16 @@ func (s *Service) provision(ctx context.Context, q *sqlcgen.Queries, m *material
 	if err := q.InsertSSOIdentity(ctx, sqlcgen.InsertSSOIdentityParams{ConnectionID: c.ID, NameID: rep.NameID, UserID: u.ID}); err != nil {
 		return resolved{}, err
 	}
-	role := roleFor(attrAll(rep.Attributes, m.mapping.Groups, "groups"), m.roles)
+	groups := attrAll(rep.Attributes, m.mapping.Groups, "groups")
+	role, source := roleFor(groups, m.roles), "default"
+	if slices.ContainsFunc(groups, func(g string) bool { _, ok := m.roles[g]; return ok }) {
+		source = "group_mapping"
+	}
 	// An open invitation for this address is accepted by the first SSO sign-in: its role
 	// counts (a mapped group can only raise it).
 	if inv, err := q.GetOpenInvitationByEmail(ctx, email); err == nil {
 		if rank[inv.Role] > rank[role] {
-			role = inv.Role
+			role, source = inv.Role, "invitation"
 		}
 		if _, err := q.AcceptInvitation(ctx, inv.ID); err != nil {
 			return resolved{}, err
@@ -133,6 +137,13 @@ func (s *Service) provision(ctx context.Context, q *sqlcgen.Queries, m *material
 		return resolved{}, err
 	}
 	if err := authz.Grant(ctx, q, u.ID, role); err != nil {
+		return resolved{}, err
+	}
+	// The grant is a role assignment like an admin's, by the connection (its group
+	// mapping, the invitation or the default), so the audit log's role history is whole.
+	byConn := audit.Who{ActorLabel: "sso connection " + c.Slug, IP: who.IP, UserAgent: who.UserAgent, RequestID: who.RequestID}
+	if err := audit.Record(ctx, q, byConn, audit.Event{Action: audit.RoleAssigned, SubjectID: u.ID, SubjectLabel: u.Email,
+		Details: map[string]any{"roles": []string{role}, "via": "sso_jit", "source": source, "connection_id": c.ID}}); err != nil {
 		return resolved{}, err
 	}
 	if err := audit.Record(ctx, q, who, audit.Event{Action: audit.SSOUserProvisioned, SubjectID: u.ID, SubjectLabel: u.Email,

@@ -98,7 +98,7 @@ func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.S
 		tr.mode = "idp_initiated"
 		tr.step("request", nil, "unsolicited (IdP-initiated) response")
 	}
-	if !c.Enabled && tr.mode != PurposeTest {
+	if isDraft(c) || !c.Enabled && tr.mode != PurposeTest {
 		tr.step("connection", ErrDisabled, "connection is disabled")
 		return "connection_disabled", ErrDisabled
 	}

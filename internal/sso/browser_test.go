@@ -2,13 +2,8 @@ package sso_test
 
 import (
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -35,18 +30,7 @@ func TestBrowserSSOThroughDevIdP(t *testing.T) {
 	srv, d := newServer(t, testutil.WithConfig(func(c *config.Config) { c.DNSServer = dns.Addr }))
 	s := newSite(t, srv, d)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idp, err := devidp.New(fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port), filepath.Join(t.TempDir(), "idp.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: idp.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
-
+	idp := startDevIdP(t)
 	md, err := idp.Metadata()
 	if err != nil {
 		t.Fatal(err)
@@ -88,17 +72,9 @@ func TestBrowserSSOThroughDevIdP(t *testing.T) {
 		t.Fatalf("account page does not show alice: %s", body)
 	}
 	// Alice came in with the Admins group: she may open the portal, and test the connection.
-	shoot := func(name string) {
-		if dir := os.Getenv("GATEHOUSE_SCREENSHOTS"); dir != "" {
-			if img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-				_ = os.WriteFile(filepath.Join(dir, name+".png"), img, 0o644)
-			}
-		}
-	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/admin/sso"), chromedp.WaitVisible(chromedp.ID("sso-connections"))); err != nil {
 		t.Fatalf("portal list: %v", err)
 	}
-	shoot("admin-sso")
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(base+"/admin/sso/"+c.ID),
 		chromedp.WaitVisible(chromedp.ID("sp-entity-id")),
@@ -106,7 +82,6 @@ func TestBrowserSSOThroughDevIdP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connection page: %v", err)
 	}
-	shoot("admin-sso-connection")
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.ID("sso-test")),
 		chromedp.WaitVisible(chromedp.ID("sso-reference")),
@@ -120,5 +95,4 @@ func TestBrowserSSOThroughDevIdP(t *testing.T) {
 	if !strings.Contains(body, "passed every check") || !strings.Contains(body, "alice@acme.test") {
 		t.Fatalf("test report: %s", body)
 	}
-	shoot("admin-sso-test")
 }

@@ -223,9 +223,10 @@ func normalizeDomains(in []string) ([]string, error) {
 	return out, nil
 }
 
-// Create adds a connection with a fresh SP key pair.
+// Create adds a connection with a fresh SP key pair. Without an IdP source it is a draft
+// (status draft, disabled): its SP values and SP metadata exist at once.
 // Errors: invalid_connection, invalid_metadata, weak_idp_key, metadata_fetch_failed,
-// slug_taken, secret_key_missing.
+// slug_taken, secret_key_missing, idp_metadata_missing (enabled asked for a draft).
 func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who audit.Who) (Connection, error) {
 	if !s.box.Enabled() {
 		return Connection{}, ErrNoSecretKey
@@ -245,7 +246,12 @@ func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who aud
 		return Connection{}, err
 	}
 	if !ok {
-		return Connection{}, invalid("idp_metadata_xml", "give idp_metadata_xml, idp_metadata_url, or idp_entity_id + idp_sso_url + idp_certificates")
+		// A draft: created by name so its SP values can be given to the IdP first; the
+		// IdP's metadata comes later (Update). It stays off until then.
+		if in.Enabled != nil && *in.Enabled {
+			return Connection{}, ErrDraft
+		}
+		st.enabled = false
 	}
 	id := uuid.New()
 	key, err := newSPKey(s.box, t.ID, id, s.urls.Host(t.Slug), s.now())
@@ -299,7 +305,9 @@ func setDomains(ctx context.Context, q *sqlcgen.Queries, connID uuid.UUID, list 
 	return nil
 }
 
-// Update changes a connection; fields left out keep their value.
+// Update changes a connection; fields left out keep their value. A draft gets its IdP
+// here; it stays disabled until enabled is set.
+// Errors: as Create, not_found, idp_metadata_missing (enabling a draft).
 func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in Input, who audit.Who) (Connection, error) {
 	var cur sqlcgen.SSOConnection
 	if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
@@ -325,6 +333,9 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 	idp, doc, metaURL, ok, err := s.resolveIdP(ctx, in)
 	if err != nil {
 		return Connection{}, err
+	}
+	if !ok && isDraft(cur) && st.enabled {
+		return Connection{}, ErrDraft
 	}
 	p := sqlcgen.UpdateSSOConnectionParams{ID: id, Name: st.name, Provider: st.provider, IdPMetadata: cur.IdPMetadata,
 		IdPEntityID: cur.IdPEntityID, IdPCertNotAfter: cur.IdPCertNotAfter, MetadataURL: cur.MetadataURL,

@@ -77,6 +77,9 @@ func (s *Service) StartLogin(ctx context.Context, t tenant.Tenant, in StartInput
 	if err != nil {
 		return Start{}, err
 	}
+	if isDraft(c) {
+		return Start{}, ErrDraft
+	}
 	if !c.Enabled && in.Purpose != PurposeTest {
 		return Start{}, ErrDisabled
 	}

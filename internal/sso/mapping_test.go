@@ -83,7 +83,7 @@ func TestCorruptMapping(t *testing.T) {
 			if v.Status != "mapping_corrupt" || !strings.Contains(v.MappingError, tc.want) {
 				t.Fatalf("connection status %q, mapping_error %q", v.Status, v.MappingError)
 			}
-			if page := s.call(t, "GET", "/admin/sso", s.admin, nil); page.StatusCode != 200 || !strings.Contains(string(page.Body), "mapping_corrupt") {
+			if page := s.call(t, "GET", "/admin/sso", s.admin, nil); page.StatusCode != 200 || !strings.Contains(string(page.Body), "Mapping unreadable — sign-ins refused") {
 				t.Fatalf("portal list: %d, status not shown", page.StatusCode)
 			}
 			// Nothing else depends on the mapping.

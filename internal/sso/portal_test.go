@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -49,5 +50,68 @@ func TestPortalUploadAndPostBinding(t *testing.T) {
 	if lr.StatusCode != 200 || !strings.Contains(string(lr.Body), `action="https://post-only.example/sso"`) ||
 		!strings.Contains(string(lr.Body), `name="SAMLRequest"`) || !strings.Contains(csp, "form-action https://post-only.example") {
 		t.Fatalf("POST binding: %d %q %s", lr.StatusCode, csp, lr.Body)
+	}
+}
+
+// TestPortalFieldErrors: the connection forms name a problem beside its field in words for
+// people (not "Invalid …: field.path"), keep what was typed, and answer 4xx.
+func TestPortalFieldErrors(t *testing.T) {
+	t.Parallel()
+	srv, d := newServer(t)
+	s := newSite(t, srv, d)
+	form := func(path string, v url.Values) *testutil.Response {
+		return s.call(t, "POST", path, s.admin, v.Encode(), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	}
+	first := form("/admin/sso", url.Values{"name": {"Okta"}, "provider": {"okta"}})
+	if first.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create a draft: %d %s", first.StatusCode, first.Body)
+	}
+	connPath := strings.TrimSuffix(first.Header.Get("Location"), "?created=1")
+	if page := s.call(t, "GET", first.Header.Get("Location"), s.admin, nil); !strings.Contains(string(page.Body), "Draft created") ||
+		!strings.Contains(string(page.Body), `id="sso-test-pending"`) {
+		t.Fatalf("draft page: %s", page.Body)
+	}
+
+	cases := []struct {
+		name, path string
+		form       url.Values
+		status     int
+		field      string // the error element beside the field
+		want       string
+	}{
+		{"identifier taken", "/admin/sso", url.Values{"name": {"Okta two"}, "slug": {"okta"}, "provider": {"okta"}},
+			http.StatusConflict, "sso-slug-error", "Another connection already uses this identifier."},
+		{"name missing", "/admin/sso", url.Values{"name": {"  "}, "provider": {"okta"}},
+			http.StatusBadRequest, "sso-name-error", "A name of 1 to 200 characters is required."},
+		{"no metadata in step 2", connPath, url.Values{"step": {"metadata"}, "idp_metadata_url": {""}},
+			http.StatusBadRequest, "sso-metadata-error", "Give the IdP&#39;s metadata URL"},
+		{"unreadable metadata", connPath, url.Values{"step": {"metadata"}, "idp_metadata_xml": {`<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example/x"/>`}},
+			http.StatusBadRequest, "sso-metadata-error", "The IdP metadata could not be read: no SAML 2.0 IDPSSODescriptor."},
+		{"enabling a draft", connPath, url.Values{"settings": {"1"}, "name": {"Okta"}, "enabled": {"on"}},
+			http.StatusConflict, "s-enabled-error", "This connection has no IdP metadata yet"},
+		{"bad landing path", connPath, url.Values{"settings": {"1"}, "name": {"Okta"}, "default_redirect": {"https://evil.example/"}},
+			http.StatusBadRequest, "s-redirect-error", "A path on this host, such as /."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := form(tc.path, tc.form)
+			body := string(r.Body)
+			if r.StatusCode != tc.status || !strings.Contains(body, `id="`+tc.field+`">`+tc.want) || strings.Contains(body, "(default_redirect)") {
+				t.Fatalf("%d, want %d with %q beside the field:\n%s", r.StatusCode, tc.status, tc.want, body)
+			}
+		})
+	}
+	// What was typed stays in the form.
+	r := form("/admin/sso", url.Values{"name": {"Okta two"}, "slug": {"okta"}, "provider": {"okta"}})
+	if !strings.Contains(string(r.Body), `value="Okta two"`) || !strings.Contains(string(r.Body), `value="okta"`) {
+		t.Fatalf("typed values lost: %s", r.Body)
+	}
+	// Deleting without the right identifier is refused and keeps the connection.
+	if r := form(connPath+"/delete", url.Values{"confirm": {"okt"}}); r.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(string(r.Body), `id="sso-delete-error">Type the identifier okta exactly`) {
+		t.Fatalf("wrong confirmation: %d %s", r.StatusCode, r.Body)
+	}
+	if r := s.call(t, "GET", connPath, s.admin, nil); r.StatusCode != 200 {
+		t.Fatalf("connection after a refused delete: %d", r.StatusCode)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/crewjam/saml"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/net/idna"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/domainverify"
@@ -117,7 +118,24 @@ var (
 	ErrNoSecretKey    = apperr.New(apperr.Unavailable, "secret_key_missing", "GATEHOUSE_SECRET_KEY must be set before SSO connections can be created (it encrypts the SP keys).")
 	ErrInvalidInput   = apperr.New(apperr.Invalid, "invalid_connection", "The connection settings are not valid.")
 	ErrDomainNotFound = apperr.New(apperr.NotFound, "not_found", "That domain is not configured.")
+	// ErrDraft answers turning on, testing or signing in through a draft: a connection
+	// created by name whose IdP metadata has not been given yet.
+	ErrDraft = apperr.New(apperr.Conflict, "idp_metadata_missing",
+		"This connection has no IdP metadata yet: add the metadata your IdP gives you (step 2) before testing or turning it on.")
 )
+
+// isDraft tells a connection created without IdP metadata (it cannot be enabled or used
+// for sign-in; its SP metadata is served so the IdP can be set up first).
+func isDraft(c sqlcgen.SSOConnection) bool { return c.IdPMetadata == "" }
+
+// displayDomain is a stored (ASCII, A-label) domain as people read it: IDN labels in
+// Unicode. Stored and compared values stay ASCII.
+func displayDomain(d string) string {
+	if u, err := idna.Display.ToUnicode(d); err == nil && u != "" {
+		return u
+	}
+	return d
+}
 
 // AttributeMapping names the IdP attributes Gatehouse reads. Empty fields use the common
 // names (email, mail, the Entra ID and OID claim URIs, …).
@@ -163,6 +181,7 @@ type Connection struct {
 // Domain is an email domain routed to a connection.
 type Domain struct {
 	Domain        string     `json:"domain"`
+	DomainUnicode string     `json:"domain_unicode"` // Domain with IDN labels in Unicode, for display
 	ConnectionID  uuid.UUID  `json:"connection_id"`
 	Verified      bool       `json:"verified"`
 	VerifiedAt    *time.Time `json:"verified_at"`
@@ -190,7 +209,7 @@ type material struct {
 }
 
 func domainView(d sqlcgen.SSODomain) Domain {
-	return Domain{Domain: d.Domain, ConnectionID: d.ConnectionID, Verified: d.VerifiedAt != nil, VerifiedAt: d.VerifiedAt,
+	return Domain{Domain: d.Domain, DomainUnicode: displayDomain(d.Domain), ConnectionID: d.ConnectionID, Verified: d.VerifiedAt != nil, VerifiedAt: d.VerifiedAt,
 		RecordName: domainverify.RecordName(d.Domain), RecordValue: d.VerificationToken, LastCheckedAt: d.LastCheckedAt, LastError: d.LastError}
 }
 
@@ -209,7 +228,9 @@ func (s *Service) view(t tenant.Tenant, c sqlcgen.SSOConnection, domains []sqlcg
 	v.SPEntityID, v.ACSURL, v.SPMetadataURL, v.LoginURL, v.SLOURL = s.urlsFor(t, c.Slug)
 	var mapErr error
 	v.AttributeMapping, v.RoleMapping, mapErr = parseMappings(c.AttributeMapping, c.RoleMapping)
-	if idp, err := ParseMetadata([]byte(c.IdPMetadata), c.IdPEntityID); err == nil {
+	if isDraft(c) {
+		v.IdP = IdP{NameIDFormats: []string{}, Certificates: []CertInfo{}}
+	} else if idp, err := ParseMetadata([]byte(c.IdPMetadata), c.IdPEntityID); err == nil {
 		v.IdP = idp
 	} else {
 		v.IdP = IdP{EntityID: c.IdPEntityID, NameIDFormats: []string{}, Certificates: []CertInfo{}}
@@ -224,9 +245,13 @@ func (s *Service) view(t tenant.Tenant, c sqlcgen.SSOConnection, domains []sqlcg
 			v.Domains = append(v.Domains, domainView(d))
 		}
 	}
-	v.Status = "active"
-	if !c.Enabled {
+	switch {
+	case isDraft(c):
+		v.Status = "draft"
+	case !c.Enabled:
 		v.Status = "disabled"
+	default:
+		v.Status = "active"
 	}
 	if exp := v.IdP.EarliestExpiry(); exp != nil {
 		switch left := exp.Sub(s.now()); {
@@ -312,4 +337,21 @@ type Attempt struct {
 	UserID    *uuid.UUID `json:"user_id"`
 	Report    Report     `json:"report"`
 	CreatedAt time.Time  `json:"created_at"`
+}
+
+// StatusText is Status in words for the portal.
+func (c Connection) StatusText() string {
+	switch c.Status {
+	case "draft":
+		return "Draft — IdP metadata missing"
+	case "active":
+		return "Active"
+	case "disabled":
+		return "Off"
+	case "certificate_expired":
+		return "IdP certificate expired"
+	case "mapping_corrupt":
+		return "Mapping unreadable — sign-ins refused"
+	}
+	return c.Status
 }

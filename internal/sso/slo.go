@@ -59,6 +59,9 @@ func (s *Service) IdPLogout(ctx context.Context, t tenant.Tenant, slug string, r
 	if err != nil {
 		return "", err
 	}
+	if isDraft(c) {
+		return "", ErrSSOFailed.WithDetails(map[string]any{"reason": "invalid_logout_request"})
+	}
 	m, err := s.load(t, c)
 	if err != nil {
 		return "", err

@@ -32,9 +32,14 @@ func (s *Service) load(t tenant.Tenant, c sqlcgen.SSOConnection) (*material, err
 	if m != nil && m.updated.Equal(c.UpdatedAt) {
 		return m, nil
 	}
-	idp, err := ParseMetadata([]byte(c.IdPMetadata), c.IdPEntityID)
-	if err != nil {
-		return nil, fmt.Errorf("stored metadata of %s: %w", c.Slug, err)
+	// A draft has no IdP yet: its material serves the SP metadata only (every flow that
+	// needs the IdP refuses a draft before it gets here).
+	var idp IdP
+	if !isDraft(c) {
+		var err error
+		if idp, err = ParseMetadata([]byte(c.IdPMetadata), c.IdPEntityID); err != nil {
+			return nil, fmt.Errorf("stored metadata of %s: %w", c.Slug, err)
+		}
 	}
 	key, cert, err := openSPKey(s.box, t.ID, c.ID, c.SpKeyID, c.SpKeySealed, c.SpCertDer)
 	if err != nil {

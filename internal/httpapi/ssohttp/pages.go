@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -15,49 +17,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
-// Guide is what to copy where in one IdP's admin console.
-type Guide struct {
-	Provider, Title string
-	Steps           []string
-	EntityField     string // the IdP's name for the SP entity id
-	ACSField        string // the IdP's name for the ACS URL
-	Attributes      string
-}
-
-// Guides are the setup guides, one per IdP, in the order the portal offers them.
-var Guides = []Guide{
-	{Provider: "okta", Title: "Okta", EntityField: "Audience URI (SP Entity ID)", ACSField: "Single sign-on URL",
-		Attributes: "email → user.email, firstName → user.firstName, lastName → user.lastName; group attribute statement groups",
-		Steps: []string{"In the Okta Admin Console: Applications → Create App Integration → SAML 2.0.",
-			"Paste the values below into Single sign-on URL and Audience URI; Name ID format: EmailAddress or Persistent.",
-			"Add the attribute statements, finish, then copy the Metadata URL from the Sign On tab and paste it here."}},
-	{Provider: "entra", Title: "Microsoft Entra ID", EntityField: "Identifier (Entity ID)", ACSField: "Reply URL (Assertion Consumer Service URL)",
-		Attributes: "the default claims work (emailaddress, givenname, surname); add a group claim for role mapping",
-		Steps: []string{"In the Entra admin center: Enterprise applications → New application → Create your own → Non-gallery.",
-			"Single sign-on → SAML → Basic SAML Configuration: paste the values below.",
-			"Copy the App Federation Metadata Url (SAML Certificates section) and paste it here. Assign users or groups to the application."}},
-	{Provider: "google", Title: "Google Workspace", EntityField: "Entity ID", ACSField: "ACS URL",
-		Attributes: "map Primary email → email, First name → firstName, Last name → lastName; Group membership → groups",
-		Steps: []string{"In the Google Admin console: Apps → Web and mobile apps → Add app → Add custom SAML app.",
-			"Download the IdP metadata (Option 1) and upload it here.",
-			"On Service provider details paste the values below; Name ID format EMAIL, Name ID Basic Information > Primary email. Turn the app on for your users."}},
-	{Provider: "generic", Title: "Any SAML 2.0 IdP (ADFS, Ping, OneLogin, Keycloak…)", EntityField: "SP entity ID / Audience", ACSField: "ACS / Reply URL",
-		Attributes: "send the email address as NameID or in an attribute named email (or map your names below)",
-		Steps: []string{"Create a SAML 2.0 relying party / service provider at your IdP and paste the values below (or import the SP metadata URL).",
-			"Sign assertions with RSA-SHA256 and a key of at least 2048 bits.",
-			"Paste the IdP's metadata XML or its metadata URL here."}},
-}
-
-// GuideFor is the guide of provider p (the generic one for an unknown provider).
-func GuideFor(p string) Guide {
-	for _, g := range Guides {
-		if g.Provider == p {
-			return g
-		}
-	}
-	return Guides[len(Guides)-1]
-}
-
 func PageAdminSSO(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := kit.TenantFrom(r.Context())
@@ -66,12 +25,13 @@ func PageAdminSSO(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 			rs.Error(w, r, err)
 			return
 		}
+		g := GuideFor(r.URL.Query().Get("provider"))
 		rs.AdminPage(w, r, http.StatusOK, "admin_sso", "Single sign-on", ConnectionsView{Connections: list, Guides: Guides,
-			Guide: GuideFor(r.URL.Query().Get("provider")), Deleted: r.URL.Query().Get("deleted") != ""})
+			Guide: g, Name: g.Title, Deleted: r.URL.Query().Get("deleted") != ""})
 	}
 }
 
-// formInput reads the connection form; missing checkboxes are false.
+// formInput reads the connection forms; missing checkboxes are false.
 func formInput(r *http.Request, create bool) sso.Input {
 	str := func(k string) *string {
 		if _, ok := r.PostForm[k]; !ok {
@@ -90,26 +50,34 @@ func formInput(r *http.Request, create bool) sso.Input {
 		in.MetadataXML = &x
 	}
 	if _, ok := r.PostForm["domains"]; ok {
-		var ds []string
-		for _, d := range strings.FieldsFunc(r.PostFormValue("domains"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' }) {
-			ds = append(ds, d)
+		ds := strings.FieldsFunc(r.PostFormValue("domains"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' })
+		if ds == nil {
+			ds = []string{}
 		}
 		in.Domains = &ds
+	}
+	if r.PostFormValue("enable") != "" {
+		in.Enabled = flag("enable")
 	}
 	if _, ok := r.PostForm["settings"]; ok {
 		in.JIT, in.Enforce, in.AllowIdPInitiated, in.Enabled = flag("jit"), flag("enforce"), flag("allow_idp_initiated"), flag("enabled")
 		m := sso.AttributeMapping{Email: r.PostFormValue("map_email"), FirstName: r.PostFormValue("map_first_name"),
 			LastName: r.PostFormValue("map_last_name"), Groups: r.PostFormValue("map_groups")}
 		in.AttributeMapping = &m
-		roles := map[string]string{}
-		for _, line := range strings.Split(r.PostFormValue("role_mapping"), "\n") {
-			if g, role, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
-				roles[strings.TrimSpace(g)] = strings.TrimSpace(role)
-			}
-		}
-		in.RoleMapping = &roles
+		in.RoleMapping = roleLines(r.PostFormValue("role_mapping"))
 	}
 	return in
+}
+
+// roleLines reads "group=role" lines.
+func roleLines(text string) *map[string]string {
+	roles := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if g, role, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			roles[strings.TrimSpace(g)] = strings.TrimSpace(role)
+		}
+	}
+	return &roles
 }
 
 // readForm parses a form with an upload field (metadata file) within the body limit.
@@ -130,6 +98,8 @@ func readForm(r *http.Request) error {
 	return r.ParseForm()
 }
 
+// PageAdminSSOCreate is step 1 of adding a connection: a name (and optionally the URL
+// identifier) makes a draft whose SP values the next page shows at once.
 func PageAdminSSOCreate(rs *kit.Responder, svc *sso.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, _ := kit.PrincipalFrom(r.Context())
@@ -143,10 +113,11 @@ func PageAdminSSOCreate(rs *kit.Responder, svc *sso.Service, steps *stepup.Servi
 		}
 		c, err := svc.Create(r.Context(), t, formInput(r, true), kit.Who(r))
 		if err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
+			if _, status, ok := rs.FormError(w, r, err); ok {
 				list, _ := svc.List(r.Context(), t)
 				rs.AdminPage(w, r, status, "admin_sso", "Single sign-on", ConnectionsView{Connections: list, Guides: Guides,
-					Guide: GuideFor(r.PostFormValue("provider")), Error: msg + detailText(err)})
+					Guide: GuideFor(r.PostFormValue("provider")), Err: fieldError(err, "name", "slug"),
+					Name: r.PostFormValue("name"), Slug: r.PostFormValue("slug")})
 			}
 			return
 		}
@@ -169,23 +140,54 @@ func connFromURL(rs *kit.Responder, svc *sso.Service, w http.ResponseWriter, r *
 	return c, true
 }
 
-func renderConn(rs *kit.Responder, svc *sso.Service, w http.ResponseWriter, r *http.Request, c sso.Connection, status int, notice, errMsg string) {
-	t, _ := kit.TenantFrom(r.Context())
-	attempts, err := svc.Attempts(r.Context(), t, c.ID, 20)
-	if err != nil {
-		rs.Error(w, r, err)
-		return
-	}
+// connView is the connection page's view of c; on a form error, what was typed in that
+// form stays in it.
+func connView(c sso.Connection, r *http.Request, form string) ConnectionView {
 	var roles []string
 	for g, role := range c.RoleMapping {
 		roles = append(roles, g+"="+role)
 	}
 	domains := make([]string, 0, len(c.Domains))
 	for _, d := range c.Domains {
-		domains = append(domains, d.Domain)
+		domains = append(domains, d.DomainUnicode)
 	}
-	rs.AdminPage(w, r, status, "admin_sso_conn", c.Name, ConnectionView{C: c, Guide: GuideFor(c.Provider), Attempts: attempts,
-		Notice: notice, Error: errMsg, Roles: strings.Join(roles, "\n"), DomainList: strings.Join(domains, ", ")})
+	v := ConnectionView{C: c, Guide: GuideFor(c.Provider), Steps: StepsFor(GuideFor(c.Provider), c), Form: form,
+		Roles: strings.Join(roles, "\n"), DomainList: strings.Join(domains, ", ")}
+	switch form {
+	case "settings":
+		f := r.PostFormValue
+		v.C.Name, v.C.DefaultRedirect, v.C.NameIDFormat = f("name"), f("default_redirect"), f("name_id_format")
+		v.C.Enabled, v.C.JIT, v.C.Enforce, v.C.AllowIdPInitiated = f("enabled") != "", f("jit") != "", f("enforce") != "", f("allow_idp_initiated") != ""
+		v.C.AttributeMapping = sso.AttributeMapping{Email: f("map_email"), FirstName: f("map_first_name"), LastName: f("map_last_name"), Groups: f("map_groups")}
+		v.Roles, v.DomainList = f("role_mapping"), f("domains")
+	case "metadata":
+		v.MetadataURL, v.EntityID = r.PostFormValue("idp_metadata_url"), r.PostFormValue("idp_entity_id")
+		if x := r.PostFormValue("idp_metadata_xml"); len(x) <= sso.MaxMetadataBytes {
+			v.MetadataXML = x
+		}
+	}
+	return v
+}
+
+func renderConn(rs *kit.Responder, svc *sso.Service, w http.ResponseWriter, r *http.Request, v ConnectionView, status int) {
+	t, _ := kit.TenantFrom(r.Context())
+	attempts, err := svc.Attempts(r.Context(), t, v.C.ID, 20)
+	if err != nil {
+		rs.Error(w, r, err)
+		return
+	}
+	v.Attempts = attempts
+	rs.AdminPage(w, r, status, "admin_sso_conn", v.C.Name, v)
+}
+
+// notices are the connection page's messages after a change (?key=1).
+var notices = []struct{ key, text string }{
+	{"created", "Connection created. Give the values of step 1 to your IdP, then run Test connection."},
+	{"metadata", "IdP metadata saved. Run Test connection (step 3), then turn sign-in on."},
+	{"enabled", "Sign-in through this connection is on."},
+	{"saved", "Saved."},
+	{"verified", "Domain verified."},
+	{"rotated", "A new SP key was created. Both keys are in the SP metadata until you finish the rotation."},
 }
 
 func PageAdminSSOConn(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
@@ -194,20 +196,22 @@ func PageAdminSSOConn(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		notice := ""
-		switch {
-		case r.URL.Query().Get("created") != "":
-			notice = "Connection created. Copy the values below into your IdP, then run a test."
-		case r.URL.Query().Get("saved") != "":
-			notice = "Saved."
-		case r.URL.Query().Get("verified") != "":
-			notice = "Domain verified."
-		case r.URL.Query().Get("rotated") != "":
-			notice = "A new SP key was created. Both keys are in the SP metadata until you finish the rotation."
+		v := connView(c, r, "")
+		for _, n := range notices {
+			if r.URL.Query().Get(n.key) != "" {
+				v.Notice = n.text
+				break
+			}
 		}
-		renderConn(rs, svc, w, r, c, http.StatusOK, notice, "")
+		if v.Notice == notices[0].text && v.Draft() {
+			v.Notice = "Draft created. Give the values of step 1 to " + v.Guide.Title + ", then add its metadata in step 2."
+		}
+		renderConn(rs, svc, w, r, v, http.StatusOK)
 	}
 }
+
+// settingsFields are the inputs of the settings form (field errors land beside them).
+var settingsFields = []string{"name", "domains", "enabled", "default_redirect", "name_id_format", "attribute_mapping", "role_mapping"}
 
 func PageAdminSSOUpdate(rs *kit.Responder, svc *sso.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -223,14 +227,41 @@ func PageAdminSSOUpdate(rs *kit.Responder, svc *sso.Service, steps *stepup.Servi
 			rs.Error(w, r, kit.ErrTooLarge)
 			return
 		}
+		form, fields, done := "settings", settingsFields, "?saved=1"
+		switch {
+		case r.PostFormValue("step") == "metadata":
+			form, fields, done = "metadata", []string{"metadata"}, "?metadata=1"
+		case r.PostFormValue("enable") != "":
+			form, fields, done = "", nil, "?enabled=1"
+		}
+		in := formInput(r, false)
+		if form == "metadata" && in.MetadataXML == nil && (in.MetadataURL == nil || *in.MetadataURL == "") {
+			v := connView(c, r, form)
+			v.Err = FieldError{Field: "metadata", Message: "Give the IdP's metadata URL, upload its metadata file, or paste the XML."}
+			renderConn(rs, svc, w, r, v, http.StatusBadRequest)
+			return
+		}
 		t, _ := kit.TenantFrom(r.Context())
-		if _, err := svc.Update(r.Context(), t, c.ID, formInput(r, false), kit.Who(r)); err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				renderConn(rs, svc, w, r, c, status, "", msg+detailText(err))
+		if _, err := svc.Update(r.Context(), t, c.ID, in, kit.Who(r)); err != nil {
+			if _, status, ok := rs.FormError(w, r, err); ok {
+				v := connView(c, r, form)
+				v.Err = fieldError(err, fields...)
+				renderConn(rs, svc, w, r, v, status)
 			}
 			return
 		}
-		http.Redirect(w, r, "/admin/sso/"+c.ID.String()+"?saved=1", http.StatusSeeOther)
+		http.Redirect(w, r, "/admin/sso/"+c.ID.String()+done, http.StatusSeeOther)
+	}
+}
+
+// PageAdminSSODelete is the confirmation step before a connection is deleted.
+func PageAdminSSODelete(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, ok := connFromURL(rs, svc, w, r)
+		if !ok {
+			return
+		}
+		rs.AdminPage(w, r, http.StatusOK, "admin_sso_delete", "Delete "+c.Name, DeleteView{C: c})
 	}
 }
 
@@ -261,15 +292,22 @@ func PageAdminSSOAction(rs *kit.Responder, svc *sso.Service, steps *stepup.Servi
 			err = svc.DropPreviousKey(r.Context(), t, c.ID)
 			back += "?saved=1"
 		case "delete":
-			if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionSSOConfigure, back) {
+			if strings.TrimSpace(r.PostFormValue("confirm")) != c.Slug {
+				rs.AdminPage(w, r, http.StatusBadRequest, "admin_sso_delete", "Delete "+c.Name, DeleteView{C: c,
+					Err: FieldError{Field: "confirm", Message: "Type the identifier " + c.Slug + " exactly to confirm."}})
+				return
+			}
+			if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionSSOConfigure, back+"/delete") {
 				return
 			}
 			err = svc.Delete(r.Context(), t, c.ID, kit.Who(r))
 			back = "/admin/sso?deleted=1"
 		}
 		if err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				renderConn(rs, svc, w, r, c, status, "", msg+detailText(err))
+			if _, status, ok := rs.FormError(w, r, err); ok {
+				v := connView(c, r, "")
+				v.Err = fieldError(err)
+				renderConn(rs, svc, w, r, v, status)
 			}
 			return
 		}
@@ -296,15 +334,47 @@ func PageAdminSSOTest(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 	}
 }
 
-// detailText adds an error's reason detail (metadata problems) to a form message.
-func detailText(err error) string {
-	if e := apperr.From(err); e.Kind != apperr.Internal {
-		if reason, ok := e.Details["reason"].(string); ok && reason != "" {
-			return " (" + reason + ")"
+// fieldError places an error beside the input it is about, when that input is one of
+// fields, in words for people; otherwise it is the whole form's.
+func fieldError(err error, fields ...string) FieldError {
+	e := apperr.From(err)
+	reason, _ := e.Details["reason"].(string)
+	field, _ := e.Details["field"].(string)
+	msg := e.Message
+	switch e.Code {
+	case "invalid_connection":
+		if reason != "" {
+			msg = sentence(reason)
 		}
-		if f, ok := e.Details["field"].(string); ok {
-			return " (" + f + ")"
+		if field == "idp_sso_url" || field == "idp_metadata_xml" {
+			field = "metadata"
+		}
+	case "invalid_metadata", "metadata_fetch_failed":
+		field = "metadata"
+		if reason != "" {
+			msg = strings.TrimSuffix(e.Message, ".") + ": " + strings.TrimSuffix(reason, ".") + "."
+		}
+	case "weak_idp_key":
+		field = "metadata"
+	case "slug_taken":
+		field = "slug"
+	case "idp_metadata_missing":
+		field = "enabled"
+	}
+	for _, f := range fields {
+		if f == field {
+			return FieldError{Field: field, Message: msg}
 		}
 	}
-	return ""
+	return FieldError{Message: msg}
+}
+
+// sentence is a lower-case reason as a sentence.
+func sentence(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }
