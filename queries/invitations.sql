@@ -14,6 +14,10 @@ UPDATE invitations SET revoked_at = now() WHERE id = @id AND accepted_at IS NULL
 -- name: GetOpenInvitationByHash :one
 SELECT * FROM invitations WHERE token_hash = @token_hash AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now();
 
+-- name: GetInvitationByHash :one
+-- An invitation in any state (accepted, revoked, expired), for the acceptance page.
+SELECT * FROM invitations WHERE token_hash = @token_hash;
+
 -- name: AcceptInvitation :execrows
 UPDATE invitations SET accepted_at = now() WHERE id = @id AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now();
 

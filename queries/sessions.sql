@@ -104,3 +104,18 @@ SELECT upd.* FROM upd CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', 
 -- Sessions of the tenant neither revoked nor past their absolute expiry (the
 -- gatehouse_sessions_active gauge; idle expiry is left to the check).
 SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now();
+
+-- name: HoldPendingChange :exec
+-- The change a page asked for before re-authentication, kept on the session for ttl.
+UPDATE sessions SET pending_action = @action, pending_value = @value,
+       pending_until = now() + make_interval(secs => @ttl_seconds::int)
+WHERE id = @id AND revoked_at IS NULL;
+
+-- name: GetPendingChange :one
+SELECT pending_action::text AS action, pending_value AS value FROM sessions
+WHERE id = @id AND revoked_at IS NULL AND pending_action IS NOT NULL AND pending_until > now();
+
+-- name: ClearPendingChange :exec
+-- Single use: the change was made (or replaced by another).
+UPDATE sessions SET pending_action = NULL, pending_value = '', pending_until = NULL
+WHERE id = @id AND pending_action = @action;

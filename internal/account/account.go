@@ -121,7 +121,7 @@ var (
 	ErrEmailUnavailable   = apperr.New(apperr.Conflict, "email_unavailable", "This email address cannot be used for this account.")
 	ErrEmailUnchanged     = apperr.New(apperr.Invalid, "email_unchanged", "This is already your email address.")
 	ErrAccountDisabled    = apperr.New(apperr.Forbidden, "account_disabled", "This account is disabled. Contact your administrator.")
-	ErrPendingDeletion    = apperr.New(apperr.Forbidden, "account_pending_deletion", "This account is scheduled for deletion. Use the cancel link in the email we sent to keep it.")
+	ErrPendingDeletion    = apperr.New(apperr.Forbidden, "account_pending_deletion", "This account is scheduled for deletion. Use the cancel link in the email we sent to keep it, or ask for a new one.").WithDetails(map[string]any{"resend_url": "/account/deletion/resend"})
 	ErrInvalidName        = apperr.New(apperr.Invalid, "invalid_name", "A name is at most 200 characters on one line.")
 )
 

@@ -91,7 +91,7 @@ func (s *Service) RequestDeletion(ctx context.Context, t tenant.Tenant, userID u
 }
 
 // CancelDeletion restores an account scheduled for deletion with the emailed token.
-// Errors: invalid_token.
+// Errors: invalid_token (a new link: ResendDeletionCancel), token_used.
 func (s *Service) CancelDeletion(ctx context.Context, t tenant.Tenant, tok string) (User, error) {
 	hash, err := token.Parse(tok)
 	if err != nil {
@@ -99,9 +99,9 @@ func (s *Service) CancelDeletion(ctx context.Context, t tenant.Tenant, tok strin
 	}
 	var u User
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
-		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"cancel_deletion"}})
+		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: linkPurposes[LinkCancelDeletion]})
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrInvalidToken
+			return consumeFailed(ctx, q, hash, linkPurposes[LinkCancelDeletion])
 		}
 		if err != nil {
 			return err

@@ -160,7 +160,7 @@ func TestDeletionGrace(t *testing.T) {
 	m := e.Srv.WaitMail(t, "leaving@example.com", "will be deleted")
 	cancel := testutil.TokenFrom(t, m, "/account/deletion/cancel")
 	e.expect(t, e.Do(t, "POST", "/api/v1/account/deletion/cancel", "", map[string]string{"token": cancel}), 200, "")
-	e.expect(t, e.Do(t, "POST", "/api/v1/account/deletion/cancel", "", map[string]string{"token": cancel}), 400, "invalid_token")
+	e.expect(t, e.Do(t, "POST", "/api/v1/account/deletion/cancel", "", map[string]string{"token": cancel}), 409, "token_used")
 	tok = e.Login(t, "leaving@example.com", goodPassword)
 
 	e.expect(t, e.Do(t, "DELETE", "/api/v1/account", tok, nil), 202, "")

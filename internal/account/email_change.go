@@ -22,7 +22,8 @@ import (
 
 // RequestEmailChange mails a confirmation link to the new address. Nothing changes until
 // it is confirmed (ConfirmEmail); whether the address is free is checked then, so this
-// answer does not reveal other accounts. Errors: invalid_email, email_unchanged,
+// answer does not reveal other accounts. An address an SSO connection signs in is the
+// IdP's to change. Errors: invalid_email, email_unchanged, email_managed_by_idp,
 // rate_limited.
 func (s *Service) RequestEmailChange(ctx context.Context, t tenant.Tenant, p session.Principal, newEmail string) error {
 	email, err := emailaddr.Normalize(newEmail)
@@ -31,6 +32,10 @@ func (s *Service) RequestEmailChange(ctx context.Context, t tenant.Tenant, p ses
 	}
 	if strings.EqualFold(email, p.Email) {
 		return ErrEmailUnchanged
+	}
+	if err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error { return emailManaged(ctx, q, p.UserID) },
+		store.ReadOnly(), store.Idempotent()); err != nil {
+		return err
 	}
 	ok, retry, err := s.limiter.Allow(ctx, t.ID, ratelimit.Key("email_change", p.UserID.String()), changePerUser)
 	if err != nil {
@@ -45,13 +50,16 @@ func (s *Service) RequestEmailChange(ctx context.Context, t tenant.Tenant, p ses
 		if err != nil {
 			return err
 		}
+		if err := clearPending(ctx, q, p, tenant.ActionEmailChange); err != nil {
+			return err
+		}
 		return s.enqueue(ctx, tx, q, t, p.UserID, email, mail.TplChangeEmail,
 			mail.Data{Email: email, Link: s.link(t, "/verify", tok), Expires: hours(ttl)})
 	})
 }
 
 // UndoEmailChange restores the address an undo link was sent to and ends every session
-// of the account (whoever changed it is signed out). Errors: invalid_token,
+// of the account (whoever changed it is signed out). Errors: invalid_token, token_used,
 // email_unavailable.
 func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok string) (User, error) {
 	hash, err := token.Parse(tok)
@@ -61,9 +69,9 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 	var u User
 	var revoked [][]byte
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"undo_email_change"}})
+		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: linkPurposes[LinkUndo]})
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrInvalidToken
+			return consumeFailed(ctx, q, hash, linkPurposes[LinkUndo])
 		}
 		if err != nil {
 			return fmt.Errorf("consume token: %w", err)

@@ -160,7 +160,7 @@ func TestTokenAbuse(t *testing.T) {
 		}
 	}
 	e.expect(t, confirm(e, tok), 200, "")
-	e.expect(t, confirm(e, tok), 400, "invalid_token") // reuse
+	e.expect(t, confirm(e, tok), 409, "email_already_confirmed") // reuse: it did its work; the answer says so
 
 	// Expiry.
 	e.Signup(t, "exp@example.com")
@@ -279,7 +279,7 @@ func TestPasswordReset(t *testing.T) {
 	tok := testutil.TokenFrom(t, e.Srv.WaitMail(t, "reset@example.com", "Reset your"), "/password/reset")
 	e.expect(t, e.Do(t, "POST", "/api/v1/password/reset", "", map[string]string{"token": tok, "password": "password"}), 400, "weak_password")
 	e.expect(t, e.Do(t, "POST", "/api/v1/password/reset", "", map[string]string{"token": tok, "password": "new tangerine bicycle route"}), 200, "")
-	e.expect(t, e.Do(t, "POST", "/api/v1/password/reset", "", map[string]string{"token": tok, "password": "another tangerine bicycle"}), 400, "invalid_token")
+	e.expect(t, e.Do(t, "POST", "/api/v1/password/reset", "", map[string]string{"token": tok, "password": "another tangerine bicycle"}), 409, "token_used")
 
 	e.expect(t, e.Do(t, "GET", "/api/v1/session", old, nil), 401, "unauthenticated") // every session ended
 	e.expect(t, e.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": "reset@example.com", "password": goodPassword}), 401, "invalid_credentials")
@@ -330,7 +330,7 @@ func TestEmailChange(t *testing.T) {
 	e.expect(t, e.Do(t, "POST", "/api/v1/account/email/undo", "", map[string]string{"token": undo}), 200, "")
 	e.expect(t, e.Do(t, "GET", "/api/v1/session", s, nil), 401, "unauthenticated")
 	e.Login(t, "before@example.com", goodPassword)
-	e.expect(t, e.Do(t, "POST", "/api/v1/account/email/undo", "", map[string]string{"token": undo}), 400, "invalid_token")
+	e.expect(t, e.Do(t, "POST", "/api/v1/account/email/undo", "", map[string]string{"token": undo}), 409, "token_used")
 
 	// Race: the new address is taken by someone else before confirmation.
 	s = e.Login(t, "before@example.com", goodPassword)

@@ -118,7 +118,8 @@ func (s *Service) RevokeInvitation(ctx context.Context, t tenant.Tenant, by sess
 }
 
 // InvitationFor returns the open invitation of a token (for the acceptance page), with
-// Existing set when the invited address already has an account.
+// Existing set when the invited address already has an account. Errors: invalid_token
+// (unknown, withdrawn, expired: each says which), invitation_accepted.
 func (s *Service) InvitationFor(ctx context.Context, t tenant.Tenant, tok string) (Invitation, error) {
 	hash, err := token.Parse(tok)
 	if err != nil {
@@ -128,7 +129,7 @@ func (s *Service) InvitationFor(ctx context.Context, t tenant.Tenant, tok string
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		r, err := q.GetOpenInvitationByHash(ctx, hash)
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrInvalidInvitation
+			return invitationState(ctx, q, hash)
 		}
 		if err != nil {
 			return err

@@ -30,7 +30,9 @@ func TestPages(t *testing.T) {
 	contains(t, e.Form(t, "/signup", url.Values{"email": {"p@example.com"}, "password": {"password"}}), 400,
 		"too common", `value="p@example.com"`)
 	r := e.Form(t, "/signup", url.Values{"email": {"p@example.com"}, "password": {goodPassword}})
-	contains(t, r, 200, "Check your email")
+	if r.StatusCode != 303 || r.Header.Get("Location") != "/signup/sent" {
+		t.Fatalf("sign-up answers %d to %q, want 303 to /signup/sent (Post/Redirect/Get)", r.StatusCode, r.Header.Get("Location"))
+	}
 	if strings.Contains(string(r.Body), goodPassword) {
 		t.Fatal("password echoed in a page")
 	}
@@ -69,5 +71,13 @@ func TestPages(t *testing.T) {
 	contains(t, e.Page(t, "/password/reset?token="+rt), 200, `name="token" value="`+rt+`"`)
 	contains(t, e.Form(t, "/password/reset", url.Values{"token": {rt}, "password": {"new tangerine bicycle route"}}), 200, "Password changed")
 	contains(t, e.Page(t, "/account", "Cookie", cookie), 303) // the reset ended the session
+	// The used link says so at once (GET, nothing consumed) instead of showing the form.
+	used := e.Page(t, "/password/reset?token="+rt)
+	contains(t, used, 409, "already used to set a password", `id="next-step" href="/login"`)
+	if strings.Contains(string(used.Body), `name="password"`) {
+		t.Fatal("a used reset link still shows the password form")
+	}
+	// The page a sign-up lands on says the same for every address.
+	contains(t, e.Page(t, "/signup/sent"), 200, "Check your email", "the address you entered")
 	contains(t, e.Page(t, "/_dev/mail"), 200, "Dev mailbox", "p@example.com")
 }

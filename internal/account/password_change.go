@@ -22,11 +22,18 @@ import (
 // user is notified by mail. The caller has either checked the step-up rule
 // password.change, or passes the current password (checked here: a wrong one is
 // invalid_credentials, audited, and counted like a wrong password at re-authentication,
-// with which it shares its counters). Errors: invalid_credentials, weak_password,
-// rate_limited.
+// with which it shares its counters). An account without a password sets its first one
+// after a step-up; an address whose domain must sign in through SSO has none
+// (password_managed_by_idp). Errors: invalid_credentials, weak_password,
+// password_managed_by_idp, rate_limited.
 func (s *Service) ChangePassword(ctx context.Context, t tenant.Tenant, p session.Principal, current, next string, steppedUp bool) (int, error) {
 	// The new password first: a weak one is refused before the current password is tried,
 	// so fixing it does not count as another guess.
+	if ok, err := s.passwordAllowed(ctx, t, p.Email); err != nil {
+		return 0, err
+	} else if !ok {
+		return 0, ErrPasswordManagedByIdP
+	}
 	if err := password.Check(next, p.Email, t.Name, t.Slug); err != nil {
 		return 0, err
 	}
@@ -49,6 +56,9 @@ func (s *Service) ChangePassword(ctx context.Context, t tenant.Tenant, p session
 			}
 		}
 		if err := q.UpsertPassword(ctx, sqlcgen.UpsertPasswordParams{UserID: p.UserID, Hash: encoded}); err != nil {
+			return err
+		}
+		if err := clearPending(ctx, q, p, tenant.ActionPasswordChange); err != nil {
 			return err
 		}
 		var err error
@@ -85,7 +95,7 @@ func (s *Service) checkCurrentPassword(ctx context.Context, t tenant.Tenant, p s
 }
 
 // SecureAccount is the "wasn't you?" link of a new-sign-in notice: it signs out every
-// session and mails a password reset link. Errors: invalid_token.
+// session and mails a password reset link. Errors: invalid_token, token_used.
 func (s *Service) SecureAccount(ctx context.Context, t tenant.Tenant, tok string) error {
 	hash, err := token.Parse(tok)
 	if err != nil {
@@ -93,9 +103,9 @@ func (s *Service) SecureAccount(ctx context.Context, t tenant.Tenant, tok string
 	}
 	var revoked [][]byte
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
-		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"secure_account"}})
+		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: linkPurposes[LinkSecure]})
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrInvalidToken
+			return consumeFailed(ctx, q, hash, linkPurposes[LinkSecure])
 		}
 		if err != nil {
 			return fmt.Errorf("consume token: %w", err)

@@ -63,7 +63,7 @@ func (s *Service) ForgotPassword(ctx context.Context, t tenant.Tenant, email str
 
 // ResetPassword sets a new password with a reset token. It ends every session of the user,
 // marks the address verified (the user proved they receive its mail) and notifies them.
-// Errors: invalid_token, weak_password.
+// Errors: invalid_token, token_used, weak_password.
 func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw string) error {
 	hash, err := token.Parse(tok)
 	if err != nil {
@@ -80,9 +80,9 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 	var userID uuid.UUID
 	defer func() { s.sessions.Invalidate(revoked); s.sessions.InvalidateUser(userID) }()
 	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
-		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"reset_password", "setup_account"}})
+		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: linkPurposes[LinkReset]})
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrInvalidToken
+			return consumeFailed(ctx, q, hash, linkPurposes[LinkReset])
 		}
 		if err != nil {
 			return fmt.Errorf("consume token: %w", err)

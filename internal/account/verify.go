@@ -22,8 +22,8 @@ import (
 // address verified; from an email change (change_email) it switches the account to the new
 // address and sends the old one a notice with an undo link. The token only works for the
 // user and the address it was issued for, once, before it expires, on its tenant's host.
-// Errors: invalid_token (for all of unknown, used, expired, other tenant, address changed),
-// email_unavailable.
+// Errors: invalid_token (unknown, expired, replaced, other tenant, address changed),
+// email_already_confirmed (the link did its work already), email_unavailable.
 func (s *Service) ConfirmEmail(ctx context.Context, t tenant.Tenant, tok string) (User, error) {
 	u, err := s.confirmEmail(ctx, t, tok)
 	s.metrics.verifications.Add(ctx, telemetry.Result(err))
@@ -38,9 +38,9 @@ func (s *Service) confirmEmail(ctx context.Context, t tenant.Tenant, tok string)
 	var u User
 	defer func() { s.sessions.InvalidateUser(u.ID) }()
 	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
-		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: []string{"verify_email", "change_email"}})
+		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: linkPurposes[LinkVerify]})
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrInvalidToken
+			return consumeFailed(ctx, q, hash, linkPurposes[LinkVerify])
 		}
 		if err != nil {
 			return fmt.Errorf("consume token: %w", err)

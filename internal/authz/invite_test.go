@@ -98,8 +98,8 @@ func TestInvitationForExistingAccount(t *testing.T) {
 	if !slices.Contains(a.rolesOf(t, userID), authz.Admin) {
 		t.Fatalf("roles after acceptance: %v", a.rolesOf(t, userID))
 	}
-	if r := a.acceptForm(t, tok, "", userTok); r.StatusCode != 400 {
-		t.Fatalf("second acceptance: %d", r.StatusCode)
+	if r := a.acceptForm(t, tok, "", userTok); r.StatusCode != 409 || !strings.Contains(string(r.Body), "already accepted") {
+		t.Fatalf("second acceptance: %d (want 409 invitation_accepted)", r.StatusCode)
 	}
 
 	// An account scheduled for deletion cannot be brought back by an invitation.

@@ -58,7 +58,7 @@ func TestBrowserSSOThroughDevIdP(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name="user"]`), "alice"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), devidp.Password),
 		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.ID("new-email")),
+		chromedp.WaitVisible(chromedp.ID("current-email")),
 	)
 	if err != nil {
 		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
@@ -70,6 +70,18 @@ func TestBrowserSSOThroughDevIdP(t *testing.T) {
 	}
 	if !strings.Contains(body, "alice@acme.test") {
 		t.Fatalf("account page does not show alice: %s", body)
+	}
+	// Her account page shows what applies to an SSO-only admin: the address is the IdP's
+	// (no change form), no current password to ask for (she may set one: the connection
+	// does not enforce SSO), and the portal link.
+	for _, want := range []string{"manages your address", "Dev IdP", "Set a password", "Open the admin portal"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("SSO account page lacks %q: %s", want, body)
+		}
+	}
+	offered, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(document.getElementById("new-email") || document.getElementById("current-password"))`))
+	if err != nil || offered {
+		t.Fatalf("SSO account page offers an email change or asks for a current password (%v)", err)
 	}
 	// Alice came in with the Admins group: she may open the portal, and test the connection.
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/admin/sso"), chromedp.WaitVisible(chromedp.ID("sso-connections"))); err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 )
@@ -19,6 +20,19 @@ func inviteData(r *http.Request, tok string, inv account.Invitation) InviteView 
 		LoginURL: "/login?return_to=" + url.QueryEscape("/invite?token="+tok)}
 }
 
+// inviteFailed is the page of an invitation that cannot be accepted: an accepted one leads
+// to signing in (or the account), any other says why (withdrawn, expired, unknown).
+func inviteFailed(r *http.Request, msg string, err error) InviteView {
+	v := InviteView{Error: msg, Failed: true}
+	if apperr.Is(err, "invitation_accepted") {
+		v.Done, v.LoginURL = true, "/login?return_to=%2Faccount"
+		if p, ok := kit.PrincipalFrom(r.Context()); ok {
+			v.SignedInAs, v.LoginURL = p.Email, "/account"
+		}
+	}
+	return v
+}
+
 func PageInvite(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := kit.TenantFrom(r.Context())
@@ -26,7 +40,7 @@ func PageInvite(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 		inv, err := accounts.InvitationFor(r.Context(), t, tok)
 		if err != nil {
 			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "invite", "Join "+t.DisplayName(), InviteView{Error: msg, Failed: true})
+				rs.Page(w, r, status, "invite", "Join "+t.DisplayName(), inviteFailed(r, msg, err))
 			}
 			return
 		}
@@ -45,9 +59,12 @@ func PageInvitePost(rs *kit.Responder, accounts *account.Service) http.HandlerFu
 		res, err := accounts.AcceptInvitation(r.Context(), t, tok, r.PostFormValue("name"), r.PostFormValue("password"), signedIn, kit.Meta(r))
 		if err != nil {
 			if msg, status, ok := rs.FormError(w, r, err); ok {
-				inv, _ := accounts.InvitationFor(r.Context(), t, tok)
+				inv, ierr := accounts.InvitationFor(r.Context(), t, tok)
 				d := inviteData(r, tok, inv)
 				d.Error, d.Failed = msg, inv.Email == ""
+				if ierr != nil {
+					d = inviteFailed(r, msg, err)
+				}
 				rs.Page(w, r, status, "invite", "Join "+t.DisplayName(), d)
 			}
 			return

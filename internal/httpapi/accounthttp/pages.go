@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -33,8 +34,16 @@ func PageSignupPost(rs *kit.Responder, accounts *account.Service) http.HandlerFu
 			}
 			return
 		}
-		rs.Message(w, r, "Check your email",
-			"We sent a link to "+strings.TrimSpace(email)+". Open it to confirm your address, then sign in.", "Go to sign in", "/login")
+		// Post/Redirect/Get: a reload of the answer does not sign up again.
+		http.Redirect(w, r, "/signup/sent", http.StatusSeeOther)
+	}
+}
+
+// PageSignupSent is where a sign-up lands. It says the same whether the address was new
+// or had an account already (the mail tells its owner which).
+func PageSignupSent(rs *kit.Responder) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rs.Page(w, r, http.StatusOK, "signup_sent", "Check your email", SignupSentView{})
 	}
 }
 
@@ -82,7 +91,7 @@ func PageLoginPost(rs *kit.Responder, accounts *account.Service, svc *sso.Servic
 		if err != nil {
 			if msg, status, ok := rs.FormError(w, r, err); ok {
 				rs.Page(w, r, status, "login", "Sign in", LoginView{Error: msg, Email: email, ReturnTo: returnTo,
-					NotVerified: apperr.Is(err, "email_not_verified")})
+					NotVerified: apperr.Is(err, "email_not_verified"), PendingDeletion: apperr.Is(err, "account_pending_deletion")})
 			}
 			return
 		}
@@ -127,11 +136,9 @@ func PageLogout(rs *kit.Responder, accounts *account.Service, svc *sso.Service) 
 }
 
 // PageVerify shows a button; only its POST consumes the token, because mail scanners
-// follow links with GET.
-func PageVerify(rs *kit.Responder) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rs.Page(w, r, http.StatusOK, "verify", "Confirm your email address", TokenView{Token: r.URL.Query().Get("token")})
-	}
+// follow links with GET. A link that cannot be used says why at once.
+func PageVerify(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return verifyPage.page(rs, accounts)
 }
 
 func PageVerifyPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
@@ -139,9 +146,7 @@ func PageVerifyPost(rs *kit.Responder, accounts *account.Service) http.HandlerFu
 		t, _ := kit.TenantFrom(r.Context())
 		u, err := accounts.ConfirmEmail(r.Context(), t, r.PostFormValue("token"))
 		if err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "verify", "Confirm your email address", TokenView{Error: msg, Failed: true})
-			}
+			verifyPage.fail(rs, w, r, err)
 			return
 		}
 		rs.Message(w, r, "Email address confirmed", u.Email+" is confirmed.", "Sign in", "/login")
@@ -192,6 +197,26 @@ func forgotForm(accounts *account.Service) emailForm {
 		}}
 }
 
+func cancelResendForm(accounts *account.Service) emailForm {
+	return emailForm{title: "Keep your account", action: "/account/deletion/resend", button: "Send cancel link",
+		intro: "Enter the address of the account scheduled for deletion, and we will send a new link to cancel the deletion.",
+		send:  accounts.ResendDeletionCancel,
+		sent: func(e string) string {
+			return "If " + e + " belongs to an account scheduled for deletion, a new cancel link is on its way. Earlier links no longer work."
+		}}
+}
+
+// PageCancelResend asks for the address to send a new cancel link to.
+func PageCancelResend(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return cancelResendForm(accounts).page(rs)
+}
+
+// PageCancelResendPost sends it (the sign-in page of an account scheduled for deletion
+// posts here too).
+func PageCancelResendPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return cancelResendForm(accounts).post(rs)
+}
+
 // PageResend asks for the address to send a new confirmation link to.
 func PageResend(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	return resendForm(accounts).page(rs)
@@ -212,10 +237,9 @@ func PageForgotPost(rs *kit.Responder, accounts *account.Service) http.HandlerFu
 	return forgotForm(accounts).post(rs)
 }
 
-func PageReset(rs *kit.Responder) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rs.Page(w, r, http.StatusOK, "reset", "Choose a new password", TokenView{Token: r.URL.Query().Get("token")})
-	}
+// PageReset shows the password form only for a link that still works.
+func PageReset(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return resetPage.page(rs, accounts)
 }
 
 func PageResetPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
@@ -223,9 +247,10 @@ func PageResetPost(rs *kit.Responder, accounts *account.Service) http.HandlerFun
 		t, _ := kit.TenantFrom(r.Context())
 		tok := r.PostFormValue("token")
 		if err := accounts.ResetPassword(r.Context(), t, tok, r.PostFormValue("password")); err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "reset", "Choose a new password", TokenView{Error: msg, Token: tok,
-					Failed: apperr.Is(err, "invalid_token")})
+			if apperr.Is(err, "invalid_token") || apperr.Is(err, "token_used") {
+				resetPage.fail(rs, w, r, err)
+			} else if msg, status, ok := rs.FormError(w, r, err); ok {
+				rs.Page(w, r, status, "reset", "Choose a new password", TokenView{Error: msg, Token: tok})
 			}
 			return
 		}
@@ -234,10 +259,8 @@ func PageResetPost(rs *kit.Responder, accounts *account.Service) http.HandlerFun
 	}
 }
 
-func PageUndo(rs *kit.Responder) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rs.Page(w, r, http.StatusOK, "undo", "Undo the email change", TokenView{Token: r.URL.Query().Get("token")})
-	}
+func PageUndo(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return undoPage.page(rs, accounts)
 }
 
 func PageUndoPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
@@ -245,9 +268,7 @@ func PageUndoPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc
 		t, _ := kit.TenantFrom(r.Context())
 		u, err := accounts.UndoEmailChange(r.Context(), t, r.PostFormValue("token"))
 		if err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "undo", "Undo the email change", TokenView{Error: msg, Failed: true})
-			}
+			undoPage.fail(rs, w, r, err)
 			return
 		}
 		kit.ClearSessionCookie(w)
@@ -257,20 +278,87 @@ func PageUndoPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc
 	}
 }
 
-func PageAccount(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
+// PageAccount shows what applies to this account: an address the IdP owns is read-only,
+// the password form fits the account (change, set a first one, or none where the domain
+// signs in through SSO), admins get the portal link, and a change kept across a
+// re-authentication comes back filled in.
+func PageAccount(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
-		has, err := steps.HasSecondFactor(r.Context(), t, p)
+		v, err := accountView(r, accounts, t, p)
 		if err != nil {
 			rs.Error(w, r, err)
 			return
 		}
-		rs.Page(w, r, http.StatusOK, "account", "Your account", AccountView{P: p, Verified: p.EmailVerifiedAt != nil, MFA: has})
+		rs.Page(w, r, http.StatusOK, "account", "Your account", v)
 	}
+}
+
+// accountView is the account page's view; the failed form's error is added by the caller.
+func accountView(r *http.Request, accounts *account.Service, t tenant.Tenant, p session.Principal) (AccountView, error) {
+	o, err := accounts.Overview(r.Context(), t, p)
+	if err != nil {
+		return AccountView{}, err
+	}
+	v := AccountView{P: p, Verified: p.EmailVerifiedAt != nil, MFA: o.MFA, HasPassword: o.HasPassword,
+		PasswordAllowed: o.PasswordAllowed, Admin: o.Admin}
+	if o.EmailManaged() {
+		v.IdP = strings.Join(o.IdPs, ", ")
+	}
+	if pc := o.Pending; pc != nil {
+		switch pc.Action {
+		case tenant.ActionEmailChange:
+			v.NewEmail, v.EmailKept = pc.Value, !o.EmailManaged()
+		case tenant.ActionPasswordChange:
+			v.PasswordKept = o.PasswordAllowed
+		}
+	}
+	return v, nil
+}
+
+// stepUpKeeping is kit.PageStepUp for a form: before sending the browser to
+// re-authenticate it keeps what the user asked for (value: an address, never a password)
+// on the session, so that the page they come back to still holds it.
+func stepUpKeeping(rs *kit.Responder, steps *stepup.Service, accounts *account.Service, w http.ResponseWriter, r *http.Request,
+	p session.Principal, action tenant.StepUpAction, value, returnTo string) bool {
+	t, _ := kit.TenantFrom(r.Context())
+	err := steps.Require(r.Context(), t, p, action, returnTo)
+	if err == nil {
+		return true
+	}
+	req, ok := stepup.AsRequired(err)
+	if !ok {
+		rs.Error(w, r, err)
+		return false
+	}
+	if err := accounts.HoldChange(r.Context(), t, p, action, value); err != nil {
+		rs.Error(w, r, err)
+		return false
+	}
+	http.Redirect(w, r, req.ReauthURL, http.StatusSeeOther)
+	return false
+}
+
+// accountFormError renders the account page with a form's error.
+func accountFormError(rs *kit.Responder, accounts *account.Service, w http.ResponseWriter, r *http.Request, p session.Principal,
+	err error, set func(*AccountView, string)) {
+	msg, status, ok := rs.FormError(w, r, err)
+	if !ok {
+		return
+	}
+	t, _ := kit.TenantFrom(r.Context())
+	v, verr := accountView(r, accounts, t, p)
+	if verr != nil {
+		rs.Error(w, r, verr)
+		return
+	}
+	v.EmailKept, v.PasswordKept = false, false
+	set(&v, msg)
+	rs.Page(w, r, status, "account", "Your account", v)
 }
 
 func PageEmailChangePost(rs *kit.Responder, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
@@ -279,31 +367,37 @@ func PageEmailChangePost(rs *kit.Responder, accounts *account.Service, steps *st
 		if !ok {
 			return
 		}
-		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionEmailChange, "/account") {
+		email := strings.TrimSpace(r.PostFormValue("email"))
+		if !stepUpKeeping(rs, steps, accounts, w, r, p, tenant.ActionEmailChange, email, "/account") {
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
-		email := r.PostFormValue("email")
 		if err := accounts.RequestEmailChange(r.Context(), t, p, email); err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "account", "Your account", AccountView{P: p, Verified: p.EmailVerifiedAt != nil,
-					EmailError: msg, NewEmail: email})
-			}
+			accountFormError(rs, accounts, w, r, p, err, func(v *AccountView, msg string) { v.EmailError, v.NewEmail = msg, email })
 			return
 		}
 		rs.Message(w, r, "Check your new inbox",
-			"We sent a confirmation link to "+strings.TrimSpace(email)+". Your address changes when you open it.", "Back to your account", "/account")
+			"We sent a confirmation link to "+email+". Your address changes when you open it.", "Back to your account", "/account")
 	}
 }
 
-func PageDeleteAccount(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
+func PageDeleteAccount(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := kit.SignedIn(w, r, "/account/delete")
 		if !ok {
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
-		rs.Page(w, r, http.StatusOK, "delete_account", "Delete your account", DeleteAccountView{P: p, GraceDays: t.Policy.Deletion.GraceDays})
+		pc, err := accounts.Pending(r.Context(), t, p)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		v := DeleteAccountView{P: p, GraceDays: t.Policy.Deletion.GraceDays}
+		if pc != nil && pc.Action == tenant.ActionAccountDelete {
+			v.Confirm, v.Kept = pc.Value, true
+		}
+		rs.Page(w, r, http.StatusOK, "delete_account", "Delete your account", v)
 	}
 }
 
@@ -314,12 +408,13 @@ func PageDeleteAccountPost(rs *kit.Responder, accounts *account.Service, steps *
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
-		if !strings.EqualFold(strings.TrimSpace(r.PostFormValue("confirm_email")), p.Email) {
+		confirm := strings.TrimSpace(r.PostFormValue("confirm_email"))
+		if !strings.EqualFold(confirm, p.Email) {
 			rs.Page(w, r, http.StatusBadRequest, "delete_account", "Delete your account", DeleteAccountView{P: p,
-				GraceDays: t.Policy.Deletion.GraceDays, Error: "Type your email address exactly to confirm."})
+				GraceDays: t.Policy.Deletion.GraceDays, Error: "Type your email address exactly to confirm.", Confirm: confirm})
 			return
 		}
-		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionAccountDelete, "/account/delete") {
+		if !stepUpKeeping(rs, steps, accounts, w, r, p, tenant.ActionAccountDelete, confirm, "/account/delete") {
 			return
 		}
 		d, err := accounts.RequestDeletion(r.Context(), t, p.UserID, audit.By(r.Context(), p.UserID, p.Email),
@@ -327,7 +422,7 @@ func PageDeleteAccountPost(rs *kit.Responder, accounts *account.Service, steps *
 		if err != nil {
 			if msg, status, ok := rs.FormError(w, r, err); ok {
 				rs.Page(w, r, status, "delete_account", "Delete your account", DeleteAccountView{P: p,
-					GraceDays: t.Policy.Deletion.GraceDays, Error: msg})
+					GraceDays: t.Policy.Deletion.GraceDays, Error: msg, Confirm: confirm})
 			}
 			return
 		}
@@ -340,19 +435,15 @@ func PageDeleteAccountPost(rs *kit.Responder, accounts *account.Service, steps *
 	}
 }
 
-func PageCancelDeletion(rs *kit.Responder) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rs.Page(w, r, http.StatusOK, "cancel_deletion", "Keep your account", TokenView{Token: r.URL.Query().Get("token")})
-	}
+func PageCancelDeletion(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return cancelPage.page(rs, accounts)
 }
 
 func PageCancelDeletionPost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := kit.TenantFrom(r.Context())
 		if _, err := accounts.CancelDeletion(r.Context(), t, r.PostFormValue("token")); err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "cancel_deletion", "Keep your account", TokenView{Error: msg, Failed: true})
-			}
+			cancelPage.fail(rs, w, r, err)
 			return
 		}
 		rs.Message(w, r, "Your account stays", "The deletion is cancelled. Sign in to continue.", "Sign in", "/login")

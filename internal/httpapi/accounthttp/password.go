@@ -56,37 +56,39 @@ func HandleSecureAccount(rs *kit.Responder, accounts *account.Service) http.Hand
 	}
 }
 
-func PagePasswordChangePost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+// PagePasswordChangePost changes the password with the current one, or — from the "Set a
+// password" form of an account without one (or with the current password left empty) —
+// after a step-up. A password is never kept across the re-authentication: the page that
+// comes back says to type it again.
+func PagePasswordChangePost(rs *kit.Responder, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
 			return
 		}
+		current := r.PostFormValue("current_password")
+		if current == "" && !stepUpKeeping(rs, steps, accounts, w, r, p, tenant.ActionPasswordChange, "", "/account") {
+			return
+		}
 		t, _ := kit.TenantFrom(r.Context())
-		n, err := accounts.ChangePassword(r.Context(), t, p, r.PostFormValue("current_password"), r.PostFormValue("password"), false)
+		n, err := accounts.ChangePassword(r.Context(), t, p, current, r.PostFormValue("password"), current == "")
 		if err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "account", "Your account", AccountView{P: p, Verified: p.EmailVerifiedAt != nil, PasswordError: msg})
-			}
+			accountFormError(rs, accounts, w, r, p, err, func(v *AccountView, msg string) { v.PasswordError = msg })
 			return
 		}
 		rs.Message(w, r, "Password changed", fmt.Sprintf("Your new password is set. %d other session(s) were signed out.", n), "Back to your account", "/account")
 	}
 }
 
-func PageSecure(rs *kit.Responder) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rs.Page(w, r, http.StatusOK, "secure", "Secure your account", TokenView{Token: r.URL.Query().Get("token")})
-	}
+func PageSecure(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return securePage.page(rs, accounts)
 }
 
 func PageSecurePost(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := kit.TenantFrom(r.Context())
 		if err := accounts.SecureAccount(r.Context(), t, r.PostFormValue("token")); err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "secure", "Secure your account", TokenView{Error: msg, Failed: true})
-			}
+			securePage.fail(rs, w, r, err)
 			return
 		}
 		kit.ClearSessionCookie(w)

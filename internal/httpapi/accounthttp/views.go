@@ -27,10 +27,13 @@ type SignupView struct {
 	Email, Name, Error string
 }
 
-// LoginView is the sign-in form.
+// SignupSentView is the page a sign-up lands on (nothing to show but the layout's text).
+type SignupSentView struct{}
+
+// LoginView is the sign-in form. PendingDeletion offers to mail the cancel link again.
 type LoginView struct {
-	Email, Error, ReturnTo string
-	NotVerified            bool
+	Email, Error, ReturnTo       string
+	NotVerified, PendingDeletion bool
 }
 
 // LoginMFAView is the second step of a sign-in.
@@ -39,10 +42,12 @@ type LoginMFAView struct {
 }
 
 // TokenView is a page that confirms an emailed link (verify, reset, undo, secure,
-// cancel deletion): the token for its form, or the failure.
+// cancel deletion): the token for its form, or why the link cannot be used (Done: it did
+// its work already) with the one next step.
 type TokenView struct {
-	Token, Error string
-	Failed       bool
+	Token, Error      string
+	Failed, Done      bool
+	NextText, NextURL string
 }
 
 // EmailFormView asks for an address (resend verification, forgot password).
@@ -51,18 +56,28 @@ type EmailFormView struct {
 }
 
 // AccountView is the account page with the error of the form that failed, if any.
+// IdP names the SSO connection that owns the address (read-only here); HasPassword and
+// PasswordAllowed choose between Change password, Set a password and a note; Admin links
+// the portal; EmailKept and PasswordKept say that a change asked for before a
+// re-authentication is waiting to be finished.
 type AccountView struct {
 	P                                   session.Principal
 	Verified, MFA                       bool
 	NewEmail                            string
 	EmailError, MFAError, PasswordError string
+	IdP                                 string
+	HasPassword, PasswordAllowed, Admin bool
+	EmailKept, PasswordKept             bool
 }
 
-// DeleteAccountView is the account deletion page.
+// DeleteAccountView is the account deletion page; Kept: the confirmation typed before a
+// re-authentication is filled in again.
 type DeleteAccountView struct {
 	P         session.Principal
 	GraceDays int
 	Error     string
+	Confirm   string
+	Kept      bool
 }
 
 // InviteView is the invitation acceptance page: a password form for a new account, or a
@@ -73,4 +88,5 @@ type InviteView struct {
 	Inv                         account.Invitation
 	Existing, SignedInAsInvitee bool
 	SignedInAs, LoginURL        string
+	Done                        bool // accepted already: the next step is signing in
 }

@@ -13,18 +13,20 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
-func PageReauth(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
+// PageReauth asks the signed-in user to prove it's them again; when a page kept the change
+// that sent them here, it says so (they come back to finish it).
+func PageReauth(rs *kit.Responder, steps *stepup.Service, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := kit.PrincipalFrom(r.Context())
 		if !ok {
 			http.Redirect(w, r, "/login?return_to="+url.QueryEscape(kit.SafeReturn(r.URL.Query().Get("return_to"))), http.StatusSeeOther)
 			return
 		}
-		renderReauth(rs, steps, w, r, p, http.StatusOK, "")
+		renderReauth(rs, steps, accounts, w, r, p, http.StatusOK, "")
 	}
 }
 
-func renderReauth(rs *kit.Responder, steps *stepup.Service, w http.ResponseWriter, r *http.Request, p session.Principal, status int, msg string) {
+func renderReauth(rs *kit.Responder, steps *stepup.Service, accounts *account.Service, w http.ResponseWriter, r *http.Request, p session.Principal, status int, msg string) {
 	t, _ := kit.TenantFrom(r.Context())
 	has, err := steps.HasSecondFactor(r.Context(), t, p)
 	if err != nil {
@@ -36,12 +38,24 @@ func renderReauth(rs *kit.Responder, steps *stepup.Service, w http.ResponseWrite
 		q = url.Values{"action": {r.PostFormValue("action")}, "return_to": {r.PostFormValue("return_to")}}
 	}
 	ret := kit.SafeReturn(q.Get("return_to"))
-	rs.Page(w, r, status, "reauth", "Confirm it's you", ReauthView{Error: msg, HasCode: has,
+	pc, err := accounts.Pending(r.Context(), t, p)
+	if err != nil {
+		rs.Error(w, r, err)
+		return
+	}
+	kept := ""
+	if pc != nil && string(pc.Action) == q.Get("action") {
+		kept = "We kept your change: after this step you come back to finish it."
+		if pc.Action == tenant.ActionPasswordChange {
+			kept = "After this step you come back to set your password (passwords are never kept, so you type it again)."
+		}
+	}
+	rs.Page(w, r, status, "reauth", "Confirm it's you", ReauthView{Error: msg, HasCode: has, Kept: kept,
 		Action: q.Get("action"), ReturnTo: ret, SSO: p.Session.SSOConnectionID != nil,
 		SSOURL: "/sso/reauth?" + url.Values{"return_to": {ret}}.Encode()})
 }
 
-func PageReauthPost(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
+func PageReauthPost(rs *kit.Responder, steps *stepup.Service, accounts *account.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := kit.PrincipalFrom(r.Context())
 		if !ok {
@@ -56,7 +70,7 @@ func PageReauthPost(rs *kit.Responder, steps *stepup.Service) http.HandlerFunc {
 		iss, err := steps.Reauth(r.Context(), t, p, in, kit.Meta(r))
 		if err != nil {
 			if msg, status, ok := rs.FormError(w, r, err); ok {
-				renderReauth(rs, steps, w, r, p, status, msg)
+				renderReauth(rs, steps, accounts, w, r, p, status, msg)
 			}
 			return
 		}

@@ -19,10 +19,11 @@ func Templates() fs.FS {
 	return sub
 }
 
-// ReauthView is the re-authentication page.
+// ReauthView is the re-authentication page; Kept says that the change that led here is
+// waiting on the page the user returns to.
 type ReauthView struct {
-	Error, Action, ReturnTo, SSOURL string
-	HasCode, SSO                    bool
+	Error, Action, ReturnTo, SSOURL, Kept string
+	HasCode, SSO                          bool
 }
 
 // EnrollView is the TOTP set-up page: the secret and its QR code.

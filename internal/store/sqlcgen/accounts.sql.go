@@ -211,8 +211,8 @@ func (q *Queries) InsertUserIfAbsent(ctx context.Context, arg InsertUserIfAbsent
 }
 
 const invalidateEmailTokens = `-- name: InvalidateEmailTokens :exec
-UPDATE email_tokens SET used_at = now()
-WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL
+UPDATE email_tokens SET expires_at = now()
+WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
 `
 
 type InvalidateEmailTokensParams struct {
@@ -220,10 +220,81 @@ type InvalidateEmailTokensParams struct {
 	Purpose string    `json:"purpose"`
 }
 
-// Earlier unused tokens of a purpose end when a new one is issued or the purpose is fulfilled.
+// Earlier unused tokens of a purpose end when a new one is issued or the purpose is
+// fulfilled: they expire now (used_at stays for a token its own link consumed, so a used
+// link can be told from a replaced or expired one).
 func (q *Queries) InvalidateEmailTokens(ctx context.Context, arg InvalidateEmailTokensParams) error {
 	_, err := q.db.Exec(ctx, invalidateEmailTokens, arg.UserID, arg.Purpose)
 	return err
+}
+
+const listManagingConnections = `-- name: ListManagingConnections :many
+SELECT c.name FROM sso_identities i JOIN sso_connections c ON c.tenant_id = i.tenant_id AND c.id = i.connection_id
+WHERE i.user_id = $1 AND c.enabled ORDER BY c.name
+`
+
+// The enabled SSO connections the user signs in through: their IdP owns the address.
+func (q *Queries) ListManagingConnections(ctx context.Context, userID uuid.UUID) ([]string, error) {
+	rows, err := q.db.Query(ctx, listManagingConnections, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lookupEmailToken = `-- name: LookupEmailToken :one
+SELECT t.user_id, t.purpose, t.email, t.expires_at, t.used_at, (t.expires_at > now())::bool AS live,
+       u.email AS user_email, u.email_verified_at, u.status AS user_status
+FROM email_tokens t JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id
+WHERE t.token_hash = $1 AND t.purpose = ANY($2::text[])
+`
+
+type LookupEmailTokenParams struct {
+	TokenHash []byte   `json:"token_hash"`
+	Purposes  []string `json:"purposes"`
+}
+
+type LookupEmailTokenRow struct {
+	UserID          uuid.UUID  `json:"user_id"`
+	Purpose         string     `json:"purpose"`
+	Email           string     `json:"email"`
+	ExpiresAt       time.Time  `json:"expires_at"`
+	UsedAt          *time.Time `json:"used_at"`
+	Live            bool       `json:"live"`
+	UserEmail       string     `json:"user_email"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	UserStatus      string     `json:"user_status"`
+}
+
+// A token in any state, for the page of a link (which must not consume it) and for telling
+// why a consumption failed. Used rows are kept until a week after they expire.
+func (q *Queries) LookupEmailToken(ctx context.Context, arg LookupEmailTokenParams) (LookupEmailTokenRow, error) {
+	row := q.db.QueryRow(ctx, lookupEmailToken, arg.TokenHash, arg.Purposes)
+	var i LookupEmailTokenRow
+	err := row.Scan(
+		&i.UserID,
+		&i.Purpose,
+		&i.Email,
+		&i.ExpiresAt,
+		&i.UsedAt,
+		&i.Live,
+		&i.UserEmail,
+		&i.EmailVerifiedAt,
+		&i.UserStatus,
+	)
+	return i, err
 }
 
 const markEmailVerified = `-- name: MarkEmailVerified :execrows
@@ -267,4 +338,15 @@ type UpsertPasswordParams struct {
 func (q *Queries) UpsertPassword(ctx context.Context, arg UpsertPasswordParams) error {
 	_, err := q.db.Exec(ctx, upsertPassword, arg.UserID, arg.Hash)
 	return err
+}
+
+const userHasPassword = `-- name: UserHasPassword :one
+SELECT EXISTS (SELECT 1 FROM password_credentials WHERE user_id = $1)::bool
+`
+
+func (q *Queries) UserHasPassword(ctx context.Context, userID uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, userHasPassword, userID)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
 }

@@ -54,6 +54,30 @@ func (q *Queries) CountUsersByState(ctx context.Context) (CountUsersByStateRow, 
 	return i, err
 }
 
+const getInvitationByHash = `-- name: GetInvitationByHash :one
+SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at, email_key FROM invitations WHERE token_hash = $1
+`
+
+// An invitation in any state (accepted, revoked, expired), for the acceptance page.
+func (q *Queries) GetInvitationByHash(ctx context.Context, tokenHash []byte) (Invitation, error) {
+	row := q.db.QueryRow(ctx, getInvitationByHash, tokenHash)
+	var i Invitation
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Email,
+		&i.Role,
+		&i.TokenHash,
+		&i.InvitedBy,
+		&i.ExpiresAt,
+		&i.AcceptedAt,
+		&i.RevokedAt,
+		&i.CreatedAt,
+		&i.EmailKey,
+	)
+	return i, err
+}
+
 const getOpenInvitationByEmail = `-- name: GetOpenInvitationByEmail :one
 SELECT tenant_id, id, email, role, token_hash, invited_by, expires_at, accepted_at, revoked_at, created_at, email_key FROM invitations WHERE email_key = lower($1) AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
 ORDER BY created_at DESC LIMIT 1

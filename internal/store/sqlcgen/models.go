@@ -258,6 +258,9 @@ type Session struct {
 	SSOConnectionID  *uuid.UUID      `json:"sso_connection_id"`
 	SAMLSessionIndex *string         `json:"saml_session_index"`
 	SAMLNameID       *string         `json:"saml_name_id"`
+	PendingAction    *string         `json:"pending_action"`
+	PendingValue     string          `json:"pending_value"`
+	PendingUntil     *time.Time      `json:"pending_until"`
 }
 
 type TOTPCredential struct {

@@ -14,6 +14,22 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const clearPendingChange = `-- name: ClearPendingChange :exec
+UPDATE sessions SET pending_action = NULL, pending_value = '', pending_until = NULL
+WHERE id = $1 AND pending_action = $2
+`
+
+type ClearPendingChangeParams struct {
+	ID     uuid.UUID `json:"id"`
+	Action *string   `json:"action"`
+}
+
+// Single use: the change was made (or replaced by another).
+func (q *Queries) ClearPendingChange(ctx context.Context, arg ClearPendingChangeParams) error {
+	_, err := q.db.Exec(ctx, clearPendingChange, arg.ID, arg.Action)
+	return err
+}
+
 const countActiveSessions = `-- name: CountActiveSessions :one
 SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now()
 `
@@ -85,7 +101,7 @@ func (q *Queries) EvictOldestSessions(ctx context.Context, arg EvictOldestSessio
 }
 
 const getActiveSessionByHash = `-- name: GetActiveSessionByHash :one
-SELECT s.tenant_id, s.id, s.user_id, s.token_hash, s.created_at, s.last_active_at, s.idle_timeout, s.expires_at, s.ip, s.user_agent, s.auth_time, s.methods, s.aal, s.revoked_at, s.revoked_reason, s.device, s.browser, s.os, s.sso_connection_id, s.saml_session_index, s.saml_name_id, u.email, u.name, u.status AS user_status, u.email_verified_at, u.created_at AS user_created_at,
+SELECT s.tenant_id, s.id, s.user_id, s.token_hash, s.created_at, s.last_active_at, s.idle_timeout, s.expires_at, s.ip, s.user_agent, s.auth_time, s.methods, s.aal, s.revoked_at, s.revoked_reason, s.device, s.browser, s.os, s.sso_connection_id, s.saml_session_index, s.saml_name_id, s.pending_action, s.pending_value, s.pending_until, u.email, u.name, u.status AS user_status, u.email_verified_at, u.created_at AS user_created_at,
        now()::timestamptz AS db_now
 FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 WHERE s.token_hash = $1 AND s.revoked_at IS NULL
@@ -114,6 +130,9 @@ type GetActiveSessionByHashRow struct {
 	SSOConnectionID  *uuid.UUID      `json:"sso_connection_id"`
 	SAMLSessionIndex *string         `json:"saml_session_index"`
 	SAMLNameID       *string         `json:"saml_name_id"`
+	PendingAction    *string         `json:"pending_action"`
+	PendingValue     string          `json:"pending_value"`
+	PendingUntil     *time.Time      `json:"pending_until"`
 	Email            string          `json:"email"`
 	Name             string          `json:"name"`
 	UserStatus       string          `json:"user_status"`
@@ -149,6 +168,9 @@ func (q *Queries) GetActiveSessionByHash(ctx context.Context, tokenHash []byte) 
 		&i.SSOConnectionID,
 		&i.SAMLSessionIndex,
 		&i.SAMLNameID,
+		&i.PendingAction,
+		&i.PendingValue,
+		&i.PendingUntil,
 		&i.Email,
 		&i.Name,
 		&i.UserStatus,
@@ -159,13 +181,54 @@ func (q *Queries) GetActiveSessionByHash(ctx context.Context, tokenHash []byte) 
 	return i, err
 }
 
+const getPendingChange = `-- name: GetPendingChange :one
+SELECT pending_action::text AS action, pending_value AS value FROM sessions
+WHERE id = $1 AND revoked_at IS NULL AND pending_action IS NOT NULL AND pending_until > now()
+`
+
+type GetPendingChangeRow struct {
+	Action string `json:"action"`
+	Value  string `json:"value"`
+}
+
+func (q *Queries) GetPendingChange(ctx context.Context, id uuid.UUID) (GetPendingChangeRow, error) {
+	row := q.db.QueryRow(ctx, getPendingChange, id)
+	var i GetPendingChangeRow
+	err := row.Scan(&i.Action, &i.Value)
+	return i, err
+}
+
+const holdPendingChange = `-- name: HoldPendingChange :exec
+UPDATE sessions SET pending_action = $1, pending_value = $2,
+       pending_until = now() + make_interval(secs => $3::int)
+WHERE id = $4 AND revoked_at IS NULL
+`
+
+type HoldPendingChangeParams struct {
+	Action     *string   `json:"action"`
+	Value      string    `json:"value"`
+	TTLSeconds int32     `json:"ttl_seconds"`
+	ID         uuid.UUID `json:"id"`
+}
+
+// The change a page asked for before re-authentication, kept on the session for ttl.
+func (q *Queries) HoldPendingChange(ctx context.Context, arg HoldPendingChangeParams) error {
+	_, err := q.db.Exec(ctx, holdPendingChange,
+		arg.Action,
+		arg.Value,
+		arg.TTLSeconds,
+		arg.ID,
+	)
+	return err
+}
+
 const insertSession = `-- name: InsertSession :one
 
 INSERT INTO sessions (user_id, token_hash, idle_timeout, expires_at, ip, user_agent, device, browser, os, methods, aal,
                       sso_connection_id, saml_session_index, saml_name_id, auth_time)
 VALUES ($1, $2, make_interval(secs => $3::int), now() + make_interval(secs => $4::int),
         $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-RETURNING tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index, saml_name_id
+RETURNING tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index, saml_name_id, pending_action, pending_value, pending_until
 `
 
 type InsertSessionParams struct {
@@ -229,12 +292,15 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (S
 		&i.SSOConnectionID,
 		&i.SAMLSessionIndex,
 		&i.SAMLNameID,
+		&i.PendingAction,
+		&i.PendingValue,
+		&i.PendingUntil,
 	)
 	return i, err
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index, saml_name_id FROM sessions
+SELECT tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index, saml_name_id, pending_action, pending_value, pending_until FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() AND last_active_at + idle_timeout > now()
 ORDER BY last_active_at DESC
 `
@@ -270,6 +336,9 @@ func (q *Queries) ListUserSessions(ctx context.Context, userID uuid.UUID) ([]Ses
 			&i.SSOConnectionID,
 			&i.SAMLSessionIndex,
 			&i.SAMLNameID,
+			&i.PendingAction,
+			&i.PendingValue,
+			&i.PendingUntil,
 		); err != nil {
 			return nil, err
 		}
@@ -421,9 +490,9 @@ upd AS (
     UPDATE sessions SET token_hash = $2, auth_time = $3, methods = $4, aal = $5,
            last_active_at = now()
     FROM old WHERE sessions.id = old.id
-    RETURNING sessions.tenant_id, sessions.id, sessions.user_id, sessions.token_hash, sessions.created_at, sessions.last_active_at, sessions.idle_timeout, sessions.expires_at, sessions.ip, sessions.user_agent, sessions.auth_time, sessions.methods, sessions.aal, sessions.revoked_at, sessions.revoked_reason, sessions.device, sessions.browser, sessions.os, sessions.sso_connection_id, sessions.saml_session_index, sessions.saml_name_id, old.token_hash AS old_token_hash
+    RETURNING sessions.tenant_id, sessions.id, sessions.user_id, sessions.token_hash, sessions.created_at, sessions.last_active_at, sessions.idle_timeout, sessions.expires_at, sessions.ip, sessions.user_agent, sessions.auth_time, sessions.methods, sessions.aal, sessions.revoked_at, sessions.revoked_reason, sessions.device, sessions.browser, sessions.os, sessions.sso_connection_id, sessions.saml_session_index, sessions.saml_name_id, sessions.pending_action, sessions.pending_value, sessions.pending_until, old.token_hash AS old_token_hash
 )
-SELECT upd.tenant_id, upd.id, upd.user_id, upd.token_hash, upd.created_at, upd.last_active_at, upd.idle_timeout, upd.expires_at, upd.ip, upd.user_agent, upd.auth_time, upd.methods, upd.aal, upd.revoked_at, upd.revoked_reason, upd.device, upd.browser, upd.os, upd.sso_connection_id, upd.saml_session_index, upd.saml_name_id, upd.old_token_hash FROM upd CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(upd.old_token_hash, 'hex')) AS n
+SELECT upd.tenant_id, upd.id, upd.user_id, upd.token_hash, upd.created_at, upd.last_active_at, upd.idle_timeout, upd.expires_at, upd.ip, upd.user_agent, upd.auth_time, upd.methods, upd.aal, upd.revoked_at, upd.revoked_reason, upd.device, upd.browser, upd.os, upd.sso_connection_id, upd.saml_session_index, upd.saml_name_id, upd.pending_action, upd.pending_value, upd.pending_until, upd.old_token_hash FROM upd CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(upd.old_token_hash, 'hex')) AS n
 `
 
 type StepUpSessionParams struct {
@@ -456,6 +525,9 @@ type StepUpSessionRow struct {
 	SSOConnectionID  *uuid.UUID      `json:"sso_connection_id"`
 	SAMLSessionIndex *string         `json:"saml_session_index"`
 	SAMLNameID       *string         `json:"saml_name_id"`
+	PendingAction    *string         `json:"pending_action"`
+	PendingValue     string          `json:"pending_value"`
+	PendingUntil     *time.Time      `json:"pending_until"`
 	OldTokenHash     []byte          `json:"old_token_hash"`
 }
 
@@ -492,6 +564,9 @@ func (q *Queries) StepUpSession(ctx context.Context, arg StepUpSessionParams) (S
 		&i.SSOConnectionID,
 		&i.SAMLSessionIndex,
 		&i.SAMLNameID,
+		&i.PendingAction,
+		&i.PendingValue,
+		&i.PendingUntil,
 		&i.OldTokenHash,
 	)
 	return i, err

@@ -243,7 +243,7 @@ func (q *Queries) GetSSODomain(ctx context.Context, domain string) (SSODomain, e
 }
 
 const getSessionByID = `-- name: GetSessionByID :one
-SELECT tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index, saml_name_id FROM sessions WHERE id = $1
+SELECT tenant_id, id, user_id, token_hash, created_at, last_active_at, idle_timeout, expires_at, ip, user_agent, auth_time, methods, aal, revoked_at, revoked_reason, device, browser, os, sso_connection_id, saml_session_index, saml_name_id, pending_action, pending_value, pending_until FROM sessions WHERE id = $1
 `
 
 func (q *Queries) GetSessionByID(ctx context.Context, id uuid.UUID) (Session, error) {
@@ -271,6 +271,9 @@ func (q *Queries) GetSessionByID(ctx context.Context, id uuid.UUID) (Session, er
 		&i.SSOConnectionID,
 		&i.SAMLSessionIndex,
 		&i.SAMLNameID,
+		&i.PendingAction,
+		&i.PendingValue,
+		&i.PendingUntil,
 	)
 	return i, err
 }
