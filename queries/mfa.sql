@@ -46,3 +46,7 @@ UPDATE login_challenges SET used_at = now() WHERE id = @id AND used_at IS NULL;
 
 -- name: DeleteOldLoginChallenges :execrows
 DELETE FROM login_challenges WHERE expires_at < now() - interval '1 day';
+
+-- name: RecoveryCodeWasUsed :one
+-- Whether this code is one of the user's that was used already (to say so, not "invalid").
+SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = @user_id AND code_hash = @code_hash AND used_at IS NOT NULL);

@@ -34,13 +34,16 @@ func newMFAUser(t *testing.T) *mfaUser {
 	u.session = e.Login(t, u.email, goodPassword)
 	r := e.Do(t, "POST", "/api/v1/mfa/totp", u.session, nil)
 	e.expect(t, r, 201, "")
-	var en struct {
-		Secret        string
+	var en struct{ Secret string }
+	r.JSON(t, &en)
+	u.secret = en.Secret
+	r = e.Do(t, "POST", "/api/v1/mfa/totp/confirm", u.session, map[string]string{"code": u.code(t)})
+	e.expect(t, r, 200, "")
+	var on struct {
 		RecoveryCodes []string `json:"recovery_codes"`
 	}
-	r.JSON(t, &en)
-	u.secret, u.recovery = en.Secret, en.RecoveryCodes
-	e.expect(t, e.Do(t, "POST", "/api/v1/mfa/totp/confirm", u.session, map[string]string{"code": u.code(t)}), 200, "")
+	r.JSON(t, &on)
+	u.recovery = on.RecoveryCodes
 	clk.Advance(31 * time.Second) // the confirming code's time step is used up
 	return u
 }

@@ -197,7 +197,7 @@ var ErrInvalidMFAToken = apperr.New(apperr.Unauthenticated, "invalid_mfa_token",
 // the challenge that Login returned. A challenge allows five attempts within five minutes
 // and is single-use; wrong codes also count per account, across every challenge and client
 // address (ratelimit.SecondFactor: a growing delay, then a temporary lock with a mail).
-// Errors: invalid_mfa_token, invalid_code, rate_limited.
+// Errors: invalid_mfa_token, invalid_code, totp_code_used, recovery_code_used, rate_limited.
 func (s *Service) LoginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code string, meta Meta) (LoginResult, error) {
 	res, err := s.loginMFA(ctx, t, mfaToken, code, meta)
 	s.metrics.logins.Add(ctx, telemetry.Result(err), attribute.String("step", "mfa"))
@@ -257,9 +257,9 @@ func (s *Service) loginMFA(ctx context.Context, t tenant.Tenant, mfaToken, code 
 		return nil
 	})
 	s.sessions.Invalidate(evicted)
-	if apperr.Is(err, "invalid_code") {
+	if mfa.WrongCode(err) {
 		if ferr := attempt.Failed(ctx, audit.By(ctx, uuid.Nil, ""), audit.Event{Action: audit.SessionLoginFailed,
-			SubjectID: ch.UserID, Details: map[string]any{"reason": "invalid_code"}}); ferr != nil {
+			SubjectID: ch.UserID, Details: map[string]any{"reason": apperr.From(err).Code}}); ferr != nil {
 			return LoginResult{}, ferr
 		}
 	}

@@ -24,27 +24,41 @@ func (s *Service) EnrollTOTP(ctx context.Context, t tenant.Tenant, p session.Pri
 	return s.mfa.Enroll(ctx, t.ID, p.UserID, t.DisplayName(), p.Email)
 }
 
-// ConfirmTOTP activates TOTP with a current code and tells the user by mail. The code is
-// checked like every second-factor code (ratelimit.Begin): wrong ones are audited and count
-// toward the account's delay and lock. Errors: invalid_code, mfa_not_enrolled,
+// PendingTOTP returns the signed-in user's pending set-up again (the same secret and QR
+// code) for another try. The caller checks the mfa.enroll step-up first: whoever may see
+// the secret could also start a new set-up. Errors: mfa_not_enrolled, mfa_already_enabled.
+func (s *Service) PendingTOTP(ctx context.Context, t tenant.Tenant, p session.Principal) (mfa.Enrollment, error) {
+	return s.mfa.Pending(ctx, t.ID, p.UserID, t.DisplayName(), p.Email)
+}
+
+// MFAStatus is the signed-in user's second factor and unused recovery codes.
+func (s *Service) MFAStatus(ctx context.Context, t tenant.Tenant, p session.Principal) (mfa.Status, error) {
+	return s.mfa.Status(ctx, t.ID, p.UserID)
+}
+
+// ConfirmTOTP activates TOTP with a current code, tells the user by mail and returns the
+// ten recovery codes (shown only now). The code is checked like every second-factor code
+// (ratelimit.Begin): wrong ones are audited and count toward the account's delay and lock,
+// and leave the set-up pending with the same secret. Errors: invalid_code, mfa_not_enrolled,
 // mfa_already_enabled, rate_limited.
-func (s *Service) ConfirmTOTP(ctx context.Context, t tenant.Tenant, p session.Principal, code string) error {
+func (s *Service) ConfirmTOTP(ctx context.Context, t tenant.Tenant, p session.Principal, code string) ([]string, error) {
 	who := audit.By(ctx, p.UserID, p.Email)
 	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: ratelimit.SecondFactor,
 		Address: ratelimit.SignedInKey(p.UserID, who.IP), Account: p.UserID, Notice: s.LockNotice})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.mfa.Confirm(ctx, t.ID, p.UserID, code); err != nil {
-		if apperr.Is(err, "invalid_code") {
+	codes, err := s.mfa.Confirm(ctx, t.ID, p.UserID, code)
+	if err != nil {
+		if mfa.WrongCode(err) {
 			if ferr := attempt.Failed(ctx, who, audit.Event{Action: audit.MFAConfirmFailed, SubjectID: p.UserID,
-				SubjectLabel: p.Email, Details: map[string]any{"reason": "invalid_code"}}); ferr != nil {
-				return ferr
+				SubjectLabel: p.Email, Details: map[string]any{"reason": apperr.From(err).Code}}); ferr != nil {
+				return nil, ferr
 			}
 		}
-		return err
+		return nil, err
 	}
-	return s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		if err := attempt.Passed(ctx, q); err != nil {
 			return err
 		}
@@ -54,6 +68,10 @@ func (s *Service) ConfirmTOTP(ctx context.Context, t tenant.Tenant, p session.Pr
 		return s.securityNotice(ctx, tx, q, t, p.UserID, p.Email, "Two-factor authentication turned on",
 			"from now on, signing in asks for a code from your authenticator app after your password.")
 	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
 }
 
 // DisableTOTP turns TOTP off (and drops the recovery codes) and tells the user by mail.

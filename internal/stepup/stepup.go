@@ -202,7 +202,7 @@ var ErrInvalidCredentials = apperr.New(apperr.Unauthenticated, "invalid_credenti
 // codes' with the second sign-in step): a growing delay, then a temporary lock with a mail
 // (ratelimit.Begin). On success the session has a new token (returned) and a fresh
 // auth_time; the old token is dead on every node.
-// Errors: invalid_credentials, invalid_code, rate_limited.
+// Errors: invalid_credentials, invalid_code, totp_code_used, recovery_code_used, rate_limited.
 func (s *Service) Reauth(ctx context.Context, t tenant.Tenant, p session.Principal, in ReauthInput, meta session.Meta) (session.Issued, error) {
 	iss, err := s.reauth(ctx, t, p, in, meta)
 	s.results.Add(ctx, telemetry.Result(err))
@@ -255,8 +255,8 @@ func (s *Service) reauth(ctx context.Context, t tenant.Tenant, p session.Princip
 		}
 		return attempt.Passed(ctx, q)
 	})
-	if apperr.Is(err, "invalid_code") {
-		if ferr := attempt.Failed(ctx, audit.By(ctx, p.UserID, p.Email), failure(p, "invalid_code")); ferr != nil {
+	if mfa.WrongCode(err) {
+		if ferr := attempt.Failed(ctx, audit.By(ctx, p.UserID, p.Email), failure(p, apperr.From(err).Code)); ferr != nil {
 			return session.Issued{}, ferr
 		}
 	}

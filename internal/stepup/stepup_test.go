@@ -179,14 +179,19 @@ func TestTOTP(t *testing.T) {
 		RecoveryCodes []string `json:"recovery_codes"`
 	}
 	r.JSON(t, &en)
-	if len(en.RecoveryCodes) != 10 || !strings.HasPrefix(en.OTPAuthURI, "otpauth://totp/") || len(en.QR) < 100 {
-		t.Fatalf("enrolment: %s", r.Body)
+	if len(en.RecoveryCodes) != 0 || !strings.HasPrefix(en.OTPAuthURI, "otpauth://totp/") || len(en.QR) < 100 {
+		t.Fatalf("enrolment (recovery codes come only with the confirmation): %s", r.Body)
 	}
-	if r := e.Do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": "000000"}); r.StatusCode != 401 {
+	if r := e.Do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": wrongCode(t, en.Secret, e.clk.Now())}); r.StatusCode != 401 {
 		t.Fatalf("confirm with a wrong code: %d", r.StatusCode)
 	}
-	if r := e.Do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": code(t, en.Secret, e.clk.Now())}); r.StatusCode != 200 {
+	r = e.Do(t, "POST", "/api/v1/mfa/totp/confirm", tok, map[string]string{"code": code(t, en.Secret, e.clk.Now())})
+	if r.StatusCode != 200 {
 		t.Fatalf("confirm: %d %s", r.StatusCode, r.Body)
+	}
+	r.JSON(t, &en)
+	if len(en.RecoveryCodes) != 10 {
+		t.Fatalf("confirmation without ten recovery codes: %s", r.Body)
 	}
 	e.Srv.WaitMail(t, e.email, "Two-factor authentication turned on")
 
@@ -234,7 +239,7 @@ func TestTOTP(t *testing.T) {
 	}
 	// The same code again (same time step) fails: no replay.
 	m2 := login()
-	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m2, "code": c}); r.StatusCode != 401 || r.ErrorCode() != "invalid_code" {
+	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m2, "code": c}); r.StatusCode != 401 || r.ErrorCode() != "totp_code_used" {
 		t.Fatalf("replayed code: %d %s", r.StatusCode, r.Body)
 	}
 	// Recovery codes: once each.
@@ -243,7 +248,7 @@ func TestTOTP(t *testing.T) {
 	}
 	e.Srv.WaitMail(t, e.email, "A recovery code was used")
 	m3 := login()
-	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m3, "code": en.RecoveryCodes[0]}); r.StatusCode != 401 {
+	if r := e.Do(t, "POST", "/api/v1/login/mfa", "", map[string]string{"mfa_token": m3, "code": en.RecoveryCodes[0]}); r.StatusCode != 401 || r.ErrorCode() != "recovery_code_used" {
 		t.Fatalf("recovery code reused: %d", r.StatusCode)
 	}
 	// Wrong codes: five attempts per challenge, then it is dead even for the right code.

@@ -62,11 +62,32 @@ func HandleConfirmTOTP(rs *kit.Responder, accounts *account.Service) http.Handle
 		}
 		p, _ := kit.PrincipalFrom(r.Context())
 		t, _ := kit.TenantFrom(r.Context())
-		if err := accounts.ConfirmTOTP(r.Context(), t, p, req.Code); err != nil {
+		codes, err := accounts.ConfirmTOTP(r.Context(), t, p, req.Code)
+		if err != nil {
 			rs.Error(w, r, err)
 			return
 		}
-		rs.JSON(w, http.StatusOK, kit.Status{Status: "mfa_enabled"})
+		rs.JSON(w, http.StatusOK, confirmResponse{Status: "mfa_enabled", RecoveryCodes: codes})
+	}
+}
+
+// confirmResponse answers a confirmed TOTP set-up with its recovery codes (shown only now).
+type confirmResponse struct {
+	Status        string   `json:"status"`
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
+// HandleMFAStatus answers the signed-in user's second factor and unused recovery codes.
+func HandleMFAStatus(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, _ := kit.PrincipalFrom(r.Context())
+		t, _ := kit.TenantFrom(r.Context())
+		st, err := accounts.MFAStatus(r.Context(), t, p)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		rs.JSON(w, http.StatusOK, st)
 	}
 }
 

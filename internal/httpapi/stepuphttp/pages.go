@@ -101,21 +101,24 @@ func PageEnrollTOTP(rs *kit.Responder, accounts *account.Service, steps *stepup.
 	}
 }
 
-func PageConfirmTOTP(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {
+// PageConfirmTOTP turns TOTP on with a code and shows the recovery codes once. A refused
+// code shows the set-up again with the same key and QR code to whoever meets the
+// mfa.enroll step-up (who could start a new set-up anyway); others start again.
+func PageConfirmTOTP(rs *kit.Responder, accounts *account.Service, steps *stepup.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := kit.SignedIn(w, r, "/account")
 		if !ok {
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
-		if err := accounts.ConfirmTOTP(r.Context(), t, p, r.PostFormValue("code")); err != nil {
-			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.Page(w, r, status, "message", "Two-factor authentication",
-					kit.MessageView{Heading: "That code did not work", Text: msg + " Start the set-up again.", LinkText: "Back to your account", Link: "/account"})
-			}
+		codes, err := accounts.ConfirmTOTP(r.Context(), t, p, r.PostFormValue("code"))
+		if err != nil {
+			retryConfirm(rs, accounts, steps, w, r, p, err)
 			return
 		}
-		rs.Message(w, r, "Two-factor authentication is on", "From now on, signing in asks for a code from your authenticator app.", "Back to your account", "/account")
+		renderCodes(w, r, rs, t, p, "Two-factor authentication is on",
+			"From now on, signing in asks for a code from your authenticator app. If you lose your phone, each of these recovery codes signs you in once. They are shown only now: copy, download or print them and keep them somewhere safe.",
+			codes)
 	}
 }
 

@@ -26,8 +26,27 @@ type ReauthView struct {
 	HasCode, SSO                          bool
 }
 
-// EnrollView is the TOTP set-up page: the secret and its QR code.
+// EnrollView is the TOTP set-up page: the secret and its QR code, and after a wrong code
+// its message (the same secret stays for another try).
 type EnrollView struct {
-	E  mfa.Enrollment
-	QR template.URL
+	E     mfa.Enrollment
+	QR    template.URL
+	Error string
+}
+
+// CodesView shows new recovery codes once, after the set-up is confirmed or the codes are
+// replaced: Text (one a line) for the copy button, Download the same file as a data: URL
+// named FileName (nothing is kept on the server to fetch later).
+type CodesView struct {
+	Heading, Intro string
+	Codes          []string
+	Text           string
+	Download       template.URL
+	FileName       string
+}
+
+// MFAView is the two-factor page: on, pending or off, recovery codes left (Low when few).
+type MFAView struct {
+	S   mfa.Status
+	Low bool
 }

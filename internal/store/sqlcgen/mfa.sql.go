@@ -135,6 +135,23 @@ func (q *Queries) InsertRecoveryCode(ctx context.Context, arg InsertRecoveryCode
 	return err
 }
 
+const recoveryCodeWasUsed = `-- name: RecoveryCodeWasUsed :one
+SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = $1 AND code_hash = $2 AND used_at IS NOT NULL)
+`
+
+type RecoveryCodeWasUsedParams struct {
+	UserID   uuid.UUID `json:"user_id"`
+	CodeHash []byte    `json:"code_hash"`
+}
+
+// Whether this code is one of the user's that was used already (to say so, not "invalid").
+func (q *Queries) RecoveryCodeWasUsed(ctx context.Context, arg RecoveryCodeWasUsedParams) (bool, error) {
+	row := q.db.QueryRow(ctx, recoveryCodeWasUsed, arg.UserID, arg.CodeHash)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const upsertPendingTOTP = `-- name: UpsertPendingTOTP :exec
 INSERT INTO totp_credentials (user_id, key_id, secret_sealed) VALUES ($1, $2, $3)
 ON CONFLICT (tenant_id, user_id) DO UPDATE SET key_id = EXCLUDED.key_id, secret_sealed = EXCLUDED.secret_sealed,
