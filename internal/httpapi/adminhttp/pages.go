@@ -192,7 +192,7 @@ func PageAdminPolicyPost(rs *kit.Responder, ad Deps, steps *stepup.Service) http
 			}
 		}
 		if err != nil {
-			form := typedPolicyForm(r)
+			form := typedPolicyForm(r, t.Policy)
 			var fe *formError
 			if errors.As(err, &fe) && form.setError(fe) {
 				rs.AdminPage(w, r, kit.StatusOf[apperr.Invalid], "admin_policy", "Policies", PolicyView{F: form, Error: notSaved})

@@ -204,8 +204,10 @@ func methodOptions(checked []string) []option {
 	return out
 }
 
-// typedPolicyForm is the form as posted, for showing it again with its errors.
-func typedPolicyForm(r *http.Request) policyForm {
+// typedPolicyForm is the form as posted, for showing it again with its errors; what is
+// in effect still comes from the stored policy cur (nothing was saved).
+func typedPolicyForm(r *http.Request, cur tenant.Policy) policyForm {
+	stored := newPolicyForm(cur)
 	v := func(name string) field { return field{Value: r.PostFormValue(name)} }
 	dur := func(name string, units []option) durationField {
 		return typedDuration(r.PostFormValue(name), r.PostFormValue(name+".unit"), units)
@@ -218,11 +220,10 @@ func typedPolicyForm(r *http.Request) policyForm {
 		SignupEnabled: r.PostFormValue("signup.enabled") == "on", Domains: v("signup.allowed_domains"),
 		DeletionDays: v("deletion.grace_days"), Methods: methodOptions(nil),
 	}
-	for _, a := range tenant.StepUpActions {
+	for i, a := range tenant.StepUpActions {
 		name := "rule." + string(a)
 		row := ruleRow{Action: string(a), Label: a.Label(), Default: defaultText(a), Set: r.PostFormValue(name) == "on",
-			MaxAge: dur(name+".max_age", stepUpUnits)}
-		row.Effective = row.Default + " (default)"
+			MaxAge: dur(name+".max_age", stepUpUnits), Effective: stored.Rules[i].Effective}
 		var checked []string
 		for _, m := range tenant.StepUpMethods {
 			if r.PostFormValue(name+"."+m) == "on" {
