@@ -36,6 +36,8 @@ const (
 	MFARecoveryRenewed  = "mfa.recovery_codes_regenerated"
 	PolicyUpdated       = "tenant.policy_updated"
 	BrandingUpdated     = "tenant.branding_updated"
+	TenantCreated       = "tenant.created"
+	TenantUpdated       = "tenant.updated"
 	RoleAssigned        = "role.assigned"
 	UserInvited         = "user.invited"
 	InvitationRevoked   = "user.invitation_revoked"

@@ -135,4 +135,23 @@ func TestBrowserPortal(t *testing.T) {
 	if !strings.Contains(users, "member@acme.example") || !strings.Contains(users, "owner@acme.example") {
 		t.Fatalf("users page: %q", users)
 	}
+	// The other portal pages, for the README's screenshots (the SSO pages come from
+	// internal/sso's TestBrowserSSO).
+	if err := chromedp.Do(owner, chromedp.Navigate(base+"/admin/users"), chromedp.WaitVisible(chromedp.CSS("table"))); err != nil {
+		t.Fatal(err)
+	}
+	memberPage, err := chromedp.Run(owner, chromedp.Evaluate[string](`[...document.querySelectorAll("table a")].find(a => a.textContent === "member@acme.example").href`))
+	if err != nil {
+		t.Fatalf("member's link: %v", err)
+	}
+	for _, page := range []struct{ url, name, wait string }{
+		{memberPage, "admin-user", "#delete-user"},
+		{base + "/admin/roles", "admin-roles", "main h1"},
+		{base + "/admin/branding", "admin-branding", "#save-branding"},
+	} {
+		if err := chromedp.Do(owner, chromedp.Navigate(page.url), chromedp.WaitVisible(chromedp.CSS(page.wait))); err != nil {
+			t.Fatalf("%s: %v", page.url, err)
+		}
+		shoot(owner, page.name)
+	}
 }

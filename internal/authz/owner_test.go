@@ -42,7 +42,7 @@ func TestOwnerDeletion(t *testing.T) {
 		t.Fatalf("admin scheduling the owner's deletion: %d %s", r.StatusCode, r.Body)
 	}
 	// Nor through the portal button.
-	r := a.Form(t, "/admin/users/"+ownerID.String()+"/delete", url.Values{"immediate": {"on"}}, "Cookie", "__Host-gatehouse="+admin)
+	r := a.Form(t, "/admin/users/"+ownerID.String()+"/delete", url.Values{"immediate": {"on"}, "confirm_email": {"owner@a.example"}}, "Cookie", "__Host-gatehouse="+admin)
 	if r.StatusCode != 403 || !strings.Contains(string(r.Body), "Only an owner can delete") {
 		t.Fatalf("portal delete of the owner by an admin: %d %s", r.StatusCode, r.Body)
 	}

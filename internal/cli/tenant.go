@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/config"
@@ -44,6 +46,9 @@ func userError(err error) error {
 	}
 	return err
 }
+
+// setupLinkNote prints an owner's setup link (format argument: the link).
+var setupLinkNote = "setup link (shown once, also mailed, valid " + strconv.Itoa(int(account.SetupTTL/(24*time.Hour))) + " days):\n  %s\n"
 
 func runTenant(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 {
@@ -84,7 +89,7 @@ func runTenant(ctx context.Context, args []string, env Env) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "owner %s (%s)\nsetup link (shown once, also mailed, valid 7 days):\n  %s\n", *adminEmail, c.AdminUserID, link)
+			fmt.Fprintf(env.Stdout, "owner %s (%s)\n"+setupLinkNote, *adminEmail, c.AdminUserID, link)
 		}
 		return nil
 	case "list":
@@ -170,6 +175,24 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 	}
 	for _, c := range changes {
 		fmt.Fprintln(env.Stdout, c.String())
+	}
+	// New owners have no password: each gets a setup link, mailed and printed once, as
+	// with `tenant create --admin-email`.
+	for _, c := range changes {
+		if len(c.NewOwners) == 0 {
+			continue
+		}
+		t, err := a.Tenants.Get(ctx, c.Slug)
+		if err != nil {
+			return userError(err)
+		}
+		for _, o := range c.NewOwners {
+			link, err := a.Accounts.IssueSetupLink(ctx, t, o.UserID)
+			if err != nil {
+				return fmt.Errorf("setup link for %s (tenant %s): %w", o.Email, c.Slug, err)
+			}
+			fmt.Fprintf(env.Stdout, "owner %s (%s) of tenant %s\n"+setupLinkNote, o.Email, o.UserID, c.Slug, link)
+		}
 	}
 	// SSO connections after the tenants exist (each connection is its own transaction:
 	// creating one generates its SP key and may fetch the IdP's metadata).

@@ -79,7 +79,7 @@ func samples() map[string]any {
 		"admin_sso_delete": ssohttp.DeleteView{C: conn, Err: ssohttp.FieldError{Field: "confirm", Message: "Type the identifier okta exactly to confirm."}},
 		"admin_overview":   adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},
 		"admin_users":      adminhttp.UsersView{Users: []admin.User{u}, Q: "ada", Next: "/admin/users?cursor=x"},
-		"admin_user":       adminhttp.UserView{U: u, Role: "admin", Roles: []string{"owner", "admin", "member"}, Sessions: []session.View{{ID: id, Browser: "Firefox", OS: "Linux", IP: "203.0.113.7", CreatedAt: at, LastActiveAt: at}}, Notice: "Only an owner can delete an owner's account."},
+		"admin_user":       adminhttp.UserView{U: u, Role: "admin", Roles: []string{"owner", "admin", "member"}, Sessions: []session.View{{ID: id, Browser: "Firefox", OS: "Linux", IP: "203.0.113.7", CreatedAt: at, LastActiveAt: at}}, Notice: "Only an owner can delete an owner's account.", GraceDays: 14},
 		"admin_roles":      adminhttp.RolesView{Roles: []admin.Role{{Name: "admin", Permissions: []string{"users.read"}, Members: []string{"ada@acme.example"}}}},
 		"admin_policy":     adminhttp.NewPolicyView(tenant.DefaultPolicy(), true, ""),
 		"admin_invitations": adminhttp.InvitationsView{Invitations: []account.Invitation{{ID: id, Email: "bob@acme.example", Role: "member", ExpiresAt: at, CreatedAt: at}},

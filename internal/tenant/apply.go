@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -273,7 +274,20 @@ type Change struct {
 	Slug   string
 	Action string   // "create", "update" or "unchanged"
 	Fields []string // for updates: "field: old -> new"
+	// NewOwners are the owner accounts this apply created (no password yet): the caller
+	// sends each a setup link. Empty on a dry run.
+	NewOwners []NewAccount
 }
+
+// NewAccount is an account created by Apply.
+type NewAccount struct {
+	TenantID uuid.UUID
+	UserID   uuid.UUID
+	Email    string
+}
+
+// ApplyActor is the actor label of the audit events Apply records.
+const ApplyActor = "tenants apply"
 
 func (c Change) String() string {
 	if c.Action != "update" {
@@ -301,7 +315,18 @@ func (s *Service) Apply(ctx context.Context, files []File, dryRun bool) ([]Chang
 				if err != nil {
 					return fmt.Errorf("create tenant %s: %w", f.Slug, err)
 				}
-				if _, err := applyRoles(ctx, tx, q, created.ID, f.Roles, false); err != nil {
+				if err := store.SetTenant(ctx, tx, created.ID); err != nil {
+					return err
+				}
+				if err := audit.Record(ctx, q, applyWho, audit.Event{Action: audit.TenantCreated, SubjectLabel: f.Slug,
+					Details: map[string]any{"file": f.Path, "name": f.Name, "status": f.Status, "policy": f.Policy}}); err != nil {
+					return err
+				}
+				grants, err := applyRoles(ctx, tx, q, created.ID, f.Roles, false)
+				if err != nil {
+					return err
+				}
+				if changes[len(changes)-1].NewOwners, err = recordGrants(ctx, q, created.ID, f.Path, grants); err != nil {
 					return err
 				}
 				if err := q.NotifyTenantChanged(ctx, f.Slug); err != nil {
@@ -321,7 +346,10 @@ func (s *Service) Apply(ctx context.Context, files []File, dryRun bool) ([]Chang
 			if err != nil {
 				return err
 			}
-			fields = append(fields, missing...)
+			tenantFields := len(fields)
+			for _, g := range missing {
+				fields = append(fields, g.String())
+			}
 			if len(fields) == 0 {
 				changes = append(changes, Change{Slug: f.Slug, Action: "unchanged"})
 				continue
@@ -330,10 +358,22 @@ func (s *Service) Apply(ctx context.Context, files []File, dryRun bool) ([]Chang
 			if dryRun {
 				continue
 			}
-			if _, err := q.UpdateTenant(ctx, sqlcgen.UpdateTenantParams{ID: row.ID, Name: f.Name, Status: f.Status, Policy: f.Policy.JSON()}); err != nil {
-				return fmt.Errorf("update tenant %s: %w", f.Slug, err)
+			if tenantFields > 0 {
+				if _, err := q.UpdateTenant(ctx, sqlcgen.UpdateTenantParams{ID: row.ID, Name: f.Name, Status: f.Status, Policy: f.Policy.JSON()}); err != nil {
+					return fmt.Errorf("update tenant %s: %w", f.Slug, err)
+				}
+				if err := store.SetTenant(ctx, tx, row.ID); err != nil {
+					return err
+				}
+				if err := recordApplied(ctx, q, f, fields[:tenantFields]); err != nil {
+					return err
+				}
 			}
-			if _, err := applyRoles(ctx, tx, q, row.ID, f.Roles, false); err != nil {
+			grants, err := applyRoles(ctx, tx, q, row.ID, f.Roles, false)
+			if err != nil {
+				return err
+			}
+			if changes[len(changes)-1].NewOwners, err = recordGrants(ctx, q, row.ID, f.Path, grants); err != nil {
 				return err
 			}
 			if err := q.NotifyTenantChanged(ctx, f.Slug); err != nil {
@@ -412,54 +452,136 @@ func roleLines(roles map[string][]string) []string {
 	return out
 }
 
+// applyWho is the actor of the audit events of Apply.
+var applyWho = audit.Who{ActorLabel: ApplyActor}
+
+// recordApplied audits the tenant-level changes of an update, each with the diff lines
+// of its part and the file: tenant.updated (name, status), tenant.branding_updated and
+// tenant.policy_updated (everything else in the policy, step-up rules included).
+func recordApplied(ctx context.Context, q *sqlcgen.Queries, f File, fields []string) error {
+	var basic, branding, policy []string
+	for _, l := range fields {
+		switch {
+		case strings.HasPrefix(l, "policy.branding."):
+			branding = append(branding, l)
+		case strings.HasPrefix(l, "policy."):
+			policy = append(policy, l)
+		default:
+			basic = append(basic, l)
+		}
+	}
+	events := []struct {
+		action  string
+		changes []string
+		key     string
+		value   any
+	}{
+		{audit.TenantUpdated, basic, "", nil},
+		{audit.BrandingUpdated, branding, "branding", f.Policy.Branding},
+		{audit.PolicyUpdated, policy, "policy", f.Policy},
+	}
+	for _, ev := range events {
+		if len(ev.changes) == 0 {
+			continue
+		}
+		details := map[string]any{"file": f.Path, "changes": ev.changes}
+		if ev.key != "" {
+			details[ev.key] = ev.value
+		}
+		if err := audit.Record(ctx, q, applyWho, audit.Event{Action: ev.action, SubjectLabel: f.Slug, Details: details}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// grant is one role binding Apply adds.
+type grant struct {
+	Role, Email string
+	UserID      uuid.UUID // uuid.Nil on a dry run for a new account
+	NewAccount  bool
+}
+
+func (g grant) String() string {
+	if g.NewAccount {
+		return fmt.Sprintf("roles.%s: + %s (new account)", g.Role, g.Email)
+	}
+	return fmt.Sprintf("roles.%s: + %s", g.Role, g.Email)
+}
+
+// recordGrants audits each added binding as role.assigned (with the user's roles after
+// it) and returns the new owner accounts.
+func recordGrants(ctx context.Context, q *sqlcgen.Queries, tenantID uuid.UUID, file string, grants []grant) ([]NewAccount, error) {
+	var owners []NewAccount
+	for _, g := range grants {
+		roles, err := q.GetUserRoles(ctx, g.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("roles of %s: %w", g.Email, err)
+		}
+		if err := audit.Record(ctx, q, applyWho, audit.Event{Action: audit.RoleAssigned, SubjectID: g.UserID, SubjectLabel: g.Email,
+			Details: map[string]any{"file": file, "granted": g.Role, "roles": roles, "new_account": g.NewAccount}}); err != nil {
+			return nil, err
+		}
+		if g.NewAccount && g.Role == authz.Owner {
+			owners = append(owners, NewAccount{TenantID: tenantID, UserID: g.UserID, Email: g.Email})
+		}
+	}
+	return owners, nil
+}
+
 // applyRoles makes sure every listed binding exists in the tenant (switching the platform
-// transaction to it), creating password-less accounts for unknown addresses. With dryRun
-// it only reports the missing bindings.
-func applyRoles(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, tenantID uuid.UUID, roles map[string][]string, dryRun bool) ([]string, error) {
+// transaction to it), creating password-less accounts for unknown addresses, and returns
+// the bindings it added. With dryRun it only reports the missing bindings.
+func applyRoles(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, tenantID uuid.UUID, roles map[string][]string, dryRun bool) ([]grant, error) {
 	if len(roles) == 0 {
 		return nil, nil
 	}
 	if err := store.SetTenant(ctx, tx, tenantID); err != nil {
 		return nil, err
 	}
-	var missing []string
+	var added []grant
+	created := map[string]bool{} // addresses that got an account in this call
 	for _, r := range authz.Roles {
 		for _, email := range roles[r] {
 			u, err := q.GetUserWithPassword(ctx, email)
-			var uid uuid.UUID
+			g := grant{Role: r, Email: email}
 			switch {
 			case errors.Is(err, store.ErrNotFound):
-				missing = append(missing, fmt.Sprintf("roles.%s: + %s (new account)", r, email))
+				g.NewAccount = true
 				if dryRun {
+					added = append(added, g)
 					continue
 				}
-				created, err := q.CreateUser(ctx, sqlcgen.CreateUserParams{Email: email})
+				row, err := q.CreateUser(ctx, sqlcgen.CreateUserParams{Email: email})
 				if err != nil {
 					return nil, fmt.Errorf("create %s: %w", email, err)
 				}
-				uid = created.ID
+				created[email] = true
+				g.UserID = row.ID
 			case err != nil:
 				return nil, err
 			default:
-				uid = u.ID
-				have, err := q.GetUserRoles(ctx, uid)
+				g.UserID = u.ID
+				g.NewAccount = created[email]
+				have, err := q.GetUserRoles(ctx, u.ID)
 				if err != nil {
 					return nil, err
 				}
 				if slices.Contains(have, r) {
 					continue
 				}
-				missing = append(missing, fmt.Sprintf("roles.%s: + %s", r, email))
 				if dryRun {
+					added = append(added, g)
 					continue
 				}
 			}
-			if err := authz.Grant(ctx, q, uid, r); err != nil {
+			if err := authz.Grant(ctx, q, g.UserID, r); err != nil {
 				return nil, err
 			}
+			added = append(added, g)
 		}
 	}
-	return missing, nil
+	return added, nil
 }
 
 func isSlugLike(s string) bool {

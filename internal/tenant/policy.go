@@ -183,20 +183,20 @@ func (p Policy) Validate() error {
 		return invalidPolicy("verification.mode", fmt.Sprintf("must be required, grace or optional, not %q", v.Mode))
 	}
 	if v.GraceHours < 0 || v.GraceHours > 24*30 {
-		return invalidPolicy("verification.grace_hours", "must be between 0 and 720")
+		return invalidRange("verification.grace_hours", 0, 24*30)
 	}
 	if v.TokenTTLHours < 1 || v.TokenTTLHours > 24*7 {
-		return invalidPolicy("verification.token_ttl_hours", "must be between 1 and 168")
+		return invalidRange("verification.token_ttl_hours", 1, 24*7)
 	}
 	s := p.Sessions
 	if s.IdleTimeoutSeconds < 60 || s.IdleTimeoutSeconds > 90*24*3600 {
-		return invalidPolicy("sessions.idle_timeout_seconds", "must be between 60 and 7776000")
+		return invalidRange("sessions.idle_timeout_seconds", 60, 90*24*3600)
 	}
 	if s.AbsoluteTimeoutSeconds < s.IdleTimeoutSeconds || s.AbsoluteTimeoutSeconds > 365*24*3600 {
-		return invalidPolicy("sessions.absolute_timeout_seconds", "must be at least the idle timeout and at most 31536000")
+		return invalidPolicy("sessions.absolute_timeout_seconds", "must be at least the idle timeout and at most 31536000", "min", s.IdleTimeoutSeconds, "max", 365*24*3600)
 	}
 	if s.MaxPerUser < 1 || s.MaxPerUser > 1000 {
-		return invalidPolicy("sessions.max_per_user", "must be between 1 and 1000")
+		return invalidRange("sessions.max_per_user", 1, 1000)
 	}
 	seen := map[StepUpAction]bool{}
 	for i, r := range p.StepUp.Rules {
@@ -209,7 +209,7 @@ func (p Policy) Validate() error {
 		}
 		seen[r.Action] = true
 		if r.MaxAgeSeconds < 0 || r.MaxAgeSeconds > 24*3600 {
-			return invalidPolicy(field+".max_age_seconds", "must be between 0 and 86400")
+			return invalidRange(field+".max_age_seconds", 0, 24*3600)
 		}
 		if len(r.Methods) == 0 {
 			return invalidPolicy(field+".methods", "must name at least one method")
@@ -221,7 +221,7 @@ func (p Policy) Validate() error {
 		}
 	}
 	if p.Deletion.GraceDays < 0 || p.Deletion.GraceDays > 365 {
-		return invalidPolicy("deletion.grace_days", "must be between 0 and 365")
+		return invalidRange("deletion.grace_days", 0, 365)
 	}
 	for i, d := range p.Signup.AllowedDomains {
 		if d == "" || strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".") || len(d) > 253 {
@@ -241,7 +241,7 @@ func (p Policy) Validate() error {
 		return invalidPolicy("branding.primary_color", "must be a colour like #2f5bea")
 	}
 	if p.Audit.RetentionDays < 30 || p.Audit.RetentionDays > 3650 {
-		return invalidPolicy("audit.retention_days", "must be between 30 and 3650")
+		return invalidRange("audit.retention_days", 30, 3650)
 	}
 	if f := p.Mail.From; f != "" {
 		if a, err := mail.ParseAddress(f); err != nil || strings.ContainsAny(f, "\r\n") || a.Address == "" {
@@ -265,10 +265,60 @@ func (p Policy) JSON() []byte {
 	return b
 }
 
-func invalidPolicy(field, msg string) error {
+// invalidPolicy is the invalid_policy error for field. Its details hold the field, the
+// reason (msg) and any further key/value pairs (min and max for ranges), so that a form can
+// word the error for its own input.
+func invalidPolicy(field, msg string, kv ...any) error {
 	e := apperr.New(apperr.Invalid, "invalid_policy", "Invalid policy: "+strings.TrimSpace(field+" "+msg)+".")
 	if field != "" {
-		e = e.WithDetails(map[string]any{"field": field})
+		d := map[string]any{"field": field, "reason": msg}
+		for i := 0; i+1 < len(kv); i += 2 {
+			d[kv[i].(string)] = kv[i+1]
+		}
+		e = e.WithDetails(d)
 	}
 	return e
+}
+
+// invalidRange is the error for a number outside [min, max].
+func invalidRange(field string, min, max int) error {
+	return invalidPolicy(field, fmt.Sprintf("must be between %d and %d", min, max), "min", min, "max", max)
+}
+
+// Label is the action's name for people ("Change email").
+func (a StepUpAction) Label() string {
+	if l, ok := actionLabels[a]; ok {
+		return l
+	}
+	return string(a)
+}
+
+var actionLabels = map[StepUpAction]string{
+	ActionEmailChange:             "Change email address",
+	ActionPasswordChange:          "Change password",
+	ActionMFAEnroll:               "Set up two-factor authentication",
+	ActionMFADisable:              "Turn off two-factor authentication",
+	ActionRecoveryCodesRegenerate: "Generate new recovery codes",
+	ActionAccountDelete:           "Delete own account",
+	ActionAccountExport:           "Download own data",
+	ActionSessionsRevokeOthers:    "Sign out other devices",
+	ActionSSOConfigure:            "Configure single sign-on",
+	ActionPolicyUpdate:            "Change policies",
+	ActionUsersDelete:             "Delete a user",
+}
+
+// StepUpMethodLabel is a step-up method's name for people ("Authenticator app").
+func StepUpMethodLabel(m string) string {
+	if l, ok := methodLabels[m]; ok {
+		return l
+	}
+	return m
+}
+
+var methodLabels = map[string]string{
+	"password":      "Password",
+	"totp":          "Authenticator app",
+	"recovery_code": "Recovery code",
+	"saml":          "Single sign-on",
+	"aal2":          "Two factors",
 }

@@ -107,3 +107,18 @@ func TestPolicyValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestLabels: every step-up action and method has a name for people, so the policies page
+// never shows a code.
+func TestLabels(t *testing.T) {
+	for _, a := range StepUpActions {
+		if l := a.Label(); l == string(a) || l == "" {
+			t.Errorf("action %s has no label", a)
+		}
+	}
+	for _, m := range StepUpMethods {
+		if l := StepUpMethodLabel(m); l == m || l == "" {
+			t.Errorf("method %s has no label", m)
+		}
+	}
+}

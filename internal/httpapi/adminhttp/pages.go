@@ -2,10 +2,10 @@ package adminhttp
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -84,7 +84,7 @@ func PageAdminUsers(rs *kit.Responder, ad Deps) http.HandlerFunc {
 			q.Set("cursor", page.NextCursor)
 			next = "/admin/users?" + q.Encode()
 		}
-		rs.AdminPage(w, r, http.StatusOK, "admin_users", "Users", UsersView{Users: page.Users, Q: f.Query, Next: next,
+		rs.AdminPage(w, r, http.StatusOK, "admin_users", "Users", UsersView{Users: page.Users, Q: f.Query, Next: next, Deleted: r.URL.Query().Get("deleted") == "1",
 			Status: r.URL.Query().Get("status"), Verified: r.URL.Query().Get("verified"), MFA: r.URL.Query().Get("mfa"), SSO: r.URL.Query().Get("sso")})
 	}
 }
@@ -101,14 +101,21 @@ func PageAdminUserStatus(rs *kit.Responder, ad Deps, status int, notice string) 
 		if !ok {
 			return
 		}
-		list, err := ad.Sessions.List(r.Context(), session.Principal{TenantID: kit.TenantID(r), UserID: u.ID})
-		if err != nil {
-			rs.Error(w, r, err)
-			return
-		}
-		rs.AdminPage(w, r, status, "admin_user", u.Email, UserView{U: u, Role: u.Role, Roles: authz.Roles,
-			Sessions: list, Notice: notice})
+		renderUser(rs, ad, w, r, status, u, UserView{Notice: notice})
 	}
+}
+
+// renderUser shows u's page; v carries the notice and the delete form's state.
+func renderUser(rs *kit.Responder, ad Deps, w http.ResponseWriter, r *http.Request, status int, u admin.User, v UserView) {
+	list, err := ad.Sessions.List(r.Context(), session.Principal{TenantID: kit.TenantID(r), UserID: u.ID})
+	if err != nil {
+		rs.Error(w, r, err)
+		return
+	}
+	t, _ := kit.TenantFrom(r.Context())
+	v.U, v.Role, v.Roles, v.Sessions, v.GraceDays = u, u.Role, authz.Roles, list, t.Policy.Deletion.GraceDays
+	v.Scheduled = r.URL.Query().Get("deleted") == "scheduled" && u.Status == "pending_deletion"
+	rs.AdminPage(w, r, status, "admin_user", u.Email, v)
 }
 
 func PageAdminUserRole(rs *kit.Responder, ad Deps) http.HandlerFunc {
@@ -146,90 +153,26 @@ func PageAdminRevokeSessions(rs *kit.Responder, ad Deps) http.HandlerFunc {
 	}
 }
 
-// policyForm is the policy page's view of a policy.
-type policyForm struct {
-	P       tenant.Policy
-	Actions []ruleRow
-	Methods []string
-	Domains string
-}
-
-type ruleRow struct {
-	Action  string
-	Set     bool
-	MaxAge  int
-	Methods map[string]bool
-}
-
-func newPolicyForm(p tenant.Policy) policyForm {
-	f := policyForm{P: p, Methods: tenant.StepUpMethods, Domains: strings.Join(p.Signup.AllowedDomains, ", ")}
-	for _, a := range tenant.StepUpActions {
-		row := ruleRow{Action: string(a), Methods: map[string]bool{}}
-		for _, r := range p.StepUp.Rules {
-			if r.Action == a {
-				row.Set, row.MaxAge = true, r.MaxAgeSeconds
-				for _, m := range r.Methods {
-					row.Methods[m] = true
-				}
-			}
-		}
-		f.Actions = append(f.Actions, row)
+// currentTenant reads the request's tenant from the database, not the resolver's cache:
+// a form page shown right after "Saved." must show what was saved, even before this node
+// has heard of the change.
+func currentTenant(rs *kit.Responder, ad Deps, w http.ResponseWriter, r *http.Request) (tenant.Tenant, bool) {
+	t, err := ad.Tenants.GetByID(r.Context(), kit.TenantID(r))
+	if err != nil {
+		rs.Error(w, r, err)
+		return tenant.Tenant{}, false
 	}
-	return f
+	return t, true
 }
 
-func PageAdminPolicy(rs *kit.Responder) http.HandlerFunc {
+func PageAdminPolicy(rs *kit.Responder, ad Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		t, _ := kit.TenantFrom(r.Context())
+		t, ok := currentTenant(rs, ad, w, r)
+		if !ok {
+			return
+		}
 		rs.AdminPage(w, r, http.StatusOK, "admin_policy", "Policies", PolicyView{F: newPolicyForm(t.Policy), Saved: r.URL.Query().Get("saved") != ""})
 	}
-}
-
-// policyFromForm reads the policy page's fields over the current policy.
-func policyFromForm(r *http.Request, cur tenant.Policy) (tenant.Policy, error) {
-	p := cur
-	num := func(name string, dst *int) error {
-		v := strings.TrimSpace(r.PostFormValue(name))
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return apperr.New(apperr.Invalid, "invalid_policy", "Invalid policy: "+name+" must be a whole number.").WithDetails(map[string]any{"field": name})
-		}
-		*dst = n
-		return nil
-	}
-	p.Verification.Mode = r.PostFormValue("verification.mode")
-	for name, dst := range map[string]*int{
-		"verification.grace_hours": &p.Verification.GraceHours, "sessions.idle_timeout_seconds": &p.Sessions.IdleTimeoutSeconds,
-		"sessions.absolute_timeout_seconds": &p.Sessions.AbsoluteTimeoutSeconds, "sessions.max_per_user": &p.Sessions.MaxPerUser,
-		"deletion.grace_days": &p.Deletion.GraceDays,
-	} {
-		if err := num(name, dst); err != nil {
-			return p, err
-		}
-	}
-	p.Sessions.NewDeviceNotice = r.PostFormValue("sessions.new_device_notice") == "on"
-	p.Signup.Enabled = r.PostFormValue("signup.enabled") == "on"
-	p.Signup.AllowedDomains = []string{}
-	for _, d := range strings.FieldsFunc(r.PostFormValue("signup.allowed_domains"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' }) {
-		p.Signup.AllowedDomains = append(p.Signup.AllowedDomains, strings.ToLower(d))
-	}
-	p.StepUp.Rules = []tenant.StepUpRule{}
-	for _, a := range tenant.StepUpActions {
-		if r.PostFormValue("rule."+string(a)) != "on" {
-			continue
-		}
-		rule := tenant.StepUpRule{Action: a, Methods: []string{}}
-		if err := num("rule."+string(a)+".max_age", &rule.MaxAgeSeconds); err != nil {
-			return p, err
-		}
-		for _, m := range tenant.StepUpMethods {
-			if r.PostFormValue("rule."+string(a)+"."+m) == "on" {
-				rule.Methods = append(rule.Methods, m)
-			}
-		}
-		p.StepUp.Rules = append(p.StepUp.Rules, rule)
-	}
-	return p, p.Validate()
 }
 
 func PageAdminPolicyPost(rs *kit.Responder, ad Deps, steps *stepup.Service) http.HandlerFunc {
@@ -238,14 +181,25 @@ func PageAdminPolicyPost(rs *kit.Responder, ad Deps, steps *stepup.Service) http
 		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionPolicyUpdate, "/admin/policy") {
 			return
 		}
-		t, _ := kit.TenantFrom(r.Context())
+		t, ok := currentTenant(rs, ad, w, r) // the base of the change: never a stale copy
+		if !ok {
+			return
+		}
 		pol, err := policyFromForm(r, t.Policy)
 		if err == nil {
-			_, err = ad.Tenants.UpdatePolicy(r.Context(), t.ID, pol, kit.Who(r))
+			if _, err = ad.Tenants.UpdatePolicy(r.Context(), t.ID, pol, kit.Who(r)); err != nil {
+				err = policyFieldError(err, pol)
+			}
 		}
 		if err != nil {
+			form := typedPolicyForm(r, t.Policy)
+			var fe *formError
+			if errors.As(err, &fe) && form.setError(fe) {
+				rs.AdminPage(w, r, kit.StatusOf[apperr.Invalid], "admin_policy", "Policies", PolicyView{F: form, Error: notSaved})
+				return
+			}
 			if msg, status, ok := rs.FormError(w, r, err); ok {
-				rs.AdminPage(w, r, status, "admin_policy", "Policies", PolicyView{F: newPolicyForm(pol), Error: msg})
+				rs.AdminPage(w, r, status, "admin_policy", "Policies", PolicyView{F: form, Error: msg})
 			}
 			return
 		}
@@ -361,9 +315,12 @@ func PageAdminAuditExport(rs *kit.Responder, ad Deps, format string) http.Handle
 	}
 }
 
-func PageAdminBranding(rs *kit.Responder) http.HandlerFunc {
+func PageAdminBranding(rs *kit.Responder, ad Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		t, _ := kit.TenantFrom(r.Context())
+		t, ok := currentTenant(rs, ad, w, r)
+		if !ok {
+			return
+		}
 		rs.AdminPage(w, r, http.StatusOK, "admin_branding", "Branding", BrandingView{B: t.Policy.Branding, Saved: r.URL.Query().Get("saved") != ""})
 	}
 }
@@ -374,15 +331,34 @@ func PageAdminBrandingPost(rs *kit.Responder, ad Deps) http.HandlerFunc {
 		return tenant.Branding{DisplayName: strings.TrimSpace(r.PostFormValue("display_name")),
 			LogoURL: strings.TrimSpace(r.PostFormValue("logo_url")), PrimaryColor: strings.TrimSpace(r.PostFormValue("primary_color"))}
 	}
-	return kit.FormHandler(rs, func(r *http.Request, t tenant.Tenant) (string, error) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, ok := currentTenant(rs, ad, w, r) // the base of the change: never a stale copy
+		if !ok {
+			return
+		}
 		pol := t.Policy
 		pol.Branding = branding(r)
 		_, err := ad.Tenants.UpdatePolicy(r.Context(), t.ID, pol, kit.Who(r))
-		return "/admin/branding?saved=1", err
-	}, func(w http.ResponseWriter, r *http.Request, status int, msg string) {
-		rs.AdminPage(w, r, status, "admin_branding", "Branding", BrandingView{B: branding(r), Error: msg})
-	})
+		if err == nil {
+			http.Redirect(w, r, "/admin/branding?saved=1", http.StatusSeeOther)
+			return
+		}
+		v := BrandingView{B: pol.Branding}
+		var fe *formError
+		if errors.As(policyFieldError(err, pol), &fe) && v.setError(fe) {
+			v.Error = notSaved
+			rs.AdminPage(w, r, kit.StatusOf[apperr.Invalid], "admin_branding", "Branding", v)
+			return
+		}
+		if msg, status, ok := rs.FormError(w, r, err); ok {
+			v.Error = msg
+			rs.AdminPage(w, r, status, "admin_branding", "Branding", v)
+		}
+	}
 }
+
+// notSaved heads a form whose fields carry errors.
+const notSaved = "Not saved: correct the fields marked below."
 
 func PageAdminResendVerification(rs *kit.Responder, accounts *account.Service, ad Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -438,21 +414,35 @@ func PageAdminDeleteUser(rs *kit.Responder, accounts *account.Service, ad Deps, 
 		if !ok {
 			return
 		}
+		// The confirmation first: a deletion is never one click away.
+		confirm, immediate := strings.TrimSpace(r.PostFormValue("confirm_email")), r.PostFormValue("immediate") == "on"
+		if !strings.EqualFold(confirm, u.Email) {
+			msg := "Type the user's email address, " + u.Email + ", to confirm."
+			if confirm == "" {
+				msg = "Type the user's email address to confirm the deletion."
+			}
+			renderUser(rs, ad, w, r, kit.StatusOf[apperr.Invalid], u, UserView{DeleteConfirm: confirm, DeleteImmediate: immediate, DeleteError: msg})
+			return
+		}
 		p, _ := kit.PrincipalFrom(r.Context())
 		if !kit.PageStepUp(rs, steps, w, r, p, tenant.ActionUsersDelete, "/admin/users/"+u.ID.String()) {
 			return
 		}
 		t, _ := kit.TenantFrom(r.Context())
 		grace := time.Duration(t.Policy.Deletion.GraceDays) * 24 * time.Hour
-		if r.PostFormValue("immediate") == "on" {
+		if immediate {
 			grace = 0
 		}
 		if _, err := accounts.RequestDeletion(r.Context(), t, u.ID, kit.Who(r), grace); err != nil {
 			if msg, status, ok := rs.FormError(w, r, err); ok {
-				PageAdminUserStatus(rs, ad, status, msg)(w, r)
+				renderUser(rs, ad, w, r, status, u, UserView{Notice: msg})
 			}
 			return
 		}
-		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+		if grace > 0 {
+			http.Redirect(w, r, "/admin/users/"+u.ID.String()+"?deleted=scheduled", http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, "/admin/users?deleted=1", http.StatusSeeOther)
 	}
 }

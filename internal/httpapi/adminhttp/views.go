@@ -36,15 +36,23 @@ type OverviewView struct {
 type UsersView struct {
 	Users                               []admin.User
 	Q, Next, Status, Verified, MFA, SSO string
+	Deleted                             bool // a user was just deleted
 }
 
-// UserView is one user's page.
+// UserView is one user's page. The delete form asks for the user's address as
+// confirmation; DeleteConfirm and DeleteImmediate keep what was entered, DeleteError says
+// what is wrong with it.
 type UserView struct {
 	U        admin.User
 	Role     string
 	Roles    []string
 	Sessions []session.View
 	Notice   string
+
+	GraceDays                  int
+	Scheduled                  bool // the deletion was just scheduled
+	DeleteConfirm, DeleteError string
+	DeleteImmediate            bool
 }
 
 // PolicyView is the policies form.
@@ -85,11 +93,31 @@ func NewAuditView(events []audit.View, action, actor, since string, q url.Values
 	return v
 }
 
-// BrandingView is the branding form.
+// BrandingView is the branding form, with the error of each field next to it.
 type BrandingView struct {
 	B     tenant.Branding
 	Saved bool
 	Error string
+	Err   BrandingErrors
+}
+
+// BrandingErrors are the field-level errors of the branding form.
+type BrandingErrors struct {
+	DisplayName, LogoURL, PrimaryColor string
+}
+
+func (v *BrandingView) setError(fe *formError) bool {
+	switch fe.Field {
+	case "display_name":
+		v.Err.DisplayName = fe.Message
+	case "logo_url":
+		v.Err.LogoURL = fe.Message
+	case "primary_color":
+		v.Err.PrimaryColor = fe.Message
+	default:
+		return false
+	}
+	return true
 }
 
 // RolesView lists the roles with their permissions and members.
