@@ -303,7 +303,7 @@ func TestNewDeviceNotice(t *testing.T) {
 	status(t, s.Do(t, "POST", "/api/v1/account/secure", "", map[string]string{"token": tok}), 200)
 	status(t, s.Do(t, "GET", "/api/v1/session", first, nil), 401)
 	srv.WaitMail(t, "dev@example.com", "Reset your")
-	status(t, s.Do(t, "POST", "/api/v1/account/secure", "", map[string]string{"token": tok}), 400)
+	status(t, s.Do(t, "POST", "/api/v1/account/secure", "", map[string]string{"token": tok}), 409) // token_used: the link says what happened (issue 16)
 
 	off := newSite(t, srv, d, func(p *tenant.Policy) { p.Sessions.NewDeviceNotice = false })
 	off.User(t, "quiet@example.com")
