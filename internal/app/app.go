@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
+	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
@@ -67,6 +68,7 @@ type App struct {
 	Authz     *authz.Service
 	Admin     *admin.Service
 	SSO       *sso.Service
+	OIDC      *oidcop.Service  // each tenant as an OpenID Provider
 	Outbound  *outbound.Client // every request to a URL a tenant or operator typed
 	Handler   http.Handler
 	routes    chi.Routes
@@ -178,6 +180,9 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	if a.Admin, err = admin.NewService(st, a.Authz); err != nil {
 		return fail(err)
 	}
+	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Now: a.now, Logger: logger}); err != nil {
+		return fail(err)
+	}
 	if a.jobs, err = a.newJobs(driver, pollOnly, tracing, sender, tel); err != nil {
 		return fail(err)
 	}
@@ -188,7 +193,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	a.Handler, a.routes, err = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
-		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO)
+		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO, a.OIDC)
 	if err != nil {
 		a.closeJobListen()
 		st.Close()

@@ -58,6 +58,15 @@ const (
 	SSOKeyRotated       = "sso.sp_key_rotated"
 	SSOMetadataRefresh  = "sso.metadata_refresh_failed"
 	SSODomainVerified   = "sso.domain_verified"
+	// Apps and the OpenID Provider (internal/oidcop).
+	AppCreated        = "app.created"
+	AppUpdated        = "app.updated"
+	AppDeleted        = "app.deleted"
+	AppSecretRotated  = "app.secret_rotated"
+	AppConsentGranted = "app.consent_granted"
+	OIDCKeysRotated   = "oidc.keys_rotated"
+	OIDCCodeReused    = "oidc.code_reused"
+	OIDCRefreshReused = "oidc.refresh_token_reused"
 	// Failed and locked credential checks (internal/ratelimit/credentials.go).
 	UserPasswordChangeFailed = "user.password_change_failed"
 	UserPasswordLocked       = "user.password_locked"

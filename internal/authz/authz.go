@@ -45,6 +45,7 @@ const (
 	AuditRead      Permission = "audit.read"
 	RolesAssign    Permission = "roles.assign"
 	BrandingUpdate Permission = "branding.update"
+	AppsManage     Permission = "apps.manage"
 )
 
 // Roles.

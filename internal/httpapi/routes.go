@@ -10,10 +10,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/accounthttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/oidchttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
+	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -24,12 +26,18 @@ import (
 // host; the base host serves the operator API and a landing page; every other route lives
 // on a tenant host and sees the resolved tenant in its context.
 // routers are the three route tables: any host, the base host, tenant hosts.
+// oidcDeps are the OpenID Provider's service and protocol handler.
+type oidcDeps struct {
+	svc   *oidcop.Service
+	proto *oidcop.Protocol
+}
+
 type routers struct {
 	mux, base, tenantHost chi.Router
 }
 
 func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
-	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminhttp.Deps) routers {
+	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminhttp.Deps, op oidcDeps) routers {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, errNotFound)
 	}
@@ -97,6 +105,21 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	tenantHost.Post("/api/v1/account/deletion/cancel", accounthttp.HandleCancelDeletion(rs, accounts))
 	tenantHost.Post("/api/v1/account/deletion/resend", accounthttp.HandleEmailAccepted(rs, accounts.ResendDeletionCancel))
 
+	// Each tenant is an OpenID Provider (Gatehouse is the IdP of the SaaS's apps; see
+	// internal/oidcop and docs/apps.md). The protocol endpoints are zitadel/oidc's.
+	proto := oidchttp.Protocol(op.proto)
+	tenantHost.Get(oidcop.DiscoveryPath, oidchttp.Discovery(op.proto))
+	tenantHost.Get(oidcop.JWKSPath, proto)
+	tenantHost.Get(oidcop.AuthorizePath, proto)
+	tenantHost.Get(oidcop.CallbackPath, proto)
+	tenantHost.Post(oidcop.TokenPath, proto)
+	tenantHost.Get(oidcop.UserinfoPath, proto)
+	tenantHost.Post(oidcop.UserinfoPath, proto)
+	tenantHost.Post(oidcop.IntrospectPath, proto)
+	tenantHost.Post(oidcop.RevokePath, proto)
+	tenantHost.Get(oidcop.LoginPath, oidchttp.PageLogin(rs, op.svc, steps))
+	tenantHost.Post("/oauth2/consent", oidchttp.PageConsentPost(rs, op.svc))
+
 	// Tenant administration (permissions from casbin; see internal/authz/policy.csv).
 	tenantHost.Route("/api/v1/admin", func(r chi.Router) {
 		perm := func(p authz.Permission) func(http.Handler) http.Handler {
@@ -126,6 +149,13 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.With(perm(authz.SSOConfigure), kit.NoBody(rs), ssoStep).Delete("/sso/connections/{id}/previous-key", ssohttp.HandleAdminDropPrevSSOKey(rs, ad.SSO))
 		r.With(perm(authz.SSOConfigure)).Get("/sso/connections/{id}/attempts", ssohttp.HandleAdminSSOAttempts(rs, ad.SSO))
 		r.With(perm(authz.SSOConfigure)).Get("/sso/domains", ssohttp.HandleAdminListDomains(rs, ad.SSO))
+		appsStep := kit.RequireStepUp(rs, steps, tenant.ActionAppsManage)
+		r.With(perm(authz.AppsManage)).Get("/apps", oidchttp.HandleListApps(rs, op.svc))
+		r.With(perm(authz.AppsManage), appsStep).Post("/apps", oidchttp.HandleCreateApp(rs, op.svc))
+		r.With(perm(authz.AppsManage)).Get("/apps/{id}", oidchttp.HandleGetApp(rs, op.svc))
+		r.With(perm(authz.AppsManage), appsStep).Patch("/apps/{id}", oidchttp.HandlePatchApp(rs, op.svc))
+		r.With(perm(authz.AppsManage), kit.NoBody(rs), appsStep).Delete("/apps/{id}", oidchttp.HandleDeleteApp(rs, op.svc))
+		r.With(perm(authz.AppsManage), kit.NoBody(rs), appsStep).Post("/apps/{id}/secret", oidchttp.HandleRotateAppSecret(rs, op.svc))
 		r.With(perm(authz.SSOConfigure), kit.NoBody(rs)).Post("/sso/domains/{domain}/verify", ssohttp.HandleAdminVerifyDomain(rs, ad.SSO))
 	})
 

@@ -88,6 +88,29 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 		VALUES ($1, $2, md5(random()::text), now() + interval '10 minutes')`),
 	"sso_attempts": withConnection(`INSERT INTO sso_attempts (tenant_id, connection_id, reference, mode, success, reason)
 		VALUES ($1, $2, 'REF12345', 'login', false, 'test')`),
+	"oidc_keys": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := tx.Exec(ctx, `INSERT INTO oidc_keys (tenant_id, kid, alg, key_id, private_sealed, public_jwk, active_from)
+			VALUES ($1, 'k' || substr(md5(random()::text), 1, 12), 'RS256', 'k', '\x00', '{}', now())`, tid)
+		return err
+	},
+	"apps": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := newApp(ctx, tx, tid)
+		return err
+	},
+	"oidc_auth_requests": withApp(`INSERT INTO oidc_auth_requests (tenant_id, app_id, params, expires_at) VALUES ($1, $2, '{}', now() + interval '10 minutes')`),
+	"oidc_tokens":        withApp(`INSERT INTO oidc_tokens (tenant_id, kind, app_id, expires_at) VALUES ($1, 'access', $2, now() + interval '5 minutes')`),
+	"oidc_grants": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		aid, err := newApp(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		uid, err := newUser(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO oidc_grants (tenant_id, user_id, app_id, scopes) VALUES ($1, $2, $3, '{openid}')`, tid, uid, aid)
+		return err
+	},
 	"login_failures": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
 		_, err := tx.Exec(ctx, `INSERT INTO login_failures (tenant_id, key, failures, last_failure_at)
 			VALUES ($1, gen_random_uuid()::text, 1, now())`, tid)
@@ -106,6 +129,24 @@ func newConnection(ctx context.Context, tx pgx.Tx, tid uuid.UUID) (uuid.UUID, er
 	err := tx.QueryRow(ctx, `INSERT INTO sso_connections (tenant_id, slug, name, idp_metadata, idp_entity_id, sp_key_id, sp_key_sealed, sp_cert_der)
 		VALUES ($1, 'c' || substr(md5(random()::text), 1, 10), 'IdP', '<x/>', 'https://idp.example', 'k', '\x00', '\x00') RETURNING id`, tid).Scan(&id)
 	return id, err
+}
+
+func newApp(ctx context.Context, tx pgx.Tx, tid uuid.UUID) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `INSERT INTO apps (tenant_id, client_id, name, type) VALUES ($1, 'app_' || substr(md5(random()::text), 1, 20), 'App', 'public') RETURNING id`, tid).Scan(&id)
+	return id, err
+}
+
+// withApp makes a fixture that inserts an app, then runs sql with ($1 tenant, $2 app).
+func withApp(sql string) func(context.Context, pgx.Tx, uuid.UUID) error {
+	return func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		aid, err := newApp(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, sql, tid, aid)
+		return err
+	}
 }
 
 // withConnection makes a fixture that inserts an SSO connection, then runs sql with ($1 tenant, $2 connection).

@@ -128,13 +128,14 @@ const (
 	ActionSSOConfigure            StepUpAction = "sso.configure"
 	ActionPolicyUpdate            StepUpAction = "policy.update"
 	ActionUsersDelete             StepUpAction = "users.delete"
+	ActionAppsManage              StepUpAction = "apps.manage"
 )
 
 // StepUpActions are the actions a rule may name.
 var StepUpActions = []StepUpAction{
 	ActionEmailChange, ActionPasswordChange, ActionMFAEnroll, ActionMFADisable, ActionRecoveryCodesRegenerate,
 	ActionAccountDelete, ActionAccountExport, ActionSessionsRevokeOthers, ActionSSOConfigure,
-	ActionPolicyUpdate, ActionUsersDelete,
+	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage,
 }
 
 // StepUpMethods are the authentication methods a rule may accept.

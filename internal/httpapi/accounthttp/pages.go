@@ -53,7 +53,8 @@ func PageLogin(rs *kit.Responder) http.HandlerFunc {
 			http.Redirect(w, r, kit.SafeReturn(r.URL.Query().Get("return_to")), http.StatusSeeOther)
 			return
 		}
-		rs.Page(w, r, http.StatusOK, "login", "Sign in", LoginView{ReturnTo: r.URL.Query().Get("return_to")})
+		q := r.URL.Query()
+		rs.Page(w, r, http.StatusOK, "login", "Sign in", LoginView{ReturnTo: q.Get("return_to"), Email: q.Get("login_hint")})
 	}
 }
 

@@ -31,7 +31,9 @@ func Authenticate(rs *Responder, sessions *session.Service) func(http.Handler) h
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			t, _ := TenantFrom(r.Context())
-			if h := r.Header.Get("Authorization"); h != "" {
+			// The OAuth endpoints read their own Authorization header (client
+			// credentials, Gatehouse-issued access tokens), never a session token.
+			if h := r.Header.Get("Authorization"); h != "" && !isOAuthEndpoint(r.URL.Path) {
 				tok, ok := strings.CutPrefix(h, "Bearer ")
 				if !ok {
 					rs.Error(w, r, session.ErrUnauthenticated)
@@ -107,4 +109,13 @@ func SignedIn(w http.ResponseWriter, r *http.Request, returnTo string) (session.
 		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(SafeReturn(returnTo)), http.StatusSeeOther)
 	}
 	return p, ok
+}
+
+// isOAuthEndpoint reports the OpenID Provider's protocol endpoints (internal/oidcop).
+func isOAuthEndpoint(p string) bool {
+	switch p {
+	case "/oauth2/token", "/oauth2/userinfo", "/oauth2/introspect", "/oauth2/revoke":
+		return true
+	}
+	return false
 }

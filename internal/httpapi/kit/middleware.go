@@ -117,6 +117,12 @@ func CrossOrigin(rs *Responder) func(http.Handler) http.Handler {
 	// protection is the signature and the single-use request id, not the origin.
 	cop.AddInsecureBypassPattern("POST /sso/saml/{connection}/acs")
 	cop.AddInsecureBypassPattern("POST /sso/saml/{connection}/slo")
+	// OAuth endpoints that apps (browser apps included) call cross-origin; they are
+	// protected by client authentication, PKCE and bearer tokens, never by a cookie.
+	cop.AddInsecureBypassPattern("POST /oauth2/token")
+	cop.AddInsecureBypassPattern("POST /oauth2/userinfo")
+	cop.AddInsecureBypassPattern("POST /oauth2/introspect")
+	cop.AddInsecureBypassPattern("POST /oauth2/revoke")
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, apperr.New(apperr.Forbidden, "cross_origin_request", "Cross-origin requests are not allowed."))
 	}))

@@ -13,6 +13,27 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type App struct {
+	TenantID                uuid.UUID  `json:"tenant_id"`
+	ID                      uuid.UUID  `json:"id"`
+	ClientID                string     `json:"client_id"`
+	Name                    string     `json:"name"`
+	Type                    string     `json:"type"`
+	SecretHash              []byte     `json:"secret_hash"`
+	PreviousSecretHash      []byte     `json:"previous_secret_hash"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	RedirectURIs            []string   `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string   `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI    *string    `json:"backchannel_logout_uri"`
+	FirstParty              bool       `json:"first_party"`
+	AllowedScopes           []string   `json:"allowed_scopes"`
+	GrantTypes              []string   `json:"grant_types"`
+	AccessTokenTTLSeconds   int32      `json:"access_token_ttl_seconds"`
+	RefreshTokenTTLSeconds  int32      `json:"refresh_token_ttl_seconds"`
+	CreatedAt               time.Time  `json:"created_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+}
+
 type AuditEvent struct {
 	TenantID     uuid.UUID       `json:"tenant_id"`
 	ID           uuid.UUID       `json:"id"`
@@ -117,6 +138,66 @@ type MailOutbox struct {
 	ProviderID *string    `json:"provider_id"`
 	CreatedAt  time.Time  `json:"created_at"`
 	SentAt     *time.Time `json:"sent_at"`
+}
+
+type OIDCAuthRequest struct {
+	TenantID      uuid.UUID       `json:"tenant_id"`
+	ID            uuid.UUID       `json:"id"`
+	AppID         uuid.UUID       `json:"app_id"`
+	Params        json.RawMessage `json:"params"`
+	UserID        *uuid.UUID      `json:"user_id"`
+	SessionID     *uuid.UUID      `json:"session_id"`
+	AuthTime      *time.Time      `json:"auth_time"`
+	AMR           []string        `json:"amr"`
+	ACR           string          `json:"acr"`
+	Done          bool            `json:"done"`
+	CodeHash      []byte          `json:"code_hash"`
+	CodeExpiresAt *time.Time      `json:"code_expires_at"`
+	CodeUsedAt    *time.Time      `json:"code_used_at"`
+	CreatedAt     time.Time       `json:"created_at"`
+	ExpiresAt     time.Time       `json:"expires_at"`
+}
+
+type OIDCGrant struct {
+	TenantID  uuid.UUID `json:"tenant_id"`
+	UserID    uuid.UUID `json:"user_id"`
+	AppID     uuid.UUID `json:"app_id"`
+	Scopes    []string  `json:"scopes"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type OIDCKey struct {
+	TenantID      uuid.UUID       `json:"tenant_id"`
+	Kid           string          `json:"kid"`
+	Alg           string          `json:"alg"`
+	KeyID         string          `json:"key_id"`
+	PrivateSealed []byte          `json:"private_sealed"`
+	PublicJWK     json.RawMessage `json:"public_jwk"`
+	CreatedAt     time.Time       `json:"created_at"`
+	ActiveFrom    time.Time       `json:"active_from"`
+	RetiredAt     *time.Time      `json:"retired_at"`
+	ExpiresAt     *time.Time      `json:"expires_at"`
+}
+
+type OIDCToken struct {
+	TenantID      uuid.UUID  `json:"tenant_id"`
+	ID            uuid.UUID  `json:"id"`
+	Kind          string     `json:"kind"`
+	AppID         uuid.UUID  `json:"app_id"`
+	UserID        *uuid.UUID `json:"user_id"`
+	SessionID     *uuid.UUID `json:"session_id"`
+	AuthRequestID *uuid.UUID `json:"auth_request_id"`
+	FamilyID      *uuid.UUID `json:"family_id"`
+	TokenHash     []byte     `json:"token_hash"`
+	Scopes        []string   `json:"scopes"`
+	AuthTime      *time.Time `json:"auth_time"`
+	AMR           []string   `json:"amr"`
+	ACR           string     `json:"acr"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ExpiresAt     time.Time  `json:"expires_at"`
+	UsedAt        *time.Time `json:"used_at"`
+	RevokedAt     *time.Time `json:"revoked_at"`
 }
 
 type PasswordCredential struct {

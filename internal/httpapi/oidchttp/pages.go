@@ -1,0 +1,107 @@
+package oidchttp
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"net/url"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/oidcop"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// Templates are this package's pages.
+func Templates() fs.FS {
+	sub, _ := fs.Sub(templates, "templates")
+	return sub
+}
+
+// ConsentView asks a user to let a third-party app in.
+type ConsentView struct {
+	ID      string
+	AppName string
+	Scopes  []ScopeLine
+	Email   string
+}
+
+// ScopeLine is one scope, in words.
+type ScopeLine struct {
+	Scope, Text string
+}
+
+var scopeText = map[string]string{
+	"openid":         "Know who you are (your account id)",
+	"profile":        "See your name",
+	"email":          "See your email address",
+	"offline_access": "Stay signed in when you are not using it",
+}
+
+// PageLogin is the sign-in bridge (oidcop.LoginPath): /oauth2/authorize sends the browser
+// here with the request id; it goes on to the tenant's sign-in, step-up or consent, and
+// finally to the library's callback, which answers the app.
+func PageLogin(rs *kit.Responder, svc *oidcop.Service, steps *stepup.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		t, _ := kit.TenantFrom(r.Context())
+		var pp *session.Principal
+		has := false
+		if p, ok := kit.PrincipalFrom(r.Context()); ok {
+			pp = &p
+			var err error
+			if has, err = steps.HasSecondFactor(r.Context(), t, p); err != nil {
+				rs.Error(w, r, err)
+				return
+			}
+		}
+		step, err := svc.Resume(r.Context(), t, pp, id, has)
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		here := oidcop.LoginPath + "?" + url.Values{"id": {id}}.Encode()
+		switch {
+		case step.Login:
+			q := url.Values{"return_to": {here}}
+			if step.LoginHint != "" {
+				q.Set("login_hint", step.LoginHint)
+			}
+			http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
+		case step.Reauth:
+			http.Redirect(w, r, "/reauth?"+url.Values{"return_to": {here}}.Encode(), http.StatusSeeOther)
+		case step.Consent:
+			view := ConsentView{ID: id, AppName: step.AppName, Email: pp.Email}
+			for _, sc := range step.Scopes {
+				if txt, ok := scopeText[sc]; ok {
+					view.Scopes = append(view.Scopes, ScopeLine{Scope: sc, Text: txt})
+				}
+			}
+			rs.Page(w, r, http.StatusOK, "consent", "Allow "+step.AppName+"?", view)
+		default:
+			http.Redirect(w, r, step.Redirect, http.StatusSeeOther)
+		}
+	}
+}
+
+// PageConsentPost records the user's answer on the consent page.
+func PageConsentPost(rs *kit.Responder, svc *oidcop.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := kit.PrincipalFrom(r.Context())
+		id := r.PostFormValue("id")
+		if !ok {
+			http.Redirect(w, r, "/login?"+url.Values{"return_to": {oidcop.LoginPath + "?id=" + url.QueryEscape(id)}}.Encode(), http.StatusSeeOther)
+			return
+		}
+		t, _ := kit.TenantFrom(r.Context())
+		step, err := svc.Consent(r.Context(), t, p, id, r.PostFormValue("decision") == "allow", kit.Who(r))
+		if err != nil {
+			rs.Error(w, r, err)
+			return
+		}
+		http.Redirect(w, r, step.Redirect, http.StatusSeeOther)
+	}
+}

@@ -1,0 +1,676 @@
+package oidcop
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/store"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
+)
+
+// Lifetimes of the protocol's own objects.
+const (
+	authRequestTTL = 10 * time.Minute
+	codeTTL        = 60 * time.Second
+)
+
+// storage is op.Storage over sqlc and row-level security: each call runs in the
+// transaction of the tenant whose issuer the request addresses.
+type storage struct{ s *Service }
+
+var (
+	_ op.Storage                        = storage{}
+	_ op.ClientCredentialsStorage       = storage{}
+	_ op.CanSetUserinfoFromRequest      = storage{}
+	_ op.CanGetPrivateClaimsFromRequest = storage{}
+)
+
+func hashOf(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func randomToken(prefix string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// inTenant runs fn in the request's tenant.
+func (st storage) inTenant(ctx context.Context, fn func(t tenant.Tenant, q *sqlcgen.Queries) error, opts ...store.TxOption) error {
+	t, err := tenantFrom(ctx)
+	if err != nil {
+		return err
+	}
+	return st.s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error { return fn(t, q) }, opts...)
+}
+
+// CreateAuthRequest stores an authorization request that passed the library's checks
+// (client, exact redirect URI, scopes, response type). Gatehouse requires PKCE with S256
+// of every client, public or confidential.
+func (st storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+	if req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method=S256")
+	}
+	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery {
+		return nil, oidc.ErrInvalidRequest().WithDescription("only response_mode=query is supported")
+	}
+	p := params{RedirectURI: req.RedirectURI, State: req.State, Nonce: req.Nonce, Scopes: req.Scopes,
+		ResponseType: string(req.ResponseType), ResponseMode: string(req.ResponseMode), CodeChallenge: req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod), Prompt: req.Prompt, MaxAge: req.MaxAge,
+		ACRValues: req.ACRValues, LoginHint: req.LoginHint}
+	if len(p.LoginHint) > 320 {
+		p.LoginHint = ""
+	}
+	var out *authRequest
+	err := st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
+		app, err := q.GetAppByClientID(ctx, req.ClientID)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(p.Scopes, oidc.ScopeOpenID) {
+			return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
+		}
+		p.Scopes = slices.DeleteFunc(slices.Clone(p.Scopes), func(sc string) bool { return !slices.Contains(app.AllowedScopes, sc) })
+		// A first-party app that may refresh gets a refresh token without asking for
+		// offline_access (API.md, Apps).
+		if app.FirstParty && slices.Contains(app.GrantTypes, "refresh_token") && !slices.Contains(p.Scopes, oidc.ScopeOfflineAccess) {
+			p.Scopes = append(p.Scopes, oidc.ScopeOfflineAccess)
+		}
+		raw, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		row, err := q.InsertAuthRequest(ctx, sqlcgen.InsertAuthRequestParams{AppID: app.ID, Params: raw, ExpiresAt: st.s.now().Add(authRequestTTL)})
+		if err != nil {
+			return err
+		}
+		out, err = requestFrom(row.ID, row.AppID, app.ClientID, row.Params, nil, nil, nil, nil, "", false, row.CreatedAt)
+		return err
+	})
+	if err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) {
+			return nil, oe
+		}
+		return nil, fmt.Errorf("oidc: storing the authorization request: %w", err)
+	}
+	return out, nil
+}
+
+func (st storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	rid, err := uuid.Parse(id)
+	if err != nil {
+		return nil, errors.New("oidc: unknown authorization request")
+	}
+	var out *authRequest
+	err = st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		row, err := q.GetAuthRequest(ctx, sqlcgen.GetAuthRequestParams{ID: rid, Now: st.s.now()})
+		if err != nil {
+			return err
+		}
+		out, err = requestFromRow(row)
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	if err != nil {
+		return nil, fmt.Errorf("oidc: authorization request: %w", err)
+	}
+	return out, nil
+}
+
+// AuthRequestByCode exchanges a code once. A second use of a code revokes every token
+// the first use issued (RFC 6749 §4.1.2) and is audited.
+func (st storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	var out *authRequest
+	var reused bool
+	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		now := st.s.now()
+		row, err := q.UseAuthCode(ctx, sqlcgen.UseAuthCodeParams{CodeHash: hashOf(code), Now: now})
+		if err != nil {
+			return err
+		}
+		if row.CodeUsedAt != nil {
+			reused = true
+			if _, err := q.RevokeTokensOfAuthRequest(ctx, row.ID); err != nil {
+				return err
+			}
+			subject := uuid.Nil
+			if row.UserID != nil {
+				subject = *row.UserID
+			}
+			return audit.Record(ctx, q, audit.Who{ActorLabel: "client " + row.ClientID}, audit.Event{Action: audit.OIDCCodeReused,
+				SubjectID: subject, Details: map[string]any{"client_id": row.ClientID, "auth_request_id": row.ID}})
+		}
+		if !row.Done || row.CodeExpiresAt == nil || !now.Before(*row.CodeExpiresAt) {
+			return errors.New("expired")
+		}
+		out, err = requestFrom(row.ID, row.AppID, row.ClientID, row.Params, row.UserID, row.SessionID, row.AuthTime, row.AMR, row.ACR, row.Done, row.CreatedAt)
+		return err
+	})
+	if reused {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
+	}
+	if err != nil {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
+	}
+	return out, nil
+}
+
+// SaveAuthCode binds the (random) code to a completed request for codeTTL.
+func (st storage) SaveAuthCode(ctx context.Context, id, code string) error {
+	rid, err := uuid.Parse(id)
+	if err != nil {
+		return err
+	}
+	return st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		exp := st.s.now().Add(codeTTL)
+		n, err := q.SaveAuthCode(ctx, sqlcgen.SaveAuthCodeParams{ID: rid, CodeHash: hashOf(code), CodeExpiresAt: &exp})
+		if err == nil && n != 1 {
+			err = errors.New("oidc: the request is not complete or already has a code")
+		}
+		return err
+	})
+}
+
+// DeleteAuthRequest keeps requests whose code was exchanged (a second use must be
+// recognised); housekeeping removes them when they expire.
+func (st storage) DeleteAuthRequest(ctx context.Context, id string) error {
+	rid, err := uuid.Parse(id)
+	if err != nil {
+		return nil
+	}
+	return st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error { return q.DeleteAuthRequest(ctx, rid) })
+}
+
+// grantOf is what a token request carries about the user's sign-in.
+type grantOf struct {
+	appID                 uuid.UUID
+	userID, sessionID     *uuid.UUID
+	authRequestID         *uuid.UUID
+	scopes, amr           []string
+	acr                   string
+	authTime              *time.Time
+	accessTTL, refreshTTL time.Duration
+}
+
+func (st storage) grantFor(ctx context.Context, q *sqlcgen.Queries, req op.TokenRequest) (grantOf, error) {
+	switch r := req.(type) {
+	case *authRequest:
+		app, err := q.GetApp(ctx, r.appID)
+		if err != nil {
+			return grantOf{}, err
+		}
+		at := r.authTime
+		rid := r.id
+		return grantOf{appID: app.ID, userID: r.userID, sessionID: r.sessionID, authRequestID: &rid, scopes: r.p.Scopes,
+			amr: r.amr, acr: r.acr, authTime: &at, accessTTL: time.Duration(app.AccessTokenTTLSeconds) * time.Second,
+			refreshTTL: time.Duration(app.RefreshTokenTTLSeconds) * time.Second}, nil
+	case *refreshRequest:
+		app, err := q.GetApp(ctx, r.token.AppID)
+		if err != nil {
+			return grantOf{}, err
+		}
+		uid := r.userID
+		return grantOf{appID: app.ID, userID: &uid, sessionID: r.sessionID, scopes: r.scopes, amr: r.token.AMR, acr: r.token.ACR,
+			authTime: r.token.AuthTime, accessTTL: time.Duration(app.AccessTokenTTLSeconds) * time.Second,
+			refreshTTL: time.Duration(app.RefreshTokenTTLSeconds) * time.Second}, nil
+	case *clientRequest:
+		return grantOf{appID: r.app.ID, scopes: r.scopes, accessTTL: time.Duration(r.app.AccessTokenTTLSeconds) * time.Second}, nil
+	}
+	return grantOf{}, fmt.Errorf("oidc: token request of type %T is not supported", req)
+}
+
+func (st storage) insertAccess(ctx context.Context, q *sqlcgen.Queries, g grantOf) (uuid.UUID, time.Time, error) {
+	id := uuid.New()
+	exp := st.s.now().Add(g.accessTTL)
+	_, err := q.InsertOIDCToken(ctx, sqlcgen.InsertOIDCTokenParams{ID: id, Kind: "access", AppID: g.appID, UserID: g.userID,
+		SessionID: g.sessionID, AuthRequestID: g.authRequestID, Scopes: g.scopes, AuthTime: g.authTime, AMR: nonNil(g.amr),
+		ACR: g.acr, ExpiresAt: exp})
+	return id, exp, err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (st storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	var id uuid.UUID
+	var exp time.Time
+	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		g, err := st.grantFor(ctx, q, req)
+		if err != nil {
+			return err
+		}
+		id, exp, err = st.insertAccess(ctx, q, g)
+		return err
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("oidc: access token: %w", err)
+	}
+	return id.String(), exp, nil
+}
+
+// CreateAccessAndRefreshTokens issues an access token and a refresh token. For a refresh
+// grant the presented token is marked used in the same transaction and its successor
+// joins its family; if another request used it first, the family is revoked.
+func (st storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	var accessID uuid.UUID
+	var exp time.Time
+	refresh, err := randomToken("ghr_")
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	var reused bool
+	err = st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		reused = false
+		g, err := st.grantFor(ctx, q, req)
+		if err != nil {
+			return err
+		}
+		family := uuid.New()
+		if rr, ok := req.(*refreshRequest); ok {
+			family = *rr.token.FamilyID
+			g.authRequestID = rr.token.AuthRequestID
+			n, err := q.UseRefreshToken(ctx, sqlcgen.UseRefreshTokenParams{ID: rr.token.ID, Now: st.s.now()})
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				reused = true
+				_, err := q.RevokeTokenFamily(ctx, &family)
+				return err
+			}
+		}
+		if accessID, exp, err = st.insertAccess(ctx, q, g); err != nil {
+			return err
+		}
+		_, err = q.InsertOIDCToken(ctx, sqlcgen.InsertOIDCTokenParams{ID: uuid.New(), Kind: "refresh", AppID: g.appID, UserID: g.userID,
+			SessionID: g.sessionID, AuthRequestID: g.authRequestID, FamilyID: &family, TokenHash: hashOf(refresh), Scopes: g.scopes,
+			AuthTime: g.authTime, AMR: nonNil(g.amr), ACR: g.acr, ExpiresAt: st.s.now().Add(g.refreshTTL)})
+		return err
+	})
+	if reused {
+		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used")
+	}
+	if err != nil {
+		return "", "", time.Time{}, fmt.Errorf("oidc: tokens: %w", err)
+	}
+	return accessID.String(), refresh, exp, nil
+}
+
+// TokenRequestByRefreshToken accepts a refresh token that is unused, unrevoked, unexpired
+// and whose Gatehouse session lives. A used one is a replay: its whole family is revoked.
+func (st storage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
+	var out *refreshRequest
+	var reused bool
+	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		now := st.s.now()
+		row, err := q.GetRefreshToken(ctx, sqlcgen.GetRefreshTokenParams{TokenHash: hashOf(token), Now: now})
+		if err != nil {
+			return err
+		}
+		if row.UsedAt != nil && row.RevokedAt == nil {
+			reused = true
+			if _, err := q.RevokeTokenFamily(ctx, row.FamilyID); err != nil {
+				return err
+			}
+			subject := uuid.Nil
+			if row.UserID != nil {
+				subject = *row.UserID
+			}
+			return audit.Record(ctx, q, audit.Who{ActorLabel: "client " + row.ClientID}, audit.Event{Action: audit.OIDCRefreshReused,
+				SubjectID: subject, Details: map[string]any{"client_id": row.ClientID, "family_id": row.FamilyID}})
+		}
+		if row.UsedAt != nil || row.RevokedAt != nil || !now.Before(row.ExpiresAt) || !row.SessionActive || row.UserID == nil {
+			return errors.New("inactive")
+		}
+		out = &refreshRequest{token: row, scopes: row.Scopes, userID: *row.UserID, sessionID: row.SessionID}
+		if row.AuthTime != nil {
+			out.authTime = *row.AuthTime
+		}
+		return nil
+	})
+	if err != nil || reused {
+		return nil, op.ErrInvalidRefreshToken
+	}
+	return out, nil
+}
+
+// TerminateSession is RP-initiated logout without an id_token_hint naming a session: the
+// app's tokens of that user are revoked (the Gatehouse session is ended by the logout
+// page, which knows the browser's session).
+func (st storage) TerminateSession(ctx context.Context, userID, clientID string) error {
+	return nil
+}
+
+// RevokeToken (RFC 7009): an access token by its id (userID set) or a refresh token by
+// its value, which revokes its family. A token of another client is left alone.
+func (st storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
+	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		app, err := q.GetAppByClientID(ctx, clientID)
+		if err != nil {
+			return err
+		}
+		if userID != "" {
+			id, err := uuid.Parse(tokenOrID)
+			if err != nil {
+				return nil
+			}
+			_, err = q.RevokeOIDCToken(ctx, sqlcgen.RevokeOIDCTokenParams{ID: id, AppID: app.ID})
+			return err
+		}
+		row, err := q.GetRefreshToken(ctx, sqlcgen.GetRefreshTokenParams{TokenHash: hashOf(tokenOrID), Now: st.s.now()})
+		if errors.Is(err, store.ErrNotFound) || (err == nil && row.AppID != app.ID) {
+			return nil // RFC 7009 §2.2: an unknown token is not an error
+		}
+		if err != nil {
+			return err
+		}
+		_, err = q.RevokeTokenFamily(ctx, row.FamilyID)
+		return err
+	})
+	if err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
+}
+
+func (st storage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
+	var userID, tokenID string
+	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		row, err := q.GetRefreshToken(ctx, sqlcgen.GetRefreshTokenParams{TokenHash: hashOf(token), Now: st.s.now()})
+		if err != nil {
+			return err
+		}
+		if row.ClientID != clientID || row.UserID == nil {
+			return store.ErrNotFound
+		}
+		userID, tokenID = row.UserID.String(), row.ID.String()
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+	if err != nil {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return userID, tokenID, nil
+}
+
+// opKey adapts a signing key.
+type opKey struct{ k *signingKey }
+
+func (k opKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.k.alg }
+func (k opKey) Key() any                                    { return k.k.private }
+func (k opKey) ID() string                                  { return k.k.kid }
+
+type pubKey struct{ j jose.JSONWebKey }
+
+func (k pubKey) ID() string                         { return k.j.KeyID }
+func (k pubKey) Algorithm() jose.SignatureAlgorithm { return jose.SignatureAlgorithm(k.j.Algorithm) }
+func (k pubKey) Use() string                        { return "sig" }
+func (k pubKey) Key() any                           { return k.j.Key }
+
+func (st storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	t, err := tenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tk, err := st.s.keys.keys(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	return opKey{tk.signer}, nil
+}
+
+func (st storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.RS256}, nil
+}
+
+func (st storage) KeySet(ctx context.Context) ([]op.Key, error) {
+	t, err := tenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tk, err := st.s.keys.keys(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]op.Key, 0, len(tk.published))
+	for _, j := range tk.published {
+		out = append(out, pubKey{j})
+	}
+	return out, nil
+}
+
+func (st storage) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	var out client
+	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		app, err := q.GetAppByClientID(ctx, clientID)
+		out = client{app}
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errors.New("oidc: unknown client")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	return out, nil
+}
+
+// secretMatches compares a client secret with the current and, during a rotation, the
+// previous hash, in constant time.
+func (st storage) secretMatches(app sqlcgen.App, secret string) bool {
+	h := hashOf(secret)
+	ok := app.SecretHash != nil && subtle.ConstantTimeCompare(h, app.SecretHash) == 1
+	if app.PreviousSecretHash != nil && app.PreviousSecretExpiresAt != nil && st.s.now().Before(*app.PreviousSecretExpiresAt) {
+		ok = ok || subtle.ConstantTimeCompare(h, app.PreviousSecretHash) == 1
+	}
+	return ok
+}
+
+func (st storage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret string) error {
+	_, err := st.authorizeClient(ctx, clientID, secret)
+	return err
+}
+
+func (st storage) authorizeClient(ctx context.Context, clientID, secret string) (sqlcgen.App, error) {
+	var app sqlcgen.App
+	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		var err error
+		app, err = q.GetAppByClientID(ctx, clientID)
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return app, oidc.ErrServerError().WithParent(err)
+	}
+	if err != nil || app.Type != "confidential" || !st.secretMatches(app, secret) {
+		return app, errors.New("oidc: invalid client credentials")
+	}
+	return app, nil
+}
+
+func (st storage) ClientCredentials(ctx context.Context, clientID, secret string) (op.Client, error) {
+	app, err := st.authorizeClient(ctx, clientID, secret)
+	if err != nil {
+		return nil, err
+	}
+	return client{app}, nil // the library refuses an app without the grant (unauthorized_client)
+}
+
+func (st storage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
+	var app sqlcgen.App
+	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		var err error
+		app, err = q.GetAppByClientID(ctx, clientID)
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	if err != nil {
+		return nil, oidc.ErrInvalidClient()
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(app.AllowedScopes, sc) || sc == oidc.ScopeOpenID || sc == oidc.ScopeOfflineAccess {
+			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for client_credentials", sc)
+		}
+	}
+	return &clientRequest{app: app, scopes: nonNil(scopes)}, nil
+}
+
+// SetUserinfoFromScopes is deprecated in the library; SetUserinfoFromRequest does the work.
+func (st storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// SetUserinfoFromRequest fills the ID token's claims: the user's by scope, and sid,
+// tenant and roles.
+func (st storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	uid, err := uuid.Parse(req.GetSubject())
+	if err != nil {
+		return err
+	}
+	var sid *uuid.UUID
+	switch r := req.(type) {
+	case *authRequest:
+		sid = r.sessionID
+	case *refreshRequest:
+		sid = r.sessionID
+	}
+	return st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
+		if err := fillUser(ctx, q, t, info, uid, scopes); err != nil {
+			return err
+		}
+		if sid != nil {
+			info.AppendClaims("sid", sid.String())
+		}
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+}
+
+func fillUser(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, info *oidc.UserInfo, uid uuid.UUID, scopes []string) error {
+	u, err := q.GetUserByID(ctx, uid)
+	if err != nil {
+		return err
+	}
+	roles, err := q.GetUserRoles(ctx, uid)
+	if err != nil {
+		return err
+	}
+	info.Subject = u.ID.String()
+	if slices.Contains(scopes, oidc.ScopeEmail) {
+		info.Email = u.Email
+		info.EmailVerified = oidc.Bool(u.EmailVerifiedAt != nil)
+	}
+	if slices.Contains(scopes, oidc.ScopeProfile) && u.Name != "" {
+		info.Name = u.Name
+	}
+	info.AppendClaims("tenant", t.Slug)
+	info.AppendClaims("roles", nonNil(roles))
+	return nil
+}
+
+// activeToken returns an access token that still works (its session included).
+func (st storage) activeToken(ctx context.Context, q *sqlcgen.Queries, tokenID string) (sqlcgen.GetActiveTokenRow, error) {
+	id, err := uuid.Parse(tokenID)
+	if err != nil {
+		return sqlcgen.GetActiveTokenRow{}, store.ErrNotFound
+	}
+	return q.GetActiveToken(ctx, sqlcgen.GetActiveTokenParams{ID: id, Now: st.s.now()})
+}
+
+// SetUserinfoFromToken answers /oauth2/userinfo for a valid access token whose session
+// still lives.
+func (st storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
+	return st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
+		tok, err := st.activeToken(ctx, q, tokenID)
+		if err != nil {
+			return err
+		}
+		if tok.UserID == nil || tok.UserID.String() != subject {
+			return errors.New("oidc: the token has no user")
+		}
+		return fillUser(ctx, q, t, info, *tok.UserID, tok.Scopes)
+	}, store.ReadOnly(), store.Idempotent())
+}
+
+// SetIntrospectionFromToken answers RFC 7662 for an access token: active only while the
+// token is unrevoked, unexpired and its session lives.
+func (st storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	return st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
+		tok, err := st.activeToken(ctx, q, tokenID)
+		if err != nil {
+			return err
+		}
+		resp.Active = true
+		resp.Scope = oidc.SpaceDelimitedArray(tok.Scopes)
+		resp.ClientID = tok.ClientID
+		resp.Subject = subject
+		resp.TokenType = oidc.BearerToken
+		resp.Expiration = oidc.FromTime(tok.ExpiresAt)
+		resp.IssuedAt = oidc.FromTime(tok.CreatedAt)
+		resp.Issuer = st.s.Issuer(t)
+		resp.Audience = oidc.Audience{tok.ClientID}
+		resp.JWTID = tok.ID.String()
+		if tok.UserID != nil {
+			info := new(oidc.UserInfo)
+			if err := fillUser(ctx, q, t, info, *tok.UserID, tok.Scopes); err != nil {
+				return err
+			}
+			resp.SetUserInfo(info)
+		}
+		return nil
+	}, store.ReadOnly(), store.Idempotent())
+}
+
+// GetPrivateClaimsFromRequest adds to access tokens what a resource server needs besides
+// the registered claims: the tenant, and the session (sid) the token lives by.
+func (st storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	t, err := tenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	claims := map[string]any{"tenant": t.Slug}
+	switch r := req.(type) {
+	case *authRequest:
+		if r.sessionID != nil {
+			claims["sid"] = r.sessionID.String()
+		}
+	case *refreshRequest:
+		if r.sessionID != nil {
+			claims["sid"] = r.sessionID.String()
+		}
+	}
+	return claims, nil
+}
+
+func (st storage) GetPrivateClaimsFromScopes(ctx context.Context, _, _ string, _ []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// JWT profile grants (RFC 7523) are not offered.
+func (st storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errors.New("oidc: JWT profile grants are not supported")
+}
+
+func (st storage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errors.New("oidc: JWT profile grants are not supported")
+}
+
+func (st storage) Health(ctx context.Context) error { return st.s.store.Ping(ctx) }

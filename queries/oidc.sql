@@ -1,0 +1,141 @@
+-- Gatehouse as the tenant's OpenID Provider (internal/oidcop). Tenant-scoped.
+
+-- name: ListOIDCKeys :many
+-- The keys the JWKS publishes (and the one that signs among them), oldest first.
+SELECT * FROM oidc_keys WHERE expires_at IS NULL OR expires_at > @now::timestamptz ORDER BY active_from, created_at;
+
+-- name: InsertOIDCKey :one
+INSERT INTO oidc_keys (kid, alg, key_id, private_sealed, public_jwk, created_at, active_from)
+VALUES (@kid, @alg, @key_id, @private_sealed, @public_jwk, @created_at, @active_from)
+RETURNING *;
+
+-- name: RetireOIDCKeys :execrows
+-- Keys superseded by a key that signs since @active_from stop signing then and leave the
+-- JWKS once every token they signed has expired (@expires_at).
+UPDATE oidc_keys SET retired_at = @active_from::timestamptz, expires_at = @expires_at::timestamptz
+WHERE retired_at IS NULL AND active_from < @active_from::timestamptz AND kid <> @kid;
+
+-- name: DeleteExpiredOIDCKeys :execrows
+DELETE FROM oidc_keys WHERE expires_at IS NOT NULL AND expires_at <= @now::timestamptz;
+
+-- name: InsertApp :one
+INSERT INTO apps (client_id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri,
+                  first_party, allowed_scopes, grant_types, access_token_ttl_seconds, refresh_token_ttl_seconds)
+VALUES (@client_id, @name, @type, @secret_hash, @redirect_uris, @post_logout_redirect_uris, @backchannel_logout_uri,
+        @first_party, @allowed_scopes, @grant_types, @access_token_ttl_seconds, @refresh_token_ttl_seconds)
+RETURNING *;
+
+-- name: UpdateApp :one
+UPDATE apps
+SET name = @name, redirect_uris = @redirect_uris, post_logout_redirect_uris = @post_logout_redirect_uris,
+    backchannel_logout_uri = @backchannel_logout_uri, first_party = @first_party, allowed_scopes = @allowed_scopes,
+    grant_types = @grant_types, access_token_ttl_seconds = @access_token_ttl_seconds,
+    refresh_token_ttl_seconds = @refresh_token_ttl_seconds, updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: RotateAppSecret :one
+-- The new secret works at once; the previous one until @previous_expires_at.
+UPDATE apps
+SET previous_secret_hash = secret_hash, previous_secret_expires_at = @previous_expires_at,
+    secret_hash = @secret_hash, updated_at = now()
+WHERE id = @id AND type = 'confidential'
+RETURNING *;
+
+-- name: GetApp :one
+SELECT * FROM apps WHERE id = @id;
+
+-- name: GetAppByClientID :one
+SELECT * FROM apps WHERE client_id = @client_id;
+
+-- name: ListApps :many
+SELECT * FROM apps ORDER BY created_at, id;
+
+-- name: DeleteApp :execrows
+DELETE FROM apps WHERE id = @id;
+
+-- name: InsertAuthRequest :one
+INSERT INTO oidc_auth_requests (app_id, params, user_id, expires_at)
+VALUES (@app_id, @params, @user_id, @expires_at)
+RETURNING *;
+
+-- name: GetAuthRequest :one
+SELECT r.*, a.client_id FROM oidc_auth_requests r JOIN apps a ON a.tenant_id = r.tenant_id AND a.id = r.app_id
+WHERE r.id = @id AND r.expires_at > @now::timestamptz;
+
+-- name: CompleteAuthRequest :one
+-- The user signed in (or was already): the request is bound to the session and done.
+UPDATE oidc_auth_requests
+SET user_id = @user_id, session_id = @session_id, auth_time = @auth_time, amr = @amr, acr = @acr, done = true
+WHERE id = @id AND expires_at > @now::timestamptz AND code_hash IS NULL
+RETURNING *;
+
+-- name: SaveAuthCode :execrows
+UPDATE oidc_auth_requests SET code_hash = @code_hash, code_expires_at = @code_expires_at
+WHERE id = @id AND done AND code_hash IS NULL;
+
+-- name: UseAuthCode :one
+-- Marks the code used and returns the request with its state before the update (so a
+-- second use is seen: code_used_at was already set).
+UPDATE oidc_auth_requests r SET code_used_at = COALESCE(r.code_used_at, @now::timestamptz)
+FROM oidc_auth_requests old JOIN apps a ON a.tenant_id = old.tenant_id AND a.id = old.app_id
+WHERE r.tenant_id = old.tenant_id AND r.id = old.id AND old.code_hash = @code_hash
+RETURNING old.id, old.app_id, old.params, old.user_id, old.session_id, old.auth_time, old.amr, old.acr, old.done,
+          old.code_expires_at, old.code_used_at, old.created_at, a.client_id;
+
+-- name: DeleteAuthRequest :exec
+DELETE FROM oidc_auth_requests WHERE id = @id AND code_used_at IS NULL AND code_hash IS NULL;
+
+-- name: RevokeTokensOfAuthRequest :execrows
+-- A reused code revokes every token its first use issued, refresh families included.
+UPDATE oidc_tokens o SET revoked_at = now()
+WHERE o.revoked_at IS NULL AND (o.auth_request_id = @auth_request_id::uuid
+   OR o.family_id IN (SELECT f.family_id FROM oidc_tokens f WHERE f.auth_request_id = @auth_request_id::uuid AND f.family_id IS NOT NULL));
+
+-- name: InsertOIDCToken :one
+INSERT INTO oidc_tokens (id, kind, app_id, user_id, session_id, auth_request_id, family_id, token_hash, scopes,
+                         auth_time, amr, acr, expires_at)
+VALUES (@id, @kind, @app_id, @user_id, @session_id, @auth_request_id, @family_id, @token_hash, @scopes,
+        @auth_time, @amr, @acr, @expires_at)
+RETURNING *;
+
+-- name: GetRefreshToken :one
+-- A refresh token with its app and whether its session still lives.
+SELECT t.*, a.client_id,
+       (t.session_id IS NULL OR (s.revoked_at IS NULL AND s.expires_at > @now::timestamptz AND s.last_active_at + s.idle_timeout > @now::timestamptz))::boolean AS session_active
+FROM oidc_tokens t
+JOIN apps a ON a.tenant_id = t.tenant_id AND a.id = t.app_id
+LEFT JOIN sessions s ON s.tenant_id = t.tenant_id AND s.id = t.session_id
+WHERE t.token_hash = @token_hash AND t.kind = 'refresh';
+
+-- name: GetActiveToken :one
+-- An access or refresh token that still works: not revoked, not expired, not used (refresh),
+-- and its session alive.
+SELECT t.*, a.client_id
+FROM oidc_tokens t
+JOIN apps a ON a.tenant_id = t.tenant_id AND a.id = t.app_id
+LEFT JOIN sessions s ON s.tenant_id = t.tenant_id AND s.id = t.session_id
+WHERE t.id = @id AND t.revoked_at IS NULL AND t.expires_at > @now::timestamptz AND t.used_at IS NULL
+  AND (t.session_id IS NULL OR (s.revoked_at IS NULL AND s.expires_at > @now::timestamptz AND s.last_active_at + s.idle_timeout > @now::timestamptz));
+
+-- name: UseRefreshToken :execrows
+UPDATE oidc_tokens SET used_at = @now::timestamptz WHERE id = @id AND used_at IS NULL AND revoked_at IS NULL;
+
+-- name: RevokeTokenFamily :execrows
+UPDATE oidc_tokens SET revoked_at = now() WHERE family_id = @family_id AND revoked_at IS NULL;
+
+-- name: RevokeOIDCToken :execrows
+UPDATE oidc_tokens SET revoked_at = now() WHERE id = @id AND app_id = @app_id AND revoked_at IS NULL;
+
+-- name: GetGrant :one
+SELECT * FROM oidc_grants WHERE user_id = @user_id AND app_id = @app_id;
+
+-- name: UpsertGrant :exec
+INSERT INTO oidc_grants (user_id, app_id, scopes) VALUES (@user_id, @app_id, @scopes)
+ON CONFLICT (tenant_id, user_id, app_id) DO UPDATE SET scopes = EXCLUDED.scopes, updated_at = now();
+
+-- name: DeleteExpiredAuthRequests :execrows
+DELETE FROM oidc_auth_requests WHERE expires_at < @before;
+
+-- name: DeleteExpiredOIDCTokens :execrows
+DELETE FROM oidc_tokens WHERE expires_at < @before;
