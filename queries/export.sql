@@ -34,3 +34,21 @@ SELECT created_at, updated_at FROM password_credentials WHERE user_id = @user_id
 
 -- name: ExportSSOAttempts :many
 SELECT id, connection_id, reference, mode, success, reason, details, created_at FROM sso_attempts WHERE user_id = @user_id ORDER BY created_at;
+
+-- name: ExportOIDCGrants :many
+-- The apps the user let in (consent), with the app's name.
+SELECT a.name AS app, a.client_id, g.scopes, g.created_at, g.updated_at
+FROM oidc_grants g JOIN apps a ON a.tenant_id = g.tenant_id AND a.id = g.app_id
+WHERE g.user_id = @user_id ORDER BY g.created_at;
+
+-- name: ExportOIDCTokens :many
+-- Tokens issued to apps for the user (never the token or its hash).
+SELECT a.name AS app, a.client_id, t.kind, t.scopes, t.session_id, t.created_at, t.expires_at, t.used_at, t.revoked_at
+FROM oidc_tokens t JOIN apps a ON a.tenant_id = t.tenant_id AND a.id = t.app_id
+WHERE t.user_id = @user_id ORDER BY t.created_at;
+
+-- name: ExportOIDCAuthRequests :many
+-- Sign-ins to apps in progress or recently answered (never the code).
+SELECT a.name AS app, a.client_id, r.done, r.created_at, r.expires_at
+FROM oidc_auth_requests r JOIN apps a ON a.tenant_id = r.tenant_id AND a.id = r.app_id
+WHERE r.user_id = @user_id ORDER BY r.created_at;

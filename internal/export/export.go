@@ -42,6 +42,11 @@ var Registry = map[string]Handling{
 	"sso_attempts":         {Export: "the user's successful SSO sign-ins with what the IdP sent", Erase: "cascade from users; failed attempts name no user and are deleted after 30 days"},
 	"saml_requests":        {Export: "nothing: pending requests name no user", Erase: "expire within minutes, deleted after a day"},
 	"saml_replay":          {Export: "nothing: message ids only", Erase: "deleted when they expire"},
+	"apps":                 {Export: "nothing: tenant configuration (the apps the user used are in oidc_grants and oidc_tokens)", Erase: "kept for the tenant (no personal data)"},
+	"oidc_keys":            {Export: "nothing: the tenant's signing keys", Erase: "kept for the tenant (no personal data)"},
+	"oidc_grants":          {Export: "the apps the user let in, with the scopes granted", Erase: "cascade from users"},
+	"oidc_tokens":          {Export: "tokens issued to apps for the user: app, kind, scopes, times (never the token)", Erase: "cascade from users"},
+	"oidc_auth_requests":   {Export: "sign-ins to apps in progress: app and times (never the code)", Erase: "cascade from users; unanswered ones name no user and expire within minutes"},
 	"deletion_receipts":    {Export: "nothing: written after the user is gone, keyed by a pseudonym", Erase: "kept for the tenant (no personal data)"},
 }
 
@@ -79,6 +84,9 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 			{"invitations", func() (any, error) { return q.ExportInvitationsSent(ctx, &userID) }},
 			{"sso_identities", func() (any, error) { return q.ListSSOIdentitiesOfUser(ctx, userID) }},
 			{"sso_attempts", func() (any, error) { return q.ExportSSOAttempts(ctx, &userID) }},
+			{"oidc_grants", func() (any, error) { return q.ExportOIDCGrants(ctx, userID) }},
+			{"oidc_tokens", func() (any, error) { return q.ExportOIDCTokens(ctx, &userID) }},
+			{"oidc_auth_requests", func() (any, error) { return q.ExportOIDCAuthRequests(ctx, &userID) }},
 		}
 		for _, s := range steps {
 			v, err := s.get()
@@ -90,7 +98,7 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 		doc.Tables["rate_limits"] = "not linkable to the user (hashed keys)"
 		doc.Tables["login_failures"] = "not linkable to the user (hashed keys)"
 		doc.Tables["deletion_receipts"] = "none while the account exists"
-		for _, t := range []string{"sso_connections", "sso_domains", "saml_requests", "saml_replay"} {
+		for _, t := range []string{"sso_connections", "sso_domains", "saml_requests", "saml_replay", "apps", "oidc_keys"} {
 			doc.Tables[t] = "no personal data of the user"
 		}
 		return nil

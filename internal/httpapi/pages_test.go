@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/accounthttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/oidchttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
@@ -91,7 +92,9 @@ func samples() map[string]any {
 		"devmail":        platformhttp.DevMailView{Messages: []mail.Captured{{ID: "1", To: "ada@acme.example", Subj: "Confirm", SentAt: at, Links: []string{"https://acme.example.com/verify?token=x"}}}},
 		"message":        kit.MessageView{Heading: "Done", Text: "It worked.", LinkText: "Back", Link: "/account"},
 		"error":          kit.ErrorView{Heading: "Not found", Message: "There is nothing here.", Code: "not_found"},
-		"sso_continue":   kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
+		"consent": oidchttp.ConsentView{ID: id.String(), AppName: "Notes", Email: "ada@acme.example",
+			Scopes: []oidchttp.ScopeLine{{Scope: "email", Text: "See your email address"}}},
+		"sso_continue": kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
 	}
 }
 

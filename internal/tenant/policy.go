@@ -306,6 +306,7 @@ var actionLabels = map[StepUpAction]string{
 	ActionSSOConfigure:            "Configure single sign-on",
 	ActionPolicyUpdate:            "Change policies",
 	ActionUsersDelete:             "Delete a user",
+	ActionAppsManage:              "Manage applications (OpenID Connect clients)",
 }
 
 // StepUpMethodLabel is a step-up method's name for people ("Authenticator app").

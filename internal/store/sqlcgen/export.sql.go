@@ -250,6 +250,137 @@ func (q *Queries) ExportMail(ctx context.Context, userID *uuid.UUID) ([]ExportMa
 	return items, nil
 }
 
+const exportOIDCAuthRequests = `-- name: ExportOIDCAuthRequests :many
+SELECT a.name AS app, a.client_id, r.done, r.created_at, r.expires_at
+FROM oidc_auth_requests r JOIN apps a ON a.tenant_id = r.tenant_id AND a.id = r.app_id
+WHERE r.user_id = $1 ORDER BY r.created_at
+`
+
+type ExportOIDCAuthRequestsRow struct {
+	App       string    `json:"app"`
+	ClientID  string    `json:"client_id"`
+	Done      bool      `json:"done"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Sign-ins to apps in progress or recently answered (never the code).
+func (q *Queries) ExportOIDCAuthRequests(ctx context.Context, userID *uuid.UUID) ([]ExportOIDCAuthRequestsRow, error) {
+	rows, err := q.db.Query(ctx, exportOIDCAuthRequests, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExportOIDCAuthRequestsRow{}
+	for rows.Next() {
+		var i ExportOIDCAuthRequestsRow
+		if err := rows.Scan(
+			&i.App,
+			&i.ClientID,
+			&i.Done,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const exportOIDCGrants = `-- name: ExportOIDCGrants :many
+SELECT a.name AS app, a.client_id, g.scopes, g.created_at, g.updated_at
+FROM oidc_grants g JOIN apps a ON a.tenant_id = g.tenant_id AND a.id = g.app_id
+WHERE g.user_id = $1 ORDER BY g.created_at
+`
+
+type ExportOIDCGrantsRow struct {
+	App       string    `json:"app"`
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// The apps the user let in (consent), with the app's name.
+func (q *Queries) ExportOIDCGrants(ctx context.Context, userID uuid.UUID) ([]ExportOIDCGrantsRow, error) {
+	rows, err := q.db.Query(ctx, exportOIDCGrants, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExportOIDCGrantsRow{}
+	for rows.Next() {
+		var i ExportOIDCGrantsRow
+		if err := rows.Scan(
+			&i.App,
+			&i.ClientID,
+			&i.Scopes,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const exportOIDCTokens = `-- name: ExportOIDCTokens :many
+SELECT a.name AS app, a.client_id, t.kind, t.scopes, t.session_id, t.created_at, t.expires_at, t.used_at, t.revoked_at
+FROM oidc_tokens t JOIN apps a ON a.tenant_id = t.tenant_id AND a.id = t.app_id
+WHERE t.user_id = $1 ORDER BY t.created_at
+`
+
+type ExportOIDCTokensRow struct {
+	App       string     `json:"app"`
+	ClientID  string     `json:"client_id"`
+	Kind      string     `json:"kind"`
+	Scopes    []string   `json:"scopes"`
+	SessionID *uuid.UUID `json:"session_id"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+// Tokens issued to apps for the user (never the token or its hash).
+func (q *Queries) ExportOIDCTokens(ctx context.Context, userID *uuid.UUID) ([]ExportOIDCTokensRow, error) {
+	rows, err := q.db.Query(ctx, exportOIDCTokens, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExportOIDCTokensRow{}
+	for rows.Next() {
+		var i ExportOIDCTokensRow
+		if err := rows.Scan(
+			&i.App,
+			&i.ClientID,
+			&i.Kind,
+			&i.Scopes,
+			&i.SessionID,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+			&i.UsedAt,
+			&i.RevokedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const exportPasswordCredential = `-- name: ExportPasswordCredential :many
 SELECT created_at, updated_at FROM password_credentials WHERE user_id = $1
 `
