@@ -47,8 +47,17 @@ check:
 generate:
 	$(GO) tool sqlc generate
 
+# `gatehouse version` names the version (git describe), the commit and its time: Go's own
+# VCS stamping does not see git worktrees or a checkout without .git, so the linker sets them.
+BIN      ?= bin/gatehouse
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+REVTIME  ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null)
+PKG      := github.com/gatehouse-id/gatehouse/internal
+LDFLAGS  := -X $(PKG)/app.Version=$(VERSION) -X $(PKG)/cli.revision=$(REVISION) -X $(PKG)/cli.revisionTime=$(REVTIME)
+
 build:
-	$(GO) build -o bin/gatehouse ./cmd/gatehouse
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gatehouse
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -84,10 +84,11 @@ func TestBrowserSignupVerifyLogin(t *testing.T) {
 		}
 	}
 
-	// Signing out ends the session; the account page then sends the browser to sign in.
+	// Signing out ends the session (the signed-out page); the account page then sends the
+	// browser to sign in.
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
-		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("signed-out")),
 		chromedp.Navigate(base+"/account"),
 		chromedp.WaitVisible(chromedp.ID("password")),
 	)

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 )
 
@@ -124,5 +123,3 @@ func printVars(w io.Writer) {
 		fmt.Fprintf(w, "  %-30s %s\n", v[0], v[1])
 	}
 }
-
-func versionString() string { return app.Version }

@@ -143,8 +143,11 @@ func runDev(ctx context.Context, args []string, env Env) error {
 			a.Close()
 			return err
 		}
-		ssoLine = fmt.Sprintf("  SSO (dev IdP): http://%s.%s:%d/login → \"Sign in with single sign-on\" as alice@acme.test, bob@acme.test or carol@acme.test; IdP password %s\n",
-			demoSlug, cfg.BaseDomain, port, devidp.Password)
+		login := fmt.Sprintf("http://%s.%s:%d/login", demoSlug, cfg.BaseDomain, port)
+		dev.idp.SetStart(login)
+		ssoLine = fmt.Sprintf("  SSO (dev IdP): %s → type alice@acme.test (or bob@, carol@) → \"Sign in with single sign-on\";\n"+
+			"                 at the dev IdP (%s) sign in as alice (or alice@acme.test), password %s\n",
+			login, dev.idp.FrontURL(), devidp.Password)
 	}
 	fmt.Fprintf(env.Stdout, `
 Gatehouse dev is running.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,8 +90,26 @@ func Limited(retry time.Duration) error {
 	if secs < 1 {
 		secs = 1
 	}
-	return &LimitedError{RetryAfterSeconds: secs, app: apperr.New(apperr.RateLimited, "rate_limited", "Too many attempts. Try again later.").
+	return &LimitedError{RetryAfterSeconds: secs, app: apperr.New(apperr.RateLimited, "rate_limited", "Too many attempts. Try again in "+Wait(secs)+".").
 		WithDetails(map[string]any{"retry_after_seconds": secs})}
+}
+
+// Wait says a wait of secs seconds in words, rounded up to what a person would wait:
+// "1 second", "40 seconds", "2 minutes", "1 hour".
+func Wait(secs int) string {
+	unit := func(n int, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + one + "s"
+	}
+	switch {
+	case secs < 60:
+		return unit(max(secs, 1), "second")
+	case secs < 3600:
+		return unit((secs+59)/60, "minute")
+	}
+	return unit((secs+3599)/3600, "hour")
 }
 
 // LimitedError is a refusal by a limit (429 rate_limited): RetryAfterSeconds is when to

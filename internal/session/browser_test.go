@@ -12,7 +12,9 @@ import (
 )
 
 // TestBrowserSignOutOtherDevice: two browsers sign in as one user; the first sees both
-// sessions and signs the other out; the second is signed out at its next request.
+// sessions, its own first and marked, signs the other out and is told so; the second is
+// signed out at its next request; the first then signs itself out from the list and
+// lands on the signed-out page.
 func TestBrowserSignOutOtherDevice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
@@ -57,13 +59,18 @@ func TestBrowserSignOutOtherDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Count(text, "Sign out") != 2 || !strings.Contains(text, "this device") {
+	if strings.Count(text, "Sign out") != 2 || !strings.Contains(text, "This device") {
 		t.Fatalf("first browser sees:\n%s", text)
+	}
+	// The second browser signed in last, yet the first sees itself at the top.
+	firstRow, err := chromedp.Run(first, chromedp.Text(chromedp.CSS(".session:first-child")))
+	if err != nil || !strings.Contains(firstRow, "This device") {
+		t.Fatalf("first row is not this device: %q %v", firstRow, err)
 	}
 	// Sign out the session that is not "this device".
 	err = chromedp.Do(first,
-		chromedp.Click(chromedp.CSS(`.session:not(:has(.ok)) button`)),
-		chromedp.WaitVisible(chromedp.CSS(".sessions")),
+		chromedp.Click(chromedp.CSS(`.session:not(.current) button`)),
+		chromedp.WaitVisible(chromedp.ID("sessions-notice")),
 	)
 	if err != nil {
 		t.Fatalf("sign out the other session: %v", err)
@@ -90,8 +97,24 @@ func TestBrowserSignOutOtherDevice(t *testing.T) {
 	if err != nil || !strings.Contains(loc, "/login") {
 		t.Fatalf("second browser is at %q (%v), want the sign-in page", loc, err)
 	}
+	notice, err := chromedp.Run(first, chromedp.Text(chromedp.ID("sessions-notice")))
+	if err != nil || !strings.Contains(notice, "Signed out of that session") {
+		t.Fatalf("notice after signing out the other: %q %v", notice, err)
+	}
 	// The first is still signed in.
 	if err := chromedp.Do(first, chromedp.Navigate(base+"/account"), chromedp.WaitVisible(chromedp.ID("current-email"))); err != nil {
 		t.Fatalf("first browser lost its session: %v", err)
+	}
+	// Signing this device out from the list is a sign-out.
+	err = chromedp.Do(first,
+		chromedp.Navigate(base+"/sessions"),
+		chromedp.Click(chromedp.CSS(`.session.current button`)),
+		chromedp.WaitVisible(chromedp.ID("signed-out")),
+	)
+	if err != nil {
+		t.Fatalf("sign this device out: %v", err)
+	}
+	if text, err = chromedp.Run(first, chromedp.Text(chromedp.CSS("main"))); err != nil || !strings.Contains(text, "You are signed out of Sessions Co") || strings.Contains(text, "organisation") {
+		t.Fatalf("signed-out page: %q %v", text, err)
 	}
 }

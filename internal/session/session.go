@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -296,7 +297,8 @@ type View struct {
 	AuthMethod   string    `json:"auth_method"`
 }
 
-// List returns the user's active sessions, most recently active first, the caller's marked.
+// List returns the user's active sessions: the caller's own first (marked Current), then
+// the others, most recently active first.
 func (s *Service) List(ctx context.Context, p Principal) ([]View, error) {
 	var out []View
 	err := s.store.InTenant(ctx, p.TenantID, func(q *sqlcgen.Queries) error {
@@ -316,6 +318,17 @@ func (s *Service) List(ctx context.Context, p Principal) ([]View, error) {
 			}
 			out = append(out, v)
 		}
+		// last_active_at is only written every so often, so the caller's own session is
+		// not always the most recent: it goes first by rule.
+		slices.SortStableFunc(out, func(a, b View) int {
+			switch {
+			case a.Current == b.Current:
+				return 0
+			case a.Current:
+				return -1
+			}
+			return 1
+		})
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	return out, err

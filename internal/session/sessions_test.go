@@ -334,26 +334,56 @@ func (s *site) loginsOnNewDevice(t *testing.T) []bool {
 	return got
 }
 
+// TestSessionsPage: the page lists the caller's own session first and marked, although
+// another session was active more recently; signing another session out comes back to
+// the list with a notice (a GET: reloading does not post again); signing this device out
+// from the list is a sign-out.
 func TestSessionsPage(t *testing.T) {
 	t.Parallel()
 	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d)
 	s := newSite(t, srv, d, nil)
 	s.User(t, "page@example.com")
-	tok, _ := s.login(t, "page@example.com", chromeMac)
+	tok, ownID := s.login(t, "page@example.com", chromeMac)
 	_, otherID := s.login(t, "page@example.com", firefoxWin)
+	// The other session was active after this one (within the minute in which activity
+	// is not written again, so viewing the page does not change the order by itself).
+	if _, err := d.Admin.Exec(context.Background(), "UPDATE sessions SET last_active_at = now() - interval '30 seconds' WHERE id = $1", ownID); err != nil {
+		t.Fatal(err)
+	}
+	if l := s.list(t, tok); len(l) != 2 || l[0].ID != ownID || !l[0].Current {
+		t.Fatalf("GET /api/v1/sessions does not list the caller's session first: %+v", l)
+	}
 	cookie := "__Host-gatehouse=" + tok
 	r := s.Page(t, "/sessions", "Cookie", cookie)
-	for _, want := range []string{"Where you&#39;re signed in", "Chrome on MacOS", "Firefox on Windows", "this device", "just now", "/sessions/" + otherID + "/revoke"} {
-		if !strings.Contains(string(r.Body), want) {
-			t.Fatalf("sessions page lacks %q:\n%s", want, r.Body)
+	body := string(r.Body)
+	for _, want := range []string{"Where you&#39;re signed in", "Chrome on MacOS", "Firefox on Windows", "This device", "just now", "/sessions/" + otherID + "/revoke"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("sessions page lacks %q:\n%s", want, body)
 		}
 	}
+	own, other := strings.Index(body, `data-session="`+ownID+`"`), strings.Index(body, `data-session="`+otherID+`"`)
+	if own < 0 || other < 0 || own > other || !strings.Contains(body, `class="session current" data-session="`+ownID+`" aria-current="true"`) {
+		t.Fatalf("this device is not first and marked (own at %d, other at %d):\n%s", own, other, body)
+	}
+	if strings.Contains(body, "/sessions/"+ownID+"/revoke") {
+		t.Fatal("this device's Sign out should be the ordinary sign-out (/logout)")
+	}
 	r = s.Form(t, "/sessions/"+otherID+"/revoke", nil, "Cookie", cookie)
-	if r.StatusCode != 303 {
-		t.Fatalf("revoke form: %d", r.StatusCode)
+	if r.StatusCode != 303 || r.Header.Get("Location") != "/sessions?revoked=1" {
+		t.Fatalf("revoke form: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
 	if l := s.list(t, tok); len(l) != 1 {
 		t.Fatalf("%d sessions after signing out the other", len(l))
 	}
+	r = s.Page(t, "/sessions?revoked=1", "Cookie", cookie)
+	if !strings.Contains(string(r.Body), `id="sessions-notice">Signed out of that session.`) {
+		t.Fatalf("no notice after signing a session out:\n%s", r.Body)
+	}
+	// Signing this device out from the list ends up where signing out does.
+	r = s.Form(t, "/sessions/"+ownID+"/revoke", nil, "Cookie", cookie)
+	if r.StatusCode != 303 || r.Header.Get("Location") != "/signed-out" {
+		t.Fatalf("revoking this device: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	status(t, s.Do(t, "GET", "/api/v1/session", tok, nil), 401)
 }

@@ -16,12 +16,32 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
+// LogoutCookie binds an SP-initiated LogoutRequest to the browser that sent it, so that
+// only the IdP's answer to that request (InResponseTo) counts as a sign-out there. The
+// answer may be a cross-site POST, so the cookie is SameSite=None (Secure, host-only).
+const LogoutCookie = "__Host-gatehouse-slo"
+
+// Logout is what signing out of an SSO session means at its IdP.
+type Logout struct {
+	// SSO: the session came from a connection (the IdP may still have a session).
+	SSO bool
+	// RedirectURL is the signed LogoutRequest to send the browser to ("" when the IdP
+	// publishes no single logout endpoint with the Redirect binding).
+	RedirectURL string
+	// RequestID is the LogoutRequest's ID, to check the IdP's answer against.
+	RequestID string
+}
+
 // LogoutRedirect is the SP-initiated LogoutRequest for a session that came from SSO, when
-// the IdP publishes a single logout endpoint with the Redirect binding ("" otherwise). The
-// Gatehouse session is revoked by the caller either way.
-func (s *Service) LogoutRedirect(ctx context.Context, t tenant.Tenant, p session.Principal) (string, error) {
-	if p.Session.SSOConnectionID == nil || p.Session.NameID == "" {
-		return "", nil
+// the IdP publishes a single logout endpoint with the Redirect binding. The Gatehouse
+// session is revoked by the caller either way.
+func (s *Service) LogoutRedirect(ctx context.Context, t tenant.Tenant, p session.Principal) (Logout, error) {
+	if p.Session.SSOConnectionID == nil {
+		return Logout{}, nil
+	}
+	out := Logout{SSO: true}
+	if p.Session.NameID == "" {
+		return out, nil
 	}
 	var c sqlcgen.SSOConnection
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
@@ -30,25 +50,56 @@ func (s *Service) LogoutRedirect(ctx context.Context, t tenant.Tenant, p session
 		return err
 	}, store.ReadOnly(), store.Idempotent())
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil // connection gone: nothing to tell
+		return out, nil // connection gone: nothing to tell
 	}
 	if err != nil {
-		return "", fmt.Errorf("logout request: %w", err)
+		return out, fmt.Errorf("logout request: %w", err)
 	}
 	m, err := s.load(t, c)
-	if err != nil || m.idp.SLORedirect == "" {
-		return "", err
+	if err != nil {
+		return out, fmt.Errorf("logout request: %w", err)
+	}
+	if m.idp.SLORedirect == "" {
+		return out, nil
 	}
 	sp := s.serviceProvider(ctx, t, m, false)
+	var id string
 	u, err := sp.MakeRedirectLogoutRequest(p.Session.NameID, "", func(r *saml.LogoutRequest) {
+		id = r.ID
 		if p.Session.SessionIndex != "" {
 			r.SessionIndex = &saml.SessionIndex{Value: p.Session.SessionIndex}
 		}
 	})
 	if err != nil {
-		return "", fmt.Errorf("logout request: %w", err)
+		return out, fmt.Errorf("logout request: %w", err)
 	}
-	return u.String(), nil
+	out.RedirectURL, out.RequestID = u.String(), id
+	return out, nil
+}
+
+// LogoutAnswered checks the IdP's LogoutResponse (at the connection's /slo) to the
+// LogoutRequest requestID: signed by the connection's IdP, addressed to us, in response to
+// that request, with status Success. Errors: sso_failed (reason invalid_logout_response).
+func (s *Service) LogoutAnswered(ctx context.Context, t tenant.Tenant, slug string, r *http.Request, requestID string) error {
+	c, err := s.bySlug(ctx, t, slug)
+	if err != nil {
+		return err
+	}
+	m, err := s.load(t, c)
+	if err != nil {
+		return fmt.Errorf("logout response: %w", err)
+	}
+	sp := s.serviceProvider(ctx, t, m, false)
+	if _, err := sp.ParseLogoutResponse(r, []string{requestID}); err != nil {
+		var ire *saml.InvalidResponseError
+		msg := err.Error()
+		if errors.As(err, &ire) && ire.PrivateErr != nil {
+			msg = ire.PrivateErr.Error()
+		}
+		s.logger.Info("sso logout response refused", "tenant", t.Slug, "connection", slug, "err", clipMsg(msg))
+		return ErrSSOFailed.WithDetails(map[string]any{"reason": "invalid_logout_response"})
+	}
+	return nil
 }
 
 // IdPLogout handles an IdP-initiated LogoutRequest (Redirect or POST binding, signature

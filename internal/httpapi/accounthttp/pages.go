@@ -112,30 +112,6 @@ func continueToIdP(rs *kit.Responder, w http.ResponseWriter, r *http.Request, u,
 	rs.Page(w, r, http.StatusOK, "sso_continue", "Single sign-on", kit.ContinueView{URL: u, Text: text})
 }
 
-// PageLogout ends the session; a session that came from an IdP with single logout also
-// signs out there (SP-initiated LogoutRequest; the IdP answers at the connection's /slo).
-func PageLogout(rs *kit.Responder, accounts *account.Service, svc *sso.Service) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		slo := ""
-		if p, ok := kit.PrincipalFrom(r.Context()); ok {
-			if err := accounts.Logout(r.Context(), p); err != nil {
-				rs.Error(w, r, err)
-				return
-			}
-			t, _ := kit.TenantFrom(r.Context())
-			if u, err := svc.LogoutRedirect(r.Context(), t, p); err == nil {
-				slo = u
-			}
-		}
-		kit.ClearSessionCookie(w)
-		if slo != "" {
-			continueToIdP(rs, w, r, slo, "You are signed out here. Signing you out of your organisation's sign-in too…")
-			return
-		}
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-	}
-}
-
 // PageVerify shows a button; only its POST consumes the token, because mail scanners
 // follow links with GET. A link that cannot be used says why at once.
 func PageVerify(rs *kit.Responder, accounts *account.Service) http.HandlerFunc {

@@ -47,6 +47,10 @@ func NewResponder(logger *slog.Logger, pages *web.Renderer) (*Responder, error) 
 	return &Responder{logger: logger, pages: pages}, nil
 }
 
+// Logger is the responder's logger, for handlers that carry on after an error worth a
+// line (such as a single logout request that could not be made).
+func (rs *Responder) Logger() *slog.Logger { return rs.logger }
+
 // ErrorView is the view of the shared error page.
 type ErrorView struct {
 	Heading, Message, Code string

@@ -11,12 +11,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
-// sessionRow is one line of "Where you're signed in".
-type sessionRow struct {
+// SessionRow is one line of "Where you're signed in".
+type SessionRow struct {
 	ID         string
 	Current    bool
 	Device     string
@@ -31,7 +32,11 @@ func PageSessions(rs *kit.Responder, sessions *session.Service) http.HandlerFunc
 		if !ok {
 			return
 		}
-		renderSessions(rs, sessions, w, r, p, "")
+		notice := ""
+		if r.URL.Query().Get("revoked") == "1" {
+			notice = "Signed out of that session. That device must sign in again."
+		}
+		renderSessions(rs, sessions, w, r, p, notice)
 	}
 }
 
@@ -42,9 +47,9 @@ func renderSessions(rs *kit.Responder, sessions *session.Service, w http.Respons
 		return
 	}
 	now := time.Now()
-	rows := make([]sessionRow, 0, len(list))
+	rows := make([]SessionRow, 0, len(list))
 	for _, v := range list {
-		rows = append(rows, sessionRow{ID: v.ID.String(), Current: v.Current,
+		rows = append(rows, SessionRow{ID: v.ID.String(), Current: v.Current,
 			Device:     account.DeviceLabel(session.Session{Browser: v.Browser, OS: v.OS, Device: v.Device}),
 			IP:         orDash(v.IP),
 			LastActive: ago(now.Sub(v.LastActiveAt)),
@@ -53,7 +58,9 @@ func renderSessions(rs *kit.Responder, sessions *session.Service, w http.Respons
 	rs.Page(w, r, http.StatusOK, "sessions", "Where you're signed in", SessionsView{Sessions: rows, Notice: notice, Others: len(rows) > 1})
 }
 
-func PageRevokeSession(rs *kit.Responder, sessions *session.Service) http.HandlerFunc {
+// PageRevokeSession signs one session out and comes back to the list with a notice.
+func PageRevokeSession(rs *kit.Responder, sessions *session.Service, svc *sso.Service) http.HandlerFunc {
+	logout := PageLogout(rs, sessions, svc)
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := kit.SignedIn(w, r, "/sessions")
 		if !ok {
@@ -64,16 +71,16 @@ func PageRevokeSession(rs *kit.Responder, sessions *session.Service) http.Handle
 			rs.Error(w, r, session.ErrNotFound)
 			return
 		}
+		if id == p.Session.ID {
+			// This device: the same as signing out (single logout included).
+			logout(w, r)
+			return
+		}
 		if err := sessions.Revoke(r.Context(), p, id, "revoked_by_user"); err != nil {
 			rs.Error(w, r, err)
 			return
 		}
-		if id == p.Session.ID {
-			kit.ClearSessionCookie(w)
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
-			return
-		}
-		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+		http.Redirect(w, r, "/sessions?revoked=1", http.StatusSeeOther)
 	}
 }
 

@@ -18,7 +18,15 @@ func Templates() fs.FS {
 
 // SessionsView is "Where you're signed in".
 type SessionsView struct {
-	Sessions []sessionRow
+	Sessions []SessionRow
 	Notice   string
 	Others   bool
+}
+
+// SignedOutView is the page after signing out: what happened at the organisation's
+// sign-in, for a session that came from SSO.
+type SignedOutView struct {
+	IdPEnded       bool // the IdP confirmed single logout
+	IdPStill       bool // the IdP has no single logout: it still has a session
+	IdPUnconfirmed bool // the IdP did not confirm single logout
 }

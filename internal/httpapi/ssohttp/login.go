@@ -140,12 +140,27 @@ func HandleSLO(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 			rs.Error(w, r, apperr.New(apperr.Invalid, "invalid_request", "The form could not be read."))
 			return
 		}
+		t, _ := kit.TenantFrom(r.Context())
 		if r.Form.Get("SAMLRequest") == "" {
-			// A LogoutResponse to our own request: the session is already gone.
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			// The IdP's answer to our LogoutRequest: the Gatehouse session is already gone;
+			// the signed-out page says whether the IdP confirmed its own sign-out.
+			if r.Form.Get("SAMLResponse") == "" {
+				http.Redirect(w, r, kit.SignedOut, http.StatusSeeOther)
+				return
+			}
+			id := ""
+			if c, err := r.Cookie(sso.LogoutCookie); err == nil {
+				id = c.Value
+			}
+			http.SetCookie(w, &http.Cookie{Name: sso.LogoutCookie, Value: "", Path: "/", Secure: true, HttpOnly: true,
+				SameSite: http.SameSiteNoneMode, MaxAge: -1})
+			dest := kit.SignedOutUnconfirmed
+			if id != "" && svc.LogoutAnswered(r.Context(), t, chi.URLParam(r, "connection"), r, id) == nil {
+				dest = kit.SignedOutIdPEnded
+			}
+			http.Redirect(w, r, dest, http.StatusSeeOther)
 			return
 		}
-		t, _ := kit.TenantFrom(r.Context())
 		dest, err := svc.IdPLogout(r.Context(), t, chi.URLParam(r, "connection"), r, kit.Who(r))
 		if err != nil {
 			rs.Error(w, r, err)

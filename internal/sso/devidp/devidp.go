@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/crewjam/saml/samlidp"
@@ -48,6 +49,9 @@ const GroupsAttribute = "urn:oid:1.3.6.1.4.1.5923.1.1.1.1"
 type IdP struct {
 	server *samlidp.Server
 	base   url.URL
+
+	mu    sync.Mutex
+	start string // where a person starts signing in (Gatehouse's login page), if known
 }
 
 type adminKey struct{}
@@ -63,7 +67,11 @@ func New(baseURL, keyFile string) (*IdP, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := samlidp.New(samlidp.Options{URL: *u, Key: key, Certificate: cert, Store: &samlidp.MemoryStore{},
+	form, err := loginFormTemplate()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := samlidp.New(samlidp.Options{URL: *u, Key: key, Certificate: cert, Store: &samlidp.MemoryStore{}, LoginFormTemplate: form,
 		// The REST administration endpoints answer only this process's own calls.
 		AdminMiddleware: func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,6 +86,7 @@ func New(baseURL, keyFile string) (*IdP, error) {
 		return nil, fmt.Errorf("dev idp: %w", err)
 	}
 	i := &IdP{server: srv, base: *u}
+	srv.IDP.OnError = i.onError
 	for _, e := range Employees {
 		pw := Password
 		body, _ := json.Marshal(samlidp.User{Name: e.Name, PlaintextPassword: &pw, Email: e.Email, GivenName: e.Given,
@@ -89,8 +98,44 @@ func New(baseURL, keyFile string) (*IdP, error) {
 	return i, nil
 }
 
-// Handler serves the IdP.
-func (i *IdP) Handler() http.Handler { return i.server }
+// Handler serves the IdP: samlidp, with a front page at /, and the login form taking an
+// employee's email address as well as the username.
+func (i *IdP) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			i.front(w)
+			return
+		}
+		if r.Method == http.MethodPost && (r.URL.Path == "/sso" || r.URL.Path == "/login") {
+			if err := r.ParseForm(); err != nil {
+				http.Error(w, "the form could not be read", http.StatusBadRequest)
+				return
+			}
+			if v := r.PostForm.Get("user"); v != "" {
+				r.PostForm.Set("user", usernameFor(v))
+				r.Form.Set("user", usernameFor(v))
+			}
+		}
+		i.server.ServeHTTP(w, r)
+	})
+}
+
+// SetStart names where a person starts signing in (Gatehouse's login page of the demo
+// tenant); the front and error pages link there.
+func (i *IdP) SetStart(u string) {
+	i.mu.Lock()
+	i.start = u
+	i.mu.Unlock()
+}
+
+func (i *IdP) startURL() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.start
+}
+
+// FrontURL is the IdP's front page (who can sign in, and how).
+func (i *IdP) FrontURL() string { return i.base.JoinPath("/").String() }
 
 // MetadataURL is where the IdP publishes its metadata.
 func (i *IdP) MetadataURL() string { return i.base.JoinPath("metadata").String() }
