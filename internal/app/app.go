@@ -180,7 +180,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	if a.Admin, err = admin.NewService(st, a.Authz); err != nil {
 		return fail(err)
 	}
-	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Now: a.now, Logger: logger}); err != nil {
+	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Now: a.now, Logger: logger}); err != nil {
 		return fail(err)
 	}
 	if a.jobs, err = a.newJobs(driver, pollOnly, tracing, sender, tel); err != nil {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
@@ -174,5 +175,36 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("%d %s, want %s", resp.StatusCode, body, c.code)
 			}
 		})
+	}
+}
+
+// TestClientAuthLimited: wrong client secrets share the credential limiter (a growing
+// delay per app and address after ratelimit.FreeFailures, then the app's secret is locked):
+// refused attempts are not even checked, so the right secret waits too; each checked wrong
+// secret is audited.
+func TestClientAuthLimited(t *testing.T) {
+	t.Parallel()
+	d := testutil.PackageDB(t)
+	srv := testutil.NewServer(t, d)
+	e := newEnv(t, srv, "oplim")
+	clientID, secret := e.app(t, map[string]any{"name": "M2M", "redirect_uris": []string{"https://m2m.example/cb"},
+		"grant_types": []string{"authorization_code", "client_credentials"}})
+	form := url.Values{"grant_type": {"client_credentials"}}
+	for i := range 12 {
+		resp, body := e.post(t, "/oauth2/token", clientID, fmt.Sprintf("wrong-%d", i), form)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"error":"invalid_client"`) {
+			t.Fatalf("wrong secret %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if resp, body := e.post(t, "/oauth2/token", clientID, secret, form); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the right secret right after 12 wrong ones was not held back: %d %s", resp.StatusCode, body)
+	}
+	var n int
+	if err := d.Admin.QueryRow(context.Background(), `SELECT count(*) FROM audit_events WHERE tenant_id = $1 AND action = 'oidc.client_auth_failed'
+		AND details->>'reason' = 'wrong_secret'`, e.Tenant.ID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n < ratelimit.FreeFailures || n >= 12 {
+		t.Fatalf("%d wrong secrets checked and audited of 12: want the first %d and then refusals unchecked", n, ratelimit.FreeFailures)
 	}
 }

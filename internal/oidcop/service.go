@@ -13,7 +13,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -25,6 +27,7 @@ type Deps struct {
 	Box      *secretbox.Box
 	URLs     tenant.URLs
 	Outbound *outbound.Client
+	Limiter  *ratelimit.Limiter // client secret checks share the credential limiter
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -35,6 +38,7 @@ type Service struct {
 	box    *secretbox.Box
 	urls   tenant.URLs
 	out    *outbound.Client
+	limit  *ratelimit.Limiter
 	now    func() time.Time
 	logger *slog.Logger
 	keys   *keyring
@@ -42,30 +46,41 @@ type Service struct {
 
 // NewService returns the service. Errors: a missing dependency.
 func NewService(d Deps) (*Service, error) {
-	if d.Store == nil || d.Box == nil || d.Outbound == nil || d.Now == nil || d.Logger == nil || d.URLs.BaseDomain == "" {
-		return nil, errors.New("oidcop: store, secret box, URLs, outbound client, clock and logger are required")
+	if d.Store == nil || d.Box == nil || d.Outbound == nil || d.Limiter == nil || d.Now == nil || d.Logger == nil || d.URLs.BaseDomain == "" {
+		return nil, errors.New("oidcop: store, secret box, URLs, outbound client, limiter, clock and logger are required")
 	}
-	return &Service{store: d.Store, box: d.Box, urls: d.URLs, out: d.Outbound, now: d.Now, logger: d.Logger,
+	return &Service{store: d.Store, box: d.Box, urls: d.URLs, out: d.Outbound, limit: d.Limiter, now: d.Now, logger: d.Logger,
 		keys: &keyring{store: d.Store, box: d.Box, now: d.Now, cache: map[uuid.UUID]*tenantKeys{}}}, nil
 }
 
 // Issuer is the tenant's issuer: its origin (scheme, host, port when not the default).
 func (s *Service) Issuer(t tenant.Tenant) string { return s.urls.Link(t.Slug, "", nil) }
 
-type tenantKey struct{}
+type requestKey struct{}
 
-// WithTenant puts the tenant whose issuer a request addresses into ctx (the HTTP layer does
-// it before the protocol handlers run; storage calls read it).
-func WithTenant(ctx context.Context, t tenant.Tenant) context.Context {
-	return context.WithValue(ctx, tenantKey{}, t)
+// request is what the protocol's storage calls know of the HTTP request.
+type request struct {
+	t   tenant.Tenant
+	who audit.Who // the caller's address, user agent and request id (the actor is filled per event)
+}
+
+// WithTenant puts the tenant whose issuer a request addresses, and who is asking, into ctx
+// (the HTTP layer does it before the protocol handlers run; storage calls read it).
+func WithTenant(ctx context.Context, t tenant.Tenant, who audit.Who) context.Context {
+	return context.WithValue(ctx, requestKey{}, request{t: t, who: who})
 }
 
 func tenantFrom(ctx context.Context) (tenant.Tenant, error) {
-	t, ok := ctx.Value(tenantKey{}).(tenant.Tenant)
-	if !ok || t.ID == uuid.Nil {
+	r, ok := ctx.Value(requestKey{}).(request)
+	if !ok || r.t.ID == uuid.Nil {
 		return tenant.Tenant{}, errors.New("oidcop: no tenant in the request context")
 	}
-	return t, nil
+	return r.t, nil
+}
+
+func callerFrom(ctx context.Context) audit.Who {
+	r, _ := ctx.Value(requestKey{}).(request)
+	return r.who
 }
 
 // RotateKeys publishes a new signing key for the tenant; it signs once every node has

@@ -492,22 +492,6 @@ func (st storage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret 
 	return err
 }
 
-func (st storage) authorizeClient(ctx context.Context, clientID, secret string) (sqlcgen.App, error) {
-	var app sqlcgen.App
-	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
-		var err error
-		app, err = q.GetAppByClientID(ctx, clientID)
-		return err
-	}, store.ReadOnly(), store.Idempotent())
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return app, oidc.ErrServerError().WithParent(err)
-	}
-	if err != nil || app.Type != "confidential" || !st.secretMatches(app, secret) {
-		return app, errors.New("oidc: invalid client credentials")
-	}
-	return app, nil
-}
-
 func (st storage) ClientCredentials(ctx context.Context, clientID, secret string) (op.Client, error) {
 	app, err := st.authorizeClient(ctx, clientID, secret)
 	if err != nil {

@@ -42,6 +42,7 @@ type Secret string
 const (
 	Password     Secret = "password"
 	SecondFactor Secret = "second_factor" // TOTP and recovery codes
+	ClientSecret Secret = "client_secret" // an app's secret at the OpenID Provider (per app, across addresses)
 )
 
 // Per-account limits (see above).

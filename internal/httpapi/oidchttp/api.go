@@ -19,7 +19,7 @@ import (
 func Protocol(p *oidcop.Protocol) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := kit.TenantFrom(r.Context())
-		p.ServeHTTP(w, r.WithContext(oidcop.WithTenant(r.Context(), t)))
+		p.ServeHTTP(w, r.WithContext(oidcop.WithTenant(r.Context(), t, kit.Who(r))))
 	}
 }
 
@@ -27,7 +27,7 @@ func Protocol(p *oidcop.Protocol) http.HandlerFunc {
 func Discovery(p *oidcop.Protocol) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := kit.TenantFrom(r.Context())
-		p.Discovery(w, r.WithContext(oidcop.WithTenant(r.Context(), t)))
+		p.Discovery(w, r.WithContext(oidcop.WithTenant(r.Context(), t, kit.Who(r))))
 	}
 }
 
