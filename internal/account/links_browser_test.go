@@ -188,7 +188,7 @@ func TestBrowserUsedLinks(t *testing.T) {
 		chromedp.Submit(chromedp.ID("password")),
 		chromedp.WaitVisible(chromedp.ID("current-email")),
 		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
-		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("signed-out")),
 	)
 	if err != nil {
 		t.Fatalf("accept the invitation: %v", err)

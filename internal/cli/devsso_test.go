@@ -95,7 +95,7 @@ func TestBrowserDevIdPAsTheREADMESays(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("user"), "Alice@acme.test "),
 		chromedp.SendKeys(chromedp.ID("password"), devidp.Password),
 		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.ID("new-email")),
+		chromedp.WaitVisible(chromedp.ID("current-email")), // an SSO user's address is read-only (issue 16 item 8)
 	)
 	if err != nil {
 		html, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
