@@ -87,7 +87,7 @@ func (s *devSite) signIn(t *testing.T, ctx context.Context, email, user string) 
 			chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), devidp.Password),
 			chromedp.Click(chromedp.CSS(`[type="submit"]`)))
 	}
-	steps = append(steps, chromedp.WaitVisible(chromedp.ID("new-email")))
+	steps = append(steps, chromedp.WaitVisible(chromedp.ID("current-email")))
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("SSO sign-in as %s: %v\n%s", email, err, pageHTML(ctx))
 	}
@@ -98,7 +98,7 @@ func (s *devSite) signOut(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(s.base+"/account"),
-		chromedp.WaitVisible(chromedp.ID("new-email")),
+		chromedp.WaitVisible(chromedp.ID("current-email")),
 		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
 		chromedp.WaitVisible(chromedp.ID("signed-out")),
 	)
