@@ -361,6 +361,20 @@ func TestAppPagesPermissionAndStepUp(t *testing.T) {
 		strings.Contains(string(p.Body), "app-rotate") {
 		t.Errorf("public app page: %d %s", p.StatusCode, p.Body)
 	}
+	// No scope ticked: refused beside the scopes, never a 500.
+	noScopes := url.Values{}
+	for k, v := range form {
+		noScopes[k] = v
+	}
+	noScopes.Set("name", "Scopeless")
+	noScopes.Del("allowed_scopes")
+	if r := e.Form(t, "/admin/apps", noScopes, cookie(owner)...); r.StatusCode != http.StatusBadRequest || !strings.Contains(string(r.Body), `id="n-scopes-error"`) {
+		t.Errorf("no scopes: %d, want 400 with #n-scopes-error", r.StatusCode)
+	}
+	if r := e.Do(t, http.MethodPost, "/api/v1/admin/apps", owner, map[string]any{"name": "Scopeless", "redirect_uris": []string{"https://x.example/cb"},
+		"allowed_scopes": []string{}}); r.StatusCode != http.StatusBadRequest || r.ErrorCode() != "invalid_app" {
+		t.Errorf("API, no scopes: %d %s, want 400 invalid_app", r.StatusCode, r.Body)
+	}
 	// Bad values: 400 with the error beside its field, never a 500.
 	for field, want := range map[string]string{"refresh_token_days": "n-rt-error", "access_token_minutes": "n-at-error",
 		"type": "n-type-error", "grant_types": "n-grants-error", "backchannel_logout_uri": "n-bcl-error", "name": "n-name-error"} {
