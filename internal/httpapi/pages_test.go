@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -47,6 +48,11 @@ func samples() map[string]any {
 		SPMetadataURL: "https://acme.example.com/sso/saml/okta/metadata", SLOURL: "https://acme.example.com/sso/saml/okta/slo",
 		Domains: []sso.Domain{{Domain: "acme.example", DomainUnicode: "acme.example"}, {Domain: "xn--bcher-kva.example", DomainUnicode: "bücher.example",
 			RecordName: "_gatehouse.xn--bcher-kva.example", RecordValue: "gatehouse-verification=abc"}}, CreatedAt: at, UpdatedAt: at}
+	app := oidcop.App{ID: id, ClientID: "app_abc", Name: "Acme CRM", Type: "confidential", RedirectURIs: []string{"https://crm.acme.example/callback"},
+		PostLogoutRedirectURIs: []string{"https://crm.acme.example/"}, BackchannelLogoutURI: "https://crm.acme.example/backchannel",
+		FirstParty: true, AllowedScopes: []string{"openid", "email"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+		AccessTokenTTLSeconds: 300, RefreshTokenTTLSeconds: 30 * 86400, PreviousSecretExpiresAt: &at, CreatedAt: at, UpdatedAt: at}
+	connect := oidchttp.ConnectInfo{Issuer: "https://acme.example.com", Discovery: "https://acme.example.com/.well-known/openid-configuration"}
 	ev := audit.View{ID: id, Action: "session.login", Actor: audit.Party{ID: &id, Label: "ada@acme.example"}, IP: "203.0.113.7", CreatedAt: at}
 	return map[string]any{
 		"signup":          accounthttp.SignupView{Email: "ada@acme.example", Name: "Ada", Error: "That password is too common."},
@@ -82,11 +88,21 @@ func samples() map[string]any {
 			Notice: "Saved.", Roles: "Admins=admin", DomainList: "acme.example, bücher.example", Form: "settings",
 			Err: ssohttp.FieldError{Field: "domains", Message: `"acme..example" is not a domain name.`}},
 		"admin_sso_delete": ssohttp.DeleteView{C: conn, Err: ssohttp.FieldError{Field: "confirm", Message: "Type the identifier okta exactly to confirm."}},
-		"admin_overview":   adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},
-		"admin_users":      adminhttp.UsersView{Users: []admin.User{u}, Q: "ada", Next: "/admin/users?cursor=x"},
-		"admin_user":       adminhttp.UserView{U: u, Role: "admin", Roles: []string{"owner", "admin", "member"}, Sessions: []session.View{{ID: id, Browser: "Firefox", OS: "Linux", IP: "203.0.113.7", CreatedAt: at, LastActiveAt: at}}, Notice: "Only an owner can delete an owner's account.", GraceDays: 14},
-		"admin_roles":      adminhttp.RolesView{Roles: []admin.Role{{Name: "admin", Permissions: []string{"users.read"}, Members: []string{"ada@acme.example"}}}},
-		"admin_policy":     adminhttp.NewPolicyView(tenant.DefaultPolicy(), true, ""),
+		"admin_apps": oidchttp.AppsView{Apps: []oidcop.App{app}, Connect: connect, Deleted: true,
+			Form: oidchttp.AppForm{Name: "Acme CRM", Type: "public", RedirectURIs: "http://example.com/cb", AccessTokenMinutes: "5", RefreshTokenDays: "30", Opened: "1"},
+			Err:  oidchttp.FieldError{Field: "redirect_uris", Message: "Use https (http only for 127.0.0.1, [::1] or localhost)."}},
+		"admin_app": oidchttp.AppView{App: app, Connect: connect, Notice: "Saved.", Version: "1",
+			Form: oidchttp.AppForm{Name: "Acme CRM", Type: "confidential", RedirectURIs: "https://crm.acme.example/callback", AccessTokenMinutes: "0", RefreshTokenDays: "30"},
+			Err:  oidchttp.FieldError{Field: "access_token_minutes", Message: "From 1 to 1440 minutes (24 hours)."}},
+		"admin_app_secret": oidchttp.SecretView{App: app, Secret: "ghs_secret", Connect: connect, Rotated: true},
+		"admin_app_delete": oidchttp.AppDeleteView{App: app, Confirm: "Acme", Err: oidchttp.FieldError{Field: "confirm", Message: "Type the application's name, Acme CRM, exactly to confirm."}},
+		"consent": oidchttp.ConsentView{ID: "req-1", AppName: "Acme CRM", Email: "ada@acme.example",
+			Scopes: []oidchttp.ScopeLine{{Scope: "openid", Text: "Know who you are (your account id)"}, {Scope: "email", Text: "See your email address"}}},
+		"admin_overview": adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},
+		"admin_users":    adminhttp.UsersView{Users: []admin.User{u}, Q: "ada", Next: "/admin/users?cursor=x"},
+		"admin_user":     adminhttp.UserView{U: u, Role: "admin", Roles: []string{"owner", "admin", "member"}, Sessions: []session.View{{ID: id, Browser: "Firefox", OS: "Linux", IP: "203.0.113.7", CreatedAt: at, LastActiveAt: at}}, Notice: "Only an owner can delete an owner's account.", GraceDays: 14},
+		"admin_roles":    adminhttp.RolesView{Roles: []admin.Role{{Name: "admin", Permissions: []string{"users.read"}, Members: []string{"ada@acme.example"}}}},
+		"admin_policy":   adminhttp.NewPolicyView(tenant.DefaultPolicy(), true, ""),
 		"admin_invitations": adminhttp.InvitationsView{Invitations: []account.Invitation{{ID: id, Email: "bob@acme.example", Role: "member", ExpiresAt: at, CreatedAt: at}},
 			Roles: []string{"owner", "admin", "member"}, Notice: "Invitation sent."},
 		"admin_audit":    adminhttp.NewAuditView([]audit.View{ev}, "session.login", "", "", url.Values{"action": {"session.login"}}, "c"),
@@ -96,9 +112,7 @@ func samples() map[string]any {
 		"devmail":        platformhttp.DevMailView{Messages: []mail.Captured{{ID: "1", To: "ada@acme.example", Subj: "Confirm", SentAt: at, Links: []string{"https://acme.example.com/verify?token=x"}}}},
 		"message":        kit.MessageView{Heading: "Done", Text: "It worked.", LinkText: "Back", Link: "/account"},
 		"error":          kit.ErrorView{Heading: "Not found", Message: "There is nothing here.", Code: "not_found"},
-		"consent": oidchttp.ConsentView{ID: id.String(), AppName: "Notes", Email: "ada@acme.example",
-			Scopes: []oidchttp.ScopeLine{{Scope: "email", Text: "See your email address"}}},
-		"sso_continue": kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
+		"sso_continue":   kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
 	}
 }
 

@@ -154,7 +154,7 @@ func (s *Service) merge(a App, in AppInput, creating bool) (App, error) {
 		a.FirstParty = *in.FirstParty
 	}
 	if in.AllowedScopes != nil {
-		a.AllowedScopes = nil
+		a.AllowedScopes = []string{}
 		for _, sc := range *in.AllowedScopes {
 			if !slices.Contains(knownScopes, sc) {
 				return a, invalidApp("allowed_scopes", "scopes are openid, profile, email and offline_access")
@@ -164,8 +164,11 @@ func (s *Service) merge(a App, in AppInput, creating bool) (App, error) {
 			}
 		}
 	}
+	if len(a.AllowedScopes) == 0 {
+		return a, invalidApp("allowed_scopes", "give at least one scope")
+	}
 	if in.GrantTypes != nil {
-		a.GrantTypes = nil
+		a.GrantTypes = []string{}
 		for _, g := range *in.GrantTypes {
 			if !slices.Contains(knownGrants, g) {
 				return a, invalidApp("grant_types", "grant types are authorization_code, refresh_token and client_credentials")
