@@ -139,3 +139,15 @@ DELETE FROM oidc_auth_requests WHERE expires_at < @before;
 
 -- name: DeleteExpiredOIDCTokens :execrows
 DELETE FROM oidc_tokens WHERE expires_at < @before;
+
+-- name: ListUserGrants :many
+SELECT g.app_id, a.name, a.client_id, g.scopes, g.created_at, g.updated_at
+FROM oidc_grants g JOIN apps a ON a.tenant_id = g.tenant_id AND a.id = g.app_id
+WHERE g.user_id = @user_id ORDER BY a.name, g.app_id;
+
+-- name: DeleteGrant :execrows
+DELETE FROM oidc_grants WHERE user_id = @user_id AND app_id = @app_id;
+
+-- name: RevokeUserAppTokens :execrows
+-- Taking back an app's access ends every token it holds for the user.
+UPDATE oidc_tokens SET revoked_at = now() WHERE user_id = @user_id AND app_id = @app_id AND revoked_at IS NULL;

@@ -64,6 +64,7 @@ const (
 	AppDeleted           = "app.deleted"
 	AppSecretRotated     = "app.secret_rotated"
 	AppConsentGranted    = "app.consent_granted"
+	AppConsentRevoked    = "app.consent_revoked"
 	OIDCKeysRotated      = "oidc.keys_rotated"
 	OIDCCodeReused       = "oidc.code_reused"
 	OIDCRefreshReused    = "oidc.refresh_token_reused"

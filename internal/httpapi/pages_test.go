@@ -112,6 +112,7 @@ func samples() map[string]any {
 		"devmail":        platformhttp.DevMailView{Messages: []mail.Captured{{ID: "1", To: "ada@acme.example", Subj: "Confirm", SentAt: at, Links: []string{"https://acme.example.com/verify?token=x"}}}},
 		"message":        kit.MessageView{Heading: "Done", Text: "It worked.", LinkText: "Back", Link: "/account"},
 		"error":          kit.ErrorView{Heading: "Not found", Message: "There is nothing here.", Code: "not_found"},
+		"account_apps":   oidchttp.AccountAppsView{Notice: "Access removed.", Grants: []oidchttp.GrantRow{{AppID: id.String(), AppName: "Notes", Since: "30 Nov 2026", Scopes: []string{"See your email address"}}}},
 		"sso_continue":   kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
 	}
 }

@@ -128,4 +128,40 @@ func TestMaxAgeStepUpAndConsent(t *testing.T) {
 	if denied := consent("deny"); denied.Query().Get("error") != "access_denied" || denied.Query().Get("state") != "s3" || denied.Query().Get("iss") != e.issuer {
 		t.Fatalf("refused consent reached the app as %s", denied)
 	}
+
+	// "Apps with access" on the account: removing the app ends its tokens and forgets the
+	// consent (the next sign-in asks again).
+	page := e.Page(t, "/account/apps", "Cookie", "__Host-gatehouse="+session)
+	if !strings.Contains(string(page.Body), "Third Party Notes") || !strings.Contains(string(page.Body), "See your email address") {
+		t.Fatalf("apps with access: %d %s", page.StatusCode, page.Body)
+	}
+	if a := e.introspect(t, clientID, secret, tok.AccessToken); a["active"] != true {
+		t.Fatalf("token before removing access: %v", a)
+	}
+	appID := between(string(page.Body), `/account/apps/`, `/revoke`)
+	r = e.Form(t, "/account/apps/"+appID+"/revoke", url.Values{}, "Cookie", "__Host-gatehouse="+session)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account/apps?removed=1" {
+		t.Fatalf("remove access: %d %s", r.StatusCode, r.Body)
+	}
+	if a := e.introspect(t, clientID, secret, tok.AccessToken); a["active"] != false {
+		t.Fatalf("token after removing access: %v", a)
+	}
+	if status, _, body := e.follow(t, conf.AuthCodeURL("s4", oauth2.S256ChallengeOption(v2)), session); status != http.StatusOK || !strings.Contains(body, "Allow Third Party Notes?") {
+		t.Fatalf("sign-in after removing access did not ask again: %d", status)
+	}
+	if r := e.Form(t, "/account/apps/"+appID+"/revoke", url.Values{}, "Cookie", "__Host-gatehouse="+session); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("removing access twice: %d", r.StatusCode)
+	}
+}
+
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(from):]
+	if j := strings.Index(s, to); j >= 0 {
+		return s[:j]
+	}
+	return ""
 }

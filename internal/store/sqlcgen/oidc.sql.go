@@ -119,6 +119,23 @@ func (q *Queries) DeleteExpiredOIDCTokens(ctx context.Context, before time.Time)
 	return result.RowsAffected(), nil
 }
 
+const deleteGrant = `-- name: DeleteGrant :execrows
+DELETE FROM oidc_grants WHERE user_id = $1 AND app_id = $2
+`
+
+type DeleteGrantParams struct {
+	UserID uuid.UUID `json:"user_id"`
+	AppID  uuid.UUID `json:"app_id"`
+}
+
+func (q *Queries) DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteGrant, arg.UserID, arg.AppID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const getActiveToken = `-- name: GetActiveToken :one
 SELECT t.tenant_id, t.id, t.kind, t.app_id, t.user_id, t.session_id, t.auth_request_id, t.family_id, t.token_hash, t.scopes, t.auth_time, t.amr, t.acr, t.created_at, t.expires_at, t.used_at, t.revoked_at, a.client_id
 FROM oidc_tokens t
@@ -671,6 +688,48 @@ func (q *Queries) ListOIDCKeys(ctx context.Context, now time.Time) ([]OIDCKey, e
 	return items, nil
 }
 
+const listUserGrants = `-- name: ListUserGrants :many
+SELECT g.app_id, a.name, a.client_id, g.scopes, g.created_at, g.updated_at
+FROM oidc_grants g JOIN apps a ON a.tenant_id = g.tenant_id AND a.id = g.app_id
+WHERE g.user_id = $1 ORDER BY a.name, g.app_id
+`
+
+type ListUserGrantsRow struct {
+	AppID     uuid.UUID `json:"app_id"`
+	Name      string    `json:"name"`
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (q *Queries) ListUserGrants(ctx context.Context, userID uuid.UUID) ([]ListUserGrantsRow, error) {
+	rows, err := q.db.Query(ctx, listUserGrants, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListUserGrantsRow{}
+	for rows.Next() {
+		var i ListUserGrantsRow
+		if err := rows.Scan(
+			&i.AppID,
+			&i.Name,
+			&i.ClientID,
+			&i.Scopes,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const retireOIDCKeys = `-- name: RetireOIDCKeys :execrows
 UPDATE oidc_keys SET retired_at = $1::timestamptz, expires_at = $2::timestamptz
 WHERE retired_at IS NULL AND active_from < $1::timestamptz AND kid <> $3
@@ -730,6 +789,24 @@ WHERE o.revoked_at IS NULL AND (o.auth_request_id = $1::uuid
 // A reused code revokes every token its first use issued, refresh families included.
 func (q *Queries) RevokeTokensOfAuthRequest(ctx context.Context, authRequestID uuid.UUID) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeTokensOfAuthRequest, authRequestID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeUserAppTokens = `-- name: RevokeUserAppTokens :execrows
+UPDATE oidc_tokens SET revoked_at = now() WHERE user_id = $1 AND app_id = $2 AND revoked_at IS NULL
+`
+
+type RevokeUserAppTokensParams struct {
+	UserID *uuid.UUID `json:"user_id"`
+	AppID  uuid.UUID  `json:"app_id"`
+}
+
+// Taking back an app's access ends every token it holds for the user.
+func (q *Queries) RevokeUserAppTokens(ctx context.Context, arg RevokeUserAppTokensParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeUserAppTokens, arg.UserID, arg.AppID)
 	if err != nil {
 		return 0, err
 	}
