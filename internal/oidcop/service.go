@@ -67,10 +67,3 @@ func tenantFrom(ctx context.Context) (tenant.Tenant, error) {
 	}
 	return t, nil
 }
-
-// RotateKeys publishes a new signing key for the tenant; it signs once every node has
-// published it (gatehouse tenant rotate-keys). The previous key stays published until
-// every token it signed has expired.
-func (s *Service) RotateKeys(ctx context.Context, t tenant.Tenant) (kid string, activeFrom time.Time, err error) {
-	return s.keys.rotate(ctx, t.ID)
-}
