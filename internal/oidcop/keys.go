@@ -151,7 +151,7 @@ func (k *keyring) next(ctx context.Context, q *sqlcgen.Queries, tenantID uuid.UU
 // at once: no token was signed, so no verifier needs the lead, and there is nothing else
 // to sign with meanwhile.
 func (k *keyring) rotate(ctx context.Context, tenantID uuid.UUID, who audit.Who) (kid string, at time.Time, first bool, err error) {
-	now := k.now()
+	now := k.now().Truncate(time.Microsecond) // as stored: the times returned are the row's
 	err = k.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
 		rows, err := q.ListOIDCKeys(ctx, now)
 		if err != nil {
