@@ -90,7 +90,7 @@ func TestKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	clk := testutil.NewClock()
 	clk.Advance(-time.Duration(clk.Now().Nanosecond() % 1000)) // whole microseconds, as PostgreSQL stores times
-	d := testutil.FreshDB(t) // the test moves the clock by days: no other server's housekeeping on its tenants
+	d := testutil.FreshDB(t)                                   // the test moves the clock by days: no other server's housekeeping on its tenants
 	srv := testutil.NewServer(t, d, testutil.WithClock(clk))
 	e := newEnv(t, srv, "keys")
 	other := newEnv(t, srv, "keys-other")
