@@ -198,7 +198,11 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 		if len(f.Apps) == 0 {
 			continue
 		}
-		if _, err := a.OIDC.ApplyDeclared(ctx, tenant.Tenant{}, f, env.Getenv, true); err != nil {
+		t, err := a.Tenants.Get(ctx, f.Slug)
+		if err != nil && !tenant.IsNotFound(err) {
+			return userError(err)
+		}
+		if _, err := a.OIDC.ApplyDeclared(ctx, t, f, env.Getenv, true); err != nil {
 			return userError(fmt.Errorf("%s: %w", f.Path, err))
 		}
 	}
