@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
@@ -329,5 +330,17 @@ func TestTenantRotateKeys(t *testing.T) {
 	}
 	if r := run(ctx, env, "tenant", "rotate-keys", "no-such-tenant"); r.err == nil {
 		t.Fatal("rotate-keys of an unknown tenant succeeded")
+	}
+}
+
+// TestExampleTenantFilesDryRun: the sample files in tenants/ pass a dry run, their apps'
+// settings included (which only the OpenID Provider checks).
+func TestExampleTenantFilesDryRun(t *testing.T) {
+	t.Parallel()
+	d := testutil.FreshDB(t) // the samples' slugs (acme, globex) are not created by other tests here
+	env := map[string]string{"DATABASE_URL": d.AppURL, "GATEHOUSE_SECRET_KEY": secretbox.NewKey()}
+	r := run(context.Background(), env, "tenants", "apply", "../../tenants", "--dry-run")
+	if r.err != nil || !strings.Contains(r.stdout, "create app acme-reports (tenant acme)\n  client_secret: generated, shown once") {
+		t.Fatalf("dry run of tenants/: %v\n%s", r.err, r.stdout)
 	}
 }
