@@ -154,7 +154,7 @@ func (s *Service) merge(a App, in AppInput, creating bool) (App, error) {
 		a.FirstParty = *in.FirstParty
 	}
 	if in.AllowedScopes != nil {
-		a.AllowedScopes = nil
+		a.AllowedScopes = []string{} // an empty list is stored as one, never as NULL
 		for _, sc := range *in.AllowedScopes {
 			if !slices.Contains(knownScopes, sc) {
 				return a, invalidApp("allowed_scopes", "scopes are openid, profile, email and offline_access")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
@@ -44,5 +45,29 @@ func TestSetSecret(t *testing.T) {
 				t.Fatalf("secret for a public app: %v", err)
 			}
 		}
+	}
+}
+
+// TestApplyDeclaredEmptyScopes: a declaration with allowed_scopes: [] is an app allowed no
+// scope (stored as an empty list), and applying it again changes nothing.
+func TestApplyDeclaredEmptyScopes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testutil.PackageDB(t)
+	srv := testutil.NewServer(t, d)
+	ten := testutil.NewTenant(t, d, "declscopes")
+	f := tenant.File{Slug: ten.Slug, Path: "x.yaml", Apps: []tenant.AppDecl{{ClientID: "no-scopes-app", Name: "None", Type: "confidential",
+		GrantTypes: []string{"client_credentials"}, AllowedScopes: []string{}}}}
+	getenv := func(string) string { return "" }
+	changes, err := srv.App.OIDC.ApplyDeclared(ctx, ten, f, getenv, false)
+	if err != nil || len(changes) != 1 || changes[0].Action != "create" || changes[0].Secret == "" {
+		t.Fatalf("apply: %+v %v", changes, err)
+	}
+	apps, err := srv.App.OIDC.ListApps(ctx, ten)
+	if err != nil || len(apps) != 1 || apps[0].AllowedScopes == nil || len(apps[0].AllowedScopes) != 0 {
+		t.Fatalf("apps: %+v %v", apps, err)
+	}
+	if changes, err := srv.App.OIDC.ApplyDeclared(ctx, ten, f, getenv, false); err != nil || len(changes) != 0 {
+		t.Fatalf("re-apply: %+v %v", changes, err)
 	}
 }
