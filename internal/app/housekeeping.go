@@ -22,7 +22,7 @@ func (a *App) housekeepingJobs(workers *river.Workers) ([]*river.PeriodicJob, er
 	if err != nil {
 		return nil, err
 	}
-	rotation, err := housekeeping.NewRotationWorker(a.store, a.Tenants, a.Accounts, a.SSO, housekeeping.BatchSize, a.logger)
+	rotation, err := housekeeping.NewRotationWorker(a.store, a.Tenants, a.Accounts, a.SSO, a.OIDC, housekeeping.BatchSize, a.logger)
 	if err != nil {
 		return nil, err
 	}

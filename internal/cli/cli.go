@@ -34,6 +34,7 @@ Usage:
   gatehouse tenant create SLUG --name NAME [--admin-email EMAIL]
   gatehouse tenant list|show SLUG|suspend SLUG|activate SLUG
   gatehouse tenant delete SLUG [--grace 720h]
+  gatehouse tenant rotate-keys SLUG [--json]       a new OpenID signing key (signs after 2 minutes)
   gatehouse tenants apply DIR [--dry-run]
   gatehouse version
   gatehouse healthcheck [URL]                      exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
@@ -52,14 +54,14 @@ var setupLinkNote = "setup link (shown once, also mailed, valid " + strconv.Itoa
 
 func runTenant(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: gatehouse tenant create|list|show|suspend|activate|delete", errUsage)
+		return fmt.Errorf("%w: gatehouse tenant create|list|show|suspend|activate|delete|rotate-keys", errUsage)
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("tenant "+sub, env)
 	name := fs.String("name", "", "create: display name")
 	adminEmail := fs.String("admin-email", "", "create: email of the first owner")
 	grace := fs.Duration("grace", 720*time.Hour, "delete: purge every row after this long (0: now)")
-	asJSON := fs.Bool("json", false, "list/show: print JSON")
+	asJSON := fs.Bool("json", false, "list/show/rotate-keys: print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -143,6 +145,27 @@ func runTenant(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintf(env.Stdout, "tenant %s suspended; every row is purged after %s\n", t.Slug, t.PurgeAfter.UTC().Format(time.RFC3339))
 		}
 		return nil
+	case "rotate-keys":
+		t, err := svc.Get(ctx, pos[0])
+		if err != nil {
+			return userError(err)
+		}
+		rot, err := a.OIDC.RotateKeys(ctx, t, audit.Who{ActorLabel: "operator"})
+		if err != nil {
+			return userError(err)
+		}
+		if *asJSON {
+			return json.NewEncoder(env.Stdout).Encode(rot)
+		}
+		fmt.Fprintf(env.Stdout, "tenant %s: new signing key %s, published in the JWKS now\n", t.Slug, rot.Kid)
+		if rot.PreviousUntil == nil {
+			fmt.Fprintf(env.Stdout, "  signs from %s (the tenant's first key: at once)\n", rot.SignsFrom.UTC().Format(time.RFC3339))
+			return nil
+		}
+		fmt.Fprintf(env.Stdout, "  signs from %s (once every node publishes it)\n", rot.SignsFrom.UTC().Format(time.RFC3339))
+		fmt.Fprintf(env.Stdout, "  the keys it replaces stay published until %s (every token they signed has expired by then)\n",
+			rot.PreviousUntil.UTC().Format(time.RFC3339))
+		return nil
 	}
 	return fmt.Errorf("%w: unknown tenant command %q", errUsage, sub)
 }
@@ -169,6 +192,20 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer closeApp()
+	// Apps are checked before anything is written (settings, and the secrets their
+	// client_secret_env names), so a mistake there changes nothing either.
+	for _, f := range files {
+		if len(f.Apps) == 0 {
+			continue
+		}
+		t, err := a.Tenants.Get(ctx, f.Slug)
+		if err != nil && !tenant.IsNotFound(err) {
+			return userError(err)
+		}
+		if _, err := a.OIDC.ApplyDeclared(ctx, t, f, env.Getenv, true); err != nil {
+			return userError(fmt.Errorf("%s: %w", f.Path, err))
+		}
+	}
 	changes, err := a.Tenants.Apply(ctx, files, *dryRun)
 	if err != nil {
 		return userError(err)
@@ -218,8 +255,42 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 			return userError(fmt.Errorf("%s: %w", f.Path, err))
 		}
 	}
+	if err := applyApps(ctx, a, files, env, *dryRun); err != nil {
+		return err
+	}
 	if *dryRun {
 		fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
+	}
+	return nil
+}
+
+// applyApps applies the apps: of each file (one transaction per tenant) and prints each
+// change, and each generated client secret once.
+func applyApps(ctx context.Context, a *app.App, files []tenant.File, env Env, dryRun bool) error {
+	for _, f := range files {
+		if len(f.Apps) == 0 && !f.PruneApps {
+			continue
+		}
+		t, err := a.Tenants.Get(ctx, f.Slug)
+		if err != nil && !(dryRun && tenant.IsNotFound(err)) {
+			return userError(err)
+		}
+		changes, err := a.OIDC.ApplyDeclared(ctx, t, f, env.Getenv, dryRun)
+		if err != nil {
+			return userError(fmt.Errorf("%s: %w", f.Path, err))
+		}
+		for _, c := range changes {
+			head, rest, _ := strings.Cut(c.String(), "\n")
+			fmt.Fprintf(env.Stdout, "%s (tenant %s)\n", head, f.Slug)
+			if rest != "" {
+				fmt.Fprintln(env.Stdout, rest)
+			}
+		}
+		for _, c := range changes {
+			if c.Secret != "" {
+				fmt.Fprintf(env.Stdout, "client secret of app %s (tenant %s), shown once; store it in your app's secret store:\n  %s\n", c.ClientID, f.Slug, c.Secret)
+			}
+		}
 	}
 	return nil
 }

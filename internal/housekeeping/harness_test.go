@@ -68,7 +68,7 @@ func workers(t *testing.T, a *app.App, batch int) *river.Workers {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotation, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, a.SSO, batch, logger)
+	rotation, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, a.SSO, a.OIDC, batch, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@
 //   - housekeeping.tenant_purge, every minute: tenants past their deletion grace period are
 //     purged (tenant.Service.PurgeDue).
 //   - housekeeping.rotation, every minute: the per-tenant housekeeping — sweep of expired
-//     rows, SSO certificate-expiry notices, the safety net for scheduled account purges — on
+//     rows, SSO certificate-expiry notices, the OpenID Provider's signing keys (scheduled
+//     rotation, retirement of superseded keys, deletion of expired ones) and its expired
+//     authorization requests and tokens, the safety net for scheduled account purges — on
 //     the next BatchSize tenants. The position is stored in the database (migration 000012),
 //     so a restart or a new leader continues the rotation rather than starting it over.
 //   - housekeeping.metadata_refresh, every GATEHOUSE_SSO_METADATA_REFRESH: IdP metadata URLs

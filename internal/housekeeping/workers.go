@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -59,6 +60,7 @@ type RotationWorker struct {
 	tenants  *tenant.Service
 	accounts *account.Service
 	sso      *sso.Service
+	oidc     *oidcop.Service
 	batch    int
 	logger   *slog.Logger
 }
@@ -66,7 +68,7 @@ type RotationWorker struct {
 // NewRotationWorker returns the worker, which visits batch tenants per run (BatchSize in
 // production); it refuses a missing dependency.
 func NewRotationWorker(st *store.Store, tenants *tenant.Service, accounts *account.Service, ssoSvc *sso.Service,
-	batch int, logger *slog.Logger) (*RotationWorker, error) {
+	oidc *oidcop.Service, batch int, logger *slog.Logger) (*RotationWorker, error) {
 	switch {
 	case st == nil:
 		return nil, errors.New("housekeeping: rotation: no store")
@@ -76,20 +78,23 @@ func NewRotationWorker(st *store.Store, tenants *tenant.Service, accounts *accou
 		return nil, errors.New("housekeeping: rotation: no account service")
 	case ssoSvc == nil:
 		return nil, errors.New("housekeeping: rotation: no SSO service")
+	case oidc == nil:
+		return nil, errors.New("housekeeping: rotation: no OpenID Provider service")
 	case logger == nil:
 		return nil, errors.New("housekeeping: rotation: no logger")
 	case batch < 1:
 		return nil, fmt.Errorf("housekeeping: rotation: batch of %d tenants", batch)
 	}
-	return &RotationWorker{store: st, tenants: tenants, accounts: accounts, sso: ssoSvc, batch: batch, logger: logger}, nil
+	return &RotationWorker{store: st, tenants: tenants, accounts: accounts, sso: ssoSvc, oidc: oidc, batch: batch, logger: logger}, nil
 }
 
 // Timeout bounds a run (a batch takes seconds).
 func (*RotationWorker) Timeout(*river.Job[RotationArgs]) time.Duration { return 10 * time.Minute }
 
 // Work claims the next batch of tenants and runs their housekeeping: the sweep of expired
-// rows, the SSO certificate-expiry notices and the safety net for scheduled account purges.
-// One tenant's failure does not stop the others; the run reports all of them.
+// rows, the SSO certificate-expiry notices, the OpenID Provider's signing keys (scheduled
+// rotation, retirement, deletion) and expired authorization requests and tokens, and the
+// safety net for scheduled account purges. One tenant's failure does not stop the others; the run reports all of them.
 func (w *RotationWorker) Work(ctx context.Context, _ *river.Job[RotationArgs]) error {
 	batch, err := w.claim(ctx)
 	if err != nil {
@@ -103,7 +108,8 @@ func (w *RotationWorker) Work(ctx context.Context, _ *river.Job[RotationArgs]) e
 	}
 	errs := errors.Join(
 		report(w.tenants.Sweep(ctx, batch), "sweep of expired rows failed; the next round retries"),
-		report(w.sso.CertificateNotices(ctx, batch), "sso certificate notices failed; the next round retries"))
+		report(w.sso.CertificateNotices(ctx, batch), "sso certificate notices failed; the next round retries"),
+		report(w.oidc.Maintain(ctx, batch), "oidc key maintenance or sweep failed; the next round retries"))
 	for _, t := range batch {
 		_, err := w.accounts.PurgeDue(ctx, t)
 		errs = errors.Join(errs, report(err, "account purge failed; the next round retries", "tenant", t.Slug))

@@ -31,27 +31,31 @@ func TestWorkersRefuseMissingDependencies(t *testing.T) {
 		"purge without tenants": func() error { _, err := housekeeping.NewTenantPurgeWorker(nil, logger); return err },
 		"purge without logger":  func() error { _, err := housekeeping.NewTenantPurgeWorker(a.Tenants, nil); return err },
 		"rotation without store": func() error {
-			_, err := housekeeping.NewRotationWorker(nil, a.Tenants, a.Accounts, a.SSO, 1, logger)
+			_, err := housekeeping.NewRotationWorker(nil, a.Tenants, a.Accounts, a.SSO, a.OIDC, 1, logger)
 			return err
 		},
 		"rotation without tenants": func() error {
-			_, err := housekeeping.NewRotationWorker(a.Store(), nil, a.Accounts, a.SSO, 1, logger)
+			_, err := housekeeping.NewRotationWorker(a.Store(), nil, a.Accounts, a.SSO, a.OIDC, 1, logger)
 			return err
 		},
 		"rotation without accounts": func() error {
-			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, nil, a.SSO, 1, logger)
+			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, nil, a.SSO, a.OIDC, 1, logger)
 			return err
 		},
 		"rotation without sso": func() error {
-			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, nil, 1, logger)
+			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, nil, a.OIDC, 1, logger)
+			return err
+		},
+		"rotation without oidc": func() error {
+			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, a.SSO, nil, 1, logger)
 			return err
 		},
 		"rotation without logger": func() error {
-			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, a.SSO, 1, nil)
+			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, a.SSO, a.OIDC, 1, nil)
 			return err
 		},
 		"rotation with an empty batch": func() error {
-			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, a.SSO, 0, logger)
+			_, err := housekeeping.NewRotationWorker(a.Store(), a.Tenants, a.Accounts, a.SSO, a.OIDC, 0, logger)
 			return err
 		},
 		"refresh without tenants": func() error { _, err := housekeeping.NewMetadataRefreshWorker(nil, a.SSO, logger); return err },

@@ -154,7 +154,7 @@ func (s *Service) merge(a App, in AppInput, creating bool) (App, error) {
 		a.FirstParty = *in.FirstParty
 	}
 	if in.AllowedScopes != nil {
-		a.AllowedScopes = []string{}
+		a.AllowedScopes = []string{} // an empty list is stored as one, never as NULL
 		for _, sc := range *in.AllowedScopes {
 			if !slices.Contains(knownScopes, sc) {
 				return a, invalidApp("allowed_scopes", "scopes are openid, profile, email and offline_access")
@@ -163,9 +163,6 @@ func (s *Service) merge(a App, in AppInput, creating bool) (App, error) {
 				a.AllowedScopes = append(a.AllowedScopes, sc)
 			}
 		}
-	}
-	if len(a.AllowedScopes) == 0 {
-		return a, invalidApp("allowed_scopes", "give at least one scope")
 	}
 	if in.GrantTypes != nil {
 		a.GrantTypes = []string{}
@@ -180,6 +177,10 @@ func (s *Service) merge(a App, in AppInput, creating bool) (App, error) {
 	}
 	if len(a.GrantTypes) == 0 {
 		return a, invalidApp("grant_types", "give at least one grant type")
+	}
+	if slices.Contains(a.GrantTypes, "authorization_code") && !slices.Contains(a.AllowedScopes, "openid") {
+		// An app that signs users in needs openid; a machine-to-machine app may have no scope.
+		return a, invalidApp("allowed_scopes", "an app that signs users in needs the openid scope")
 	}
 	if a.Type == "public" && slices.Contains(a.GrantTypes, "client_credentials") {
 		return a, invalidApp("grant_types", "client_credentials needs a confidential app (it has a secret)")

@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -86,12 +87,7 @@ func (k *keyring) keys(ctx context.Context, tenantID uuid.UUID) (*tenantKeys, er
 			return err
 		}
 		if needsKey(rows, now) {
-			first := len(rows) == 0 || !anyActive(rows, now)
-			at := now.Add(publishLead)
-			if first {
-				at = now // nothing signs yet: the first key signs at once
-			}
-			if _, err := k.insert(ctx, q, tenantID, now, at); err != nil {
+			if _, err := k.next(ctx, q, tenantID, rows, now); err != nil {
 				return err
 			}
 			rows, err = q.ListOIDCKeys(ctx, now)
@@ -133,23 +129,57 @@ func needsKey(rows []sqlcgen.OIDCKey, now time.Time) bool {
 	return now.Sub(newest.ActiveFrom) >= keyLifetime-publishLead
 }
 
-// rotate publishes a new key that signs after publishLead (gatehouse tenant rotate-keys).
-func (k *keyring) rotate(ctx context.Context, tenantID uuid.UUID) (string, time.Time, error) {
-	now := k.now()
-	var kid string
+// next creates the key that follows rows: the first key signs at once (nothing signs
+// yet); a successor is published now and signs after publishLead. A rotation (not the
+// first key) is audited as scheduled.
+func (k *keyring) next(ctx context.Context, q *sqlcgen.Queries, tenantID uuid.UUID, rows []sqlcgen.OIDCKey, now time.Time) (string, error) {
+	first := len(rows) == 0 || !anyActive(rows, now)
 	at := now.Add(publishLead)
-	err := k.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
-		var err error
-		kid, err = k.insert(ctx, q, tenantID, now, at)
-		return err
+	if first {
+		at = now
+	}
+	kid, err := k.insert(ctx, q, tenantID, now, at)
+	if err != nil || first {
+		return kid, err
+	}
+	return kid, audit.Record(ctx, q, audit.Who{ActorLabel: "system"}, audit.Event{Action: audit.OIDCKeysRotated, SubjectLabel: kid,
+		Details: map[string]any{"kid": kid, "signs_from": at, "reason": "scheduled"}})
+}
+
+// rotate publishes a new key that signs after publishLead (gatehouse tenant rotate-keys),
+// audited in the same transaction. A tenant without a signing key yet gets one that signs
+// at once: no token was signed, so no verifier needs the lead, and there is nothing else
+// to sign with meanwhile.
+func (k *keyring) rotate(ctx context.Context, tenantID uuid.UUID, who audit.Who) (kid string, at time.Time, first bool, err error) {
+	now := k.now().Truncate(time.Microsecond) // as stored: the times returned are the row's
+	err = k.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		rows, err := q.ListOIDCKeys(ctx, now)
+		if err != nil {
+			return err
+		}
+		at, first = now.Add(publishLead), !anyActive(rows, now)
+		if first {
+			at = now
+		}
+		if kid, err = k.insert(ctx, q, tenantID, now, at); err != nil {
+			return err
+		}
+		return audit.Record(ctx, q, who, audit.Event{Action: audit.OIDCKeysRotated, SubjectLabel: kid,
+			Details: map[string]any{"kid": kid, "signs_from": at, "reason": "on demand"}})
 	})
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("oidc key rotation: %w", err)
+		return "", time.Time{}, false, fmt.Errorf("oidc key rotation: %w", err)
 	}
+	k.forget(tenantID)
+	return kid, at, first, nil
+}
+
+// forget drops the tenant's cached keys in this process (other nodes reload within
+// keyCacheTTL, shorter than publishLead).
+func (k *keyring) forget(tenantID uuid.UUID) {
 	k.mu.Lock()
 	delete(k.cache, tenantID)
 	k.mu.Unlock()
-	return kid, at, nil
 }
 
 func (k *keyring) insert(ctx context.Context, q *sqlcgen.Queries, tenantID uuid.UUID, now, activeFrom time.Time) (string, error) {
@@ -219,12 +249,49 @@ func (k *keyring) open(tenantID uuid.UUID, rows []sqlcgen.OIDCKey, now time.Time
 	return tk, nil
 }
 
+// KeyMaintenance is what MaintainKeys did to a tenant's keys.
+type KeyMaintenance struct {
+	Rotated string // the kid of the successor published, or ""
+	Retired int64  // keys that stopped signing (superseded by the current key)
+	Deleted int64  // keys whose tokens have all expired, gone from the JWKS
+}
+
+// maintain publishes the successor of a key near the end of its lifetime (so a tenant
+// without traffic rotates too), retires the keys superseded by the current signer (they
+// stay published for retireGrace) and deletes those whose grace has passed. A tenant with
+// no key (one that never signed) gets none.
+func (k *keyring) maintain(ctx context.Context, tenantID uuid.UUID) (KeyMaintenance, error) {
+	var m KeyMaintenance
+	now := k.now()
+	err := k.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+		m = KeyMaintenance{}
+		rows, err := q.ListOIDCKeys(ctx, now)
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		if needsKey(rows, now) {
+			if m.Rotated, err = k.next(ctx, q, tenantID, rows, now); err != nil {
+				return err
+			}
+		}
+		m.Retired, m.Deleted, err = k.retire(ctx, q, now)
+		return err
+	})
+	if err != nil {
+		return KeyMaintenance{}, fmt.Errorf("oidc key maintenance: %w", err)
+	}
+	if m != (KeyMaintenance{}) {
+		k.forget(tenantID)
+	}
+	return m, nil
+}
+
 // retire marks the keys superseded by the current signer and deletes those whose grace
-// has passed (housekeeping).
-func (k *keyring) retire(ctx context.Context, q *sqlcgen.Queries, now time.Time) error {
+// has passed.
+func (k *keyring) retire(ctx context.Context, q *sqlcgen.Queries, now time.Time) (retired, deleted int64, err error) {
 	rows, err := q.ListOIDCKeys(ctx, now)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	var current *sqlcgen.OIDCKey
 	for i := range rows {
@@ -234,10 +301,10 @@ func (k *keyring) retire(ctx context.Context, q *sqlcgen.Queries, now time.Time)
 	}
 	if current != nil {
 		exp := current.ActiveFrom.Add(retireGrace)
-		if _, err := q.RetireOIDCKeys(ctx, sqlcgen.RetireOIDCKeysParams{ActiveFrom: current.ActiveFrom, ExpiresAt: exp, Kid: current.Kid}); err != nil {
-			return err
+		if retired, err = q.RetireOIDCKeys(ctx, sqlcgen.RetireOIDCKeysParams{ActiveFrom: current.ActiveFrom, ExpiresAt: exp, Kid: current.Kid}); err != nil {
+			return 0, 0, err
 		}
 	}
-	_, err = q.DeleteExpiredOIDCKeys(ctx, now)
-	return err
+	deleted, err = q.DeleteExpiredOIDCKeys(ctx, now)
+	return retired, deleted, err
 }

@@ -82,10 +82,3 @@ func callerFrom(ctx context.Context) audit.Who {
 	r, _ := ctx.Value(requestKey{}).(request)
 	return r.who
 }
-
-// RotateKeys publishes a new signing key for the tenant; it signs once every node has
-// published it (gatehouse tenant rotate-keys). The previous key stays published until
-// every token it signed has expired.
-func (s *Service) RotateKeys(ctx context.Context, t tenant.Tenant) (kid string, activeFrom time.Time, err error) {
-	return s.keys.rotate(ctx, t.ID)
-}

@@ -41,6 +41,11 @@ type File struct {
 	// SSOConnections are the tenant's SAML connections (applied by the sso package after
 	// the tenant itself). Additive: connections not listed are left alone.
 	SSOConnections []SSOConnection `json:"sso_connections,omitempty"`
+	// Apps are the tenant's OAuth 2 / OpenID Connect clients (applied by the oidcop
+	// package after the tenant). Additive unless PruneApps: apps not listed are left alone.
+	Apps []AppDecl `json:"apps,omitempty"`
+	// PruneApps deletes the tenant's apps that Apps does not list (with their tokens).
+	PruneApps bool `json:"prune_apps,omitempty"`
 }
 
 // SSOConnection declares one SAML connection. The IdP comes from metadata_url (fetched
@@ -198,6 +203,9 @@ func ParseFile(b []byte) (File, error) {
 			return File{}, at(field, errors.New("give exactly one of metadata_url and metadata_file"))
 		}
 		seenConn[c.Slug] = true
+	}
+	if err := validateApps(f.Apps, at); err != nil {
+		return File{}, err
 	}
 	for role, emails := range f.Roles {
 		if !slices.Contains(authz.Roles, role) {

@@ -351,6 +351,12 @@ func TestLoadDirNamesLines(t *testing.T) {
 		{"slug: a\nname: A\n\nsso_conections: []\n", `a.yaml:4: unknown field "sso_conections"`},
 		{"slug: a\nname: A\nroles:\n  king: [x@a.example]\n", "a.yaml:4: roles.king"},
 		{"slug: a\nname: A\nroles:\n  admin: [x@a.example, nope]\n", "a.yaml:4: roles.admin[1]"},
+		{"slug: a\nname: A\napps:\n  - client_id: Short\n    name: X\n", "a.yaml:4: apps[0].client_id"},
+		{"slug: a\nname: A\napps:\n  - client_id: web-client\n    name: X\n  - client_id: web-client\n    name: Y\n", `a.yaml:6: apps[1].client_id: "web-client" is declared twice`},
+		{"slug: a\nname: A\napps:\n  - client_id: web-client\n    name: X\n    type: public\n    client_secret_env: WEB_SECRET\n", "a.yaml:7: apps[0].client_secret_env: a public app has no secret"},
+		{"slug: a\nname: A\napps:\n  - client_id: web-client\n    name: X\n    client_secret_env: web-secret\n", "a.yaml:6: apps[0].client_secret_env"},
+		{"slug: a\nname: A\napps:\n  - client_id: web-client\n", "apps[0].name: required"},
+		{"slug: a\nname: A\napps:\n  - client_id: web-client\n    name: X\n    secret: hunter2\n", `a.yaml:6: unknown field "secret"`},
 	}
 	for _, tt := range tests {
 		dir := t.TempDir()
