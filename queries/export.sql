@@ -34,3 +34,11 @@ SELECT created_at, updated_at FROM password_credentials WHERE user_id = @user_id
 
 -- name: ExportSSOAttempts :many
 SELECT id, connection_id, reference, mode, success, reason, details, created_at FROM sso_attempts WHERE user_id = @user_id ORDER BY created_at;
+
+-- name: ExportSessionApps :many
+-- The apps each of the user's sessions signed in to (OpenID Provider).
+SELECT x.session_id, a.client_id, a.name AS app_name, x.created_at
+FROM oidc_session_apps x
+JOIN sessions s ON s.tenant_id = x.tenant_id AND s.id = x.session_id
+JOIN apps a ON a.tenant_id = x.tenant_id AND a.id = x.app_id
+WHERE s.user_id = @user_id ORDER BY x.created_at;

@@ -42,6 +42,7 @@ var Registry = map[string]Handling{
 	"sso_attempts":         {Export: "the user's successful SSO sign-ins with what the IdP sent", Erase: "cascade from users; failed attempts name no user and are deleted after 30 days"},
 	"saml_requests":        {Export: "nothing: pending requests name no user", Erase: "expire within minutes, deleted after a day"},
 	"saml_replay":          {Export: "nothing: message ids only", Erase: "deleted when they expire"},
+	"oidc_session_apps":    {Export: "the apps each session signed in to (app name, client_id, when)", Erase: "cascade from sessions (and so from users)"},
 	"deletion_receipts":    {Export: "nothing: written after the user is gone, keyed by a pseudonym", Erase: "kept for the tenant (no personal data)"},
 }
 
@@ -79,6 +80,7 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 			{"invitations", func() (any, error) { return q.ExportInvitationsSent(ctx, &userID) }},
 			{"sso_identities", func() (any, error) { return q.ListSSOIdentitiesOfUser(ctx, userID) }},
 			{"sso_attempts", func() (any, error) { return q.ExportSSOAttempts(ctx, &userID) }},
+			{"oidc_session_apps", func() (any, error) { return q.ExportSessionApps(ctx, userID) }},
 		}
 		for _, s := range steps {
 			v, err := s.get()

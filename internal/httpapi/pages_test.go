@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/accounthttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/oidchttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
@@ -92,6 +93,9 @@ func samples() map[string]any {
 		"message":        kit.MessageView{Heading: "Done", Text: "It worked.", LinkText: "Back", Link: "/account"},
 		"error":          kit.ErrorView{Heading: "Not found", Message: "There is nothing here.", Code: "not_found"},
 		"sso_continue":   kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
+		"logout_confirm": oidchttp.LogoutConfirmView{AppName: "Acme CRM", Email: "ada@acme.example", IDTokenHint: "eyJ.hint.sig",
+			ClientID: "crm", PostLogoutRedirectURI: "https://crm.example/signed-out", State: "s1"},
+		"signed_out": oidchttp.SignedOutView{AppName: "Acme CRM", UnknownRedirect: true},
 	}
 }
 
