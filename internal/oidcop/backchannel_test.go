@@ -20,7 +20,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
-// allowPrivate lets the outbound client reach the tests' loopback receivers.
+// allowPrivate lets the outbound client reach the tests' loopback receivers. Tests that
+// deliver back-channel logout use a database of their own: any server on a database works
+// its jobs, and the package's other servers refuse loopback URIs.
 var allowPrivate = testutil.WithConfig(func(c *config.Config) { c.OutboundAllowPrivate = true })
 
 // receiver is an app's back-channel logout endpoint, as an app would write it with a JWT
@@ -221,7 +223,7 @@ func (a *rp) signIn(t *testing.T, ctx context.Context, e *env, session string) (
 // exactly the ended sessions are ever announced. The ended sessions' tokens are revoked.
 func TestBackchannelLogout(t *testing.T) {
 	t.Parallel()
-	d := testutil.PackageDB(t)
+	d := testutil.FreshDB(t)
 	srv := testutil.NewServer(t, d, allowPrivate)
 	e := newEnv(t, srv, "opbcl")
 	ctx := oidc.ClientContext(context.Background(), e.hc)
@@ -333,7 +335,7 @@ func TestBackchannelLogout(t *testing.T) {
 // app's receiver hears of it.
 func TestSessionEndStopsRefreshOnAnotherNode(t *testing.T) {
 	t.Parallel()
-	d := testutil.PackageDB(t)
+	d := testutil.FreshDB(t)
 	one := testutil.NewServer(t, d, allowPrivate)
 	two := testutil.NewServer(t, d, allowPrivate)
 	e := newEnv(t, one, "opnodes")

@@ -123,7 +123,8 @@ func withState(raw, state string) string {
 // verifyHint checks an id_token_hint: an RS256 JWT signed by one of this tenant's
 // published keys, issued by this tenant's issuer to one of its apps. An expired hint is
 // accepted (RP-Initiated Logout 1.0 §4: the app's session may have outlived it); access
-// and logout tokens, signed by the same keys, are not ID tokens.
+// and logout tokens, signed by the same keys (and typed JWT by the library for access
+// tokens), are told apart by their claims.
 func (s *Service) verifyHint(ctx context.Context, t tenant.Tenant, raw string) (*hint, error) {
 	if len(raw) > 8192 {
 		return nil, ErrInvalidLogout
@@ -153,12 +154,15 @@ func (s *Service) verifyHint(ctx context.Context, t tenant.Tenant, raw string) (
 	var extra struct {
 		SID    string         `json:"sid"`
 		AZP    string         `json:"azp"`
+		Scope  *string        `json:"scope"`
 		Events map[string]any `json:"events"`
 	}
 	if err := tok.Claims(key.Key, &std, &extra); err != nil {
 		return nil, ErrInvalidLogout
 	}
-	if std.Issuer != s.Issuer(t) || std.Subject == "" || len(std.Audience) == 0 || extra.Events != nil {
+	// Access tokens (jti, scope) and logout tokens (jti, events) share the keys; Gatehouse's
+	// ID tokens carry neither.
+	if std.Issuer != s.Issuer(t) || std.Subject == "" || len(std.Audience) == 0 || std.ID != "" || extra.Scope != nil || extra.Events != nil {
 		return nil, ErrInvalidLogout
 	}
 	clientID := std.Audience[0]
