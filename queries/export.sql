@@ -52,3 +52,10 @@ WHERE t.user_id = @user_id ORDER BY t.created_at;
 SELECT a.name AS app, a.client_id, r.done, r.created_at, r.expires_at
 FROM oidc_auth_requests r JOIN apps a ON a.tenant_id = r.tenant_id AND a.id = r.app_id
 WHERE r.user_id = @user_id ORDER BY r.created_at;
+-- name: ExportSessionApps :many
+-- The apps each of the user's sessions signed in to (OpenID Provider).
+SELECT x.session_id, a.client_id, a.name AS app_name, x.created_at
+FROM oidc_session_apps x
+JOIN sessions s ON s.tenant_id = x.tenant_id AND s.id = x.session_id
+JOIN apps a ON a.tenant_id = x.tenant_id AND a.id = x.app_id
+WHERE s.user_id = @user_id ORDER BY x.created_at;

@@ -31,29 +31,31 @@ WHERE user_id = @user_id AND revoked_at IS NULL AND expires_at > now() AND last_
 ORDER BY last_active_at DESC;
 
 -- name: RevokeSession :many
--- Returns the token hash for the revocation broadcast, and notifies it on commit.
+-- Returns the session id (for what a session end fans out to: internal/session's Ender)
+-- and the token hash for the revocation broadcast, and notifies it on commit. The other
+-- revocations below return the same.
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
     WHERE id = @id AND user_id = @user_id AND revoked_at IS NULL
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: RevokeUserSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
     WHERE user_id = @user_id AND revoked_at IS NULL
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: RevokeOtherSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
     WHERE user_id = @user_id AND id <> @keep_id AND revoked_at IS NULL
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: EvictOldestSessions :many
 -- Keeps the newest @keep active sessions of the user, revoking the rest.
@@ -65,9 +67,9 @@ WITH r AS (
         ORDER BY s2.created_at DESC
         OFFSET @keep::int
     )
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: DeleteDeadSessions :execrows
 -- Revoked and expired sessions are kept a day (for the user's and admins' view of recent

@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/export"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
-	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -58,7 +57,7 @@ func (s *Service) RequestDeletion(ctx context.Context, t tenant.Tenant, userID u
 		if err != nil {
 			return err
 		}
-		if revoked, err = session.RevokeAll(ctx, q, u.ID, "account_deletion"); err != nil {
+		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, u.ID, "account_deletion"); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, q, by, audit.Event{Action: audit.DeletionRequested, SubjectID: u.ID, SubjectLabel: u.Email,

@@ -68,7 +68,7 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 	}
 	var u User
 	var revoked [][]byte
-	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+	err = s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		row, err := q.ConsumeEmailToken(ctx, sqlcgen.ConsumeEmailTokenParams{TokenHash: hash, Purposes: linkPurposes[LinkUndo]})
 		if errors.Is(err, store.ErrNotFound) {
 			return consumeFailed(ctx, q, hash, linkPurposes[LinkUndo])
@@ -88,7 +88,7 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 				return err
 			}
 		}
-		if revoked, err = session.RevokeAll(ctx, q, row.UserID, "email_change_undone"); err != nil {
+		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, row.UserID, "email_change_undone"); err != nil {
 			return err
 		}
 		u = userFromRow(restored)

@@ -169,7 +169,7 @@ func (s *Service) startSession(ctx context.Context, tx pgx.Tx, q *sqlcgen.Querie
 	if err := q.TouchLastLogin(ctx, userID); err != nil {
 		return LoginResult{}, nil, err
 	}
-	iss, evicted, err := session.Create(ctx, q, userID, t.Policy.Sessions, meta, methods, s.now())
+	iss, evicted, err := s.sessions.Create(ctx, tx, q, userID, t.Policy.Sessions, meta, methods, s.now())
 	if err != nil {
 		return LoginResult{}, nil, err
 	}

@@ -118,7 +118,7 @@ func (s *Service) AdminResetMFA(ctx context.Context, t tenant.Tenant, userID uui
 		if err := mfa.Disable(ctx, q, userID); err != nil {
 			return err
 		}
-		if revoked, err = session.RevokeAll(ctx, q, userID, "admin_mfa_reset"); err != nil {
+		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, userID, "admin_mfa_reset"); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, q, by, audit.Event{Action: audit.MFADisabled, SubjectID: u.ID, SubjectLabel: u.Email,

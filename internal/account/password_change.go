@@ -62,7 +62,7 @@ func (s *Service) ChangePassword(ctx context.Context, t tenant.Tenant, p session
 			return err
 		}
 		var err error
-		if revoked, err = session.RevokeOthersTx(ctx, q, p.UserID, p.Session.ID, "password_change"); err != nil {
+		if revoked, err = s.sessions.RevokeOthersTx(ctx, tx, q, p.UserID, p.Session.ID, "password_change"); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, q, audit.By(ctx, p.UserID, p.Email), audit.Event{Action: audit.UserPasswordChanged,
@@ -114,7 +114,7 @@ func (s *Service) SecureAccount(ctx context.Context, t tenant.Tenant, tok string
 		if err != nil {
 			return err
 		}
-		if revoked, err = session.RevokeAll(ctx, q, u.ID, "reported_by_user"); err != nil {
+		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, u.ID, "reported_by_user"); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, q, audit.By(ctx, u.ID, u.Email), audit.Event{Action: audit.SessionRevoked, SubjectID: u.ID,

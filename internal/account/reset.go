@@ -14,7 +14,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
-	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -105,7 +104,7 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 		if _, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: u.ID, Email: u.Email}); err != nil {
 			return err
 		}
-		if revoked, err = session.RevokeAll(ctx, q, u.ID, "password_reset"); err != nil {
+		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, u.ID, "password_reset"); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, q, audit.By(ctx, u.ID, u.Email), audit.Event{Action: audit.UserPasswordReset, SubjectID: u.ID,

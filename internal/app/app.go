@@ -125,16 +125,11 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	}
 	a.Tenants = tenant.NewService(st, a.now)
 	a.Resolver = tenant.NewResolver(st, cfg.TenantCacheTTL, a.now, a.listener)
-	a.Sessions = session.NewService(st, a.now, a.listener, session.Config{CacheSize: cfg.SessionCacheSize, CacheTTL: time.Minute})
 
 	fail := func(err error) (*App, error) {
 		a.closeJobListen()
 		st.Close()
 		return nil, err
-	}
-	sender, err := mail.NewSender(ctx, cfg.Mail, logger)
-	if err != nil {
-		return fail(err)
 	}
 	// The services enqueue jobs through an insert-only River client; the client that
 	// works them is built last, from the finished services (no cycle, nothing set later).
@@ -146,6 +141,19 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	inserter, err := river.NewClient(driver, &river.Config{Middleware: []rivertype.Middleware{tracing}, Logger: a.riverLogger()})
 	if err != nil {
 		return fail(fmt.Errorf("job queue: %w", err))
+	}
+	// A session's end fans out to the OpenID Provider (tokens revoked, back-channel
+	// logout enqueued) inside the transaction that ended it.
+	ends, err := oidcop.NewSessionEnds(inserter)
+	if err != nil {
+		return fail(err)
+	}
+	if a.Sessions, err = session.NewService(st, a.now, a.listener, session.Config{CacheSize: cfg.SessionCacheSize, CacheTTL: time.Minute}, ends); err != nil {
+		return fail(err)
+	}
+	sender, err := mail.NewSender(ctx, cfg.Mail, logger)
+	if err != nil {
+		return fail(err)
 	}
 	templates, err := mail.LoadTemplates()
 	if err != nil {
@@ -180,7 +188,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	if a.Admin, err = admin.NewService(st, a.Authz); err != nil {
 		return fail(err)
 	}
-	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Now: a.now, Logger: logger}); err != nil {
+	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Sessions: a.Sessions, Now: a.now, Logger: logger}); err != nil {
 		return fail(err)
 	}
 	if a.jobs, err = a.newJobs(driver, pollOnly, tracing, sender, tel); err != nil {
@@ -219,6 +227,7 @@ func (a *App) newJobs(driver riverdriver.Driver[pgx.Tx], pollOnly bool, tracing 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
 	river.AddWorker(workers, purger)
+	river.AddWorker(workers, a.OIDC.NewBackchannelWorker())
 	periodic, err := a.housekeepingJobs(workers)
 	if err != nil {
 		return nil, err
@@ -230,7 +239,7 @@ func (a *App) newJobs(driver riverdriver.Driver[pgx.Tx], pollOnly bool, tracing 
 	}
 	client, err := river.NewClient(driver, &river.Config{
 		PollOnly:                    pollOnly,
-		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}, river.QueueDefault: {MaxWorkers: 2}, housekeeping.Queue: {MaxWorkers: 3}},
+		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}, oidcop.BackchannelQueue: {MaxWorkers: 10}, river.QueueDefault: {MaxWorkers: 2}, housekeeping.Queue: {MaxWorkers: 3}},
 		Workers:                     workers,
 		PeriodicJobs:                periodic,
 		Middleware:                  []rivertype.Middleware{tracing},

@@ -47,6 +47,7 @@ var Registry = map[string]Handling{
 	"oidc_grants":          {Export: "the apps the user let in, with the scopes granted", Erase: "cascade from users"},
 	"oidc_tokens":          {Export: "tokens issued to apps for the user: app, kind, scopes, times (never the token)", Erase: "cascade from users"},
 	"oidc_auth_requests":   {Export: "sign-ins to apps in progress: app and times (never the code)", Erase: "cascade from users; unanswered ones name no user and expire within minutes"},
+	"oidc_session_apps":    {Export: "the apps each session signed in to (app name, client_id, when)", Erase: "cascade from sessions (and so from users)"},
 	"deletion_receipts":    {Export: "nothing: written after the user is gone, keyed by a pseudonym", Erase: "kept for the tenant (no personal data)"},
 }
 
@@ -87,6 +88,7 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 			{"oidc_grants", func() (any, error) { return q.ExportOIDCGrants(ctx, userID) }},
 			{"oidc_tokens", func() (any, error) { return q.ExportOIDCTokens(ctx, &userID) }},
 			{"oidc_auth_requests", func() (any, error) { return q.ExportOIDCAuthRequests(ctx, &userID) }},
+			{"oidc_session_apps", func() (any, error) { return q.ExportSessionApps(ctx, userID) }},
 		}
 		for _, s := range steps {
 			v, err := s.get()

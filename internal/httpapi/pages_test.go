@@ -114,6 +114,9 @@ func samples() map[string]any {
 		"error":          kit.ErrorView{Heading: "Not found", Message: "There is nothing here.", Code: "not_found"},
 		"account_apps":   oidchttp.AccountAppsView{Notice: "Access removed.", Grants: []oidchttp.GrantRow{{AppID: id.String(), AppName: "Notes", Since: "30 Nov 2026", Scopes: []string{"See your email address"}}}},
 		"sso_continue":   kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
+		"logout_confirm": oidchttp.LogoutConfirmView{AppName: "Acme CRM", Email: "ada@acme.example", IDTokenHint: "eyJ.hint.sig",
+			ClientID: "crm", PostLogoutRedirectURI: "https://crm.example/signed-out", State: "s1"},
+		"oidc_signed_out": oidchttp.SignedOutView{AppName: "Acme CRM", UnknownRedirect: true},
 	}
 }
 

@@ -121,6 +121,8 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	tenantHost.Post("/oauth2/consent", oidchttp.PageConsentPost(rs, op.svc))
 	tenantHost.Get("/account/apps", oidchttp.PageAccountApps(rs, op.svc))
 	tenantHost.Post("/account/apps/{id}/revoke", oidchttp.PageAccountAppRevoke(rs, op.svc))
+	tenantHost.Get(oidcop.LogoutPath, oidchttp.PageLogout(rs, op.svc))
+	tenantHost.Post(oidcop.LogoutConfirmPath, oidchttp.PageLogoutConfirm(rs, op.svc))
 
 	// Tenant administration (permissions from casbin; see internal/authz/policy.csv).
 	tenantHost.Route("/api/v1/admin", func(r chi.Router) {

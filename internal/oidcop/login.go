@@ -221,7 +221,11 @@ func (s *Service) complete(ctx context.Context, t tenant.Tenant, req *authReques
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrRequestExpired
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// The app is told when this session ends (backchannel.go).
+		return q.RecordSessionApp(ctx, sqlcgen.RecordSessionAppParams{SessionID: sid, AppID: req.appID})
 	})
 	if err != nil {
 		return Step{}, err

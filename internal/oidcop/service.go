@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
+	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
@@ -28,28 +29,30 @@ type Deps struct {
 	URLs     tenant.URLs
 	Outbound *outbound.Client
 	Limiter  *ratelimit.Limiter // client secret checks share the credential limiter
+	Sessions *session.Service   // RP-initiated logout ends sessions through it
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
 
 // Service is the OpenID Provider of every tenant.
 type Service struct {
-	store  *store.Store
-	box    *secretbox.Box
-	urls   tenant.URLs
-	out    *outbound.Client
-	limit  *ratelimit.Limiter
-	now    func() time.Time
-	logger *slog.Logger
-	keys   *keyring
+	store    *store.Store
+	box      *secretbox.Box
+	urls     tenant.URLs
+	out      *outbound.Client
+	limit    *ratelimit.Limiter
+	sessions *session.Service
+	now      func() time.Time
+	logger   *slog.Logger
+	keys     *keyring
 }
 
 // NewService returns the service. Errors: a missing dependency.
 func NewService(d Deps) (*Service, error) {
-	if d.Store == nil || d.Box == nil || d.Outbound == nil || d.Limiter == nil || d.Now == nil || d.Logger == nil || d.URLs.BaseDomain == "" {
-		return nil, errors.New("oidcop: store, secret box, URLs, outbound client, limiter, clock and logger are required")
+	if d.Store == nil || d.Box == nil || d.Outbound == nil || d.Limiter == nil || d.Sessions == nil || d.Now == nil || d.Logger == nil || d.URLs.BaseDomain == "" {
+		return nil, errors.New("oidcop: store, secret box, URLs, outbound client, limiter, sessions, clock and logger are required")
 	}
-	return &Service{store: d.Store, box: d.Box, urls: d.URLs, out: d.Outbound, limit: d.Limiter, now: d.Now, logger: d.Logger,
+	return &Service{store: d.Store, box: d.Box, urls: d.URLs, out: d.Outbound, limit: d.Limiter, sessions: d.Sessions, now: d.Now, logger: d.Logger,
 		keys: &keyring{store: d.Store, box: d.Box, now: d.Now, cache: map[uuid.UUID]*tenantKeys{}}}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -36,13 +37,16 @@ func TestCacheHonoursDeadlines(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	clk := testutil.NewClock()
-	svc := session.NewService(d.Store, clk.Now, l, session.Config{CacheSize: 100, CacheTTL: 10 * time.Minute})
+	svc, err := session.NewService(d.Store, clk.Now, l, session.Config{CacheSize: 100, CacheTTL: 10 * time.Minute}, &endLog{})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	newSession := func(idle int) (string, uuid.UUID) {
 		var iss session.Issued
-		err := d.Store.InTenant(ctx, ten.ID, func(q *sqlcgen.Queries) error {
+		err := d.Store.InTenantTx(ctx, ten.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 			var err error
-			iss, _, err = session.Create(ctx, q, uid, tenant.SessionPolicy{IdleTimeoutSeconds: idle, AbsoluteTimeoutSeconds: 3600, MaxPerUser: 10}, session.Meta{}, []string{"password"}, time.Now())
+			iss, _, err = svc.Create(ctx, tx, q, uid, tenant.SessionPolicy{IdleTimeoutSeconds: idle, AbsoluteTimeoutSeconds: 3600, MaxPerUser: 10}, session.Meta{}, []string{"password"}, time.Now())
 			return err
 		})
 		if err != nil {

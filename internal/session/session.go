@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	useragent "github.com/medama-io/go-useragent"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
@@ -91,6 +92,17 @@ type Service struct {
 	store *store.Store
 	now   func() time.Time
 	cache *cache // nil: every check reads the database
+	ender Ender
+}
+
+// Ender is told which sessions ended, inside the transaction that ended them, before it
+// commits: every way a session ends (sign-out, revocation of one, the others or all,
+// password change and reset, MFA reset, deletion, admin action, SAML single logout,
+// eviction by a newer session) goes through Service.ended, the one place it fans out
+// (the OpenID Provider revokes the sessions' tokens and enqueues back-channel logout).
+// An error rolls the revocation back.
+type Ender interface {
+	SessionsEnded(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, ids []uuid.UUID) error
 }
 
 // Config tunes the session check cache.
@@ -100,14 +112,18 @@ type Config struct {
 }
 
 // NewService returns the session service. With a listener and a cache size the checks are
-// cached; the service registers for revocation broadcasts on the listener.
-func NewService(st *store.Store, now func() time.Time, listener *store.Listener, cfg Config) *Service {
-	s := &Service{store: st, now: now}
+// cached; the service registers for revocation broadcasts on the listener. ender is told
+// of every session end. Errors: a missing store, clock or ender.
+func NewService(st *store.Store, now func() time.Time, listener *store.Listener, cfg Config, ender Ender) (*Service, error) {
+	if st == nil || now == nil || ender == nil {
+		return nil, errors.New("session: store, clock and session-end hook are required")
+	}
+	s := &Service{store: st, now: now, ender: ender}
 	if listener != nil && cfg.CacheSize > 0 && cfg.CacheTTL > 0 {
 		s.cache = newCache(cfg.CacheSize, cfg.CacheTTL, listener.Healthy)
 		listener.Handle(RevokedChannel, s.cache.invalidateHex, s.cache.clear)
 	}
-	return s
+	return s, nil
 }
 
 // parser is immutable after construction, safe for concurrent use and costly to build
@@ -130,8 +146,8 @@ func clip(s string) string {
 // Create starts a session for userID inside the caller's transaction, with the tenant's
 // lifetimes, evicting the user's oldest sessions beyond max_per_user. It returns the
 // hashes of evicted sessions' tokens in evicted, for Invalidate after commit.
-func Create(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, methods []string, now time.Time) (Issued, [][]byte, error) {
-	return CreateFrom(ctx, q, userID, p, meta, Origin{Methods: methods, AuthTime: now})
+func (s *Service) Create(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, methods []string, now time.Time) (Issued, [][]byte, error) {
+	return s.CreateFrom(ctx, tx, q, userID, p, meta, Origin{Methods: methods, AuthTime: now})
 }
 
 // Origin is how a session was authenticated: the methods, when (auth_time), and for SAML
@@ -145,7 +161,7 @@ type Origin struct {
 }
 
 // CreateFrom is Create with the full origin of the session.
-func CreateFrom(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, o Origin) (Issued, [][]byte, error) {
+func (s *Service) CreateFrom(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, o Origin) (Issued, [][]byte, error) {
 	methods := o.Methods
 	aal := int16(1)
 	if len(methods) > 1 {
@@ -170,9 +186,13 @@ func CreateFrom(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, p ten
 	if err != nil {
 		return Issued{}, nil, fmt.Errorf("insert session: %w", err)
 	}
-	evicted, err := q.EvictOldestSessions(ctx, sqlcgen.EvictOldestSessionsParams{UserID: userID, Keep: int32(p.MaxPerUser)})
+	rows, err := q.EvictOldestSessions(ctx, sqlcgen.EvictOldestSessionsParams{UserID: userID, Keep: int32(p.MaxPerUser)})
 	if err != nil {
 		return Issued{}, nil, fmt.Errorf("evict sessions: %w", err)
+	}
+	evicted, err := s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.EvictOldestSessionsRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
+	if err != nil {
+		return Issued{}, nil, err
 	}
 	fp := sha256.Sum256([]byte(device + "\x00" + browser + "\x00" + osName))
 	seen, err := q.SeeDevice(ctx, sqlcgen.SeeDeviceParams{UserID: userID, Fingerprint: fp[:]})
@@ -337,11 +357,15 @@ func (s *Service) List(ctx context.Context, p Principal) ([]View, error) {
 // Revoke ends one of the caller's sessions. Errors: not_found (also for another user's or
 // tenant's session).
 func (s *Service) Revoke(ctx context.Context, p Principal, id uuid.UUID, reason string) error {
-	return s.revoke(ctx, p.TenantID, func(q *sqlcgen.Queries) ([][]byte, error) {
-		hashes, err := q.RevokeSession(ctx, sqlcgen.RevokeSessionParams{ID: id, UserID: p.UserID, Reason: &reason})
-		if err == nil && len(hashes) == 0 {
+	return s.revoke(ctx, p.TenantID, func(tx pgx.Tx, q *sqlcgen.Queries) ([][]byte, error) {
+		rows, err := q.RevokeSession(ctx, sqlcgen.RevokeSessionParams{ID: id, UserID: p.UserID, Reason: &reason})
+		if err == nil && len(rows) == 0 {
 			return nil, ErrNotFound
 		}
+		if err != nil {
+			return nil, err
+		}
+		hashes, err := s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.RevokeSessionRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
 		if err != nil {
 			return nil, err
 		}
@@ -353,8 +377,8 @@ func (s *Service) Revoke(ctx context.Context, p Principal, id uuid.UUID, reason 
 // RevokeOthers ends every session of the caller but the current one and returns how many.
 func (s *Service) RevokeOthers(ctx context.Context, p Principal) (int, error) {
 	n := 0
-	err := s.revoke(ctx, p.TenantID, func(q *sqlcgen.Queries) ([][]byte, error) {
-		hashes, err := q.RevokeOtherSessions(ctx, sqlcgen.RevokeOtherSessionsParams{UserID: p.UserID, KeepID: p.Session.ID, Reason: ptr("revoke_others")})
+	err := s.revoke(ctx, p.TenantID, func(tx pgx.Tx, q *sqlcgen.Queries) ([][]byte, error) {
+		hashes, err := s.RevokeOthersTx(ctx, tx, q, p.UserID, p.Session.ID, "revoke_others")
 		if err != nil {
 			return nil, err
 		}
@@ -369,8 +393,8 @@ func (s *Service) RevokeOthers(ctx context.Context, p Principal) (int, error) {
 // deletion), recording who did it.
 func (s *Service) RevokeAllOf(ctx context.Context, tenantID, userID uuid.UUID, reason string, actor audit.Who) (int, error) {
 	n := 0
-	err := s.revoke(ctx, tenantID, func(q *sqlcgen.Queries) ([][]byte, error) {
-		hashes, err := RevokeAll(ctx, q, userID, reason)
+	err := s.revoke(ctx, tenantID, func(tx pgx.Tx, q *sqlcgen.Queries) ([][]byte, error) {
+		hashes, err := s.RevokeAllTx(ctx, tx, q, userID, reason)
 		if err != nil {
 			return nil, err
 		}
@@ -384,11 +408,11 @@ func (s *Service) RevokeAllOf(ctx context.Context, tenantID, userID uuid.UUID, r
 // revoke runs a revocation and drops the sessions from this process's cache both before
 // the commit and after it, so no request that starts after the commit returns here can be
 // served from the cache (a lookup racing the commit is not cached: the epoch moved).
-func (s *Service) revoke(ctx context.Context, tenantID uuid.UUID, f func(q *sqlcgen.Queries) ([][]byte, error)) error {
+func (s *Service) revoke(ctx context.Context, tenantID uuid.UUID, f func(tx pgx.Tx, q *sqlcgen.Queries) ([][]byte, error)) error {
 	var hashes [][]byte
-	err := s.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
+	err := s.store.InTenantTx(ctx, tenantID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		var err error
-		hashes, err = f(q)
+		hashes, err = f(tx, q)
 		if err != nil {
 			return err
 		}
@@ -399,23 +423,61 @@ func (s *Service) revoke(ctx context.Context, tenantID uuid.UUID, f func(q *sqlc
 	return err
 }
 
-// RevokeAll ends every session of userID inside the caller's transaction and returns the
-// token hashes (call Invalidate with them after commit).
-func RevokeAll(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, reason string) ([][]byte, error) {
-	hashes, err := q.RevokeUserSessions(ctx, sqlcgen.RevokeUserSessionsParams{UserID: userID, Reason: &reason})
+// RevokeAllTx ends every session of userID inside the caller's transaction and returns
+// the token hashes (call Invalidate with them after commit).
+func (s *Service) RevokeAllTx(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, userID uuid.UUID, reason string) ([][]byte, error) {
+	rows, err := q.RevokeUserSessions(ctx, sqlcgen.RevokeUserSessionsParams{UserID: userID, Reason: &reason})
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	return hashes, nil
+	return s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.RevokeUserSessionsRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
 }
 
 // RevokeOthersTx ends every session of userID but keep inside the caller's transaction.
-func RevokeOthersTx(ctx context.Context, q *sqlcgen.Queries, userID, keep uuid.UUID, reason string) ([][]byte, error) {
-	hashes, err := q.RevokeOtherSessions(ctx, sqlcgen.RevokeOtherSessionsParams{UserID: userID, KeepID: keep, Reason: &reason})
+func (s *Service) RevokeOthersTx(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, userID, keep uuid.UUID, reason string) ([][]byte, error) {
+	rows, err := q.RevokeOtherSessions(ctx, sqlcgen.RevokeOtherSessionsParams{UserID: userID, KeepID: keep, Reason: &reason})
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	return hashes, nil
+	return s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.RevokeOtherSessionsRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
+}
+
+// RevokeSAMLTx ends, inside the caller's transaction, the live sessions of a NameID at an
+// SSO connection (of one SessionIndex when index is set): IdP-initiated single logout.
+func (s *Service) RevokeSAMLTx(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, connectionID uuid.UUID, nameID string, index *string) ([][]byte, error) {
+	rows, err := q.RevokeSAMLSessions(ctx, sqlcgen.RevokeSAMLSessionsParams{ConnectionID: &connectionID, NameID: &nameID, SessionIndex: index})
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	return s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.RevokeSAMLSessionsRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
+}
+
+// ended is where every session end fans out: the ender hears of the sessions in the
+// transaction that ended them. It returns the token hashes, for Invalidate after commit.
+func (s *Service) ended(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, e sessionEnds) ([][]byte, error) {
+	if len(e.ids) == 0 {
+		return nil, nil
+	}
+	if err := s.ender.SessionsEnded(ctx, tx, q, e.ids); err != nil {
+		return nil, fmt.Errorf("session end: %w", err)
+	}
+	return e.hashes, nil
+}
+
+// sessionEnds are the ids and token hashes of sessions a revocation query ended.
+type sessionEnds struct {
+	ids    []uuid.UUID
+	hashes [][]byte
+}
+
+func ends[R any](rows []R, f func(R) (uuid.UUID, []byte)) sessionEnds {
+	e := sessionEnds{ids: make([]uuid.UUID, 0, len(rows)), hashes: make([][]byte, 0, len(rows))}
+	for _, r := range rows {
+		id, h := f(r)
+		e.ids = append(e.ids, id)
+		e.hashes = append(e.hashes, h)
+	}
+	return e
 }
 
 func ptr[T any](v T) *T { return &v }

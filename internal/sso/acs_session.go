@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -48,16 +49,16 @@ type signedIn struct {
 // comes last).
 func (s *Service) signIn(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace, a accepted) (signedIn, error) {
 	var out signedIn
-	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+	err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		var err error
-		out, err = s.signInAttempt(ctx, q, t, c, m, req, in, tr, a)
+		out, err = s.signInAttempt(ctx, tx, q, t, c, m, req, in, tr, a)
 		return err
 	})
 	return out, err
 }
 
 // signInAttempt is one run of the sign-in transaction.
-func (s *Service) signInAttempt(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace, a accepted) (signedIn, error) {
+func (s *Service) signInAttempt(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace, a accepted) (signedIn, error) {
 	if err := s.atSignIn("begin"); err != nil {
 		return signedIn{}, err
 	}
@@ -75,7 +76,7 @@ func (s *Service) signInAttempt(ctx context.Context, q *sqlcgen.Queries, t tenan
 	}
 	o := signedIn{report: tr.report, provisioned: u.provisioned}
 	o.report.Steps = appendStep(slices.Clone(tr.report.Steps), "user", nil, u.detail)
-	if o.res, o.evicted, o.oldHash, err = s.issueSession(ctx, q, t, c, req, in, tr.mode, a, u, tr.report.SessionIndex); err != nil {
+	if o.res, o.evicted, o.oldHash, err = s.issueSession(ctx, tx, q, t, c, req, in, tr.mode, a, u, tr.report.SessionIndex); err != nil {
 		return signedIn{}, err
 	}
 	o.res.Provisioned = u.provisioned
@@ -91,7 +92,7 @@ func (s *Service) signInAttempt(ctx context.Context, q *sqlcgen.Queries, t tenan
 // issueSession creates the user's SSO session, or steps up the session a
 // re-authentication request was made for. It returns the token hashes of the sessions the
 // new one evicted, and the replaced token hash of a step-up.
-func (s *Service) issueSession(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, c sqlcgen.SSOConnection, req *sqlcgen.SAMLRequest, in ACSInput,
+func (s *Service) issueSession(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, c sqlcgen.SSOConnection, req *sqlcgen.SAMLRequest, in ACSInput,
 	mode string, a accepted, u resolved, sessionIndex string) (ACSResult, [][]byte, []byte, error) {
 	if req != nil && req.Purpose == PurposeReauth {
 		sess, err := q.GetSessionByID(ctx, *req.SessionID)
@@ -112,7 +113,7 @@ func (s *Service) issueSession(ctx context.Context, q *sqlcgen.Queries, t tenant
 			return ACSResult{}, nil, nil, err
 		}
 	}
-	iss, evicted, err := session.CreateFrom(ctx, q, u.user.ID, t.Policy.Sessions, in.Meta, session.Origin{Methods: []string{"saml"},
+	iss, evicted, err := s.sessions.CreateFrom(ctx, tx, q, u.user.ID, t.Policy.Sessions, in.Meta, session.Origin{Methods: []string{"saml"},
 		AuthTime: a.authnAt, ConnectionID: &c.ID, NameID: a.nameID, SessionIndex: sessionIndex})
 	if err != nil {
 		return ACSResult{}, nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/crewjam/saml"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -130,8 +131,8 @@ func (s *Service) IdPLogout(ctx context.Context, t tenant.Tenant, slug string, r
 	nameID := strings.TrimSpace(lr.NameID.Value) // stored trimmed at sign-in
 	revoke := func(idx *string) error {
 		var revoked [][]byte // of the attempt that commits (the store may retry)
-		err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-			h, err := q.RevokeSAMLSessions(ctx, sqlcgen.RevokeSAMLSessionsParams{ConnectionID: &c.ID, NameID: &nameID, SessionIndex: idx})
+		err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+			h, err := s.sessions.RevokeSAMLTx(ctx, tx, q, c.ID, nameID, idx)
 			if err != nil {
 				return err
 			}

@@ -111,6 +111,23 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 		_, err = tx.Exec(ctx, `INSERT INTO oidc_grants (tenant_id, user_id, app_id, scopes) VALUES ($1, $2, $3, '{openid}')`, tid, uid, aid)
 		return err
 	},
+	"oidc_session_apps": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		aid, err := newApp(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		uid, err := newUser(ctx, tx, tid)
+		if err != nil {
+			return err
+		}
+		var sid uuid.UUID
+		if err := tx.QueryRow(ctx, `INSERT INTO sessions (tenant_id, user_id, token_hash, idle_timeout, expires_at)
+			VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), interval '1 hour', now() + interval '1 hour') RETURNING id`, tid, uid).Scan(&sid); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO oidc_session_apps (tenant_id, session_id, app_id) VALUES ($1, $2, $3)`, tid, sid, aid)
+		return err
+	},
 	"login_failures": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
 		_, err := tx.Exec(ctx, `INSERT INTO login_failures (tenant_id, key, failures, last_failure_at)
 			VALUES ($1, gen_random_uuid()::text, 1, now())`, tid)

@@ -470,6 +470,47 @@ func (q *Queries) ExportSSOAttempts(ctx context.Context, userID *uuid.UUID) ([]E
 	return items, nil
 }
 
+const exportSessionApps = `-- name: ExportSessionApps :many
+SELECT x.session_id, a.client_id, a.name AS app_name, x.created_at
+FROM oidc_session_apps x
+JOIN sessions s ON s.tenant_id = x.tenant_id AND s.id = x.session_id
+JOIN apps a ON a.tenant_id = x.tenant_id AND a.id = x.app_id
+WHERE s.user_id = $1 ORDER BY x.created_at
+`
+
+type ExportSessionAppsRow struct {
+	SessionID uuid.UUID `json:"session_id"`
+	ClientID  string    `json:"client_id"`
+	AppName   string    `json:"app_name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// The apps each of the user's sessions signed in to (OpenID Provider).
+func (q *Queries) ExportSessionApps(ctx context.Context, userID uuid.UUID) ([]ExportSessionAppsRow, error) {
+	rows, err := q.db.Query(ctx, exportSessionApps, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExportSessionAppsRow{}
+	for rows.Next() {
+		var i ExportSessionAppsRow
+		if err := rows.Scan(
+			&i.SessionID,
+			&i.ClientID,
+			&i.AppName,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const exportSessions = `-- name: ExportSessions :many
 
 SELECT id, created_at, last_active_at, expires_at, ip, user_agent, device, browser, os, methods, aal, auth_time, revoked_at, revoked_reason

@@ -200,6 +200,13 @@ type OIDCToken struct {
 	RevokedAt     *time.Time `json:"revoked_at"`
 }
 
+type OidcSessionApp struct {
+	TenantID  uuid.UUID `json:"tenant_id"`
+	SessionID uuid.UUID `json:"session_id"`
+	AppID     uuid.UUID `json:"app_id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 type PasswordCredential struct {
 	TenantID  uuid.UUID `json:"tenant_id"`
 	UserID    uuid.UUID `json:"user_id"`

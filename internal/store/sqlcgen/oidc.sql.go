@@ -312,6 +312,22 @@ func (q *Queries) GetAuthRequest(ctx context.Context, arg GetAuthRequestParams) 
 	return i, err
 }
 
+const getBackchannelApp = `-- name: GetBackchannelApp :one
+SELECT client_id, backchannel_logout_uri FROM apps WHERE id = $1
+`
+
+type GetBackchannelAppRow struct {
+	ClientID             string  `json:"client_id"`
+	BackchannelLogoutURI *string `json:"backchannel_logout_uri"`
+}
+
+func (q *Queries) GetBackchannelApp(ctx context.Context, id uuid.UUID) (GetBackchannelAppRow, error) {
+	row := q.db.QueryRow(ctx, getBackchannelApp, id)
+	var i GetBackchannelAppRow
+	err := row.Scan(&i.ClientID, &i.BackchannelLogoutURI)
+	return i, err
+}
+
 const getGrant = `-- name: GetGrant :one
 SELECT tenant_id, user_id, app_id, scopes, created_at, updated_at FROM oidc_grants WHERE user_id = $1 AND app_id = $2
 `
@@ -650,6 +666,49 @@ func (q *Queries) ListApps(ctx context.Context) ([]App, error) {
 	return items, nil
 }
 
+const listBackchannelTargets = `-- name: ListBackchannelTargets :many
+SELECT s.tenant_id, s.id AS session_id, s.user_id, a.id AS app_id
+FROM oidc_session_apps x
+JOIN sessions s ON s.tenant_id = x.tenant_id AND s.id = x.session_id
+JOIN apps a ON a.tenant_id = x.tenant_id AND a.id = x.app_id
+WHERE x.session_id = ANY($1::uuid[]) AND a.backchannel_logout_uri IS NOT NULL AND a.backchannel_logout_uri <> ''
+ORDER BY s.id, a.id
+`
+
+type ListBackchannelTargetsRow struct {
+	TenantID  uuid.UUID `json:"tenant_id"`
+	SessionID uuid.UUID `json:"session_id"`
+	UserID    uuid.UUID `json:"user_id"`
+	AppID     uuid.UUID `json:"app_id"`
+}
+
+// Sessions that just ended (in this transaction) × the apps to tell: every app with a
+// back-channel logout URI that the session signed in to.
+func (q *Queries) ListBackchannelTargets(ctx context.Context, sessionIds []uuid.UUID) ([]ListBackchannelTargetsRow, error) {
+	rows, err := q.db.Query(ctx, listBackchannelTargets, sessionIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListBackchannelTargetsRow{}
+	for rows.Next() {
+		var i ListBackchannelTargetsRow
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.SessionID,
+			&i.UserID,
+			&i.AppID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listOIDCKeys = `-- name: ListOIDCKeys :many
 
 SELECT tenant_id, kid, alg, key_id, private_sealed, public_jwk, created_at, active_from, retired_at, expires_at FROM oidc_keys WHERE expires_at IS NULL OR expires_at > $1::timestamptz ORDER BY active_from, created_at
@@ -730,6 +789,21 @@ func (q *Queries) ListUserGrants(ctx context.Context, userID uuid.UUID) ([]ListU
 	return items, nil
 }
 
+const recordSessionApp = `-- name: RecordSessionApp :exec
+INSERT INTO oidc_session_apps (session_id, app_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
+`
+
+type RecordSessionAppParams struct {
+	SessionID uuid.UUID `json:"session_id"`
+	AppID     uuid.UUID `json:"app_id"`
+}
+
+// The session signed in to the app (an authorization request completed under it).
+func (q *Queries) RecordSessionApp(ctx context.Context, arg RecordSessionAppParams) error {
+	_, err := q.db.Exec(ctx, recordSessionApp, arg.SessionID, arg.AppID)
+	return err
+}
+
 const retireOIDCKeys = `-- name: RetireOIDCKeys :execrows
 UPDATE oidc_keys SET retired_at = $1::timestamptz, expires_at = $2::timestamptz
 WHERE retired_at IS NULL AND active_from < $1::timestamptz AND kid <> $3
@@ -789,6 +863,20 @@ WHERE o.revoked_at IS NULL AND (o.auth_request_id = $1::uuid
 // A reused code revokes every token its first use issued, refresh families included.
 func (q *Queries) RevokeTokensOfAuthRequest(ctx context.Context, authRequestID uuid.UUID) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeTokensOfAuthRequest, authRequestID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeTokensOfSessions = `-- name: RevokeTokensOfSessions :execrows
+UPDATE oidc_tokens SET revoked_at = now() WHERE session_id = ANY($1::uuid[]) AND revoked_at IS NULL
+`
+
+// The tokens of ended sessions (the token queries refuse them already; revoked rows keep
+// introspection exact without the join).
+func (q *Queries) RevokeTokensOfSessions(ctx context.Context, sessionIds []uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeTokensOfSessions, sessionIds)
 	if err != nil {
 		return 0, err
 	}

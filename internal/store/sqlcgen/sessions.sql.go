@@ -69,9 +69,9 @@ WITH r AS (
         ORDER BY s2.created_at DESC
         OFFSET $2::int
     )
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type EvictOldestSessionsParams struct {
@@ -79,20 +79,25 @@ type EvictOldestSessionsParams struct {
 	Keep   int32     `json:"keep"`
 }
 
+type EvictOldestSessionsRow struct {
+	ID        uuid.UUID `json:"id"`
+	TokenHash []byte    `json:"token_hash"`
+}
+
 // Keeps the newest @keep active sessions of the user, revoking the rest.
-func (q *Queries) EvictOldestSessions(ctx context.Context, arg EvictOldestSessionsParams) ([][]byte, error) {
+func (q *Queries) EvictOldestSessions(ctx context.Context, arg EvictOldestSessionsParams) ([]EvictOldestSessionsRow, error) {
 	rows, err := q.db.Query(ctx, evictOldestSessions, arg.UserID, arg.Keep)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := [][]byte{}
+	items := []EvictOldestSessionsRow{}
 	for rows.Next() {
-		var token_hash []byte
-		if err := rows.Scan(&token_hash); err != nil {
+		var i EvictOldestSessionsRow
+		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
 			return nil, err
 		}
-		items = append(items, token_hash)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -354,9 +359,9 @@ const revokeOtherSessions = `-- name: RevokeOtherSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = $1
     WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeOtherSessionsParams struct {
@@ -365,19 +370,24 @@ type RevokeOtherSessionsParams struct {
 	KeepID uuid.UUID `json:"keep_id"`
 }
 
-func (q *Queries) RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) ([][]byte, error) {
+type RevokeOtherSessionsRow struct {
+	ID        uuid.UUID `json:"id"`
+	TokenHash []byte    `json:"token_hash"`
+}
+
+func (q *Queries) RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) ([]RevokeOtherSessionsRow, error) {
 	rows, err := q.db.Query(ctx, revokeOtherSessions, arg.Reason, arg.UserID, arg.KeepID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := [][]byte{}
+	items := []RevokeOtherSessionsRow{}
 	for rows.Next() {
-		var token_hash []byte
-		if err := rows.Scan(&token_hash); err != nil {
+		var i RevokeOtherSessionsRow
+		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
 			return nil, err
 		}
-		items = append(items, token_hash)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -389,9 +399,9 @@ const revokeSession = `-- name: RevokeSession :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = $1
     WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeSessionParams struct {
@@ -400,20 +410,27 @@ type RevokeSessionParams struct {
 	UserID uuid.UUID `json:"user_id"`
 }
 
-// Returns the token hash for the revocation broadcast, and notifies it on commit.
-func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) ([][]byte, error) {
+type RevokeSessionRow struct {
+	ID        uuid.UUID `json:"id"`
+	TokenHash []byte    `json:"token_hash"`
+}
+
+// Returns the session id (for what a session end fans out to: internal/session's Ender)
+// and the token hash for the revocation broadcast, and notifies it on commit. The other
+// revocations below return the same.
+func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) ([]RevokeSessionRow, error) {
 	rows, err := q.db.Query(ctx, revokeSession, arg.Reason, arg.ID, arg.UserID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := [][]byte{}
+	items := []RevokeSessionRow{}
 	for rows.Next() {
-		var token_hash []byte
-		if err := rows.Scan(&token_hash); err != nil {
+		var i RevokeSessionRow
+		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
 			return nil, err
 		}
-		items = append(items, token_hash)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -425,9 +442,9 @@ const revokeUserSessions = `-- name: RevokeUserSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = $1
     WHERE user_id = $2 AND revoked_at IS NULL
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeUserSessionsParams struct {
@@ -435,19 +452,24 @@ type RevokeUserSessionsParams struct {
 	UserID uuid.UUID `json:"user_id"`
 }
 
-func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) ([][]byte, error) {
+type RevokeUserSessionsRow struct {
+	ID        uuid.UUID `json:"id"`
+	TokenHash []byte    `json:"token_hash"`
+}
+
+func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) ([]RevokeUserSessionsRow, error) {
 	rows, err := q.db.Query(ctx, revokeUserSessions, arg.Reason, arg.UserID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := [][]byte{}
+	items := []RevokeUserSessionsRow{}
 	for rows.Next() {
-		var token_hash []byte
-		if err := rows.Scan(&token_hash); err != nil {
+		var i RevokeUserSessionsRow
+		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
 			return nil, err
 		}
-		items = append(items, token_hash)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -878,9 +878,9 @@ WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = 'saml_logout'
     WHERE sso_connection_id = $1 AND saml_name_id = $2 AND revoked_at IS NULL
       AND ($3::text IS NULL OR saml_session_index = $3::text)
-    RETURNING token_hash
+    RETURNING id, token_hash
 )
-SELECT r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeSAMLSessionsParams struct {
@@ -889,21 +889,26 @@ type RevokeSAMLSessionsParams struct {
 	SessionIndex *string    `json:"session_index"`
 }
 
+type RevokeSAMLSessionsRow struct {
+	ID        uuid.UUID `json:"id"`
+	TokenHash []byte    `json:"token_hash"`
+}
+
 // IdP-initiated single logout: every live session of this NameID (of one SessionIndex
 // when given) at this connection; every node drops them from its cache.
-func (q *Queries) RevokeSAMLSessions(ctx context.Context, arg RevokeSAMLSessionsParams) ([][]byte, error) {
+func (q *Queries) RevokeSAMLSessions(ctx context.Context, arg RevokeSAMLSessionsParams) ([]RevokeSAMLSessionsRow, error) {
 	rows, err := q.db.Query(ctx, revokeSAMLSessions, arg.ConnectionID, arg.NameID, arg.SessionIndex)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := [][]byte{}
+	items := []RevokeSAMLSessionsRow{}
 	for rows.Next() {
-		var token_hash []byte
-		if err := rows.Scan(&token_hash); err != nil {
+		var i RevokeSAMLSessionsRow
+		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
 			return nil, err
 		}
-		items = append(items, token_hash)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS oidc_session_apps;
