@@ -39,7 +39,7 @@ func TestPages(t *testing.T) {
 	contains(t, e.Form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {goodPassword}}), 403,
 		"Confirm your email address first", `href="/verify/resend"`)
 	tok := testutil.TokenFrom(t, e.Srv.WaitMail(t, "p@example.com", "Confirm"), "/verify")
-	contains(t, e.Form(t, "/verify", url.Values{"token": {"x" + tok[1:]}}), 400, "invalid or has expired", `href="/verify/resend"`)
+	contains(t, e.Form(t, "/verify", url.Values{"token": {tampered(tok)}}), 400, "invalid or has expired", `href="/verify/resend"`)
 	contains(t, e.Form(t, "/verify", url.Values{"token": {tok}}), 200, "Email address confirmed")
 
 	contains(t, e.Form(t, "/login", url.Values{"email": {"p@example.com"}, "password": {"wrong password here"}}), 401, "not correct")
@@ -80,4 +80,12 @@ func TestPages(t *testing.T) {
 	// The page a sign-up lands on says the same for every address.
 	contains(t, e.Page(t, "/signup/sent"), 200, "Check your email", "the address you entered")
 	contains(t, e.Page(t, "/_dev/mail"), 200, "Dev mailbox", "p@example.com")
+}
+
+// tampered changes a token's first character (to another one, whatever it was).
+func tampered(tok string) string {
+	if tok[0] == 'x' {
+		return "y" + tok[1:]
+	}
+	return "x" + tok[1:]
 }
