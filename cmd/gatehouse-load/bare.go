@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,18 +20,30 @@ import (
 // server process with nothing but a map lookup and the JSON.
 func runBareServer(in io.Reader, out io.Writer) error {
 	tokens := map[string]bool{}
+	answers := map[string][]byte{}
 	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
 			break
+		}
+		// "answer PATH BASE64-BODY" sets the body of an OpenID Provider path.
+		if rest, ok := strings.CutPrefix(line, "answer "); ok {
+			path, b64, _ := strings.Cut(rest, " ")
+			body, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil || !strings.HasPrefix(path, "/") {
+				return fmt.Errorf("bare-server: bad answer line for %q", path)
+			}
+			answers[path] = body
+			continue
 		}
 		tokens[line] = true
 	}
 	if len(tokens) == 0 {
 		return errors.New("bare-server: no tokens on stdin")
 	}
-	u, stop, err := startBareMany(tokens)
+	u, stop, err := startBare(tokens, answers)
 	if err != nil {
 		return err
 	}
@@ -42,6 +55,12 @@ func runBareServer(in io.Reader, out io.Writer) error {
 
 // startBareProcess runs `gatehouse-load bare-server` as a child process.
 func startBareProcess(ctx context.Context, tokens map[string]bool) (string, func(), error) {
+	return startBareProcessWith(ctx, tokens, nil)
+}
+
+// startBareProcessWith is startBareProcess that also answers the paths of answers (see
+// startBare).
+func startBareProcessWith(ctx context.Context, tokens map[string]bool, answers map[string][]byte) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, err
@@ -71,6 +90,9 @@ func startBareProcess(ctx context.Context, tokens map[string]bool) (string, func
 		}
 	}
 	var b strings.Builder
+	for path, body := range answers {
+		b.WriteString("answer " + path + " " + base64.StdEncoding.EncodeToString(body) + "\n")
+	}
 	for t := range tokens {
 		b.WriteString(t + "\n")
 	}

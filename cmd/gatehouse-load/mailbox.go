@@ -18,15 +18,15 @@ import (
 )
 
 // mailbox follows the directory mailer of a running Gatehouse (GATEHOUSE_MAIL=dir:DIR,
-// `gatehouse dev`'s DATA/mail) and hands each address's verification link to whoever waits
-// for it. It reads only files it has not seen, so a long run does not re-read the mailbox.
+// `gatehouse dev`'s DATA/mail) and hands each address's verification or password-reset
+// link to whoever waits for it. It reads only files it has not seen, so a long run does not re-read the mailbox.
 type mailbox struct {
 	dir     string
 	mu      sync.Mutex
 	seen    map[string]bool
 	waiting map[string]chan string
 	early   map[string]string // arrived before anyone waited
-	dupes   int               // second verification mails for one address
+	dupes   int               // second verification (or reset) mails for one address
 }
 
 func newMailbox(dir string) (*mailbox, error) {
@@ -73,7 +73,7 @@ func (m *mailbox) run(ctx context.Context) {
 				continue
 			}
 			for _, l := range c.Links {
-				if strings.Contains(l, "/verify?token=") {
+				if strings.Contains(l, "/verify?token=") || strings.Contains(l, "/password/reset?token=") {
 					m.deliver(strings.ToLower(addr.Address), l)
 					break
 				}
@@ -97,7 +97,8 @@ func (m *mailbox) deliver(addr, link string) {
 	m.early[addr] = link
 }
 
-// expect registers interest in addr's verification link before the signup is sent.
+// expect registers interest in addr's verification (or reset) link before the request
+// that sends it.
 func (m *mailbox) expect(addr string) func(context.Context, time.Duration) (string, error) {
 	addr = strings.ToLower(addr)
 	ch := make(chan string, 1)
@@ -115,7 +116,7 @@ func (m *mailbox) expect(addr string) func(context.Context, time.Duration) (stri
 			return l, nil
 		case <-time.After(timeout):
 			m.forget(addr)
-			return "", fmt.Errorf("no verification mail for a new signup within %s", timeout)
+			return "", fmt.Errorf("no verification or reset mail within %s", timeout)
 		case <-ctx.Done():
 			m.forget(addr)
 			return "", ctx.Err()

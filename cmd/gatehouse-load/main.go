@@ -6,11 +6,14 @@
 //	gatehouse-load run -url http://127.0.0.1:8080 -idp DIR -mailbox DATA/mail -json r.json -svg r.svg
 //	gatehouse-load scale -url … -admin-db-url … -json s.json     # 10 → 10,000 tenants, 1k → 1M users
 //	gatehouse-load chart -json r.json -svg r.svg                 # re-render a chart
+//	gatehouse-load run … -phases oidc                            # the OpenID Provider alone
 //
 // `run` measures the session check against a bare net/http handler serving the same JSON
 // from memory, login against the argon2id hash rate, the SAML ACS against bare crewjam
-// parsing of the same responses, sign-up with mail and confirmation, and a realistic mix of
-// all of them over many tenants; per operation requests/s, p50/p95/p99 and errors.
+// parsing of the same responses, sign-up with mail and confirmation, the OpenID Provider
+// (code exchange and refresh against two RS256 signatures per token response, userinfo and
+// introspection against a bare handler), and a realistic mix over many tenants; per
+// operation requests/s, p50/p95/p99 and errors.
 //
 // Without a subcommand it measures one session check (the older form):
 //
@@ -200,7 +203,12 @@ func get(c *http.Client, target, host, tok string) (int, error) {
 
 // startBareMany serves GET /api/v1/session from a map in memory with a whoami body of the
 // same shape and size as Gatehouse's, for each of the tokens.
-func startBareMany(tokens map[string]bool) (string, func(), error) {
+func startBareMany(tokens map[string]bool) (string, func(), error) { return startBare(tokens, nil) }
+
+// startBare is startBareMany that also answers each path of answers (the OpenID
+// Provider's userinfo and introspection) with that body, for the same tokens: as a bearer
+// token (userinfo), or as the form's token with client credentials (introspection).
+func startBare(tokens map[string]bool, answers map[string][]byte) (string, func(), error) {
 	body := map[string]any{
 		"session": map[string]any{"id": "0b0f6c1e-6a8e-4f53-9d7e-1d2b7c3a4e5f", "created_at": time.Now(), "last_active_at": time.Now(),
 			"expires_at": time.Now().Add(12 * time.Hour), "auth_time": time.Now(), "methods": []string{"password"}, "aal": "aal1"},
@@ -214,6 +222,10 @@ func startBareMany(tokens map[string]bool) (string, func(), error) {
 	}
 	var mu sync.RWMutex
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a, ok := answers[r.URL.Path]; ok {
+			serveBareOIDC(w, r, tokens, a)
+			return
+		}
 		t, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		mu.RLock()
 		b, ok := sessions[t]
@@ -232,4 +244,23 @@ func startBareMany(tokens map[string]bool) (string, func(), error) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String() + "/api/v1/session", func() { _ = srv.Close() }, nil
+}
+
+// serveBareOIDC answers a userinfo (bearer token) or introspection request (form token,
+// client credentials) for a known token with the body captured from Gatehouse.
+func serveBareOIDC(w http.ResponseWriter, r *http.Request, tokens map[string]bool, body []byte) {
+	t, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer {
+		if _, _, ok := r.BasicAuth(); !ok || r.ParseForm() != nil {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		t = r.PostForm.Get("token")
+	}
+	if !tokens[t] {
+		http.Error(w, `{"error":"invalid_token"}`, http.StatusUnauthorized)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
 }

@@ -95,7 +95,7 @@ func runReport(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&f.concLogin, "c-login", 2*runtime.NumCPU(), "concurrent clients for the login run (more only queue for the hash)")
 	fs.IntVar(&f.acsN, "acs-n", 5000, "SSO sign-ins prepared for the ACS run (answers are valid for 90 s)")
 	fs.DurationVar(&f.dur, "d", 20*time.Second, "duration of each timed run")
-	fs.StringVar(&f.phases, "phases", "session,login,acs,signup,mix", "runs to do")
+	fs.StringVar(&f.phases, "phases", "session,login,acs,signup,oidc,mix", "runs to do")
 	fs.StringVar(&f.mix, "mix", "session_check=70,session_list=10,login=8,saml_acs=8,signup_verify=4", "operation weights of the mix")
 	fs.StringVar(&f.jsonOut, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&f.svgOut, "svg", "", "write a chart of the report to this SVG file")
@@ -156,6 +156,11 @@ func runReport(ctx context.Context, args []string, out io.Writer) error {
 			o := p.op("signup_verify")
 			rep.Ratios = append(rep.Ratios, Ratio{Name: "signup+verify vs argon2id bound", Product: o.RPS, Limit: b.RPS,
 				Ratio: o.RPS / b.RPS, Target: "none (one hash per sign-up)", Unit: "req/s"})
+		}
+	}
+	if has("oidc") {
+		if err := f.oidcPhase(ctx, w, rep, logf); err != nil {
+			return err
 		}
 	}
 	if has("mix") {

@@ -23,7 +23,8 @@ const (
 )
 
 // runSetup writes the load IdP (key, certificate, metadata) and one declarative tenant file
-// per load tenant, each with a SAML connection to that IdP, for `gatehouse tenants apply`.
+// per load tenant, each with a SAML connection to that IdP and an admin (for the load app
+// of the oidc run), for `gatehouse tenants apply`.
 func runSetup(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
 	idpDir := fs.String("idp", "", "directory for the load IdP's key, certificate and metadata")
@@ -72,7 +73,9 @@ sso_connections:
     provider: generic
     metadata_file: %s
     jit: true
-`, slug, i, ssoSlug, metaFile)
+roles:
+  admin: [%s]
+`, slug, i, ssoSlug, metaFile, adminEmail(slug))
 		if err := os.WriteFile(filepath.Join(*tenantsDir, slug+".yaml"), []byte(doc), 0o644); err != nil {
 			return err
 		}
@@ -82,6 +85,10 @@ sso_connections:
 }
 
 func tenantSlug(prefix string, i int) string { return fmt.Sprintf("%s-%03d", prefix, i) }
+
+// adminEmail is the load tenant's admin, declared in its tenant file without a password:
+// the oidc run sets one through "forgot password" and registers the load app with it.
+func adminEmail(slug string) string { return "admin@" + slug + ".load.example" }
 
 // loadIdP reads the IdP that setup wrote.
 func loadIdP(dir string) (*samltest.IdP, error) {

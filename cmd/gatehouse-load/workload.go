@@ -23,7 +23,8 @@ type workload struct {
 	mail      *mailbox
 	idp       *samltest.IdP
 	tenants   []string
-	sp        map[string]spInfo // per tenant: the SP's entity id and ACS URL
+	sp        map[string]spInfo   // per tenant: the SP's entity id and ACS URL
+	apps      map[string]*oidcApp // per tenant: the load app (oidc run)
 	users     []*user
 	employees int // distinct SSO users per tenant
 	run       string

@@ -189,15 +189,12 @@ func (st storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	})
 }
 
-// DeleteAuthRequest keeps requests whose code was exchanged (a second use must be
-// recognised); housekeeping removes them when they expire.
-func (st storage) DeleteAuthRequest(ctx context.Context, id string) error {
-	rid, err := uuid.Parse(id)
-	if err != nil {
-		return nil
-	}
-	return st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error { return q.DeleteAuthRequest(ctx, rid) })
-}
+// DeleteAuthRequest keeps the request: the library calls it only from the token response
+// of a code exchange (the implicit flow is not offered), after AuthRequestByCode marked
+// the code used, and a used code must stay recognisable (a second use revokes what the
+// first issued). Housekeeping removes requests when they expire. No transaction: the one
+// this used to open could never delete a row (its query spares requests with a code).
+func (st storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 // grantOf is what a token request carries about the user's sign-in.
 type grantOf struct {
