@@ -32,3 +32,8 @@ DELETE FROM login_failures WHERE key = @key;
 
 -- name: DeleteStaleLoginFailures :execrows
 DELETE FROM login_failures WHERE last_failure_at < now() - interval '1 day';
+
+-- name: PeekLoginFailures :many
+-- The counters of a check, read without counting or locking (secrets too long to guess
+-- are compared first and counted only when wrong: see Limiter.Peek).
+SELECT key, failures, last_failure_at FROM login_failures WHERE key = ANY(@keys::text[]);

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -190,6 +191,23 @@ func TestClientAuthLimited(t *testing.T) {
 	clientID, secret := e.app(t, map[string]any{"name": "M2M", "redirect_uris": []string{"https://m2m.example/cb"},
 		"grant_types": []string{"authorization_code", "client_credentials"}})
 	form := url.Values{"grant_type": {"client_credentials"}}
+	// An app's own concurrent requests never count against it (only wrong secrets count).
+	var wg sync.WaitGroup
+	codes := make([]int, 20)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := e.post(t, "/oauth2/token", clientID, secret, form)
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Fatalf("concurrent request %d with the right secret: %d (%v)", i, c, codes)
+		}
+	}
 	for i := range 12 {
 		resp, body := e.post(t, "/oauth2/token", clientID, fmt.Sprintf("wrong-%d", i), form)
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"error":"invalid_client"`) {

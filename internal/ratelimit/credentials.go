@@ -205,3 +205,44 @@ func (a *Attempt) Failed(ctx context.Context, who audit.Who, ev audit.Event) err
 		return a.c.Notice(ctx, tx, q, a.c, until)
 	})
 }
+
+// Peek reports, inside the caller's read, the wait c's counters impose now and whether
+// any counter exists, without counting or locking. It is for secrets that cannot be
+// guessed (an app's 256-bit client secret): the caller compares first, counts a wrong one
+// with Begin and Failed, and clears the counters with Clear after a right one when Peek
+// saw any. Concurrent requests of one app then never count against it, which Begin's
+// count-first design would do (an app with more requests in flight than the free failures
+// would lock itself out).
+func (l *Limiter) Peek(ctx context.Context, q *sqlcgen.Queries, c Check) (wait time.Duration, counted bool, err error) {
+	now := l.now()
+	cs := c.counters()
+	keys := make([]string, 0, len(cs))
+	delay := map[string]func(int) time.Duration{}
+	for _, k := range cs {
+		keys = append(keys, k.key)
+		delay[k.key] = k.delay
+	}
+	rows, err := q.PeekLoginFailures(ctx, keys)
+	if err != nil {
+		return 0, false, fmt.Errorf("credential failures: %w", err)
+	}
+	for _, r := range rows {
+		if r.Failures > 0 {
+			counted = true
+		}
+		wait = max(wait, r.LastFailureAt.Add(delay[r.Key](int(r.Failures))).Sub(now))
+	}
+	return wait, counted, nil
+}
+
+// Clear removes c's counters (after a right secret that Peek saw counted).
+func (l *Limiter) Clear(ctx context.Context, c Check) error {
+	return l.store.InTenant(ctx, c.Tenant.ID, func(q *sqlcgen.Queries) error {
+		for _, k := range c.counters() {
+			if err := q.ClearLoginFailures(ctx, k.key); err != nil {
+				return fmt.Errorf("clear credential failures: %w", err)
+			}
+		}
+		return nil
+	})
+}

@@ -93,6 +93,38 @@ func (q *Queries) LockLoginFailures(ctx context.Context, arg LockLoginFailuresPa
 	return i, err
 }
 
+const peekLoginFailures = `-- name: PeekLoginFailures :many
+SELECT key, failures, last_failure_at FROM login_failures WHERE key = ANY($1::text[])
+`
+
+type PeekLoginFailuresRow struct {
+	Key           string    `json:"key"`
+	Failures      int32     `json:"failures"`
+	LastFailureAt time.Time `json:"last_failure_at"`
+}
+
+// The counters of a check, read without counting or locking (secrets too long to guess
+// are compared first and counted only when wrong: see Limiter.Peek).
+func (q *Queries) PeekLoginFailures(ctx context.Context, keys []string) ([]PeekLoginFailuresRow, error) {
+	rows, err := q.db.Query(ctx, peekLoginFailures, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PeekLoginFailuresRow{}
+	for rows.Next() {
+		var i PeekLoginFailuresRow
+		if err := rows.Scan(&i.Key, &i.Failures, &i.LastFailureAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const peekRateLimit = `-- name: PeekRateLimit :one
 SELECT COALESCE(max(count), 0)::int FROM rate_limits WHERE key = $1 AND window_start = $2
 `
