@@ -162,13 +162,13 @@ SELECT s.tenant_id, s.id AS session_id, s.user_id, a.id AS app_id
 FROM oidc_session_apps x
 JOIN sessions s ON s.tenant_id = x.tenant_id AND s.id = x.session_id
 JOIN apps a ON a.tenant_id = x.tenant_id AND a.id = x.app_id
-WHERE x.session_id = ANY(@session_ids::uuid[]) AND a.backchannel_logout_uri IS NOT NULL AND a.backchannel_logout_uri <> ''
+WHERE x.session_id = ANY((@session_ids::text[])::uuid[]) AND a.backchannel_logout_uri IS NOT NULL AND a.backchannel_logout_uri <> ''
 ORDER BY s.id, a.id;
 
 -- name: RevokeTokensOfSessions :execrows
 -- The tokens of ended sessions (the token queries refuse them already; revoked rows keep
 -- introspection exact without the join).
-UPDATE oidc_tokens SET revoked_at = now() WHERE session_id = ANY(@session_ids::uuid[]) AND revoked_at IS NULL;
+UPDATE oidc_tokens SET revoked_at = now() WHERE session_id = ANY((@session_ids::text[])::uuid[]) AND revoked_at IS NULL;
 
 -- name: GetBackchannelApp :one
 SELECT client_id, backchannel_logout_uri FROM apps WHERE id = @id;

@@ -83,11 +83,16 @@ func NewSessionEnds(ins Inserter) (*SessionEnds, error) {
 // revoked and a back-channel logout job is enqueued per (session, app with a URI); both
 // commit with the revocation or neither does.
 func (e *SessionEnds) SessionsEnded(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, ids []uuid.UUID) error {
-	targets, err := q.ListBackchannelTargets(ctx, ids)
+	// Ids go as text: a uuid[] parameter does not encode in pgx's exec mode (PgBouncer).
+	sids := make([]string, len(ids))
+	for i, id := range ids {
+		sids[i] = id.String()
+	}
+	targets, err := q.ListBackchannelTargets(ctx, sids)
 	if err != nil {
 		return fmt.Errorf("list back-channel logout targets: %w", err)
 	}
-	if _, err := q.RevokeTokensOfSessions(ctx, ids); err != nil {
+	if _, err := q.RevokeTokensOfSessions(ctx, sids); err != nil {
 		return fmt.Errorf("revoke tokens of ended sessions: %w", err)
 	}
 	if len(targets) == 0 {

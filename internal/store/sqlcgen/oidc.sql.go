@@ -671,7 +671,7 @@ SELECT s.tenant_id, s.id AS session_id, s.user_id, a.id AS app_id
 FROM oidc_session_apps x
 JOIN sessions s ON s.tenant_id = x.tenant_id AND s.id = x.session_id
 JOIN apps a ON a.tenant_id = x.tenant_id AND a.id = x.app_id
-WHERE x.session_id = ANY($1::uuid[]) AND a.backchannel_logout_uri IS NOT NULL AND a.backchannel_logout_uri <> ''
+WHERE x.session_id = ANY(($1::text[])::uuid[]) AND a.backchannel_logout_uri IS NOT NULL AND a.backchannel_logout_uri <> ''
 ORDER BY s.id, a.id
 `
 
@@ -684,7 +684,7 @@ type ListBackchannelTargetsRow struct {
 
 // Sessions that just ended (in this transaction) × the apps to tell: every app with a
 // back-channel logout URI that the session signed in to.
-func (q *Queries) ListBackchannelTargets(ctx context.Context, sessionIds []uuid.UUID) ([]ListBackchannelTargetsRow, error) {
+func (q *Queries) ListBackchannelTargets(ctx context.Context, sessionIds []string) ([]ListBackchannelTargetsRow, error) {
 	rows, err := q.db.Query(ctx, listBackchannelTargets, sessionIds)
 	if err != nil {
 		return nil, err
@@ -870,12 +870,12 @@ func (q *Queries) RevokeTokensOfAuthRequest(ctx context.Context, authRequestID u
 }
 
 const revokeTokensOfSessions = `-- name: RevokeTokensOfSessions :execrows
-UPDATE oidc_tokens SET revoked_at = now() WHERE session_id = ANY($1::uuid[]) AND revoked_at IS NULL
+UPDATE oidc_tokens SET revoked_at = now() WHERE session_id = ANY(($1::text[])::uuid[]) AND revoked_at IS NULL
 `
 
 // The tokens of ended sessions (the token queries refuse them already; revoked rows keep
 // introspection exact without the join).
-func (q *Queries) RevokeTokensOfSessions(ctx context.Context, sessionIds []uuid.UUID) (int64, error) {
+func (q *Queries) RevokeTokensOfSessions(ctx context.Context, sessionIds []string) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeTokensOfSessions, sessionIds)
 	if err != nil {
 		return 0, err
