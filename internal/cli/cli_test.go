@@ -112,7 +112,7 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 		done := make(chan result, 1)
 		out := &syncBuffer{}
 		go func() {
-			done <- runTo(ctx, env, out, "dev", "--addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+			done <- runTo(ctx, env, out, "dev", "--addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0", "--app-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 		}()
 		deadline := time.Now().Add(30 * time.Second)
 		for !strings.Contains(out.String(), "Gatehouse dev is running") {
