@@ -168,18 +168,18 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	}
 	fmt.Fprintf(env.Stdout, `
 Gatehouse dev is running.
-  Demo tenant:   http://%s.%s:%d/
+%s  Demo tenant:   http://%s.%s:%d/
   Operator host: http://%s:%d/
   Sign in:       http://%s.%s:%d/login  as %s / %s
   Admin portal:  http://%s.%s:%d/admin  as %s / %s
   Dev mailbox:   http://%s.%s:%d/_dev/mail
   Health:        http://%s.%s:%d/healthz
-%s%s  CLI commands against this server (links they print and mail point here):
+%s  CLI commands against this server (links they print and mail point here):
     export DATABASE_URL='%s' GATEHOUSE_PUBLIC_SCHEME=%s GATEHOUSE_PUBLIC_PORT=%d GATEHOUSE_BASE_DOMAIN=%s
 Press Ctrl-C to stop.
-`, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, demoUserEmail, demoUserPassword,
+`, appLine, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, demoUserEmail, demoUserPassword,
 		demoSlug, cfg.BaseDomain, port, demoAdminEmail, demoAdminPassword,
-		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, ssoLine, appLine, cfg.DatabaseURL, cfg.PublicScheme, cfg.PublicPort, cfg.BaseDomain)
+		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, ssoLine, cfg.DatabaseURL, cfg.PublicScheme, cfg.PublicPort, cfg.BaseDomain)
 	return a.Serve(ctx, ln)
 }
 

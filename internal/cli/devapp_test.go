@@ -59,7 +59,7 @@ func pageState(ctx context.Context) string {
 // in Chromium the demo app's "Sign in with Acme" goes through Acme's own login page on the
 // tenant host and comes back with the ID token's claims and userinfo; "Sensitive action"
 // (max_age=0) makes Acme ask for the password again, and the demo app shows the action
-// done with auth_time renewed.
+// done with auth_time renewed; "Sign out" ends on the demo app, signed out.
 func TestBrowserDemoApp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
@@ -154,5 +154,17 @@ func TestBrowserDemoApp(t *testing.T) {
 	}
 	if second := authTime(); second <= first {
 		t.Fatalf("auth_time after the sensitive action %d, before %d: not renewed", second, first)
+	}
+
+	// Sign out: local, then RP-initiated logout at Acme when it offers one; either way the
+	// browser ends on the demo app, signed out.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("sign-in"))); err != nil {
+		t.Fatalf("sign out: %v%s", err, pageState(ctx))
+	}
+	if at, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.HasPrefix(at, appURL+"/") {
+		t.Fatalf("after sign-out the browser is at %q (%v), want the demo app", at, err)
+	}
+	if text := claim("signed-out"); !strings.Contains(text, "Signed out of the demo app") {
+		t.Fatalf("after sign-out: %q", text)
 	}
 }

@@ -177,9 +177,11 @@ func (a *App) relyingParty(ctx context.Context) (*relyingParty, error) {
 		return nil, fmt.Errorf("discovery of %s: %w", a.d.Issuer, err)
 	}
 	redirect, _, _ := URIs(a.d.BaseURL)
+	endpoint := provider.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client: client_id in the form, no secret
 	rp = &relyingParty{provider: provider, verifier: provider.Verifier(&oidc.Config{ClientID: a.d.ClientID, Now: a.now}),
 		endSession: meta.EndSession, issParam: meta.ISS,
-		oauth: oauth2.Config{ClientID: a.d.ClientID, Endpoint: provider.Endpoint(), RedirectURL: redirect,
+		oauth: oauth2.Config{ClientID: a.d.ClientID, Endpoint: endpoint, RedirectURL: redirect,
 			Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}}
 	a.mu.Lock()
 	if a.rp == nil {

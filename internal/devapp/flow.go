@@ -2,6 +2,7 @@ package devapp
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -248,8 +249,14 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 		raw = s.user.rawIDToken
 		s.user, s.ended = nil, false
 	}
-	if raw == "" || rp == nil || rp.endSession == "" {
-		if raw != "" {
+	a.mu.Unlock()
+	if raw == "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if rp == nil || !a.endSessionServed(r.Context(), rp) {
+		a.mu.Lock()
+		if s = a.current(r); s != nil {
 			s.notice = &notice{ID: "signed-out", Kind: "ok", Text: "Signed out of the demo app. Your " + a.d.Provider +
 				" session goes on: " + a.d.Provider + " offers no RP-initiated logout."}
 		}
@@ -257,7 +264,6 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	a.mu.Unlock()
 	_, postLogout, _ := URIs(a.d.BaseURL)
 	u, err := url.Parse(rp.endSession)
 	if err != nil {
@@ -270,6 +276,31 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	v.Set("post_logout_redirect_uri", postLogout)
 	u.RawQuery = v.Encode()
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+// endSessionServed reports whether the provider has an end_session_endpoint that is
+// actually served: discovery may name one that answers 404 (a provider whose RP-initiated
+// logout is not switched on). The probe carries no cookie and no id_token_hint, so it
+// ends nothing.
+func (a *App) endSessionServed(ctx context.Context, rp *relyingParty) bool {
+	if rp.endSession == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rp.endSession, nil)
+	if err != nil {
+		return false
+	}
+	hc := *a.d.HTTP
+	hc.Jar = nil
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed
 }
 
 // signedOut is the post-logout redirect URI: the provider ended its session too.
