@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -107,12 +108,13 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 	t.Parallel()
 	d := testutil.FreshDB(t)
 	env := map[string]string{"DATABASE_URL": d.AppURL, "GATEHOUSE_ADMIN_DATABASE_URL": d.AdminURL, "GATEHOUSE_LOG_LEVEL": "warn"}
+	var demoApp string // the demo app's URL in the last run
 	for i := range 2 {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan result, 1)
 		out := &syncBuffer{}
 		go func() {
-			done <- runTo(ctx, env, out, "dev", "--addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+			done <- runTo(ctx, env, out, "dev", "--addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0", "--app-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 		}()
 		deadline := time.Now().Add(30 * time.Second)
 		for !strings.Contains(out.String(), "Gatehouse dev is running") {
@@ -128,6 +130,9 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 		}
 		if i == 0 {
 			checkDevCLIEnvironment(t, out.String())
+		}
+		if m := regexp.MustCompile(`Demo app:\s+(http://127\.0\.0\.1:\d+)/`).FindStringSubmatch(out.String()); m != nil {
+			demoApp = m[1]
 		}
 		cancel()
 		if r := <-done; r.err != nil {
@@ -149,6 +154,18 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 	}
 	if conns != 1 || verified != 1 {
 		t.Fatalf("after two dev runs: %d SSO connections, %d verified acme.test; want 1 and 1", conns, verified)
+	}
+	// The demo app is registered once, as a first-party public client, with the URIs of
+	// the last run's address.
+	var apps int
+	var redirects []string
+	if err := d.Admin.QueryRow(context.Background(), `SELECT count(*), max(redirect_uris::text)::text[] FROM apps
+		WHERE name = 'Demo app (gatehouse dev)' AND type = 'public' AND first_party AND secret_hash IS NULL
+		AND backchannel_logout_uri LIKE 'http://127.0.0.1:%/backchannel-logout'`).Scan(&apps, &redirects); err != nil {
+		t.Fatal(err)
+	}
+	if apps != 1 || len(redirects) != 1 || demoApp == "" || redirects[0] != demoApp+"/callback" {
+		t.Fatalf("after two dev runs: %d demo apps with redirect URIs %v; want 1 with %s/callback", apps, redirects, demoApp)
 	}
 }
 

@@ -4,17 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/devapp"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
+	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/pgserver"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/sso/devidp"
@@ -38,6 +45,7 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	dataDir := fs.String("data-dir", ".gatehouse", "directory for the private PostgreSQL and captured mail")
 	idpAddr := fs.String("idp-addr", "127.0.0.1:8081", "listen address of the dev SAML IdP (empty: none)")
+	appAddr := fs.String("app-addr", "127.0.0.1:8082", "listen address of the demo OpenID Connect app (empty or off: none)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +65,8 @@ func runDev(ctx context.Context, args []string, env Env) error {
 			"GATEHOUSE_LOG_FORMAT":    "text",
 			"GATEHOUSE_MAIL":          "dir:" + filepath.Join(*dataDir, "mail"),
 			"GATEHOUSE_SECRET_KEY":    secretKey,
+			// loopback back-channel logout URIs (the demo app's) and metadata URLs (API.md)
+			"GATEHOUSE_OUTBOUND_ALLOW_PRIVATE": "true",
 		}[k]
 	}
 	cfg, err := config.Load(devEnv)
@@ -149,9 +159,19 @@ func runDev(ctx context.Context, args []string, env Env) error {
 			"                 at the dev IdP (%s) sign in as alice (or alice@acme.test), password %s\n",
 			login, dev.idp.FrontURL(), devidp.Password)
 	}
+	appLine := ""
+	if *appAddr != "" && *appAddr != "off" {
+		demo, err := startDemoApp(ctx, a, *appAddr, logger)
+		if err != nil {
+			logger.Warn("demo app not started (use --app-addr to pick another address, off for none)", "err", err)
+		} else {
+			defer demo.close()
+			appLine = fmt.Sprintf("  Demo app:      %s/  → \"Sign in with %s\" as %s, then \"Sensitive action\"\n", demo.base, demoName, demoUserEmail)
+		}
+	}
 	fmt.Fprintf(env.Stdout, `
 Gatehouse dev is running.
-  Demo tenant:   http://%s.%s:%d/
+%s  Demo tenant:   http://%s.%s:%d/
   Operator host: http://%s:%d/
   Sign in:       http://%s.%s:%d/login  as %s / %s
   Admin portal:  http://%s.%s:%d/admin  as %s / %s
@@ -160,7 +180,7 @@ Gatehouse dev is running.
 %s  CLI commands against this server (links they print and mail point here):
     export DATABASE_URL='%s' GATEHOUSE_PUBLIC_SCHEME=%s GATEHOUSE_PUBLIC_PORT=%d GATEHOUSE_BASE_DOMAIN=%s
 Press Ctrl-C to stop.
-`, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, demoUserEmail, demoUserPassword,
+`, appLine, demoSlug, cfg.BaseDomain, port, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, demoUserEmail, demoUserPassword,
 		demoSlug, cfg.BaseDomain, port, demoAdminEmail, demoAdminPassword,
 		demoSlug, cfg.BaseDomain, port, demoSlug, cfg.BaseDomain, port, ssoLine, cfg.DatabaseURL, cfg.PublicScheme, cfg.PublicPort, cfg.BaseDomain)
 	return a.Serve(ctx, ln)
@@ -222,4 +242,89 @@ func devSecretKey(dataDir string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// demoAppName names the demo app's registration on the demo tenant.
+const demoAppName = "Demo app (gatehouse dev)"
+
+// demoApp is the demo relying party of `gatehouse dev` (internal/devapp) on its listener.
+type demoApp struct {
+	base string
+	srv  *http.Server
+}
+
+// startDemoApp listens on addr, registers the demo app on the demo tenant for that
+// address (idempotently) and serves it. The app discovers the tenant's issuer on first
+// use, so it may start before the Gatehouse listener serves.
+func startDemoApp(ctx context.Context, a *app.App, addr string, logger *slog.Logger) (*demoApp, error) {
+	ln, base, err := devapp.BindAddress(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--app-addr: %w", err)
+	}
+	t, err := a.Tenants.Get(ctx, demoSlug)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	clientID, err := ensureDemoApp(ctx, a, t, base)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("register the demo app on %s: %w", demoSlug, err)
+	}
+	rp, err := devapp.New(devapp.Deps{Issuer: a.OIDC.Issuer(t), ClientID: clientID, BaseURL: base, Provider: demoName,
+		HTTP: devapp.LoopbackClient(), Logger: logger})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	d := &demoApp{base: base, srv: &http.Server{Handler: rp.Handler(), ReadHeaderTimeout: 5 * time.Second}}
+	go func() {
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("demo app", "err", err)
+		}
+	}()
+	return d, nil
+}
+
+func (d *demoApp) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = d.srv.Shutdown(ctx)
+}
+
+// ensureDemoApp makes sure the demo tenant has the demo app as a first-party public client
+// whose redirect, post-logout and back-channel logout URIs are those of base; it returns
+// the client id. An app that already fits is left alone (no audit event).
+func ensureDemoApp(ctx context.Context, a *app.App, t tenant.Tenant, base string) (string, error) {
+	redirect, postLogout, backchannel := devapp.URIs(base)
+	name, typ, firstParty := demoAppName, "public", true
+	redirects, postLogouts := []string{redirect}, []string{postLogout}
+	scopes, grants := []string{"openid", "profile", "email"}, []string{"authorization_code"}
+	in := oidcop.AppInput{Name: &name, Type: &typ, RedirectURIs: &redirects, PostLogoutRedirectURIs: &postLogouts,
+		BackchannelLogoutURI: &backchannel, FirstParty: &firstParty, AllowedScopes: &scopes, GrantTypes: &grants}
+	who := audit.Who{ActorLabel: "gatehouse dev"}
+	apps, err := a.OIDC.ListApps(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	for _, ap := range apps {
+		if ap.Name != demoAppName || ap.Type != "public" {
+			continue
+		}
+		if slices.Equal(ap.RedirectURIs, redirects) && slices.Equal(ap.PostLogoutRedirectURIs, postLogouts) &&
+			ap.BackchannelLogoutURI == backchannel && ap.FirstParty && slices.Equal(ap.AllowedScopes, scopes) &&
+			slices.Equal(ap.GrantTypes, grants) {
+			return ap.ClientID, nil
+		}
+		in.Type = nil
+		if _, err := a.OIDC.UpdateApp(ctx, t, ap.ID, in, who); err != nil {
+			return "", err
+		}
+		return ap.ClientID, nil
+	}
+	c, err := a.OIDC.CreateApp(ctx, t, in, who)
+	if err != nil {
+		return "", err
+	}
+	return c.App.ClientID, nil
 }

@@ -53,7 +53,7 @@ func TestDevAsRootInPrivateDir(t *testing.T) {
 	done := make(chan result, 1)
 	out := &syncBuffer{}
 	go func() {
-		done <- runTo(ctx, env, out, "dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0")
+		done <- runTo(ctx, env, out, "dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0", "--app-addr", "127.0.0.1:0")
 	}()
 	for deadline := time.Now().Add(3 * time.Minute); !strings.Contains(out.String(), "Gatehouse dev is running"); {
 		select {

@@ -72,8 +72,10 @@ type MessageView struct {
 	Heading, Text, LinkText, Link string
 }
 
-// ContinueView is the shared page that sends the browser on to an IdP.
-type ContinueView struct{ URL, Text string }
+// ContinueView is the shared page that sends the browser on to another origin after a
+// form post (an IdP; an app, for the OpenID Provider). Heading and Button default to the
+// IdP's wording.
+type ContinueView struct{ URL, Text, Heading, Button string }
 
 // Message renders the shared message page: a heading, a sentence and one link onwards.
 func (rs *Responder) Message(w http.ResponseWriter, r *http.Request, title, text, linkText, link string) {

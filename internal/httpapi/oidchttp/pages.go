@@ -82,9 +82,24 @@ func PageLogin(rs *kit.Responder, svc *oidcop.Service, steps *stepup.Service) ht
 			}
 			rs.Page(w, r, http.StatusOK, "consent", "Allow "+step.AppName+"?", view)
 		default:
-			http.Redirect(w, r, step.Redirect, http.StatusSeeOther)
+			toApp(rs, w, r, step.Redirect)
 		}
 	}
+}
+
+// toApp sends the browser on to step.Redirect (the library's callback, which redirects
+// to the app, or the app's redirect URI with an error). A browser that comes from a form
+// post on this origin (sign-in, re-authentication, consent: Sec-Fetch-Site same-origin)
+// gets a page that moves on by itself instead: CSP form-action 'self' covers every
+// redirect after a form post, and the app is another origin, so Chromium would stop the
+// redirect chain on the tenant's page.
+func toApp(rs *kit.Responder, w http.ResponseWriter, r *http.Request, u string) {
+	if r.Header.Get("Sec-Fetch-Site") != "same-origin" {
+		http.Redirect(w, r, u, http.StatusSeeOther)
+		return
+	}
+	rs.Page(w, r, http.StatusOK, "sso_continue", "Back to the app", kit.ContinueView{URL: u, Heading: "Back to the app",
+		Text: "Taking you back to the app…", Button: "Continue to the app"})
 }
 
 // PageConsentPost records the user's answer on the consent page.
@@ -102,6 +117,6 @@ func PageConsentPost(rs *kit.Responder, svc *oidcop.Service) http.HandlerFunc {
 			rs.Error(w, r, err)
 			return
 		}
-		http.Redirect(w, r, step.Redirect, http.StatusSeeOther)
+		toApp(rs, w, r, step.Redirect)
 	}
 }
