@@ -25,7 +25,7 @@ func (c client) RedirectURIs() []string           { return c.app.RedirectURIs }
 func (c client) PostLogoutRedirectURIs() []string { return c.app.PostLogoutRedirectURIs }
 func (c client) LoginURL(id string) string        { return LoginPath + "?id=" + id }
 func (c client) AccessTokenType() op.AccessTokenType {
-	return op.AccessTokenTypeJWT
+	return op.AccessTokenTypeBearer // signed as RFC 9068 at+jwt by atCrypto
 }
 func (c client) IDTokenLifetime() time.Duration { return time.Hour }
 func (c client) DevMode() bool                  { return false }

@@ -2,6 +2,7 @@ package oidcop_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -164,6 +165,17 @@ func TestCodeFlowWithGoOIDC(t *testing.T) {
 		claims.ACR != "urn:gatehouse:aal1" || claims.AuthTime == 0 {
 		t.Fatalf("ID token claims: sub %s nonce %s %+v", idt.Subject, idt.Nonce, claims)
 	}
+	// The access token is an RFC 9068 JWT: typ at+jwt, signed by the tenant's key.
+	if hdr, claims := jwtParts(t, tok.AccessToken); hdr["typ"] != "at+jwt" || claims["client_id"] != clientID || claims["sub"] != userID.String() ||
+		claims["iss"] != e.issuer || claims["jti"] == nil || claims["scope"] != "openid profile email offline_access" || claims["sid"] != claims2sid(t, raw) {
+		t.Fatalf("access token header %v, claims %v", hdr, claims)
+	}
+	if _, err := (&oidc.StaticKeySet{}).VerifySignature(ctx, tok.AccessToken); err == nil {
+		t.Fatal("an empty key set verified the access token")
+	}
+	if _, err := oidc.NewRemoteKeySet(ctx, e.issuer+"/oauth2/jwks").VerifySignature(ctx, tok.AccessToken); err != nil {
+		t.Fatalf("the access token does not verify with the tenant's JWKS: %v", err)
+	}
 	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 	if err != nil || info.Email != "ada@example.com" || info.Subject != userID.String() {
 		t.Fatalf("userinfo: %+v %v", info, err)
@@ -273,4 +285,27 @@ func (e *env) revoke(t *testing.T, clientID, secret, token string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, b)
 	}
+}
+
+// jwtParts decodes a JWT's header and claims without verifying it.
+func jwtParts(t *testing.T, tok string) (map[string]any, map[string]any) {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", tok)
+	}
+	dec := func(s string) map[string]any {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		var m map[string]any
+		if err != nil || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("JWT part %q", s)
+		}
+		return m
+	}
+	return dec(parts[0]), dec(parts[1])
+}
+
+func claims2sid(t *testing.T, idToken string) any {
+	_, c := jwtParts(t, idToken)
+	return c["sid"]
 }

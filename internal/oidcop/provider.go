@@ -64,6 +64,7 @@ func (s *Service) NewProtocol() (*Protocol, error) {
 			op.NewEndpoint(RevokePath), op.NewEndpoint(LogoutPath), op.NewEndpoint(JWKSPath)),
 		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(IntrospectPath)),
 		op.WithLogger(s.logger),
+		op.WithCrypto(s.at),
 	}
 	if s.urls.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure())

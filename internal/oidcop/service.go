@@ -45,6 +45,7 @@ type Service struct {
 	now      func() time.Time
 	logger   *slog.Logger
 	keys     *keyring
+	at       *atCrypto
 }
 
 // NewService returns the service. Errors: a missing dependency.
@@ -52,8 +53,10 @@ func NewService(d Deps) (*Service, error) {
 	if d.Store == nil || d.Box == nil || d.Outbound == nil || d.Limiter == nil || d.Sessions == nil || d.Now == nil || d.Logger == nil || d.URLs.BaseDomain == "" {
 		return nil, errors.New("oidcop: store, secret box, URLs, outbound client, limiter, sessions, clock and logger are required")
 	}
-	return &Service{store: d.Store, box: d.Box, urls: d.URLs, out: d.Outbound, limit: d.Limiter, sessions: d.Sessions, now: d.Now, logger: d.Logger,
-		keys: &keyring{store: d.Store, box: d.Box, now: d.Now, cache: map[uuid.UUID]*tenantKeys{}}}, nil
+	s := &Service{store: d.Store, box: d.Box, urls: d.URLs, out: d.Outbound, limit: d.Limiter, sessions: d.Sessions, now: d.Now, logger: d.Logger,
+		keys: &keyring{store: d.Store, box: d.Box, now: d.Now, cache: map[uuid.UUID]*tenantKeys{}}}
+	s.at = &atCrypto{s: s, pending: map[string]pendingAT{}}
+	return s, nil
 }
 
 // Issuer is the tenant's issuer: its origin (scheme, host, port when not the default).

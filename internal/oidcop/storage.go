@@ -199,6 +199,7 @@ func (st storage) DeleteAuthRequest(context.Context, string) error { return nil 
 // grantOf is what a token request carries about the user's sign-in.
 type grantOf struct {
 	appID                 uuid.UUID
+	clientID              string
 	userID, sessionID     *uuid.UUID
 	authRequestID         *uuid.UUID
 	scopes, amr           []string
@@ -216,7 +217,7 @@ func (st storage) grantFor(ctx context.Context, q *sqlcgen.Queries, req op.Token
 		}
 		at := r.authTime
 		rid := r.id
-		return grantOf{appID: app.ID, userID: r.userID, sessionID: r.sessionID, authRequestID: &rid, scopes: r.p.Scopes,
+		return grantOf{appID: app.ID, clientID: app.ClientID, userID: r.userID, sessionID: r.sessionID, authRequestID: &rid, scopes: r.p.Scopes,
 			amr: r.amr, acr: r.acr, authTime: &at, accessTTL: time.Duration(app.AccessTokenTTLSeconds) * time.Second,
 			refreshTTL: time.Duration(app.RefreshTokenTTLSeconds) * time.Second}, nil
 	case *refreshRequest:
@@ -225,11 +226,11 @@ func (st storage) grantFor(ctx context.Context, q *sqlcgen.Queries, req op.Token
 			return grantOf{}, err
 		}
 		uid := r.userID
-		return grantOf{appID: app.ID, userID: &uid, sessionID: r.sessionID, scopes: r.scopes, amr: r.token.AMR, acr: r.token.ACR,
+		return grantOf{appID: app.ID, clientID: app.ClientID, userID: &uid, sessionID: r.sessionID, scopes: r.scopes, amr: r.token.AMR, acr: r.token.ACR,
 			authTime: r.token.AuthTime, accessTTL: time.Duration(app.AccessTokenTTLSeconds) * time.Second,
 			refreshTTL: time.Duration(app.RefreshTokenTTLSeconds) * time.Second}, nil
 	case *clientRequest:
-		return grantOf{appID: r.app.ID, scopes: r.scopes, accessTTL: time.Duration(r.app.AccessTokenTTLSeconds) * time.Second}, nil
+		return grantOf{appID: r.app.ID, clientID: r.app.ClientID, scopes: r.scopes, accessTTL: time.Duration(r.app.AccessTokenTTLSeconds) * time.Second}, nil
 	}
 	return grantOf{}, fmt.Errorf("oidc: token request of type %T is not supported", req)
 }
@@ -240,6 +241,9 @@ func (st storage) insertAccess(ctx context.Context, q *sqlcgen.Queries, g grantO
 	_, err := q.InsertOIDCToken(ctx, sqlcgen.InsertOIDCTokenParams{ID: id, Kind: "access", AppID: g.appID, UserID: g.userID,
 		SessionID: g.sessionID, AuthRequestID: g.authRequestID, Scopes: g.scopes, AuthTime: g.authTime, AMR: nonNil(g.amr),
 		ACR: g.acr, ExpiresAt: exp})
+	if err == nil {
+		err = st.s.at.prepare(ctx, id, g, exp)
+	}
 	return id, exp, err
 }
 
