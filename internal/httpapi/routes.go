@@ -117,7 +117,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	tenantHost.Post(oidcop.UserinfoPath, proto)
 	tenantHost.Post(oidcop.IntrospectPath, proto)
 	tenantHost.Post(oidcop.RevokePath, proto)
-	tenantHost.Get(oidcop.LoginPath, oidchttp.PageLogin(rs, op.svc, steps))
+	tenantHost.Get(oidcop.LoginPath, oidchttp.PageLogin(rs, op.svc))
 	tenantHost.Post("/oauth2/consent", oidchttp.PageConsentPost(rs, op.svc))
 	tenantHost.Get("/account/apps", oidchttp.PageAccountApps(rs, op.svc))
 	tenantHost.Post("/account/apps/{id}/revoke", oidchttp.PageAccountAppRevoke(rs, op.svc))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -44,8 +45,12 @@ var ErrRequestExpired = apperr.New(apperr.NotFound, "authorization_request_expir
 // It is the one place that decides login, step-up (max_age, prompt=login, acr_values) and
 // consent, and completes the request when nothing is missing.
 // Errors: authorization_request_expired.
-func (s *Service) Resume(ctx context.Context, t tenant.Tenant, p *session.Principal, id string, hasSecondFactor bool) (Step, error) {
-	req, app, err := s.loadRequest(ctx, t, id)
+func (s *Service) Resume(ctx context.Context, t tenant.Tenant, p *session.Principal, id string) (Step, error) {
+	var uid uuid.UUID
+	if p != nil {
+		uid = p.UserID
+	}
+	req, app, hasSecondFactor, err := s.loadRequest(ctx, t, id, uid)
 	if err != nil {
 		return Step{}, err
 	}
@@ -87,7 +92,7 @@ func (s *Service) Resume(ctx context.Context, t tenant.Tenant, p *session.Princi
 // Consent records (allow) or refuses the scopes of an authorization request, then
 // resumes it. Errors: authorization_request_expired.
 func (s *Service) Consent(ctx context.Context, t tenant.Tenant, p session.Principal, id string, allow bool, who audit.Who) (Step, error) {
-	req, app, err := s.loadRequest(ctx, t, id)
+	req, app, _, err := s.loadRequest(ctx, t, id, uuid.Nil)
 	if err != nil {
 		return Step{}, err
 	}
@@ -107,13 +112,16 @@ func (s *Service) Consent(ctx context.Context, t tenant.Tenant, p session.Princi
 	return s.complete(ctx, t, req, &p)
 }
 
-func (s *Service) loadRequest(ctx context.Context, t tenant.Tenant, id string) (*authRequest, sqlcgen.App, error) {
+// loadRequest reads a pending authorization request, its app and, for a signed-in user
+// (userID not Nil), whether they have a second factor, in one read.
+func (s *Service) loadRequest(ctx context.Context, t tenant.Tenant, id string, userID uuid.UUID) (*authRequest, sqlcgen.App, bool, error) {
 	rid, err := uuid.Parse(id)
 	if err != nil {
-		return nil, sqlcgen.App{}, ErrRequestExpired
+		return nil, sqlcgen.App{}, false, ErrRequestExpired
 	}
 	var req *authRequest
 	var app sqlcgen.App
+	var second bool
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetAuthRequest(ctx, sqlcgen.GetAuthRequestParams{ID: rid, Now: s.now()})
 		if errors.Is(err, store.ErrNotFound) {
@@ -128,10 +136,15 @@ func (s *Service) loadRequest(ctx context.Context, t tenant.Tenant, id string) (
 		if req, err = requestFromRow(row); err != nil {
 			return err
 		}
-		app, err = q.GetApp(ctx, row.AppID)
+		if app, err = q.GetApp(ctx, row.AppID); err != nil {
+			return err
+		}
+		if userID != uuid.Nil {
+			second, err = mfa.Enabled(ctx, q, userID)
+		}
 		return err
 	}, store.ReadOnly(), store.Idempotent())
-	return req, app, err
+	return req, app, second, err
 }
 
 // fresh: without max_age (and prompt=login) any session will do; with it, the session's

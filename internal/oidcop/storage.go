@@ -141,6 +141,7 @@ func (st storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	var out *authRequest
 	var reused bool
 	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		out, reused = nil, false // set again by the attempt that commits
 		now := st.s.now()
 		row, err := q.UseAuthCode(ctx, sqlcgen.UseAuthCodeParams{CodeHash: hashOf(code), Now: now})
 		if err != nil {
@@ -151,12 +152,7 @@ func (st storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 			if _, err := q.RevokeTokensOfAuthRequest(ctx, row.ID); err != nil {
 				return err
 			}
-			subject := uuid.Nil
-			if row.UserID != nil {
-				subject = *row.UserID
-			}
-			return audit.Record(ctx, q, audit.Who{ActorLabel: "client " + row.ClientID}, audit.Event{Action: audit.OIDCCodeReused,
-				SubjectID: subject, Details: map[string]any{"client_id": row.ClientID, "auth_request_id": row.ID}})
+			return recordReplay(ctx, q, audit.OIDCCodeReused, row.ClientID, row.UserID, "auth_request_id", row.ID)
 		}
 		if !row.Done || row.CodeExpiresAt == nil || !now.Before(*row.CodeExpiresAt) {
 			return errors.New("expired")
@@ -171,6 +167,17 @@ func (st storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
 	}
 	return out, nil
+}
+
+// recordReplay audits a code or refresh token presented a second time (what it issued is
+// revoked by the caller in the same transaction).
+func recordReplay(ctx context.Context, q *sqlcgen.Queries, action, clientID string, userID *uuid.UUID, key string, id any) error {
+	subject := uuid.Nil
+	if userID != nil {
+		subject = *userID
+	}
+	return audit.Record(ctx, q, audit.Who{ActorLabel: "client " + clientID}, audit.Event{Action: action,
+		SubjectID: subject, Details: map[string]any{"client_id": clientID, key: id}})
 }
 
 // SaveAuthCode binds the (random) code to a completed request for codeTTL.
@@ -325,6 +332,7 @@ func (st storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	var out *refreshRequest
 	var reused bool
 	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		out, reused = nil, false // set again by the attempt that commits
 		now := st.s.now()
 		row, err := q.GetRefreshToken(ctx, sqlcgen.GetRefreshTokenParams{TokenHash: hashOf(token), Now: now})
 		if err != nil {
@@ -335,12 +343,7 @@ func (st storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 			if _, err := q.RevokeTokenFamily(ctx, row.FamilyID); err != nil {
 				return err
 			}
-			subject := uuid.Nil
-			if row.UserID != nil {
-				subject = *row.UserID
-			}
-			return audit.Record(ctx, q, audit.Who{ActorLabel: "client " + row.ClientID}, audit.Event{Action: audit.OIDCRefreshReused,
-				SubjectID: subject, Details: map[string]any{"client_id": row.ClientID, "family_id": row.FamilyID}})
+			return recordReplay(ctx, q, audit.OIDCRefreshReused, row.ClientID, row.UserID, "family_id", row.FamilyID)
 		}
 		if row.UsedAt != nil || row.RevokedAt != nil || !now.Before(row.ExpiresAt) || !row.SessionActive || row.UserID == nil {
 			return errors.New("inactive")

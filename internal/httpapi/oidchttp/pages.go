@@ -9,7 +9,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/session"
-	"github.com/gatehouse-id/gatehouse/internal/stepup"
 )
 
 //go:embed templates/*.html
@@ -44,21 +43,15 @@ var scopeText = map[string]string{
 // PageLogin is the sign-in bridge (oidcop.LoginPath): /oauth2/authorize sends the browser
 // here with the request id; it goes on to the tenant's sign-in, step-up or consent, and
 // finally to the library's callback, which answers the app.
-func PageLogin(rs *kit.Responder, svc *oidcop.Service, steps *stepup.Service) http.HandlerFunc {
+func PageLogin(rs *kit.Responder, svc *oidcop.Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		t, _ := kit.TenantFrom(r.Context())
 		var pp *session.Principal
-		has := false
 		if p, ok := kit.PrincipalFrom(r.Context()); ok {
 			pp = &p
-			var err error
-			if has, err = steps.HasSecondFactor(r.Context(), t, p); err != nil {
-				rs.Error(w, r, err)
-				return
-			}
 		}
-		step, err := svc.Resume(r.Context(), t, pp, id, has)
+		step, err := svc.Resume(r.Context(), t, pp, id)
 		if err != nil {
 			rs.Error(w, r, err)
 			return
