@@ -48,6 +48,7 @@ var Registry = map[string]Handling{
 	"oidc_tokens":          {Export: "tokens issued to apps for the user: app, kind, scopes, times (never the token)", Erase: "cascade from users"},
 	"oidc_auth_requests":   {Export: "sign-ins to apps in progress: app and times (never the code)", Erase: "cascade from users; unanswered ones name no user and expire within minutes"},
 	"oidc_session_apps":    {Export: "the apps each session signed in to (app name, client_id, when)", Erase: "cascade from sessions (and so from users)"},
+	"events":               {Export: "the events about the user still kept (type, time, payload)", Erase: "deleted at purge; user.deleted (ids only) is written after and kept for its retention"},
 	"deletion_receipts":    {Export: "nothing: written after the user is gone, keyed by a pseudonym", Erase: "kept for the tenant (no personal data)"},
 }
 
@@ -89,6 +90,7 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 			{"oidc_tokens", func() (any, error) { return q.ExportOIDCTokens(ctx, &userID) }},
 			{"oidc_auth_requests", func() (any, error) { return q.ExportOIDCAuthRequests(ctx, &userID) }},
 			{"oidc_session_apps", func() (any, error) { return q.ExportSessionApps(ctx, userID) }},
+			{"events", func() (any, error) { return q.ExportUserEvents(ctx, &userID) }},
 		}
 		for _, s := range steps {
 			v, err := s.get()

@@ -128,6 +128,10 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 		_, err = tx.Exec(ctx, `INSERT INTO oidc_session_apps (tenant_id, session_id, app_id) VALUES ($1, $2, $3)`, tid, sid, aid)
 		return err
 	},
+	"events": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := tx.Exec(ctx, `INSERT INTO events (tenant_id, type, data) VALUES ($1, 'user.created', '{}')`, tid)
+		return err
+	},
 	"login_failures": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
 		_, err := tx.Exec(ctx, `INSERT INTO login_failures (tenant_id, key, failures, last_failure_at)
 			VALUES ($1, gen_random_uuid()::text, 1, now())`, tid)

@@ -76,6 +76,17 @@ type EmailToken struct {
 	CreatedAt time.Time  `json:"created_at"`
 }
 
+type Event struct {
+	TenantID   uuid.UUID       `json:"tenant_id"`
+	ID         uuid.UUID       `json:"id"`
+	Seq        *int64          `json:"seq"`
+	Xact       int64           `json:"xact"`
+	Type       string          `json:"type"`
+	UserID     *uuid.UUID      `json:"user_id"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
 // Global, one row: position of the housekeeping rotation (last tenant id claimed).
 type HousekeepingRotation struct {
 	ID           bool       `json:"id"`
