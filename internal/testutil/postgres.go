@@ -146,8 +146,16 @@ func ensureTemplate(ctx context.Context, adminURL string) (string, error) {
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
 		return "", err
 	}
-	// Templates of older migration sets are of no further use.
-	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'gh\\_tpl\\_%' AND datname <> $1", name)
+	// The comment dates the template, so that cleaning up below spares the templates
+	// other checkouts (git worktrees with other migration sets) are using right now.
+	if _, err := conn.Exec(ctx, fmt.Sprintf("COMMENT ON DATABASE %s IS 'gatehouse test template %d'", name, time.Now().Unix())); err != nil {
+		return "", err
+	}
+	// Templates of older migration sets built more than six hours ago are of no further use.
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database
+		WHERE datname LIKE 'gh\_tpl\_%' AND datname <> $1
+		  AND coalesce(substring(shobj_description(oid, 'pg_database') FROM '[0-9]+$')::bigint, 0) < $2`,
+		name, time.Now().Add(-6*time.Hour).Unix())
 	if err == nil {
 		stale, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 		for _, s := range stale {
