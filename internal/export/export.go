@@ -41,6 +41,7 @@ var Registry = map[string]Handling{
 	"sso_identities":       {Export: "the SSO identities (connection, NameID) linked to the user", Erase: "cascade from users"},
 	"sso_attempts":         {Export: "the user's successful SSO sign-ins with what the IdP sent", Erase: "cascade from users; failed attempts name no user and are deleted after 30 days"},
 	"saml_requests":        {Export: "nothing: pending requests name no user", Erase: "expire within minutes, deleted after a day"},
+	"sso_oidc_requests":    {Export: "nothing: pending OIDC requests name no user", Erase: "expire within minutes, deleted after a day"},
 	"saml_replay":          {Export: "nothing: message ids only", Erase: "deleted when they expire"},
 	"apps":                 {Export: "nothing: tenant configuration (the apps the user used are in oidc_grants and oidc_tokens)", Erase: "kept for the tenant (no personal data)"},
 	"oidc_keys":            {Export: "nothing: the tenant's signing keys", Erase: "kept for the tenant (no personal data)"},
@@ -102,7 +103,7 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 		doc.Tables["rate_limits"] = "not linkable to the user (hashed keys)"
 		doc.Tables["login_failures"] = "not linkable to the user (hashed keys)"
 		doc.Tables["deletion_receipts"] = "none while the account exists"
-		for _, t := range []string{"sso_connections", "sso_domains", "saml_requests", "saml_replay", "apps", "oidc_keys"} {
+		for _, t := range []string{"sso_connections", "sso_domains", "saml_requests", "saml_replay", "apps", "oidc_keys", "sso_oidc_requests"} {
 			doc.Tables[t] = "no personal data of the user"
 		}
 		return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -97,11 +98,14 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	// SAML SSO (Gatehouse is the service provider; see internal/sso).
 	tenantHost.Post("/api/v1/sso/discover", ssohttp.HandleSSODiscover(rs, ad.SSO))
 	tenantHost.Get("/sso/saml/{connection}/metadata", ssohttp.HandleSPMetadata(rs, ad.SSO))
-	tenantHost.Get("/sso/saml/{connection}/login", ssohttp.HandleSSOLogin(rs, ad.SSO))
+	tenantHost.Get("/sso/saml/{connection}/login", ssohttp.HandleSSOLogin(rs, ad.SSO, sso.ProtocolSAML))
 	tenantHost.Post("/sso/saml/{connection}/acs", ssohttp.HandleACS(rs, ad.SSO))
 	tenantHost.Get("/sso/saml/{connection}/slo", ssohttp.HandleSLO(rs, ad.SSO))
 	tenantHost.Post("/sso/saml/{connection}/slo", ssohttp.HandleSLO(rs, ad.SSO))
 	tenantHost.Get("/sso/reauth", ssohttp.HandleSSOReauth(rs, ad.SSO))
+	// OIDC SSO (Gatehouse is the relying party of the tenant's IdP; internal/sso/oidc_*.go).
+	tenantHost.Get("/sso/oidc/{connection}/login", ssohttp.HandleSSOLogin(rs, ad.SSO, sso.ProtocolOIDC))
+	tenantHost.Get("/sso/oidc/{connection}/callback", ssohttp.HandleOIDCCallback(rs, ad.SSO))
 	tenantHost.Post("/api/v1/account/deletion/cancel", accounthttp.HandleCancelDeletion(rs, accounts))
 	tenantHost.Post("/api/v1/account/deletion/resend", accounthttp.HandleEmailAccepted(rs, accounts.ResendDeletionCancel))
 

@@ -61,8 +61,11 @@ type Report struct {
 	AuthnInstant *time.Time          `json:"authn_instant,omitempty"`
 	Attributes   map[string][]string `json:"attributes"`
 	Email        string              `json:"email,omitempty"`
-	Steps        []Step              `json:"steps"`
-	Reason       string              `json:"reason,omitempty"`
+	// EmailVerified is the OIDC email_verified claim (nil for SAML): an unverified
+	// address never links to an existing account.
+	EmailVerified *bool  `json:"email_verified,omitempty"`
+	Steps         []Step `json:"steps"`
+	Reason        string `json:"reason,omitempty"`
 }
 
 // Step is one validation step and its outcome.
@@ -155,7 +158,7 @@ func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string)
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		c, req = sqlcgen.SSOConnection{}, nil // nothing of an attempt the store retries
 		conn, err := q.GetSSOConnectionBySlug(ctx, slug)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || err == nil && conn.Protocol != ProtocolSAML {
 			return ErrNotFound
 		}
 		if err != nil {

@@ -63,7 +63,11 @@ func (s *Service) signInAttempt(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queri
 		return signedIn{}, err
 	}
 	// Replay cache: response and assertion ids, once per connection until they expire.
-	n, err := q.RecordSAMLMessages(ctx, sqlcgen.RecordSAMLMessagesParams{ConnectionID: c.ID, Ids: a.msgIDs, ExpiresAt: s.replayExpiry(notOnOrAfter(a.assertion))})
+	until := a.replayUntil
+	if a.assertion != nil {
+		until = notOnOrAfter(a.assertion)
+	}
+	n, err := q.RecordSAMLMessages(ctx, sqlcgen.RecordSAMLMessagesParams{ConnectionID: c.ID, Ids: a.msgIDs, ExpiresAt: s.replayExpiry(until)})
 	if err != nil {
 		return signedIn{}, err
 	}

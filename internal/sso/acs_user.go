@@ -50,6 +50,10 @@ func (s *Service) resolveUser(ctx context.Context, q *sqlcgen.Queries, m *materi
 	existing, err := q.GetUserByEmail(ctx, email)
 	switch {
 	case err == nil:
+		if rep.EmailVerified != nil && !*rep.EmailVerified {
+			return resolved{}, refuse("link_refused_unverified_email",
+				errors.New("an account with this address exists and the IdP does not say the address is verified (email_verified)"))
+		}
 		return link(ctx, q, c, existing, domain, rep.NameID, who)
 	case !errors.Is(err, store.ErrNotFound):
 		return resolved{}, err
@@ -104,7 +108,7 @@ func (s *Service) provision(ctx context.Context, q *sqlcgen.Queries, m *material
 		name = name[:200]
 	}
 	var verifiedAt *time.Time
-	if derr == nil && dom.VerifiedAt != nil && dom.ConnectionID == c.ID {
+	if derr == nil && dom.VerifiedAt != nil && dom.ConnectionID == c.ID && (rep.EmailVerified == nil || *rep.EmailVerified) {
 		now := s.now()
 		verifiedAt = &now
 	}

@@ -28,6 +28,9 @@ type accepted struct {
 	msgIDs    []string // the assertion's and the response's IDs, for the replay cache
 	nameID    string
 	authnAt   time.Time
+	// replayUntil is how long msgIDs stay in the replay cache when there is no SAML
+	// assertion (OIDC: the ID token's expiry).
+	replayUntil time.Time
 }
 
 // validate runs the checks on a posted response, in order, recording each in the trace;

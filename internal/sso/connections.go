@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/domainverify"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/redirect"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -47,6 +48,17 @@ type Input struct {
 	AttributeMapping  *AttributeMapping  `json:"attribute_mapping"`
 	RoleMapping       *map[string]string `json:"role_mapping"`
 	Enabled           *bool              `json:"enabled"`
+
+	// OpenID Connect (protocol "oidc"; see oidc_conn.go). protocol defaults to saml and
+	// cannot change after creation.
+	Protocol     *string           `json:"protocol"`
+	Issuer       *string           `json:"issuer"`
+	ClientID     *string           `json:"client_id"`
+	ClientSecret *string           `json:"client_secret"`
+	Scopes       *[]string         `json:"scopes"`
+	ClaimMapping *AttributeMapping `json:"claim_mapping"`
+	HostedDomain *string           `json:"hosted_domain"`
+	EntraTenant  *string           `json:"entra_tenant_id"`
 }
 
 var slugRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
@@ -231,6 +243,15 @@ func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who aud
 	if !s.box.Enabled() {
 		return Connection{}, ErrNoSecretKey
 	}
+	if in.Protocol != nil && *in.Protocol != ProtocolSAML {
+		if *in.Protocol != ProtocolOIDC {
+			return Connection{}, invalid("protocol", "saml or oidc")
+		}
+		return s.createOIDC(ctx, t, in, who)
+	}
+	if msg := oidcFieldsForSAML(in); msg != "" {
+		return Connection{}, invalid(msg, "only for protocol oidc")
+	}
 	st, err := mergeSettings(nil, in)
 	if err != nil {
 		return Connection{}, err
@@ -320,6 +341,15 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 	}, store.ReadOnly()); err != nil {
 		return Connection{}, err
 	}
+	if in.Protocol != nil && *in.Protocol != cur.Protocol {
+		return Connection{}, invalid("protocol", "the protocol of a connection cannot change; create another connection")
+	}
+	if cur.Protocol == ProtocolOIDC {
+		return s.updateOIDC(ctx, t, cur, in, who)
+	}
+	if msg := oidcFieldsForSAML(in); msg != "" {
+		return Connection{}, invalid(msg, "only for protocol oidc")
+	}
 	st, err := mergeSettings(&cur, in)
 	if err != nil {
 		return Connection{}, err
@@ -380,6 +410,13 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 // it provisioned stay (they may still sign in another way or be deleted by an admin).
 func (s *Service) Delete(ctx context.Context, t tenant.Tenant, id uuid.UUID, who audit.Who) error {
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		c, err := q.GetSSOConnection(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
 		n, err := q.DeleteSSOConnection(ctx, id)
 		if err != nil {
 			return err
@@ -387,9 +424,16 @@ func (s *Service) Delete(ctx context.Context, t tenant.Tenant, id uuid.UUID, who
 		if n == 0 {
 			return ErrNotFound
 		}
-		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnDeleted, Details: map[string]any{"connection_id": id}})
+		if err := audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnDeleted, Details: map[string]any{"connection_id": id, "protocol": c.Protocol}}); err != nil {
+			return err
+		}
+		if c.Protocol == ProtocolOIDC {
+			return emitConnection(ctx, q, events.SSOConnectionDeleted, c)
+		}
+		return nil
 	})
 	s.forget(id)
+	s.forgetOIDC(id)
 	return err
 }
 
@@ -436,6 +480,11 @@ func (s *Service) Get(ctx context.Context, t tenant.Tenant, id uuid.UUID) (Conne
 // RotateKey generates a new SP key pair; the previous one keeps decrypting and stays in
 // the SP metadata until DropPreviousKey, so the IdP can be switched over without downtime.
 func (s *Service) RotateKey(ctx context.Context, t tenant.Tenant, id uuid.UUID, who audit.Who) (Connection, error) {
+	if c, err := s.Get(ctx, t, id); err != nil {
+		return Connection{}, err
+	} else if c.Protocol == ProtocolOIDC {
+		return Connection{}, invalid("protocol", "an OIDC connection has no SP key")
+	}
 	key, err := newSPKey(s.box, t.ID, id, s.urls.Host(t.Slug), s.now())
 	if err != nil {
 		return Connection{}, err

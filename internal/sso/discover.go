@@ -17,7 +17,7 @@ import (
 
 // Route is where an email address signs in.
 type Route struct {
-	Method      string `json:"method"` // "password" or "saml"
+	Method      string `json:"method"` // "password", "saml" or "oidc"
 	RedirectURL string `json:"redirect_url,omitempty"`
 	Enforced    bool   `json:"-"`
 	Connection  string `json:"-"`
@@ -56,6 +56,9 @@ func (s *Service) Discover(ctx context.Context, t tenant.Tenant, email, returnTo
 		v.Set("login_hint", addr)
 		route = Route{Method: "saml", RedirectURL: s.urls.Link(t.Slug, "/sso/saml/"+c.Slug+"/login", v),
 			Enforced: c.Enforce && d.VerifiedAt != nil, Connection: c.Slug}
+		if c.Protocol == ProtocolOIDC {
+			route.Method, route.RedirectURL = "oidc", s.urls.Link(t.Slug, "/sso/oidc/"+c.Slug+"/login", v)
+		}
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	return route, err
@@ -75,7 +78,7 @@ func (s *Service) Required(ctx context.Context, t tenant.Tenant, email string) e
 	if err != nil {
 		return err
 	}
-	if r.Method == "saml" && r.Enforced {
+	if r.Method != "password" && r.Enforced {
 		return &RequiredError{RedirectURL: r.RedirectURL, app: ErrSSORequired.WithDetails(map[string]any{"redirect_url": r.RedirectURL})}
 	}
 	return nil

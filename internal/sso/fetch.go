@@ -49,6 +49,9 @@ func (s *Service) RefreshMetadata(ctx context.Context, tenants []tenant.Tenant) 
 				firstErr = errors.Join(firstErr, err)
 			}
 		}
+		if err := s.refreshOIDC(ctx, t); err != nil {
+			firstErr = errors.Join(firstErr, err)
+		}
 	}
 	return firstErr
 }

@@ -52,6 +52,8 @@ type StartInput struct {
 	SessionID *uuid.UUID // reauth: the session to step up
 	Browser   string     // the browser's existing binding value, if any
 	ClientIP  netip.Addr // for the per-address limit
+	LoginHint string     // OIDC: the address discovery routed here, passed as login_hint
+	Protocol  string     // the door used (/sso/saml/… or /sso/oidc/…); "" for any
 }
 
 // startPerIP bounds unauthenticated request creation (60 a minute per address).
@@ -73,9 +75,15 @@ func (s *Service) StartLogin(ctx context.Context, t tenant.Tenant, in StartInput
 			return Start{}, ratelimit.Limited(retry)
 		}
 	}
-	c, err := s.bySlug(ctx, t, in.Slug)
+	c, err := s.connBySlug(ctx, t, in.Slug)
 	if err != nil {
 		return Start{}, err
+	}
+	if in.Protocol != "" && in.Protocol != c.Protocol {
+		return Start{}, ErrNotFound
+	}
+	if c.Protocol == ProtocolOIDC {
+		return s.startOIDC(ctx, t, c, in)
 	}
 	if isDraft(c) {
 		return Start{}, ErrDraft

@@ -74,6 +74,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	material map[uuid.UUID]*material // parsed IdP metadata and opened SP keys, by connection
+	oidcMat  sync.Map                // uuid.UUID → *oidcMaterial: OIDC discovery, provider, client
 
 	// signInHook is a test seam (export_test.go): when set, it runs inside every attempt
 	// of the ACS sign-in transaction, at "begin" and just before "commit"; an error it
@@ -126,7 +127,7 @@ var (
 
 // isDraft tells a connection created without IdP metadata (it cannot be enabled or used
 // for sign-in; its SP metadata is served so the IdP can be set up first).
-func isDraft(c sqlcgen.SSOConnection) bool { return c.IdPMetadata == "" }
+func isDraft(c sqlcgen.SSOConnection) bool { return c.Protocol != ProtocolOIDC && c.IdPMetadata == "" }
 
 // displayDomain is a stored (ASCII, A-label) domain as people read it: IDN labels in
 // Unicode. Stored and compared values stay ASCII.
@@ -150,6 +151,7 @@ type AttributeMapping struct {
 type Connection struct {
 	ID                uuid.UUID         `json:"id"`
 	Slug              string            `json:"slug"`
+	Protocol          string            `json:"protocol"` // saml or oidc
 	Name              string            `json:"name"`
 	Provider          string            `json:"provider"`
 	Enabled           bool              `json:"enabled"`
@@ -176,6 +178,10 @@ type Connection struct {
 	CertWarning       string            `json:"certificate_warning,omitempty"`
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
+
+	// OIDC is set for protocol oidc: the IdP and the redirect URI to register there.
+	OIDC        *OIDCSettings `json:"oidc,omitempty"`
+	RedirectURI string        `json:"redirect_uri,omitempty"`
 }
 
 // Domain is an email domain routed to a connection.
@@ -226,6 +232,10 @@ func (s *Service) view(t tenant.Tenant, c sqlcgen.SSOConnection, domains []sqlcg
 		Enforce: c.Enforce, AllowIdPInitiated: c.AllowIdPInitiated, DefaultRedirect: c.DefaultRedirect,
 		RoleMapping: map[string]string{}, Domains: []Domain{}, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	v.SPEntityID, v.ACSURL, v.SPMetadataURL, v.LoginURL, v.SLOURL = s.urlsFor(t, c.Slug)
+	v.Protocol = c.Protocol
+	if c.Protocol == ProtocolOIDC {
+		s.oidcView(t, c, &v)
+	}
 	var mapErr error
 	v.AttributeMapping, v.RoleMapping, mapErr = parseMappings(c.AttributeMapping, c.RoleMapping)
 	if isDraft(c) {

@@ -56,6 +56,9 @@ func (s *Service) LogoutRedirect(ctx context.Context, t tenant.Tenant, p session
 	if err != nil {
 		return out, fmt.Errorf("logout request: %w", err)
 	}
+	if c.Protocol == ProtocolOIDC {
+		return s.oidcLogout(t, c)
+	}
 	m, err := s.load(t, c)
 	if err != nil {
 		return out, fmt.Errorf("logout request: %w", err)

@@ -164,8 +164,8 @@ func (s *Service) bySlug(ctx context.Context, t tenant.Tenant, slug string) (sql
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		var err error
 		c, err = q.GetSSOConnectionBySlug(ctx, slug)
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrNotFound
+		if errors.Is(err, store.ErrNotFound) || err == nil && c.Protocol != ProtocolSAML {
+			return ErrNotFound // the SAML endpoints know SAML connections only
 		}
 		return err
 	}, store.ReadOnly(), store.Idempotent())

@@ -84,6 +84,8 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 	},
 	"saml_requests": withConnection(`INSERT INTO saml_requests (tenant_id, id, connection_id, relay_hash, browser_hash, purpose, expires_at)
 		VALUES ($1, '_' || md5(random()::text), $2, sha256(gen_random_uuid()::text::bytea), sha256(gen_random_uuid()::text::bytea), 'login', now() + interval '10 minutes')`),
+	"sso_oidc_requests": withConnection(`INSERT INTO sso_oidc_requests (tenant_id, connection_id, state_hash, browser_hash, nonce_hash, verifier_key_id, verifier_sealed, purpose, expires_at)
+		VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), sha256(gen_random_uuid()::text::bytea), sha256(gen_random_uuid()::text::bytea), 'k', '\x00', 'login', now() + interval '10 minutes')`),
 	"saml_replay": withConnection(`INSERT INTO saml_replay (tenant_id, connection_id, message_id, expires_at)
 		VALUES ($1, $2, md5(random()::text), now() + interval '10 minutes')`),
 	"sso_attempts": withConnection(`INSERT INTO sso_attempts (tenant_id, connection_id, reference, mode, success, reason)

@@ -73,7 +73,7 @@ func PageLoginPost(rs *kit.Responder, accounts *account.Service, svc *sso.Servic
 				}
 				return
 			}
-			if route.Method == "saml" {
+			if route.Method == "saml" || route.Method == "oidc" {
 				continueToIdP(rs, w, r, route.RedirectURL, "Your organisation signs you in.")
 				return
 			}

@@ -54,11 +54,13 @@ func sendStart(w http.ResponseWriter, r *http.Request, st sso.Start) {
 	_, _ = w.Write(st.PostForm)
 }
 
-func HandleSSOLogin(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
+// HandleSSOLogin is SP-initiated login at the door of protocol (saml or oidc).
+func HandleSSOLogin(rs *kit.Responder, svc *sso.Service, protocol string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, _ := kit.TenantFrom(r.Context())
-		st, err := svc.StartLogin(r.Context(), t, sso.StartInput{Slug: chi.URLParam(r, "connection"), Purpose: sso.PurposeLogin,
-			ReturnTo: r.URL.Query().Get("return_to"), Browser: browserBinding(r), ClientIP: kit.Info(r.Context()).ClientIP})
+		st, err := svc.StartLogin(r.Context(), t, sso.StartInput{Slug: chi.URLParam(r, "connection"), Purpose: sso.PurposeLogin, Protocol: protocol,
+			ReturnTo: r.URL.Query().Get("return_to"), Browser: browserBinding(r), ClientIP: kit.Info(r.Context()).ClientIP,
+			LoginHint: r.URL.Query().Get("login_hint")})
 		if err != nil {
 			rs.Error(w, r, err)
 			return
@@ -106,6 +108,27 @@ func HandleACS(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 		t, _ := kit.TenantFrom(r.Context())
 		res, err := svc.ACS(r.Context(), t, sso.ACSInput{Slug: chi.URLParam(r, "connection"), SAMLResponse: r.PostForm.Get("SAMLResponse"),
 			RelayState: r.PostForm.Get("RelayState"), Browser: browserBinding(r), Meta: kit.Meta(r), Who: kit.Who(r)})
+		finishSSO(rs, w, r, res, err)
+	}
+}
+
+// HandleOIDCCallback is the redirect URI of an OIDC connection: the IdP's answer to the
+// authorization request (code and state, or an error).
+func HandleOIDCCallback(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, _ := kit.TenantFrom(r.Context())
+		q := r.URL.Query()
+		res, err := svc.Callback(r.Context(), t, sso.CallbackInput{Slug: chi.URLParam(r, "connection"), State: q.Get("state"),
+			Code: q.Get("code"), Error: q.Get("error"), ErrorDescription: q.Get("error_description"), Browser: browserBinding(r),
+			Meta: kit.Meta(r), Who: kit.Who(r)})
+		finishSSO(rs, w, r, res, err)
+	}
+}
+
+// finishSSO answers the end of an SSO sign-in (SAML ACS or OIDC callback): the session
+// cookie and a 303, the test report, or the generic failure page with the reference.
+func finishSSO(rs *kit.Responder, w http.ResponseWriter, r *http.Request, res sso.ACSResult, err error) {
+	{
 		var fail *sso.Failure
 		if errors.As(err, &fail) {
 			w.Header().Set("X-Gatehouse-SSO-Reference", fail.Reference)

@@ -313,6 +313,15 @@ type SSOConnection struct {
 	RoleMapping       json.RawMessage `json:"role_mapping"`
 	CreatedAt         time.Time       `json:"created_at"`
 	UpdatedAt         time.Time       `json:"updated_at"`
+	Protocol          string          `json:"protocol"`
+	OIDCIssuer        *string         `json:"oidc_issuer"`
+	OIDCClientID      *string         `json:"oidc_client_id"`
+	OIDCSecretKeyID   *string         `json:"oidc_secret_key_id"`
+	OIDCSecretSealed  []byte          `json:"oidc_secret_sealed"`
+	OIDCScopes        []string        `json:"oidc_scopes"`
+	OIDCDiscovery     []byte          `json:"oidc_discovery"`
+	OIDCHostedDomain  *string         `json:"oidc_hosted_domain"`
+	OIDCTenant        *string         `json:"oidc_tenant"`
 }
 
 type SSODomain struct {
@@ -333,6 +342,23 @@ type SSOIdentity struct {
 	UserID       uuid.UUID `json:"user_id"`
 	CreatedAt    time.Time `json:"created_at"`
 	LastLoginAt  time.Time `json:"last_login_at"`
+}
+
+type SSOOIDCRequest struct {
+	TenantID       uuid.UUID  `json:"tenant_id"`
+	ID             uuid.UUID  `json:"id"`
+	ConnectionID   uuid.UUID  `json:"connection_id"`
+	StateHash      []byte     `json:"state_hash"`
+	BrowserHash    []byte     `json:"browser_hash"`
+	NonceHash      []byte     `json:"nonce_hash"`
+	VerifierKeyID  string     `json:"verifier_key_id"`
+	VerifierSealed []byte     `json:"verifier_sealed"`
+	Purpose        string     `json:"purpose"`
+	ReturnTo       string     `json:"return_to"`
+	SessionID      *uuid.UUID `json:"session_id"`
+	ExpiresAt      time.Time  `json:"expires_at"`
+	ConsumedAt     *time.Time `json:"consumed_at"`
+	CreatedAt      time.Time  `json:"created_at"`
 }
 
 type Session struct {

@@ -141,7 +141,7 @@ func (q *Queries) GetSAMLRequestByRelay(ctx context.Context, relayHash []byte) (
 }
 
 const getSSOConnection = `-- name: GetSSOConnection :one
-SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE id = $1
+SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at, protocol, oidc_issuer, oidc_client_id, oidc_secret_key_id, oidc_secret_sealed, oidc_scopes, oidc_discovery, oidc_hosted_domain, oidc_tenant FROM sso_connections WHERE id = $1
 `
 
 func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SSOConnection, error) {
@@ -177,12 +177,21 @@ func (q *Queries) GetSSOConnection(ctx context.Context, id uuid.UUID) (SSOConnec
 		&i.RoleMapping,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Protocol,
+		&i.OIDCIssuer,
+		&i.OIDCClientID,
+		&i.OIDCSecretKeyID,
+		&i.OIDCSecretSealed,
+		&i.OIDCScopes,
+		&i.OIDCDiscovery,
+		&i.OIDCHostedDomain,
+		&i.OIDCTenant,
 	)
 	return i, err
 }
 
 const getSSOConnectionBySlug = `-- name: GetSSOConnectionBySlug :one
-SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE slug = $1
+SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at, protocol, oidc_issuer, oidc_client_id, oidc_secret_key_id, oidc_secret_sealed, oidc_scopes, oidc_discovery, oidc_hosted_domain, oidc_tenant FROM sso_connections WHERE slug = $1
 `
 
 func (q *Queries) GetSSOConnectionBySlug(ctx context.Context, slug string) (SSOConnection, error) {
@@ -218,6 +227,15 @@ func (q *Queries) GetSSOConnectionBySlug(ctx context.Context, slug string) (SSOC
 		&i.RoleMapping,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Protocol,
+		&i.OIDCIssuer,
+		&i.OIDCClientID,
+		&i.OIDCSecretKeyID,
+		&i.OIDCSecretSealed,
+		&i.OIDCScopes,
+		&i.OIDCDiscovery,
+		&i.OIDCHostedDomain,
+		&i.OIDCTenant,
 	)
 	return i, err
 }
@@ -358,7 +376,7 @@ INSERT INTO sso_connections (id, slug, name, provider, idp_metadata, idp_entity_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         $9, $10, $11, $12, $13, $14, $15,
         $16, $17, $18, $19, $20)
-RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
+RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at, protocol, oidc_issuer, oidc_client_id, oidc_secret_key_id, oidc_secret_sealed, oidc_scopes, oidc_discovery, oidc_hosted_domain, oidc_tenant
 `
 
 type InsertSSOConnectionParams struct {
@@ -439,6 +457,15 @@ func (q *Queries) InsertSSOConnection(ctx context.Context, arg InsertSSOConnecti
 		&i.RoleMapping,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Protocol,
+		&i.OIDCIssuer,
+		&i.OIDCClientID,
+		&i.OIDCSecretKeyID,
+		&i.OIDCSecretSealed,
+		&i.OIDCScopes,
+		&i.OIDCDiscovery,
+		&i.OIDCHostedDomain,
+		&i.OIDCTenant,
 	)
 	return i, err
 }
@@ -573,7 +600,7 @@ func (q *Queries) ListSSOAttempts(ctx context.Context, arg ListSSOAttemptsParams
 }
 
 const listSSOConnections = `-- name: ListSSOConnections :many
-SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections ORDER BY created_at
+SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at, protocol, oidc_issuer, oidc_client_id, oidc_secret_key_id, oidc_secret_sealed, oidc_scopes, oidc_discovery, oidc_hosted_domain, oidc_tenant FROM sso_connections ORDER BY created_at
 `
 
 func (q *Queries) ListSSOConnections(ctx context.Context) ([]SSOConnection, error) {
@@ -615,6 +642,15 @@ func (q *Queries) ListSSOConnections(ctx context.Context) ([]SSOConnection, erro
 			&i.RoleMapping,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Protocol,
+			&i.OIDCIssuer,
+			&i.OIDCClientID,
+			&i.OIDCSecretKeyID,
+			&i.OIDCSecretSealed,
+			&i.OIDCScopes,
+			&i.OIDCDiscovery,
+			&i.OIDCHostedDomain,
+			&i.OIDCTenant,
 		); err != nil {
 			return nil, err
 		}
@@ -627,7 +663,7 @@ func (q *Queries) ListSSOConnections(ctx context.Context) ([]SSOConnection, erro
 }
 
 const listSSOConnectionsWithMetadataURL = `-- name: ListSSOConnectionsWithMetadataURL :many
-SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at FROM sso_connections WHERE metadata_url IS NOT NULL ORDER BY metadata_fetched_at NULLS FIRST
+SELECT tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at, protocol, oidc_issuer, oidc_client_id, oidc_secret_key_id, oidc_secret_sealed, oidc_scopes, oidc_discovery, oidc_hosted_domain, oidc_tenant FROM sso_connections WHERE metadata_url IS NOT NULL ORDER BY metadata_fetched_at NULLS FIRST
 `
 
 func (q *Queries) ListSSOConnectionsWithMetadataURL(ctx context.Context) ([]SSOConnection, error) {
@@ -669,6 +705,15 @@ func (q *Queries) ListSSOConnectionsWithMetadataURL(ctx context.Context) ([]SSOC
 			&i.RoleMapping,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Protocol,
+			&i.OIDCIssuer,
+			&i.OIDCClientID,
+			&i.OIDCSecretKeyID,
+			&i.OIDCSecretSealed,
+			&i.OIDCScopes,
+			&i.OIDCDiscovery,
+			&i.OIDCHostedDomain,
+			&i.OIDCTenant,
 		); err != nil {
 			return nil, err
 		}
@@ -921,7 +966,7 @@ UPDATE sso_connections
 SET sp_prev_key_id = sp_key_id, sp_prev_key_sealed = sp_key_sealed, sp_prev_cert_der = sp_cert_der,
     sp_key_id = $1, sp_key_sealed = $2, sp_cert_der = $3, updated_at = now()
 WHERE id = $4
-RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
+RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at, protocol, oidc_issuer, oidc_client_id, oidc_secret_key_id, oidc_secret_sealed, oidc_scopes, oidc_discovery, oidc_hosted_domain, oidc_tenant
 `
 
 type RotateSSOKeyParams struct {
@@ -969,6 +1014,15 @@ func (q *Queries) RotateSSOKey(ctx context.Context, arg RotateSSOKeyParams) (SSO
 		&i.RoleMapping,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Protocol,
+		&i.OIDCIssuer,
+		&i.OIDCClientID,
+		&i.OIDCSecretKeyID,
+		&i.OIDCSecretSealed,
+		&i.OIDCScopes,
+		&i.OIDCDiscovery,
+		&i.OIDCHostedDomain,
+		&i.OIDCTenant,
 	)
 	return i, err
 }
@@ -1033,7 +1087,7 @@ SET name = $1, provider = $2, idp_metadata = $3, idp_entity_id = $4,
     default_redirect = $12, attribute_mapping = $13, role_mapping = $14,
     enabled = $15, updated_at = now()
 WHERE id = $16
-RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at
+RETURNING tenant_id, id, slug, name, provider, enabled, idp_metadata, idp_entity_id, idp_cert_not_after, cert_notice_days, metadata_url, metadata_fetched_at, metadata_error, metadata_error_at, name_id_format, sp_key_id, sp_key_sealed, sp_cert_der, sp_prev_key_id, sp_prev_key_sealed, sp_prev_cert_der, jit, enforce, allow_idp_initiated, default_redirect, attribute_mapping, role_mapping, created_at, updated_at, protocol, oidc_issuer, oidc_client_id, oidc_secret_key_id, oidc_secret_sealed, oidc_scopes, oidc_discovery, oidc_hosted_domain, oidc_tenant
 `
 
 type UpdateSSOConnectionParams struct {
@@ -1105,6 +1159,15 @@ func (q *Queries) UpdateSSOConnection(ctx context.Context, arg UpdateSSOConnecti
 		&i.RoleMapping,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Protocol,
+		&i.OIDCIssuer,
+		&i.OIDCClientID,
+		&i.OIDCSecretKeyID,
+		&i.OIDCSecretSealed,
+		&i.OIDCScopes,
+		&i.OIDCDiscovery,
+		&i.OIDCHostedDomain,
+		&i.OIDCTenant,
 	)
 	return i, err
 }
