@@ -365,6 +365,7 @@ func (s *Service) oidcView(t tenant.Tenant, c sqlcgen.SSOConnection, v *Connecti
 	v.SPCertificates = []CertInfo{}
 	v.LoginURL = s.urls.Link(t.Slug, "/sso/oidc/"+c.Slug+"/login", nil)
 	v.RedirectURI = s.redirectURI(t, c.Slug)
+	v.PostLogoutURI = s.PostLogoutURI(t)
 	v.IdP = IdP{EntityID: deref(c.OIDCIssuer), NameIDFormats: []string{}, Certificates: []CertInfo{}}
 	o := &OIDCSettings{Issuer: deref(c.OIDCIssuer), ClientID: deref(c.OIDCClientID), ClientSecretSet: len(c.OIDCSecretSealed) > 0,
 		Scopes: requestedScopes(c.OIDCScopes), HostedDomain: c.OIDCHostedDomain, EntraTenant: c.OIDCTenant, SigningAlgs: []string{}}
@@ -380,6 +381,10 @@ func (s *Service) oidcView(t tenant.Tenant, c sqlcgen.SSOConnection, v *Connecti
 	}
 	v.OIDC = o
 }
+
+// RedirectURI is the callback an OIDC connection of that slug has (for the portal's
+// guide before the connection exists).
+func (s *Service) RedirectURI(t tenant.Tenant, slug string) string { return s.redirectURI(t, slug) }
 
 // redirectURI is the callback an OIDC connection's IdP must have registered.
 func (s *Service) redirectURI(t tenant.Tenant, slug string) string {

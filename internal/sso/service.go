@@ -182,6 +182,8 @@ type Connection struct {
 	// OIDC is set for protocol oidc: the IdP and the redirect URI to register there.
 	OIDC        *OIDCSettings `json:"oidc,omitempty"`
 	RedirectURI string        `json:"redirect_uri,omitempty"`
+	// PostLogoutURI is the post-logout redirect URI to register for RP-initiated logout.
+	PostLogoutURI string `json:"post_logout_redirect_uri,omitempty"`
 }
 
 // Domain is an email domain routed to a connection.

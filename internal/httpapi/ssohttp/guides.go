@@ -8,15 +8,25 @@ const (
 	valueEntityID = "entity_id"
 	valueMetadata = "metadata"
 	valueSLO      = "slo"
+	// OIDC: the redirect URI and the post-logout redirect URI to register.
+	valueRedirect   = "redirect_uri"
+	valuePostLogout = "post_logout"
 )
 
 // Guide is one IdP's setup, in the order and the words of that IdP's admin console.
 type Guide struct {
 	Provider, Title string
-	Intro           string // what the IdP asks for first, on the add page
-	EntityField     string // the IdP's name for the SP entity ID
-	ACSField        string // the IdP's name for the ACS URL
-	Steps           []GuideStep
+	// Key selects the guide (?provider=); empty means Provider. Protocol is saml (empty)
+	// or oidc; DefaultSlug is the identifier an OIDC guide proposes, so the redirect URI
+	// to paste is exact before the connection exists.
+	Key, Protocol, DefaultSlug string
+	// IssuerHint is what an OIDC guide says the issuer looks like; Check names the
+	// IdP-specific field it offers (hosted_domain for Google, entra_tenant_id for Entra).
+	IssuerHint, Issuer, Check string
+	Intro                     string // what the IdP asks for first, on the add page
+	EntityField               string // the IdP's name for the SP entity ID
+	ACSField                  string // the IdP's name for the ACS URL
+	Steps                     []GuideStep
 }
 
 // GuideStep is one step at the IdP. Field and Value name an SP value to paste there;
@@ -80,14 +90,87 @@ var Guides = []Guide{
 		}},
 }
 
-// GuideFor is the guide of provider p (the generic one for an unknown provider).
+// OIDCGuides are the OpenID Connect setup guides (Key oidc-{provider}).
+var OIDCGuides = []Guide{
+	{Key: "oidc-google", Provider: "google", Protocol: sso.ProtocolOIDC, Title: "Google Workspace (OpenID Connect)", DefaultSlug: "google",
+		Issuer: "https://accounts.google.com", IssuerHint: "https://accounts.google.com", Check: "hosted_domain",
+		Intro: "Google asks for the redirect URI when you create the OAuth client and then shows its client ID and secret: copy the redirect URI below first.",
+		Steps: []GuideStep{
+			{Text: "In the Google Cloud console (signed in as a Workspace admin), open APIs & Services → OAuth consent screen and choose User type Internal, so only your Workspace accounts can sign in."},
+			{Text: "Open APIs & Services → Credentials, click Create credentials → OAuth client ID, and choose Application type Web application."},
+			{Text: "Under Authorized redirect URIs click Add URI and paste:", Field: "Authorized redirect URI", Value: valueRedirect},
+			{Text: "Click Create and copy the Client ID and Client secret into the form below. The issuer is https://accounts.google.com; your Workspace's primary domain goes in Workspace domain (hd), so accounts of other Google domains are refused.", Here: true},
+			{Text: "Google sends no groups claim and publishes no logout endpoint: roles come from the default or from invitations, and signing out leaves the Google session."},
+		}},
+	{Key: "oidc-entra", Provider: "entra", Protocol: sso.ProtocolOIDC, Title: "Microsoft Entra ID (OpenID Connect)", DefaultSlug: "entra",
+		IssuerHint: "https://login.microsoftonline.com/{Directory (tenant) ID}/v2.0", Check: "entra_tenant_id",
+		Intro: "Entra ID asks for the redirect URI when you register the app and then shows its IDs: copy the redirect URI below first.",
+		Steps: []GuideStep{
+			{Text: "In the Microsoft Entra admin center, open Identity → Applications → App registrations and click New registration."},
+			{Text: "Enter a name, choose “Accounts in this organizational directory only (Single tenant)”."},
+			{Text: "Redirect URI: choose Web and paste, then click Register:", Field: "Redirect URI (Web)", Value: valueRedirect},
+			{Text: "Authentication → Front-channel logout URL is not needed; under Web → Redirect URIs you may add the post-logout URI:", Field: "Post-logout redirect URI", Value: valuePostLogout},
+			{Text: "Overview: copy the Application (client) ID into Client ID and the Directory (tenant) ID into the issuer https://login.microsoftonline.com/{Directory (tenant) ID}/v2.0 and into Directory (tenant) ID (tid) below.", Here: true},
+			{Text: "Certificates & secrets → New client secret: copy its Value (shown once) into Client secret below.", Here: true},
+			{Text: "Token configuration → Add optional claim → ID: email; for role mapping, Add groups claim (Security groups). Entra sends no email_verified claim, so an existing Gatehouse account is never linked by address alone."},
+			{Text: "Enterprise applications → this app → Users and groups: assign who may sign in (with Assignment required set to Yes in Properties)."},
+		}},
+	{Key: "oidc-okta", Provider: "okta", Protocol: sso.ProtocolOIDC, Title: "Okta (OIDC app)", DefaultSlug: "okta",
+		IssuerHint: "https://{your-org}.okta.com (or https://{your-org}.okta.com/oauth2/default)",
+		Intro:      "Okta asks for the sign-in and sign-out redirect URIs when you create the app integration: copy them below first.",
+		Steps: []GuideStep{
+			{Text: "In the Okta Admin Console, open Applications → Applications, click Create App Integration, choose OIDC - OpenID Connect and Web Application, and click Next."},
+			{Text: "Grant type: Authorization Code only. Sign-in redirect URIs: paste", Field: "Sign-in redirect URI", Value: valueRedirect},
+			{Text: "Sign-out redirect URIs: paste", Field: "Sign-out redirect URI", Value: valuePostLogout},
+			{Text: "Assignments: choose who may sign in, then Save."},
+			{Text: "On the General tab copy the Client ID and the Client secret into the form below; the issuer is your Okta org URL, https://{your-org}.okta.com (the org is checked by the issuer, exactly).", Here: true},
+			{Text: "For role mapping: Sign On tab → OpenID Connect ID Token → Edit, Groups claim type Filter, groups Matches regex .*"},
+		}},
+	{Key: "oidc-generic", Provider: "generic", Protocol: sso.ProtocolOIDC, Title: "Any OpenID Provider (Keycloak, Auth0, Zitadel, Ping…)", DefaultSlug: "oidc",
+		IssuerHint: "https://idp.example.com/realms/acme",
+		Intro:      "Register Gatehouse at your OpenID Provider as a confidential web client with the authorization code flow: copy the redirect URI below first.",
+		Steps: []GuideStep{
+			{Text: "Create a confidential (web) client, grant type authorization code, PKCE S256 allowed. Redirect URI:", Field: "Redirect URI", Value: valueRedirect},
+			{Text: "Post-logout redirect URI (optional, for RP-initiated logout):", Field: "Post-logout redirect URI", Value: valuePostLogout},
+			{Text: "Give Gatehouse the issuer (its /.well-known/openid-configuration must answer), the client ID and the client secret below.", Here: true},
+			{Text: "Scopes openid email profile; a groups claim for role mapping; email_verified true for addresses you vouch for."},
+		}},
+}
+
+func init() { Guides = append(Guides, OIDCGuides...) }
+
+// ID is the guide's key in ?provider=.
+func (g Guide) ID() string {
+	if g.Key != "" {
+		return g.Key
+	}
+	return g.Provider
+}
+
+// OIDC tells an OpenID Connect guide.
+func (g Guide) OIDC() bool { return g.Protocol == sso.ProtocolOIDC }
+
+// GuideFor is the guide of key p (the generic SAML one for an unknown key).
 func GuideFor(p string) Guide {
 	for _, g := range Guides {
-		if g.Provider == p {
+		if g.ID() == p {
 			return g
 		}
 	}
-	return Guides[len(Guides)-1]
+	for _, g := range Guides {
+		if g.Provider == "generic" && !g.OIDC() {
+			return g
+		}
+	}
+	return Guides[0]
+}
+
+// GuideOf is the guide of a connection (by protocol and provider).
+func GuideOf(c sso.Connection) Guide {
+	if c.Protocol == sso.ProtocolOIDC {
+		return GuideFor("oidc-" + c.Provider)
+	}
+	return GuideFor(c.Provider)
 }
 
 // StepView is a guide step with the connection's value to paste, if any.
@@ -98,7 +181,8 @@ type StepView struct {
 
 // StepsFor fills a guide's steps with the connection's SP values.
 func StepsFor(g Guide, c sso.Connection) []StepView {
-	values := map[string]string{valueACS: c.ACSURL, valueEntityID: c.SPEntityID, valueMetadata: c.SPMetadataURL, valueSLO: c.SLOURL}
+	values := map[string]string{valueACS: c.ACSURL, valueEntityID: c.SPEntityID, valueMetadata: c.SPMetadataURL, valueSLO: c.SLOURL,
+		valueRedirect: c.RedirectURI, valuePostLogout: c.PostLogoutURI}
 	out := make([]StepView, 0, len(g.Steps))
 	for _, s := range g.Steps {
 		out = append(out, StepView{Text: s.Text, Field: s.Field, Value: values[s.Value], Here: s.Here})

@@ -26,6 +26,10 @@ func PageAdminSSO(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 			return
 		}
 		g := GuideFor(r.URL.Query().Get("provider"))
+		if g.OIDC() {
+			rs.AdminPage(w, r, http.StatusOK, "admin_sso_add_oidc", "Single sign-on", oidcAddView(svc, t, g, r, FieldError{}))
+			return
+		}
 		rs.AdminPage(w, r, http.StatusOK, "admin_sso", "Single sign-on", ConnectionsView{Connections: list, Guides: Guides,
 			Guide: g, Name: g.Title, Deleted: r.URL.Query().Get("deleted") != ""})
 	}
@@ -48,6 +52,19 @@ func formInput(r *http.Request, create bool) sso.Input {
 	}
 	if x := r.PostFormValue("idp_metadata_xml"); strings.TrimSpace(x) != "" {
 		in.MetadataXML = &x
+	}
+	// OpenID Connect (admin_sso_add_oidc, admin_sso_oidc): a blank secret keeps the stored one.
+	in.Protocol, in.Issuer, in.ClientID = str("protocol"), str("issuer"), str("client_id")
+	in.HostedDomain, in.EntraTenant = str("hosted_domain"), str("entra_tenant_id")
+	if sec := strings.TrimSpace(r.PostFormValue("client_secret")); sec != "" {
+		in.ClientSecret = &sec
+	}
+	if _, ok := r.PostForm["scopes"]; ok {
+		sc := strings.Fields(strings.ReplaceAll(r.PostFormValue("scopes"), ",", " "))
+		if sc == nil {
+			sc = []string{}
+		}
+		in.Scopes = &sc
 	}
 	if _, ok := r.PostForm["domains"]; ok {
 		ds := strings.FieldsFunc(r.PostFormValue("domains"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' })
@@ -111,7 +128,20 @@ func PageAdminSSOCreate(rs *kit.Responder, svc *sso.Service, steps *stepup.Servi
 			rs.Error(w, r, kit.ErrTooLarge)
 			return
 		}
-		c, err := svc.Create(r.Context(), t, formInput(r, true), kit.Who(r))
+		in := formInput(r, true)
+		if r.PostFormValue("protocol") == sso.ProtocolOIDC {
+			off := false
+			in.Enabled = &off // tested first (step 3), then turned on, as a SAML draft
+		}
+		c, err := svc.Create(r.Context(), t, in, kit.Who(r))
+		if err != nil && r.PostFormValue("protocol") == sso.ProtocolOIDC {
+			if _, status, ok := rs.FormError(w, r, err); ok {
+				g := GuideFor("oidc-" + r.PostFormValue("provider"))
+				rs.AdminPage(w, r, status, "admin_sso_add_oidc", "Single sign-on", oidcAddView(svc, t, g, r,
+					fieldError(err, "name", "slug", "issuer", "client_id", "client_secret", "hosted_domain", "entra_tenant_id", "scopes")))
+			}
+			return
+		}
 		if err != nil {
 			if _, status, ok := rs.FormError(w, r, err); ok {
 				list, _ := svc.List(r.Context(), t)
@@ -151,7 +181,7 @@ func connView(c sso.Connection, r *http.Request, form string) ConnectionView {
 	for _, d := range c.Domains {
 		domains = append(domains, d.DomainUnicode)
 	}
-	v := ConnectionView{C: c, Guide: GuideFor(c.Provider), Steps: StepsFor(GuideFor(c.Provider), c), Form: form,
+	v := ConnectionView{C: c, Guide: GuideOf(c), Steps: StepsFor(GuideOf(c), c), Form: form,
 		Roles: strings.Join(roles, "\n"), DomainList: strings.Join(domains, ", ")}
 	switch form {
 	case "settings":
@@ -177,7 +207,11 @@ func renderConn(rs *kit.Responder, svc *sso.Service, w http.ResponseWriter, r *h
 		return
 	}
 	v.Attempts = attempts
-	rs.AdminPage(w, r, status, "admin_sso_conn", v.C.Name, v)
+	page := "admin_sso_conn"
+	if v.C.Protocol == sso.ProtocolOIDC {
+		page = "admin_sso_oidc"
+	}
+	rs.AdminPage(w, r, status, page, v.C.Name, v)
 }
 
 // notices are the connection page's messages after a change (?key=1).
@@ -231,10 +265,15 @@ func PageAdminSSOUpdate(rs *kit.Responder, svc *sso.Service, steps *stepup.Servi
 		switch {
 		case r.PostFormValue("step") == "metadata":
 			form, fields, done = "metadata", []string{"metadata"}, "?metadata=1"
+		case r.PostFormValue("step") == "oidc":
+			form, fields, done = "oidc", []string{"issuer", "client_id", "client_secret", "scopes", "hosted_domain", "entra_tenant_id"}, "?saved=1"
 		case r.PostFormValue("enable") != "":
 			form, fields, done = "", nil, "?enabled=1"
 		}
 		in := formInput(r, false)
+		if c.Protocol == sso.ProtocolOIDC {
+			in.AllowIdPInitiated, in.NameIDFormat = nil, nil // SAML-only switches
+		}
 		if form == "metadata" && in.MetadataXML == nil && (in.MetadataURL == nil || *in.MetadataURL == "") {
 			v := connView(c, r, form)
 			v.Err = FieldError{Field: "metadata", Message: "Give the IdP's metadata URL, upload its metadata file, or paste the XML."}
@@ -334,6 +373,29 @@ func PageAdminSSOTest(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 	}
 }
 
+// oidcAddView is the OIDC add page of guide g: its steps with the redirect URI of the
+// identifier typed (or the guide's default), and what was typed.
+func oidcAddView(svc *sso.Service, t tenant.Tenant, g Guide, r *http.Request, fe FieldError) OIDCAddView {
+	f := r.FormValue // the form's POST, or ?slug= of "Show the redirect URI for this identifier"
+	v := OIDCAddView{Guides: Guides, Guide: g, Err: fe, Name: f("name"), Slug: f("slug"), Issuer: f("issuer"), ClientID: f("client_id"),
+		HostedDomain: f("hosted_domain"), EntraTenant: f("entra_tenant_id"), Scopes: f("scopes")}
+	if v.Name == "" {
+		v.Name = strings.TrimSuffix(strings.TrimSuffix(g.Title, " (OpenID Connect)"), " (OIDC app)")
+	}
+	if v.Slug == "" {
+		v.Slug = g.DefaultSlug
+	}
+	if v.Issuer == "" {
+		v.Issuer = g.Issuer
+	}
+	if v.Scopes == "" {
+		v.Scopes = "openid email profile"
+	}
+	preview := sso.Connection{RedirectURI: svc.RedirectURI(t, v.Slug), PostLogoutURI: svc.PostLogoutURI(t)}
+	v.RedirectURI, v.PostLogoutURI, v.Steps = preview.RedirectURI, preview.PostLogoutURI, StepsFor(g, preview)
+	return v
+}
+
 // fieldError places an error beside the input it is about, when that input is one of
 // fields, in words for people; otherwise it is the whole form's.
 func fieldError(err error, fields ...string) FieldError {
@@ -342,6 +404,12 @@ func fieldError(err error, fields ...string) FieldError {
 	field, _ := e.Details["field"].(string)
 	msg := e.Message
 	switch e.Code {
+	case "oidc_discovery_failed":
+		field, msg = "issuer", "The issuer's discovery document could not be fetched or read"
+		if reason != "" {
+			msg += ": " + reason
+		}
+		msg += "."
 	case "invalid_connection":
 		if reason != "" {
 			msg = sentence(reason)

@@ -67,6 +67,19 @@ type ConnectionView struct {
 	MetadataURL, MetadataXML, EntityID string
 }
 
+// OIDCAddView is adding an OpenID Connect connection: the IdP's steps with the exact
+// redirect URI for the identifier in the form, and the form (issuer, client, checks).
+type OIDCAddView struct {
+	Guides                     []Guide
+	Guide                      Guide
+	Steps                      []StepView
+	RedirectURI, PostLogoutURI string
+	Err                        FieldError
+	Name, Slug, Issuer         string
+	ClientID, Scopes           string
+	HostedDomain, EntraTenant  string
+}
+
 // Draft tells a connection still without IdP metadata.
 func (v ConnectionView) Draft() bool { return v.C.Status == "draft" }
 

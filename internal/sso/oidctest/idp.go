@@ -72,6 +72,16 @@ type IdP struct {
 // New starts an IdP over TLS with one confidential client (redirectURIs registered; see
 // Register) and the people given.
 func New(redirectURIs []string, people ...Person) (*IdP, error) {
+	return start(true, redirectURIs, people)
+}
+
+// NewPlain is New over plain HTTP on loopback (for Chromium, which does not trust the test
+// certificate; the relying party must allow private http addresses).
+func NewPlain(redirectURIs []string, people ...Person) (*IdP, error) {
+	return start(false, redirectURIs, people)
+}
+
+func start(useTLS bool, redirectURIs []string, people []Person) (*IdP, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
@@ -93,7 +103,11 @@ func New(redirectURIs []string, people ...Person) (*IdP, error) {
 
 	var handler http.Handler
 	idp.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	idp.Server.StartTLS()
+	if useTLS {
+		idp.Server.StartTLS()
+	} else {
+		idp.Server.Start()
+	}
 	idp.Issuer = idp.Server.URL
 	handler, err = idp.handler()
 	if err != nil {
