@@ -27,7 +27,7 @@ var errUsage = errors.New("usage")
 const usage = `gatehouse: multi-tenant identity platform
 
 Usage:
-  gatehouse dev [--addr ADDR] [--data-dir DIR] [--idp-addr ADDR]
+  gatehouse dev [--addr ADDR] [--data-dir DIR] [--idp-addr ADDR] [--oidc-idp-addr ADDR]
                                                    everything for a first look (private PostgreSQL, demo tenant, dev IdP)
   gatehouse serve [--addr ADDR]                    the production server
   gatehouse migrate up|down [--all|--steps N]|version

@@ -114,7 +114,7 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 		done := make(chan result, 1)
 		out := &syncBuffer{}
 		go func() {
-			done <- runTo(ctx, env, out, "dev", "--addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0", "--app-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+			done <- runTo(ctx, env, out, "dev", "--addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0", "--oidc-idp-addr", "127.0.0.1:0", "--app-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 		}()
 		deadline := time.Now().Add(30 * time.Second)
 		for !strings.Contains(out.String(), "Gatehouse dev is running") {
@@ -147,13 +147,14 @@ func TestDevSeedIsIdempotent(t *testing.T) {
 	if tenants != 1 || users != 2 {
 		t.Fatalf("after two dev runs: %d tenants, %d acme users; want 1 and 2 (admin and demo user)", tenants, users)
 	}
-	var conns, verified int
-	if err := d.Admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM sso_connections),
-		(SELECT count(*) FROM sso_domains WHERE domain = 'acme.test' AND verified_at IS NOT NULL)`).Scan(&conns, &verified); err != nil {
+	var conns, oidcConns, verified int
+	if err := d.Admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM sso_connections WHERE protocol = 'saml'),
+		(SELECT count(*) FROM sso_connections WHERE protocol = 'oidc'),
+		(SELECT count(*) FROM sso_domains WHERE domain = 'acme.test' AND verified_at IS NOT NULL)`).Scan(&conns, &oidcConns, &verified); err != nil {
 		t.Fatal(err)
 	}
-	if conns != 1 || verified != 1 {
-		t.Fatalf("after two dev runs: %d SSO connections, %d verified acme.test; want 1 and 1", conns, verified)
+	if conns != 1 || oidcConns != 1 || verified != 1 {
+		t.Fatalf("after two dev runs: %d SAML and %d OIDC connections, %d verified acme.test; want 1, 1 and 1", conns, oidcConns, verified)
 	}
 	// The demo app is registered once, as a first-party public client, with the URIs of
 	// the last run's address.

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/devapp"
+	"github.com/gatehouse-id/gatehouse/internal/domainverify"
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/pgserver"
@@ -45,6 +46,7 @@ func runDev(ctx context.Context, args []string, env Env) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	dataDir := fs.String("data-dir", ".gatehouse", "directory for the private PostgreSQL and captured mail")
 	idpAddr := fs.String("idp-addr", "127.0.0.1:8081", "listen address of the dev SAML IdP (empty: none)")
+	oidcIdPAddr := fs.String("oidc-idp-addr", "127.0.0.1:8083", "listen address of the dev OpenID Provider (empty or off: none)")
 	appAddr := fs.String("app-addr", "127.0.0.1:8082", "listen address of the demo OpenID Connect app (empty or off: none)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -136,6 +138,15 @@ func runDev(ctx context.Context, args []string, env Env) error {
 		}
 		cfg.OutboundAllowPrivate = true
 	}
+	var devOP *devOIDC
+	if *oidcIdPAddr != "" && *oidcIdPAddr != "off" {
+		if devOP, err = startDevOIDC(*oidcIdPAddr, logger); err != nil {
+			logger.Warn("dev OpenID Provider not started; OIDC SSO demo unavailable (use --oidc-idp-addr to pick another address)", "err", err)
+		} else {
+			defer devOP.close()
+			cfg.OutboundAllowPrivate = true // discovery and tokens at http://localhost
+		}
+	}
 	a, err := app.New(ctx, cfg, logger, devEnv)
 	if err != nil {
 		ln.Close()
@@ -158,6 +169,20 @@ func runDev(ctx context.Context, args []string, env Env) error {
 		ssoLine = fmt.Sprintf("  SSO (dev IdP): %s → type alice@acme.test (or bob@, carol@) → \"Sign in with single sign-on\";\n"+
 			"                 at the dev IdP (%s) sign in as alice (or alice@acme.test), password %s\n",
 			login, dev.idp.FrontURL(), devidp.Password)
+	}
+	if devOP != nil {
+		var dns *domainverify.Server
+		if dev != nil {
+			dns = dev.dns
+		}
+		loginURL, err := devOP.connect(ctx, a, dns)
+		if err != nil {
+			logger.Warn("dev OIDC connection not made", "err", err)
+		} else {
+			ssoLine += fmt.Sprintf("  SSO (dev OIDC): %s → at the dev OpenID Provider (%s) sign in as alice, password %s\n"+
+				"                 (or type alice@%s on the login page → \"Sign in with single sign-on\")\n",
+				loginURL, devOP.idp.Issuer, devidp.Password, devidp.OIDCDomain)
+		}
 	}
 	appLine := ""
 	if *appAddr != "" && *appAddr != "off" {

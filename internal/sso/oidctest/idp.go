@@ -1,4 +1,5 @@
-// Package oidctest is an OpenID Provider for tests of Gatehouse's OIDC SSO connections:
+// Package oidctest is an OpenID Provider for tests of Gatehouse's OIDC SSO connections
+// (and the dev OIDC IdP of `gatehouse dev`):
 // zitadel/oidc's op package over its example in-memory storage, with a login form, people
 // with chosen claims (hd, tid, groups, email_verified), and a hook that tampers with the
 // ID token the token endpoint returns (claims, another key, alg none) for the negative
@@ -82,13 +83,33 @@ func NewPlain(redirectURIs []string, people ...Person) (*IdP, error) {
 }
 
 func start(useTLS bool, redirectURIs []string, people []Person) (*IdP, error) {
+	var handler http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	if useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	idp, h, err := Build(srv.URL, redirectURIs, people)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	idp.Server, handler = srv, h
+	return idp, nil
+}
+
+// Build makes the provider at issuer without serving it: the IdP (its client ID and
+// secret, Register, SetTamper) and its handler (for `gatehouse dev`'s OIDC IdP, which
+// listens on an address of its own).
+func Build(issuer string, redirectURIs []string, people []Person) (*IdP, http.Handler, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	secret := make([]byte, 24)
 	_, _ = rand.Read(secret)
-	idp := &IdP{ClientID: "gatehouse-test-" + base64.RawURLEncoding.EncodeToString(secret[:6]), Secret: base64.RawURLEncoding.EncodeToString(secret)}
+	idp := &IdP{Issuer: issuer, ClientID: "gatehouse-" + base64.RawURLEncoding.EncodeToString(secret[:6]), Secret: base64.RawURLEncoding.EncodeToString(secret)}
 	us := users{byID: map[string]*storage.User{}, extra: map[string]map[string]any{}}
 	for _, p := range people {
 		u := &storage.User{ID: p.Sub, Username: p.Username, Password: p.Password, FirstName: p.FirstName, LastName: p.LastName,
@@ -97,24 +118,13 @@ func start(useTLS bool, redirectURIs []string, people []Person) (*IdP, error) {
 		us.extra[p.Sub] = p.Claims
 	}
 	idp.clients = map[string]*storage.Client{idp.ClientID: storage.WebClient(idp.ClientID, idp.Secret, redirectURIs...)}
-	st := &store{Storage: storage.NewStorageWithClients(us, idp.clients), key: key,
-		kid: "test-" + base64.RawURLEncoding.EncodeToString(secret[6:12]), users: us}
-	idp.st = st
-
-	var handler http.Handler
-	idp.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	if useTLS {
-		idp.Server.StartTLS()
-	} else {
-		idp.Server.Start()
-	}
-	idp.Issuer = idp.Server.URL
-	handler, err = idp.handler()
+	idp.st = &store{Storage: storage.NewStorageWithClients(us, idp.clients), key: key,
+		kid: "k-" + base64.RawURLEncoding.EncodeToString(secret[6:12]), users: us}
+	h, err := idp.handler()
 	if err != nil {
-		idp.Server.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return idp, nil
+	return idp, h, nil
 }
 
 // Register sets the client's redirect URIs (before the first sign-in: the relying party's
@@ -125,8 +135,12 @@ func (i *IdP) Register(redirectURIs ...string) {
 	i.mu.Unlock()
 }
 
-// Close stops the server.
-func (i *IdP) Close() { i.Server.Close() }
+// Close stops the test server (New, NewPlain).
+func (i *IdP) Close() {
+	if i.Server != nil {
+		i.Server.Close()
+	}
+}
 
 // SetTamper makes the following token responses carry a tampered ID token (nil: none).
 func (i *IdP) SetTamper(t *Tamper) {
@@ -267,8 +281,8 @@ func Handler(issuer string, st op.Storage) (http.Handler, error) {
 }
 
 var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Test IdP — sign in</title></head><body>
-<h1>Test OpenID Provider</h1>{{if .Error}}<p id="error">{{.Error}}</p>{{end}}
+<html lang="en"><head><meta charset="utf-8"><title>OpenID Provider — sign in</title></head><body>
+<h1>OpenID Provider (test and dev)</h1>{{if .Error}}<p id="error">{{.Error}}</p>{{end}}
 <form method="post" action="/login/username"><input type="hidden" name="id" value="{{.ID}}">
 <label>Username <input id="username" name="username" autocomplete="username"></label>
 <label>Password <input id="password" name="password" type="password"></label>
