@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/sso/oidctest"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
@@ -352,4 +353,111 @@ func TestOIDCSSORefusals(t *testing.T) {
 			t.Fatalf("replayed code: %d reason %q", r.StatusCode, o.lastFailure(t))
 		}
 	})
+}
+
+// TestOIDCDiscoveryRefresh: the periodic refresh fetches each OIDC connection's discovery
+// document again through the outbound client; when the issuer stops answering, the last
+// good document stays (sign-in keeps its endpoints) and the error is shown on the
+// connection.
+func TestOIDCDiscoveryRefresh(t *testing.T) {
+	t.Parallel()
+	o := newOIDCSetup(t, nil)
+	refresh := func() {
+		t.Helper()
+		tenants, err := o.srv.App.Tenants.List(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = o.srv.App.SSO.RefreshMetadata(t.Context(), []tenant.Tenant{findTenant(tenants, o.t.Slug)})
+	}
+	var before time.Time
+	if err := o.d.Admin.QueryRow(context.Background(), `SELECT metadata_fetched_at FROM sso_connections WHERE id = $1`, o.conn.ID).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	refresh()
+	var after time.Time
+	var msg *string
+	if err := o.d.Admin.QueryRow(context.Background(), `SELECT metadata_fetched_at, metadata_error FROM sso_connections WHERE id = $1`, o.conn.ID).Scan(&after, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if !after.After(before) || msg != nil {
+		t.Fatalf("refresh: fetched %s → %s, error %v", before, after, msg)
+	}
+	o.idp.Server.CloseClientConnections()
+	o.idp.Close()
+	refresh()
+	r := o.call(t, "GET", "/api/v1/admin/sso/connections/"+o.conn.ID, o.admin, nil)
+	var b struct {
+		Connection struct {
+			MetadataError *string `json:"metadata_error"`
+			OIDC          struct {
+				TokenURL string `json:"token_endpoint"`
+			} `json:"oidc"`
+		}
+	}
+	r.JSON(t, &b)
+	if b.Connection.MetadataError == nil || !strings.Contains(*b.Connection.MetadataError, "discovery") || b.Connection.OIDC.TokenURL == "" {
+		t.Fatalf("after a failed refresh: %s", r.Body)
+	}
+}
+
+// TestOIDCConnectionInput: the admin API's refusals for OIDC connection settings, each a
+// 400 with a stable code and the field, nothing written.
+func TestOIDCConnectionInput(t *testing.T) {
+	t.Parallel()
+	o := newOIDCSetup(t, nil)
+	base := map[string]any{"protocol": "oidc", "name": "X", "issuer": o.idp.Issuer, "client_id": o.idp.ClientID, "client_secret": o.idp.Secret}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{}
+		for a, b := range base {
+			m[a] = b
+		}
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name  string
+		body  map[string]any
+		code  string
+		field string
+	}{
+		{"issuer not a URL", with("issuer", "not a url"), "invalid_connection", "issuer"},
+		{"issuer with a query", with("issuer", o.idp.Issuer+"?x=1"), "invalid_connection", "issuer"},
+		{"issuer without discovery", with("issuer", o.idp.Issuer+"/nothing-here"), "oidc_discovery_failed", ""},
+		{"no client id", with("client_id", nil), "invalid_connection", "client_id"},
+		{"no client secret", with("client_secret", nil), "invalid_connection", "client_secret"},
+		{"scope with a space", with("scopes", []string{"openid email"}), "invalid_connection", "scopes"},
+		{"tid not a GUID", with("entra_tenant_id", "contoso"), "invalid_connection", "entra_tenant_id"},
+		{"SAML metadata on OIDC", with("idp_metadata_xml", "<x/>"), "invalid_connection", "idp_metadata_xml"},
+		{"OIDC fields on SAML", map[string]any{"name": "Y", "issuer": o.idp.Issuer}, "invalid_connection", "issuer"},
+		{"unknown protocol", with("protocol", "ws-fed"), "invalid_connection", "protocol"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := o.call(t, "POST", "/api/v1/admin/sso/connections", o.admin, tc.body)
+			if r.StatusCode != http.StatusBadRequest || r.ErrorCode() != tc.code || (tc.field != "" && !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`)) {
+				t.Fatalf("%d %s", r.StatusCode, r.Body)
+			}
+		})
+	}
+	if r := o.call(t, "PATCH", "/api/v1/admin/sso/connections/"+o.conn.ID, o.admin, map[string]any{"protocol": "saml"}); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("protocol change: %d %s", r.StatusCode, r.Body)
+	}
+	if r := o.call(t, "POST", "/api/v1/admin/sso/connections/"+o.conn.ID+"/rotate-key", o.admin, nil); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("rotate-key on OIDC: %d %s", r.StatusCode, r.Body)
+	}
+	// PATCH without a secret keeps it: sign-in still works.
+	if r := o.call(t, "PATCH", "/api/v1/admin/sso/connections/"+o.conn.ID, o.admin, map[string]any{"scopes": []string{"email", "profile"}}); r.StatusCode != 200 {
+		t.Fatalf("patch scopes: %d %s", r.StatusCode, r.Body)
+	}
+	if r, _ := o.login(t, "ada"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login after a PATCH without secret: %d %s reason %q", r.StatusCode, r.Body, o.lastFailure(t))
+	}
+	var n int
+	if err := o.d.Admin.QueryRow(context.Background(), `SELECT count(*) FROM sso_connections WHERE tenant_id = $1`, o.t.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("connections after refusals: %d %v", n, err)
+	}
 }
