@@ -168,6 +168,9 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 			if _, err := q.EraseUserEvents(ctx, &u.ID); err != nil {
 				return err
 			}
+			if _, err := q.EraseUserDirectoryRequests(ctx, &u.ID); err != nil {
+				return err
+			}
 			b, _ := json.Marshal(map[string]any{"users": 1, "sessions": counts.Sessions, "email_tokens": counts.EmailTokens,
 				"password_credentials": counts.PasswordCredentials, "known_devices": counts.KnownDevices,
 				"totp_credentials": counts.TOTPCredentials, "recovery_codes": counts.RecoveryCodes,
