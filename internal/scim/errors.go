@@ -95,3 +95,12 @@ func AsError(err error) *Error {
 	}
 	return &Error{Status: http.StatusInternalServerError, Detail: "Internal error."}
 }
+
+// Errors the HTTP layer answers before a domain method runs.
+var (
+	ErrUnauthorized error = errUnauthorized
+	ErrNotFound     error = errNotFound
+)
+
+// SyntaxError is a 400 invalidSyntax.
+func SyntaxError(detail string) error { return invalidSyntax("%s", detail) }

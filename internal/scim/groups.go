@@ -39,9 +39,9 @@ func (s *Service) renderGroup(c Caller, g sqlcgen.DirectoryGroup, members []sqlc
 	return res
 }
 
-// wantsMembers reports whether a response needs the member list (Entra ID asks for groups
+// WantsMembers reports whether a response needs the member list (Entra ID asks for groups
 // with excludedAttributes=members; big groups are then cheap).
-func wantsMembers(attrs, excluded []string) bool {
+func WantsMembers(attrs, excluded []string) bool {
 	for _, e := range excluded {
 		if strings.EqualFold(e, "members") {
 			return false
@@ -59,7 +59,7 @@ func wantsMembers(attrs, excluded []string) bool {
 // ListGroups lists the directory's groups, filtered and paged. Errors: invalidFilter.
 func (s *Service) ListGroups(ctx context.Context, c Caller, lq ListQuery) (ListResponse, error) {
 	var all []Resource
-	withMembers := wantsMembers(lq.Attributes, lq.Excluded)
+	withMembers := WantsMembers(lq.Attributes, lq.Excluded)
 	err := s.store.InTenant(ctx, c.Tenant.ID, func(q *sqlcgen.Queries) error {
 		all = all[:0]
 		groups, err := q.ListDirectoryGroups(ctx, c.Directory.ID)
