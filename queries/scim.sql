@@ -151,3 +151,21 @@ SELECT directory_id, method, path, status, scim_type, created_at FROM directory_
 
 -- name: EraseUserDirectoryRequests :execrows
 UPDATE directory_requests SET user_id = NULL WHERE user_id = @user_id;
+
+-- name: DirectoryGroupsOfUsers :many
+-- The directory's groups of each of the users (ids as text), for the group → role mapping.
+SELECT m.user_id, g.display_name FROM directory_group_members m
+JOIN directory_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
+WHERE g.directory_id = @directory_id AND m.user_id::text = ANY(@user_ids::text[]);
+
+-- name: RolesOfUsers :many
+SELECT b.user_id, b.role FROM role_bindings b WHERE b.user_id::text = ANY(@user_ids::text[]) ORDER BY b.user_id, b.role;
+
+-- name: ExistingUserIDs :many
+SELECT id FROM users WHERE id::text = ANY(@user_ids::text[]);
+
+-- name: DeleteRolesOfUsers :exec
+DELETE FROM role_bindings WHERE user_id::text = ANY(@user_ids::text[]);
+
+-- name: GrantRoleToUsers :exec
+INSERT INTO role_bindings (user_id, role) SELECT u::uuid, @role FROM unnest(@user_ids::text[]) AS u ON CONFLICT DO NOTHING;

@@ -394,44 +394,75 @@ func (s *Service) syncRoles(ctx context.Context, q *sqlcgen.Queries, c Caller, w
 	if len(mapping) == 0 {
 		return nil
 	}
+	ids := idStrings(users)
+	memberships, err := q.DirectoryGroupsOfUsers(ctx, sqlcgen.DirectoryGroupsOfUsersParams{DirectoryID: c.Directory.ID, UserIds: ids})
+	if err != nil {
+		return err
+	}
+	bindings, err := q.RolesOfUsers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	want := make(map[uuid.UUID]string, len(users))
+	source := map[uuid.UUID]string{}
 	for _, uid := range users {
-		groups, err := q.GroupsOfUser(ctx, uid)
-		if err != nil {
-			return err
+		want[uid], source[uid] = authz.Member, "default"
+	}
+	for _, m := range memberships {
+		if r, ok := mapping[m.DisplayName]; ok && rank[r] >= rank[want[m.UserID]] {
+			want[m.UserID], source[m.UserID] = r, "group_mapping"
 		}
-		role, source := authz.Member, "default"
-		for _, g := range groups {
-			if r, ok := mapping[g.DisplayName]; ok && g.DirectoryID == c.Directory.ID && rank[r] >= rank[role] {
-				role, source = r, "group_mapping"
-			}
-		}
-		cur, err := q.GetUserRoles(ctx, uid)
-		if err != nil {
-			return err
-		}
+	}
+	have := map[uuid.UUID][]string{}
+	for _, b := range bindings {
+		have[b.UserID] = append(have[b.UserID], b.Role)
+	}
+	// Users whose role changes, grouped by the role they get: two statements per role.
+	byRole := map[string][]uuid.UUID{}
+	for _, uid := range users {
+		cur, role := have[uid], want[uid]
 		if slices.Equal(cur, []string{role}) || (slices.Contains(cur, authz.Owner) && role != authz.Owner) {
 			continue
 		}
-		if err := authz.SetRoles(ctx, q, uid, []string{role}, true); err != nil {
+		byRole[role] = append(byRole[role], uid)
+	}
+	if len(byRole) == 0 {
+		return nil
+	}
+	for _, role := range authz.Roles {
+		changed := byRole[role]
+		if len(changed) == 0 {
+			continue
+		}
+		if err := q.DeleteRolesOfUsers(ctx, idStrings(changed)); err != nil {
 			return err
 		}
-		w.rolesChanged = true
-		if err := audit.Record(ctx, q, c.Who, audit.Event{Action: audit.RoleAssigned, SubjectID: uid,
-			Details: map[string]any{"roles": []string{role}, "previous": cur, "via": "scim", "source": source, "directory_id": c.Directory.ID}}); err != nil {
+		if err := q.GrantRoleToUsers(ctx, sqlcgen.GrantRoleToUsersParams{Role: role, UserIds: idStrings(changed)}); err != nil {
 			return err
 		}
-		for _, r := range cur {
-			if r != role {
-				if _, err := events.Emit(ctx, q, events.Event{Type: events.RoleRevoked, User: uid, Data: map[string]any{"user_id": uid, "role": r}}); err != nil {
+		for _, uid := range changed {
+			cur := have[uid]
+			if cur == nil {
+				cur = []string{}
+			}
+			if err := audit.Record(ctx, q, c.Who, audit.Event{Action: audit.RoleAssigned, SubjectID: uid,
+				Details: map[string]any{"roles": []string{role}, "previous": cur, "via": "scim", "source": source[uid], "directory_id": c.Directory.ID}}); err != nil {
+				return err
+			}
+			for _, r := range cur {
+				if r != role {
+					if _, err := events.Emit(ctx, q, events.Event{Type: events.RoleRevoked, User: uid, Data: map[string]any{"user_id": uid, "role": r}}); err != nil {
+						return err
+					}
+				}
+			}
+			if !slices.Contains(cur, role) {
+				if _, err := events.Emit(ctx, q, events.Event{Type: events.RoleGranted, User: uid, Data: map[string]any{"user_id": uid, "role": role}}); err != nil {
 					return err
 				}
 			}
 		}
-		if !slices.Contains(cur, role) {
-			if _, err := events.Emit(ctx, q, events.Event{Type: events.RoleGranted, User: uid, Data: map[string]any{"user_id": uid, "role": role}}); err != nil {
-				return err
-			}
-		}
 	}
-	return nil
+	w.rolesChanged = true
+	return q.NotifyAuthzChanged(ctx)
 }

@@ -134,6 +134,52 @@ func (q *Queries) DeleteOldDirectoryRequests(ctx context.Context, before time.Ti
 	return result.RowsAffected(), nil
 }
 
+const deleteRolesOfUsers = `-- name: DeleteRolesOfUsers :exec
+DELETE FROM role_bindings WHERE user_id::text = ANY($1::text[])
+`
+
+func (q *Queries) DeleteRolesOfUsers(ctx context.Context, userIds []string) error {
+	_, err := q.db.Exec(ctx, deleteRolesOfUsers, userIds)
+	return err
+}
+
+const directoryGroupsOfUsers = `-- name: DirectoryGroupsOfUsers :many
+SELECT m.user_id, g.display_name FROM directory_group_members m
+JOIN directory_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
+WHERE g.directory_id = $1 AND m.user_id::text = ANY($2::text[])
+`
+
+type DirectoryGroupsOfUsersParams struct {
+	DirectoryID uuid.UUID `json:"directory_id"`
+	UserIds     []string  `json:"user_ids"`
+}
+
+type DirectoryGroupsOfUsersRow struct {
+	UserID      uuid.UUID `json:"user_id"`
+	DisplayName string    `json:"display_name"`
+}
+
+// The directory's groups of each of the users (ids as text), for the group → role mapping.
+func (q *Queries) DirectoryGroupsOfUsers(ctx context.Context, arg DirectoryGroupsOfUsersParams) ([]DirectoryGroupsOfUsersRow, error) {
+	rows, err := q.db.Query(ctx, directoryGroupsOfUsers, arg.DirectoryID, arg.UserIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DirectoryGroupsOfUsersRow{}
+	for rows.Next() {
+		var i DirectoryGroupsOfUsersRow
+		if err := rows.Scan(&i.UserID, &i.DisplayName); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const eraseUserDirectoryRequests = `-- name: EraseUserDirectoryRequests :execrows
 UPDATE directory_requests SET user_id = NULL WHERE user_id = $1
 `
@@ -144,6 +190,30 @@ func (q *Queries) EraseUserDirectoryRequests(ctx context.Context, userID *uuid.U
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const existingUserIDs = `-- name: ExistingUserIDs :many
+SELECT id FROM users WHERE id::text = ANY($1::text[])
+`
+
+func (q *Queries) ExistingUserIDs(ctx context.Context, userIds []string) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, existingUserIDs, userIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const exportDirectoryMemberships = `-- name: ExportDirectoryMemberships :many
@@ -424,6 +494,20 @@ func (q *Queries) GetSCIMUser(ctx context.Context, id uuid.UUID) (GetSCIMUserRow
 		&i.SCIMUpdatedAt,
 	)
 	return i, err
+}
+
+const grantRoleToUsers = `-- name: GrantRoleToUsers :exec
+INSERT INTO role_bindings (user_id, role) SELECT u::uuid, $1 FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING
+`
+
+type GrantRoleToUsersParams struct {
+	Role    string   `json:"role"`
+	UserIds []string `json:"user_ids"`
+}
+
+func (q *Queries) GrantRoleToUsers(ctx context.Context, arg GrantRoleToUsersParams) error {
+	_, err := q.db.Exec(ctx, grantRoleToUsers, arg.Role, arg.UserIds)
+	return err
 }
 
 const groupsOfUser = `-- name: GroupsOfUser :many
@@ -909,6 +993,35 @@ func (q *Queries) RevokeDirectoryToken(ctx context.Context, arg RevokeDirectoryT
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const rolesOfUsers = `-- name: RolesOfUsers :many
+SELECT b.user_id, b.role FROM role_bindings b WHERE b.user_id::text = ANY($1::text[]) ORDER BY b.user_id, b.role
+`
+
+type RolesOfUsersRow struct {
+	UserID uuid.UUID `json:"user_id"`
+	Role   string    `json:"role"`
+}
+
+func (q *Queries) RolesOfUsers(ctx context.Context, userIds []string) ([]RolesOfUsersRow, error) {
+	rows, err := q.db.Query(ctx, rolesOfUsers, userIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RolesOfUsersRow{}
+	for rows.Next() {
+		var i RolesOfUsersRow
+		if err := rows.Scan(&i.UserID, &i.Role); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const setUserActive = `-- name: SetUserActive :one
