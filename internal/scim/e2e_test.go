@@ -125,6 +125,20 @@ func (d *dir) userStatus(id string) (status string, verified bool, roles []strin
 	return status, verified, roles
 }
 
+func (d *dir) email(id string) string {
+	d.t.Helper()
+	var e string
+	err := d.Srv.App.Store().InTenant(context.Background(), d.Tenant.ID, func(q *sqlcgen.Queries) error {
+		u, err := q.GetUserByID(context.Background(), uuid.MustParse(id))
+		e = u.Email
+		return err
+	})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return e
+}
+
 func (d *dir) events(typ string) int {
 	d.t.Helper()
 	n := 0

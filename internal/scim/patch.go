@@ -217,6 +217,10 @@ func immutable(attr string) bool { return attr == "id" || attr == "meta" }
 func applyAttr(m map[string]any, op, name string, value any) error {
 	name = canon(name)
 	if immutable(name) {
+		// Okta repeats the group's id in a replace without path: the same value is no change.
+		if _, cur, ok := lookup(m, name); ok && op == "replace" && cur == value {
+			return nil
+		}
 		return mutability("%s cannot be changed.", name)
 	}
 	if name == "schemas" {
