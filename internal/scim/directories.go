@@ -311,3 +311,23 @@ func (s *Service) RequestLog(ctx context.Context, t tenant.Tenant, id uuid.UUID,
 	}, store.ReadOnly(), store.Idempotent())
 	return out, err
 }
+
+// ConnectionOption is an SSO connection a directory may be tied to.
+type ConnectionOption struct {
+	ID   uuid.UUID
+	Name string
+}
+
+// Connections lists the tenant's SSO connections (for the portal's form).
+func (s *Service) Connections(ctx context.Context, t tenant.Tenant) ([]ConnectionOption, error) {
+	out := []ConnectionOption{}
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		rows, err := q.ListSSOConnections(ctx)
+		out = out[:0]
+		for _, r := range rows {
+			out = append(out, ConnectionOption{ID: r.ID, Name: r.Name})
+		}
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	return out, err
+}
