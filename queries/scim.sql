@@ -130,8 +130,9 @@ JOIN directory_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
 WHERE m.user_id = @user_id ORDER BY g.display_name;
 
 -- name: InsertDirectoryRequest :exec
+-- The user is named only while it exists: the log of a DELETE that purged it names nobody.
 INSERT INTO directory_requests (directory_id, method, path, status, scim_type, latency_ms, user_id)
-VALUES (@directory_id, @method, @path, @status, @scim_type, @latency_ms, @user_id);
+VALUES (@directory_id, @method, @path, @status, @scim_type, @latency_ms, (SELECT u.id FROM users u WHERE u.id = sqlc.narg(user_id)::uuid));
 
 -- name: ListDirectoryRequests :many
 SELECT * FROM directory_requests WHERE directory_id = @directory_id ORDER BY created_at DESC, id LIMIT @max;

@@ -609,7 +609,7 @@ func (q *Queries) InsertDirectoryGroup(ctx context.Context, arg InsertDirectoryG
 
 const insertDirectoryRequest = `-- name: InsertDirectoryRequest :exec
 INSERT INTO directory_requests (directory_id, method, path, status, scim_type, latency_ms, user_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+VALUES ($1, $2, $3, $4, $5, $6, (SELECT u.id FROM users u WHERE u.id = $7::uuid))
 `
 
 type InsertDirectoryRequestParams struct {
@@ -622,6 +622,7 @@ type InsertDirectoryRequestParams struct {
 	UserID      *uuid.UUID `json:"user_id"`
 }
 
+// The user is named only while it exists: the log of a DELETE that purged it names nobody.
 func (q *Queries) InsertDirectoryRequest(ctx context.Context, arg InsertDirectoryRequestParams) error {
 	_, err := q.db.Exec(ctx, insertDirectoryRequest,
 		arg.DirectoryID,
