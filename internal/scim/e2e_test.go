@@ -278,6 +278,10 @@ func TestProtocolEndToEnd(t *testing.T) {
 	if r.StatusCode != http.StatusForbidden || r.ErrorCode() != "account_disabled" {
 		t.Fatalf("login while suspended: %d %s", r.StatusCode, r.Body)
 	}
+	page := d.Form(t, "/login", url.Values{"email": {"ann.existing@example.com"}, "password": {testutil.Password}})
+	if page.StatusCode != http.StatusForbidden || !strings.Contains(string(page.Body), "This account is disabled. Contact your administrator.") {
+		t.Fatalf("login page while suspended: %d %s", page.StatusCode, page.Body)
+	}
 	if st, _, _ := d.userStatus(existingID.String()); st != "disabled" {
 		t.Fatalf("status %s", st)
 	}
@@ -484,4 +488,27 @@ func TestGroupsMapRoles(t *testing.T) {
 	}
 	r, _ = d.scim(http.MethodDelete, "/Groups/"+gid, nil)
 	d.want(r, 204, "")
+}
+
+// TestRateLimitPerDirectory: a directory over its rate gets 429 with Retry-After; another
+// directory of the same tenant is not affected.
+func TestRateLimitPerDirectory(t *testing.T) {
+	db := testutil.PackageDB(t)
+	srv := testutil.NewServer(t, db)
+	d := newDir(t, srv, "scimrate", nil)
+	other := &dir{Site: d.Site, t: t, owner: d.owner}
+	other.create(map[string]any{"name": "Entra", "provider": "entra"})
+	if _, err := db.Admin.Exec(context.Background(), "UPDATE directories SET rate_per_minute = 3 WHERE id = $1", d.id); err != nil {
+		t.Fatal(err)
+	}
+	var last *testutil.Response
+	for range 4 {
+		last, _ = d.scim(http.MethodGet, "/ServiceProviderConfig", nil)
+	}
+	d.want(last, http.StatusTooManyRequests, "")
+	if last.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	r, _ := other.scim(http.MethodGet, "/ServiceProviderConfig", nil)
+	other.want(r, 200, "")
 }
