@@ -119,3 +119,9 @@ func itoa(n int) string {
 	}
 	return string(b[i:])
 }
+
+// ReportInternal logs an unexpected error of a SCIM request (the answer says only
+// "Internal error."). The path never holds a token; the query (filters) is left out.
+func (s *Service) ReportInternal(ctx context.Context, err error, method, path string) {
+	s.logger.ErrorContext(ctx, "scim internal error", "err", err, "method", method, "path", path)
+}

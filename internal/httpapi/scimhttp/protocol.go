@@ -33,6 +33,7 @@ type result struct {
 	location string
 	userID   uuid.UUID
 	resource string
+	err      error // the cause of a 500, logged (never sent)
 }
 
 // Protocol serves /scim/v2/* for the request's tenant.
@@ -47,12 +48,18 @@ func Protocol(svc *scim.Service) http.HandlerFunc {
 			return
 		}
 		c, err := svc.Authenticate(r.Context(), t, bearer, kit.Who(r))
+		if e := scim.AsError(err); err != nil && e.Status >= 500 {
+			svc.ReportInternal(r.Context(), err, r.Method, r.URL.Path)
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="scim", error="invalid_token"`)
 			writeError(w, scim.AsError(err))
 			return
 		}
 		res := handle(svc, c, w, r)
+		if res.err != nil {
+			svc.ReportInternal(r.Context(), res.err, r.Method, r.URL.Path)
+		}
 		if res.status >= 400 {
 			e, _ := res.body.(*scim.Error)
 			if e == nil {
@@ -73,7 +80,11 @@ func Protocol(svc *scim.Service) http.HandlerFunc {
 
 func fail(err error, resource string) result {
 	e := scim.AsError(err)
-	return result{status: e.Status, body: e, resource: resource}
+	res := result{status: e.Status, body: e, resource: resource}
+	if e.Status >= 500 {
+		res.err = err
+	}
+	return res
 }
 
 func handle(svc *scim.Service, c scim.Caller, w http.ResponseWriter, r *http.Request) result {
