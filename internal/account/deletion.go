@@ -47,34 +47,9 @@ func (s *Service) RequestDeletion(ctx context.Context, t tenant.Tenant, userID u
 	purgeAfter := s.now().Add(grace)
 	var revoked [][]byte
 	err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
-		if err := authz.CheckDeletion(ctx, q, userID, by.ActorID); err != nil {
-			return err
-		}
-		u, err := q.RequestUserDeletion(ctx, sqlcgen.RequestUserDeletionParams{ID: userID, PurgeAfter: &purgeAfter})
-		if errors.Is(err, store.ErrNotFound) {
-			return apperr.New(apperr.Conflict, "deletion_pending", "This account is already scheduled for deletion.")
-		}
-		if err != nil {
-			return err
-		}
-		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, u.ID, "account_deletion"); err != nil {
-			return err
-		}
-		if err := audit.Record(ctx, q, by, audit.Event{Action: audit.DeletionRequested, SubjectID: u.ID, SubjectLabel: u.Email,
-			Details: map[string]any{"purge_after": purgeAfter}}); err != nil {
-			return err
-		}
-		if grace > 0 {
-			tok, err := issueToken(ctx, q, u.ID, "cancel_deletion", u.Email, purgeAfter)
-			if err != nil {
-				return err
-			}
-			if err := s.enqueue(ctx, tx, q, t, u.ID, u.Email, mail.TplDeletion, mail.Data{Email: u.Email,
-				When: purgeAfter.UTC().Format("Monday 2 January 2006, 15:04 UTC"), Link: s.link(t, "/account/deletion/cancel", tok)}); err != nil {
-				return err
-			}
-		}
-		return s.outbox.Schedule(ctx, tx, PurgeArgs{TenantID: t.ID}, purgeAfter)
+		var err error
+		revoked, err = s.RequestDeletionTx(ctx, tx, q, t, userID, by, purgeAfter)
+		return err
 	})
 	s.sessions.Invalidate(revoked)
 	s.sessions.InvalidateUser(userID)
@@ -87,6 +62,43 @@ func (s *Service) RequestDeletion(ctx context.Context, t tenant.Tenant, userID u
 		}
 	}
 	return Deletion{Status: "pending_deletion", PurgeAfter: purgeAfter}, nil
+}
+
+// RequestDeletionTx is RequestDeletion inside the caller's transaction (a SCIM DELETE
+// records its own audit and event beside it). It returns the ended sessions' token hashes:
+// the caller passes them to the session service's Invalidate, and calls InvalidateUser and,
+// for a purge due now, PurgeDue after the commit. A cancel link is mailed when purgeAfter is
+// in the future.
+func (s *Service) RequestDeletionTx(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, t tenant.Tenant, userID uuid.UUID, by audit.Who, purgeAfter time.Time) ([][]byte, error) {
+	var revoked [][]byte
+	if err := authz.CheckDeletion(ctx, q, userID, by.ActorID); err != nil {
+		return nil, err
+	}
+	u, err := q.RequestUserDeletion(ctx, sqlcgen.RequestUserDeletionParams{ID: userID, PurgeAfter: &purgeAfter})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apperr.New(apperr.Conflict, "deletion_pending", "This account is already scheduled for deletion.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, u.ID, "account_deletion"); err != nil {
+		return nil, err
+	}
+	if err := audit.Record(ctx, q, by, audit.Event{Action: audit.DeletionRequested, SubjectID: u.ID, SubjectLabel: u.Email,
+		Details: map[string]any{"purge_after": purgeAfter}}); err != nil {
+		return nil, err
+	}
+	if purgeAfter.After(s.now()) {
+		tok, err := issueToken(ctx, q, u.ID, "cancel_deletion", u.Email, purgeAfter)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.enqueue(ctx, tx, q, t, u.ID, u.Email, mail.TplDeletion, mail.Data{Email: u.Email,
+			When: purgeAfter.UTC().Format("Monday 2 January 2006, 15:04 UTC"), Link: s.link(t, "/account/deletion/cancel", tok)}); err != nil {
+			return nil, err
+		}
+	}
+	return revoked, s.outbox.Schedule(ctx, tx, PurgeArgs{TenantID: t.ID}, purgeAfter)
 }
 
 // CancelDeletion restores an account scheduled for deletion with the emailed token.
@@ -166,6 +178,9 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 			}
 			ref := pseud.UserRef
 			if _, err := q.EraseUserEvents(ctx, &u.ID); err != nil {
+				return err
+			}
+			if _, err := q.EraseUserDirectoryRequests(ctx, &u.ID); err != nil {
 				return err
 			}
 			b, _ := json.Marshal(map[string]any{"users": 1, "sessions": counts.Sessions, "email_tokens": counts.EmailTokens,

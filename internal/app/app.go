@@ -37,6 +37,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
@@ -69,6 +70,7 @@ type App struct {
 	Admin     *admin.Service
 	SSO       *sso.Service
 	OIDC      *oidcop.Service  // each tenant as an OpenID Provider
+	SCIM      *scim.Service    // SCIM 2.0 provisioning directories
 	Outbound  *outbound.Client // every request to a URL a tenant or operator typed
 	Handler   http.Handler
 	routes    chi.Routes
@@ -191,6 +193,10 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Sessions: a.Sessions, Now: a.now, Logger: logger}); err != nil {
 		return fail(err)
 	}
+	if a.SCIM, err = scim.NewService(scim.Deps{Store: st, URLs: urls, Sessions: a.Sessions, Accounts: a.Accounts, Authz: a.Authz,
+		Limiter: limiter, Now: a.now, Logger: logger, Meter: tel.MeterProvider.Meter("gatehouse/scim")}); err != nil {
+		return fail(err)
+	}
 	if a.jobs, err = a.newJobs(driver, pollOnly, tracing, sender, tel); err != nil {
 		return fail(err)
 	}
@@ -201,7 +207,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	a.Handler, a.routes, err = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
-		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO, a.OIDC)
+		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO, a.OIDC, a.SCIM)
 	if err != nil {
 		a.closeJobListen()
 		st.Close()

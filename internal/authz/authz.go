@@ -46,6 +46,8 @@ const (
 	RolesAssign    Permission = "roles.assign"
 	BrandingUpdate Permission = "branding.update"
 	AppsManage     Permission = "apps.manage"
+	// DirectoriesManage creates and removes SCIM directories and their tokens.
+	DirectoriesManage Permission = "directories.manage"
 )
 
 // Roles.

@@ -22,12 +22,14 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/oidchttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/scimhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
+	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -62,6 +64,8 @@ func samples() map[string]any {
 		FirstParty: true, AllowedScopes: []string{"openid", "email"}, GrantTypes: []string{"authorization_code", "refresh_token"},
 		AccessTokenTTLSeconds: 300, RefreshTokenTTLSeconds: 30 * 86400, PreviousSecretExpiresAt: &at, CreatedAt: at, UpdatedAt: at}
 	connect := oidchttp.ConnectInfo{Issuer: "https://acme.example.com", Discovery: "https://acme.example.com/.well-known/openid-configuration"}
+	dirSample := scim.Directory{ID: id, Name: "Okta", Provider: "okta", DeleteMode: "lifecycle", RatePerMinute: 600, SCIMBaseURL: "https://acme.example.com/scim/v2",
+		LastSyncAt: &at, CreatedAt: at, Users: 12, Groups: 3, Tokens: []scim.Token{{ID: id, Hint: "…Q2xw", CreatedAt: at, LastUsedAt: &at}}}
 	ev := audit.View{ID: id, Action: "session.login", Actor: audit.Party{ID: &id, Label: "ada@acme.example"}, IP: "203.0.113.7", CreatedAt: at}
 	return map[string]any{
 		"signup":          accounthttp.SignupView{Email: "ada@acme.example", Name: "Ada", Error: "That password is too common."},
@@ -112,6 +116,11 @@ func samples() map[string]any {
 			Err:  oidchttp.FieldError{Field: "access_token_minutes", Message: "From 1 to 1440 minutes (24 hours)."}},
 		"admin_app_secret": oidchttp.SecretView{App: app, Secret: "ghs_secret", Connect: connect, Rotated: true},
 		"admin_app_delete": oidchttp.AppDeleteView{App: app, Confirm: "Acme", Err: oidchttp.FieldError{Field: "confirm", Message: "Type the application's name, Acme CRM, exactly to confirm."}},
+		"admin_directories": scimhttp.DirectoriesView{Directories: []scim.Directory{dirSample}, BaseURL: "https://acme.example.com/scim/v2",
+			Connections: []scim.ConnectionOption{{ID: id, Name: "Okta"}}, Error: "The directory settings are not valid.", Deleted: true},
+		"admin_directory": scimhttp.DirectoryView{D: dirSample, Revoked: true, Log: []scim.LogEntry{{Method: "PATCH", Path: "/scim/v2/Users/" + id.String(),
+			Status: 400, SCIMType: "invalidValue", LatencyMS: 4, UserID: &id, At: at}}},
+		"admin_directory_token": scimhttp.TokenView{D: dirSample, Token: "gh_scim_token"},
 		"consent": oidchttp.ConsentView{ID: "req-1", AppName: "Acme CRM", Email: "ada@acme.example",
 			Scopes: []oidchttp.ScopeLine{{Scope: "openid", Text: "Know who you are (your account id)"}, {Scope: "email", Text: "See your email address"}}},
 		"admin_overview": adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},

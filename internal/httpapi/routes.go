@@ -12,10 +12,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/oidchttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/scimhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
+	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
@@ -38,7 +40,7 @@ type routers struct {
 }
 
 func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
-	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminhttp.Deps, op oidcDeps) routers {
+	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminhttp.Deps, op oidcDeps, sc *scim.Service) routers {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, errNotFound)
 	}
@@ -128,6 +130,9 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	tenantHost.Get(oidcop.LogoutPath, oidchttp.PageLogout(rs, op.svc))
 	tenantHost.Post(oidcop.LogoutConfirmPath, oidchttp.PageLogoutConfirm(rs, op.svc))
 
+	// SCIM 2.0 provisioning (internal/scim, docs/scim.md): a directory token, never a session.
+	tenantHost.Handle(scim.BasePath+"/*", scimhttp.Protocol(sc))
+
 	// Tenant administration (permissions from casbin; see internal/authz/policy.csv).
 	tenantHost.Route("/api/v1/admin", func(r chi.Router) {
 		perm := func(p authz.Permission) func(http.Handler) http.Handler {
@@ -165,6 +170,14 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.With(perm(authz.AppsManage), kit.NoBody(rs), appsStep).Delete("/apps/{id}", oidchttp.HandleDeleteApp(rs, op.svc))
 		r.With(perm(authz.AppsManage), kit.NoBody(rs), appsStep).Post("/apps/{id}/secret", oidchttp.HandleRotateAppSecret(rs, op.svc))
 		r.With(perm(authz.SSOConfigure), kit.NoBody(rs)).Post("/sso/domains/{domain}/verify", ssohttp.HandleAdminVerifyDomain(rs, ad.SSO))
+		dirStep := kit.RequireStepUp(rs, steps, tenant.ActionDirectoriesManage)
+		r.With(perm(authz.DirectoriesManage)).Get("/directories", scimhttp.HandleListDirectories(rs, sc))
+		r.With(perm(authz.DirectoriesManage), dirStep).Post("/directories", scimhttp.HandleCreateDirectory(rs, sc))
+		r.With(perm(authz.DirectoriesManage)).Get("/directories/{id}", scimhttp.HandleGetDirectory(rs, sc))
+		r.With(perm(authz.DirectoriesManage), kit.NoBody(rs), dirStep).Delete("/directories/{id}", scimhttp.HandleDeleteDirectory(rs, sc))
+		r.With(perm(authz.DirectoriesManage), kit.NoBody(rs), dirStep).Post("/directories/{id}/tokens", scimhttp.HandleCreateToken(rs, sc))
+		r.With(perm(authz.DirectoriesManage), kit.NoBody(rs), dirStep).Delete("/directories/{id}/tokens/{token}", scimhttp.HandleRevokeToken(rs, sc))
+		r.With(perm(authz.DirectoriesManage)).Get("/directories/{id}/requests", scimhttp.HandleDirectoryLog(rs, sc))
 	})
 
 	// The admin portal.
@@ -203,6 +216,12 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.With(page(authz.AppsManage)).Post("/apps/{id}/secret", oidchttp.PageAdminAppRotate(rs, op.svc, steps))
 		r.With(page(authz.AppsManage)).Get("/apps/{id}/delete", oidchttp.PageAdminAppDelete(rs, op.svc))
 		r.With(page(authz.AppsManage)).Post("/apps/{id}/delete", oidchttp.PageAdminAppDeletePost(rs, op.svc, steps))
+		r.With(page(authz.DirectoriesManage)).Get("/directories", scimhttp.PageDirectories(rs, sc))
+		r.With(page(authz.DirectoriesManage)).Post("/directories", scimhttp.PageDirectoryCreate(rs, sc, steps))
+		r.With(page(authz.DirectoriesManage)).Get("/directories/{id}", scimhttp.PageDirectory(rs, sc))
+		r.With(page(authz.DirectoriesManage)).Post("/directories/{id}/tokens", scimhttp.PageDirectoryAction(rs, sc, steps, "token"))
+		r.With(page(authz.DirectoriesManage)).Post("/directories/{id}/tokens/{token}/revoke", scimhttp.PageDirectoryAction(rs, sc, steps, "revoke"))
+		r.With(page(authz.DirectoriesManage)).Post("/directories/{id}/delete", scimhttp.PageDirectoryAction(rs, sc, steps, "delete"))
 		r.With(page(authz.AuditRead)).Get("/audit", adminhttp.PageAdminAudit(rs, ad))
 		r.With(page(authz.AuditRead)).Get("/audit.csv", adminhttp.PageAdminAuditExport(rs, ad, "csv"))
 		r.With(page(authz.AuditRead)).Get("/audit.json", adminhttp.PageAdminAuditExport(rs, ad, "json"))

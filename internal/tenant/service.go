@@ -322,6 +322,10 @@ func (s *Service) Sweep(ctx context.Context, tenants []Tenant) error {
 			if err := q.DeleteExpiredOIDCRequests(ctx); err != nil {
 				return err
 			}
+			// SCIM request logs are kept 30 days (docs/scim.md).
+			if _, err := q.DeleteOldDirectoryRequests(ctx, s.now().Add(-30*24*time.Hour)); err != nil {
+				return err
+			}
 			_, err := q.DeleteExpiredEmailTokens(ctx)
 			return err
 		}, store.Idempotent())

@@ -113,6 +113,9 @@ func SignedIn(w http.ResponseWriter, r *http.Request, returnTo string) (session.
 
 // isOAuthEndpoint reports the OpenID Provider's protocol endpoints (internal/oidcop).
 func isOAuthEndpoint(p string) bool {
+	if strings.HasPrefix(p, "/scim/v2/") {
+		return true // SCIM requests carry a directory token (internal/scim), never a session
+	}
 	switch p {
 	case "/oauth2/token", "/oauth2/userinfo", "/oauth2/introspect", "/oauth2/revoke":
 		return true

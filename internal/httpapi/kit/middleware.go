@@ -14,6 +14,9 @@ import (
 // metadata documents) 512 KiB.
 const MaxBodyBytes = 64 << 10
 
+// MaxSCIMBodyBytes is the body limit of /scim/v2 requests.
+const MaxSCIMBodyBytes = 1 << 20
+
 // Recoverer turns a panic into 500 internal. The stack goes to the log, never to the client.
 func Recoverer(rs *Responder) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -96,6 +99,9 @@ func LimitBody(limit int64) func(http.Handler) http.Handler {
 			limit := limit
 			if isSAMLPost(r) || isSSOConfig(r) {
 				limit = sso.MaxACSBody
+			}
+			if strings.HasPrefix(r.URL.Path, "/scim/v2/") {
+				limit = MaxSCIMBodyBytes // a group push of thousands of members
 			}
 			if r.ContentLength > limit {
 				// Refuse before reading a byte when the client announced the size.

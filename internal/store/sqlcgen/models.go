@@ -64,6 +64,72 @@ type DeletionReceipt struct {
 	Counts   json.RawMessage `json:"counts"`
 }
 
+type Directory struct {
+	TenantID        uuid.UUID  `json:"tenant_id"`
+	ID              uuid.UUID  `json:"id"`
+	Name            string     `json:"name"`
+	Provider        string     `json:"provider"`
+	SSOConnectionID *uuid.UUID `json:"sso_connection_id"`
+	DeleteMode      string     `json:"delete_mode"`
+	RatePerMinute   int32      `json:"rate_per_minute"`
+	LastSyncAt      *time.Time `json:"last_sync_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+}
+
+type DirectoryGroup struct {
+	TenantID    uuid.UUID `json:"tenant_id"`
+	ID          uuid.UUID `json:"id"`
+	DirectoryID uuid.UUID `json:"directory_id"`
+	DisplayName string    `json:"display_name"`
+	ExternalID  *string   `json:"external_id"`
+	Version     int64     `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+type DirectoryGroupMember struct {
+	TenantID uuid.UUID `json:"tenant_id"`
+	GroupID  uuid.UUID `json:"group_id"`
+	UserID   uuid.UUID `json:"user_id"`
+}
+
+type DirectoryRequest struct {
+	TenantID    uuid.UUID  `json:"tenant_id"`
+	ID          uuid.UUID  `json:"id"`
+	DirectoryID uuid.UUID  `json:"directory_id"`
+	Method      string     `json:"method"`
+	Path        string     `json:"path"`
+	Status      int32      `json:"status"`
+	SCIMType    string     `json:"scim_type"`
+	LatencyMs   int32      `json:"latency_ms"`
+	UserID      *uuid.UUID `json:"user_id"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+type DirectoryToken struct {
+	TenantID    uuid.UUID  `json:"tenant_id"`
+	ID          uuid.UUID  `json:"id"`
+	DirectoryID uuid.UUID  `json:"directory_id"`
+	TokenHash   []byte     `json:"token_hash"`
+	Hint        string     `json:"hint"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastUsedAt  *time.Time `json:"last_used_at"`
+	RevokedAt   *time.Time `json:"revoked_at"`
+}
+
+type DirectoryUser struct {
+	TenantID    uuid.UUID       `json:"tenant_id"`
+	UserID      uuid.UUID       `json:"user_id"`
+	DirectoryID uuid.UUID       `json:"directory_id"`
+	UserName    string          `json:"user_name"`
+	ExternalID  *string         `json:"external_id"`
+	Attributes  json.RawMessage `json:"attributes"`
+	Version     int64           `json:"version"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
 type EmailToken struct {
 	TenantID  uuid.UUID  `json:"tenant_id"`
 	ID        uuid.UUID  `json:"id"`
