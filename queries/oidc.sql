@@ -86,11 +86,12 @@ RETURNING old.id, old.app_id, old.params, old.user_id, old.session_id, old.auth_
 -- name: DeleteAuthRequest :exec
 DELETE FROM oidc_auth_requests WHERE id = @id AND code_used_at IS NULL AND code_hash IS NULL;
 
--- name: RevokeTokensOfAuthRequest :execrows
+-- name: RevokeTokensOfAuthRequest :many
 -- A reused code revokes every token its first use issued, refresh families included.
 UPDATE oidc_tokens o SET revoked_at = now()
 WHERE o.revoked_at IS NULL AND (o.auth_request_id = @auth_request_id::uuid
-   OR o.family_id IN (SELECT f.family_id FROM oidc_tokens f WHERE f.auth_request_id = @auth_request_id::uuid AND f.family_id IS NOT NULL));
+   OR o.family_id IN (SELECT f.family_id FROM oidc_tokens f WHERE f.auth_request_id = @auth_request_id::uuid AND f.family_id IS NOT NULL))
+RETURNING o.id;
 
 -- name: InsertOIDCToken :one
 INSERT INTO oidc_tokens (id, kind, app_id, user_id, session_id, auth_request_id, family_id, token_hash, scopes,
@@ -111,7 +112,10 @@ WHERE t.token_hash = @token_hash AND t.kind = 'refresh';
 -- name: GetActiveToken :one
 -- An access or refresh token that still works: not revoked, not expired, not used (refresh),
 -- and its session alive.
-SELECT t.*, a.client_id
+-- live_until: when it stops working unless revoked (its own expiry, its session's absolute
+-- and idle deadlines as of now), how long a node may cache it.
+SELECT t.*, a.client_id,
+       LEAST(t.expires_at, COALESCE(s.expires_at, t.expires_at), COALESCE(s.last_active_at + s.idle_timeout, t.expires_at))::timestamptz AS live_until
 FROM oidc_tokens t
 JOIN apps a ON a.tenant_id = t.tenant_id AND a.id = t.app_id
 LEFT JOIN sessions s ON s.tenant_id = t.tenant_id AND s.id = t.session_id
@@ -148,9 +152,10 @@ WHERE g.user_id = @user_id ORDER BY a.name, g.app_id;
 -- name: DeleteGrant :execrows
 DELETE FROM oidc_grants WHERE user_id = @user_id AND app_id = @app_id;
 
--- name: RevokeUserAppTokens :execrows
+-- name: RevokeUserAppTokens :many
 -- Taking back an app's access ends every token it holds for the user.
-UPDATE oidc_tokens SET revoked_at = now() WHERE user_id = @user_id AND app_id = @app_id AND revoked_at IS NULL;
+UPDATE oidc_tokens SET revoked_at = now() WHERE user_id = @user_id AND app_id = @app_id AND revoked_at IS NULL
+RETURNING id;
 -- name: RecordSessionApp :exec
 -- The session signed in to the app (an authorization request completed under it).
 INSERT INTO oidc_session_apps (session_id, app_id) VALUES (@session_id, @app_id) ON CONFLICT DO NOTHING;
@@ -172,3 +177,8 @@ UPDATE oidc_tokens SET revoked_at = now() WHERE session_id = ANY((@session_ids::
 
 -- name: GetBackchannelApp :one
 SELECT client_id, backchannel_logout_uri FROM apps WHERE id = @id;
+
+-- name: NotifyOIDCRevoked :exec
+-- Tells every node's token and app cache (internal/oidcop cache.go) what to drop:
+-- "sid:<session id>", "jti:<token id>", "app:<app id>", "user:<user id>" or "all".
+SELECT pg_notify('gatehouse_oidc_revoked', p) FROM unnest(@payloads::text[]) AS p;

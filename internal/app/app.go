@@ -188,7 +188,8 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	if a.Admin, err = admin.NewService(st, a.Authz); err != nil {
 		return fail(err)
 	}
-	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Sessions: a.Sessions, Now: a.now, Logger: logger}); err != nil {
+	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Sessions: a.Sessions, Now: a.now, Logger: logger,
+		Listener: a.listener, Cache: oidcop.CacheConfig{Size: cfg.SessionCacheSize, TTL: time.Minute}}); err != nil {
 		return fail(err)
 	}
 	if a.jobs, err = a.newJobs(driver, pollOnly, tracing, sender, tel); err != nil {

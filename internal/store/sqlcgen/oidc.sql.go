@@ -137,7 +137,8 @@ func (q *Queries) DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64
 }
 
 const getActiveToken = `-- name: GetActiveToken :one
-SELECT t.tenant_id, t.id, t.kind, t.app_id, t.user_id, t.session_id, t.auth_request_id, t.family_id, t.token_hash, t.scopes, t.auth_time, t.amr, t.acr, t.created_at, t.expires_at, t.used_at, t.revoked_at, a.client_id
+SELECT t.tenant_id, t.id, t.kind, t.app_id, t.user_id, t.session_id, t.auth_request_id, t.family_id, t.token_hash, t.scopes, t.auth_time, t.amr, t.acr, t.created_at, t.expires_at, t.used_at, t.revoked_at, a.client_id,
+       LEAST(t.expires_at, COALESCE(s.expires_at, t.expires_at), COALESCE(s.last_active_at + s.idle_timeout, t.expires_at))::timestamptz AS live_until
 FROM oidc_tokens t
 JOIN apps a ON a.tenant_id = t.tenant_id AND a.id = t.app_id
 LEFT JOIN sessions s ON s.tenant_id = t.tenant_id AND s.id = t.session_id
@@ -169,10 +170,13 @@ type GetActiveTokenRow struct {
 	UsedAt        *time.Time `json:"used_at"`
 	RevokedAt     *time.Time `json:"revoked_at"`
 	ClientID      string     `json:"client_id"`
+	LiveUntil     time.Time  `json:"live_until"`
 }
 
 // An access or refresh token that still works: not revoked, not expired, not used (refresh),
 // and its session alive.
+// live_until: when it stops working unless revoked (its own expiry, its session's absolute
+// and idle deadlines as of now), how long a node may cache it.
 func (q *Queries) GetActiveToken(ctx context.Context, arg GetActiveTokenParams) (GetActiveTokenRow, error) {
 	row := q.db.QueryRow(ctx, getActiveToken, arg.ID, arg.Now)
 	var i GetActiveTokenRow
@@ -195,6 +199,7 @@ func (q *Queries) GetActiveToken(ctx context.Context, arg GetActiveTokenParams) 
 		&i.UsedAt,
 		&i.RevokedAt,
 		&i.ClientID,
+		&i.LiveUntil,
 	)
 	return i, err
 }
@@ -789,6 +794,17 @@ func (q *Queries) ListUserGrants(ctx context.Context, userID uuid.UUID) ([]ListU
 	return items, nil
 }
 
+const notifyOIDCRevoked = `-- name: NotifyOIDCRevoked :exec
+SELECT pg_notify('gatehouse_oidc_revoked', p) FROM unnest($1::text[]) AS p
+`
+
+// Tells every node's token and app cache (internal/oidcop cache.go) what to drop:
+// "sid:<session id>", "jti:<token id>", "app:<app id>", "user:<user id>" or "all".
+func (q *Queries) NotifyOIDCRevoked(ctx context.Context, payloads []string) error {
+	_, err := q.db.Exec(ctx, notifyOIDCRevoked, payloads)
+	return err
+}
+
 const recordSessionApp = `-- name: RecordSessionApp :exec
 INSERT INTO oidc_session_apps (session_id, app_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
 `
@@ -854,19 +870,32 @@ func (q *Queries) RevokeTokenFamily(ctx context.Context, familyID *uuid.UUID) (i
 	return result.RowsAffected(), nil
 }
 
-const revokeTokensOfAuthRequest = `-- name: RevokeTokensOfAuthRequest :execrows
+const revokeTokensOfAuthRequest = `-- name: RevokeTokensOfAuthRequest :many
 UPDATE oidc_tokens o SET revoked_at = now()
 WHERE o.revoked_at IS NULL AND (o.auth_request_id = $1::uuid
    OR o.family_id IN (SELECT f.family_id FROM oidc_tokens f WHERE f.auth_request_id = $1::uuid AND f.family_id IS NOT NULL))
+RETURNING o.id
 `
 
 // A reused code revokes every token its first use issued, refresh families included.
-func (q *Queries) RevokeTokensOfAuthRequest(ctx context.Context, authRequestID uuid.UUID) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeTokensOfAuthRequest, authRequestID)
+func (q *Queries) RevokeTokensOfAuthRequest(ctx context.Context, authRequestID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, revokeTokensOfAuthRequest, authRequestID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const revokeTokensOfSessions = `-- name: RevokeTokensOfSessions :execrows
@@ -883,8 +912,9 @@ func (q *Queries) RevokeTokensOfSessions(ctx context.Context, sessionIds []strin
 	return result.RowsAffected(), nil
 }
 
-const revokeUserAppTokens = `-- name: RevokeUserAppTokens :execrows
+const revokeUserAppTokens = `-- name: RevokeUserAppTokens :many
 UPDATE oidc_tokens SET revoked_at = now() WHERE user_id = $1 AND app_id = $2 AND revoked_at IS NULL
+RETURNING id
 `
 
 type RevokeUserAppTokensParams struct {
@@ -893,12 +923,24 @@ type RevokeUserAppTokensParams struct {
 }
 
 // Taking back an app's access ends every token it holds for the user.
-func (q *Queries) RevokeUserAppTokens(ctx context.Context, arg RevokeUserAppTokensParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeUserAppTokens, arg.UserID, arg.AppID)
+func (q *Queries) RevokeUserAppTokens(ctx context.Context, arg RevokeUserAppTokensParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, revokeUserAppTokens, arg.UserID, arg.AppID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const rotateAppSecret = `-- name: RotateAppSecret :one
