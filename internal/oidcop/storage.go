@@ -285,6 +285,9 @@ func (st storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 		if err != nil {
 			return err
 		}
+		if err := prefetchUser(ctx, q, req, g.userID); err != nil {
+			return err
+		}
 		id, exp, err = st.insertAccess(ctx, q, g)
 		return err
 	})
