@@ -81,6 +81,9 @@ type tokenEntry struct {
 	user     *userClaims // nil: a client_credentials token
 	until    time.Time
 	hash     *[32]byte // of the JWT, once bound (bindVerified)
+	// The encoded answers, once served (they depend on nothing else: the tenant's slug is
+	// in them, and a tenant change empties the cache).
+	userinfoBody, introspectionBody []byte
 }
 
 // userClaims is the user part of userinfo, introspection and the ID token.
@@ -252,6 +255,43 @@ func (c *cache) verifiedToken(tenantID uuid.UUID, hash [32]byte, now time.Time) 
 		return uuid.Nil, "", false
 	}
 	return ref.jti, ref.subject, true
+}
+
+// body returns the encoded userinfo (introspection false) or introspection answer of a
+// fresh entry, nil when not stored yet.
+func (c *cache) body(tenantID, id uuid.UUID, introspection bool, now time.Time) []byte {
+	if !c.usable() {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.tokens[id]
+	if !ok || e.tenantID != tenantID || !now.Before(e.until) {
+		return nil
+	}
+	if introspection {
+		return e.introspectionBody
+	}
+	return e.userinfoBody
+}
+
+// setBody stores an encoded answer on the entry, if it is still the one epoch saw.
+func (c *cache) setBody(tenantID, id uuid.UUID, introspection bool, b []byte, epoch uint64) {
+	if !c.usable() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.tokens[id]
+	if !ok || e.tenantID != tenantID || c.epoch != epoch {
+		return
+	}
+	if introspection {
+		e.introspectionBody = b
+	} else {
+		e.userinfoBody = b
+	}
+	c.tokens[id] = e
 }
 
 // app returns a fresh app of the tenant by client id, and the epoch for putApp on a miss.

@@ -68,7 +68,8 @@ func NewService(d Deps) (*Service, error) {
 		s.cache = c
 		d.Listener.Handle(RevokedChannel, c.drop, c.clear)
 		d.Listener.Handle(session.RevokedChannel, c.dropSessionPayload, c.clear)
-		d.Listener.Handle(authz.ChangedChannel, func(string) { c.clear() }, c.clear) // roles are in the claims
+		d.Listener.Handle(authz.ChangedChannel, func(string) { c.clear() }, c.clear)  // roles are in the claims
+		d.Listener.Handle(tenant.ChangedChannel, func(string) { c.clear() }, c.clear) // so is the slug
 	}
 	return s, nil
 }
