@@ -74,14 +74,17 @@ RETURNING *;
 UPDATE oidc_auth_requests SET code_hash = @code_hash, code_expires_at = @code_expires_at
 WHERE id = @id AND done AND code_hash IS NULL;
 
--- name: UseAuthCode :one
--- Marks the code used and returns the request with its state before the update (so a
--- second use is seen: code_used_at was already set).
-UPDATE oidc_auth_requests r SET code_used_at = COALESCE(r.code_used_at, @now::timestamptz)
-FROM oidc_auth_requests old JOIN apps a ON a.tenant_id = old.tenant_id AND a.id = old.app_id
-WHERE r.tenant_id = old.tenant_id AND r.id = old.id AND old.code_hash = @code_hash
-RETURNING old.id, old.app_id, old.params, old.user_id, old.session_id, old.auth_time, old.amr, old.acr, old.done,
-          old.code_expires_at, old.code_used_at, old.created_at, a.client_id;
+-- name: GetAuthRequestByCode :one
+-- The request a code was issued for, as UseAuthCode returns it, without marking it used:
+-- the token transaction does that (MarkAuthCodeUsed), so an exchange commits once.
+SELECT r.id, r.app_id, r.params, r.user_id, r.session_id, r.auth_time, r.amr, r.acr, r.done,
+       r.code_expires_at, r.code_used_at, r.created_at, a.client_id
+FROM oidc_auth_requests r JOIN apps a ON a.tenant_id = r.tenant_id AND a.id = r.app_id
+WHERE r.code_hash = @code_hash;
+
+-- name: MarkAuthCodeUsed :execrows
+-- Uses a code once: 0 rows when another exchange used it first.
+UPDATE oidc_auth_requests SET code_used_at = @now::timestamptz WHERE id = @id AND code_used_at IS NULL;
 
 -- name: DeleteAuthRequest :exec
 DELETE FROM oidc_auth_requests WHERE id = @id AND code_used_at IS NULL AND code_hash IS NULL;

@@ -170,3 +170,53 @@ func TestTokenCacheNeverOutlivesToken(t *testing.T) {
 		t.Fatalf("a cached machine token after its expiry: %v", a)
 	}
 }
+
+// TestCodeRaceOneWinner: a code presented twice at once (the exchange marks it used in the
+// transaction that records the tokens) gives tokens at most once, and the loser's
+// presentation revokes what the winner got.
+func TestCodeRaceOneWinner(t *testing.T) {
+	t.Parallel()
+	srv := testutil.NewServer(t, testutil.PackageDB(t))
+	e := newEnv(t, srv, "opcoderace")
+	ctx := oidc.ClientContext(context.Background(), e.hc)
+	provider, err := oidc.NewProvider(ctx, e.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := e.rp(t, provider, map[string]any{"name": "Race", "type": "confidential", "first_party": true})
+	_, session := e.Person(t, "race@example.com")
+	for range 3 {
+		v := oauth2.GenerateVerifier()
+		q := e.authorize(t, app.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), session, app.redirect)
+		type result struct {
+			tok *oauth2.Token
+			err error
+		}
+		results := make(chan result, 2)
+		for range 2 {
+			go func() {
+				tok, err := app.conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(v))
+				results <- result{tok, err}
+			}()
+		}
+		var won []*oauth2.Token
+		for range 2 {
+			r := <-results
+			switch {
+			case r.err == nil:
+				won = append(won, r.tok)
+			case !isOAuthError(r.err, "invalid_grant"):
+				t.Fatalf("the second presentation of a code: %v", r.err)
+			}
+		}
+		if len(won) != 1 {
+			t.Fatalf("%d exchanges of one code succeeded, want exactly 1", len(won))
+		}
+		if a := e.introspect(t, app.conf.ClientID, app.conf.ClientSecret, won[0].AccessToken); a["active"] != false {
+			t.Fatalf("the winner's access token after the code was presented again: %v", a)
+		}
+		if _, err := app.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: won[0].RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("the winner's refresh token after the code was presented again: %v", err)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"

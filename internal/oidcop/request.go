@@ -41,6 +41,7 @@ type authRequest struct {
 	done      bool
 	createdAt time.Time
 	user      *userClaims // read with the tokens for the ID token that follows
+	byCode    bool        // presented as a code: the token transaction marks it used
 }
 
 var _ op.AuthRequest = (*authRequest)(nil)

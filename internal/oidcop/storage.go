@@ -135,45 +135,78 @@ func (st storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 	return out, nil
 }
 
-// AuthRequestByCode exchanges a code once. A second use of a code revokes every token
-// the first use issued (RFC 6749 §4.1.2) and is audited.
+// AuthRequestByCode finds the request of a code that is unused and unexpired; the token
+// transaction marks it used (useCode), so an exchange commits once. A second use of a code
+// revokes every token the first use issued (RFC 6749 §4.1.2) and is audited.
 func (st storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	var out *authRequest
-	var reused bool
-	var revoked []uuid.UUID
-	defer func() { st.s.dropTokens(revoked) }()
+	var row sqlcgen.GetAuthRequestByCodeRow
 	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
-		out, reused, revoked = nil, false, nil // set again by the attempt that commits
-		now := st.s.now()
-		row, err := q.UseAuthCode(ctx, sqlcgen.UseAuthCodeParams{CodeHash: hashOf(code), Now: now})
-		if err != nil {
-			return err
-		}
-		if row.CodeUsedAt != nil {
-			reused = true
-			ids, err := q.RevokeTokensOfAuthRequest(ctx, row.ID)
-			if err != nil {
-				return err
-			}
-			revoked = ids
-			if err := notifyRevoked(ctx, q, tokenPayloads(ids)...); err != nil {
-				return err
-			}
-			return recordReplay(ctx, q, audit.OIDCCodeReused, row.ClientID, row.UserID, "auth_request_id", row.ID)
-		}
-		if !row.Done || row.CodeExpiresAt == nil || !now.Before(*row.CodeExpiresAt) {
-			return errors.New("expired")
-		}
-		out, err = requestFrom(row.ID, row.AppID, row.ClientID, row.Params, row.UserID, row.SessionID, row.AuthTime, row.AMR, row.ACR, row.Done, row.CreatedAt)
+		var err error
+		row, err = q.GetAuthRequestByCode(ctx, hashOf(code))
 		return err
-	})
-	if reused {
-		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
-	}
+	}, store.ReadOnly(), store.Idempotent())
 	if err != nil {
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
 	}
+	if row.CodeUsedAt != nil {
+		if err := st.codeReplayed(ctx, row.ID, row.ClientID, row.UserID); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		return nil, errCodeReused()
+	}
+	if !row.Done || row.CodeExpiresAt == nil || !st.s.now().Before(*row.CodeExpiresAt) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
+	}
+	out, err := requestFrom(row.ID, row.AppID, row.ClientID, row.Params, row.UserID, row.SessionID, row.AuthTime, row.AMR, row.ACR, row.Done, row.CreatedAt)
+	if err != nil {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
+	}
+	out.byCode = true
 	return out, nil
+}
+
+func errCodeReused() error {
+	return oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
+}
+
+// codeReplayed revokes, in a transaction of its own, what a used code issued, and audits
+// the replay.
+func (st storage) codeReplayed(ctx context.Context, id uuid.UUID, clientID string, userID *uuid.UUID) error {
+	var revoked []uuid.UUID
+	defer func() { st.s.dropTokens(revoked) }()
+	return st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		var err error
+		revoked, err = revokeCode(ctx, q, id, clientID, userID)
+		return err
+	})
+}
+
+// revokeCode revokes what a reused code issued (refresh families included), tells every
+// node, and audits the replay, in the caller's transaction.
+func revokeCode(ctx context.Context, q *sqlcgen.Queries, id uuid.UUID, clientID string, userID *uuid.UUID) ([]uuid.UUID, error) {
+	ids, err := q.RevokeTokensOfAuthRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := notifyRevoked(ctx, q, tokenPayloads(ids)...); err != nil {
+		return ids, err
+	}
+	return ids, recordReplay(ctx, q, audit.OIDCCodeReused, clientID, userID, "auth_request_id", id)
+}
+
+// useCode marks the code of a code grant used inside the token transaction. false: another
+// exchange used it first, and what it issued is now revoked (commit, then refuse).
+func (st storage) useCode(ctx context.Context, q *sqlcgen.Queries, req op.TokenRequest, revoked *[]uuid.UUID) (bool, error) {
+	r, ok := req.(*authRequest)
+	if !ok || !r.byCode {
+		return true, nil
+	}
+	n, err := q.MarkAuthCodeUsed(ctx, sqlcgen.MarkAuthCodeUsedParams{ID: r.id, Now: st.s.now()})
+	if err != nil || n == 1 {
+		return err == nil, err
+	}
+	*revoked, err = revokeCode(ctx, q, r.id, r.clientID, r.userID)
+	return false, err
 }
 
 // recordReplay audits a code or refresh token presented a second time (what it issued is
@@ -280,7 +313,15 @@ func nonNil(s []string) []string {
 func (st storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	var id uuid.UUID
 	var exp time.Time
+	var fresh bool
+	var revoked []uuid.UUID
+	defer func() { st.s.dropTokens(revoked) }()
 	err := st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
+		revoked = nil
+		var err error
+		if fresh, err = st.useCode(ctx, q, req, &revoked); err != nil || !fresh {
+			return err
+		}
 		g, err := st.grantFor(ctx, t, q, req)
 		if err != nil {
 			return err
@@ -291,6 +332,9 @@ func (st storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 		id, exp, err = st.insertAccess(ctx, q, g)
 		return err
 	})
+	if err == nil && !fresh {
+		return "", time.Time{}, errCodeReused()
+	}
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("oidc: access token: %w", err)
 	}
@@ -308,8 +352,18 @@ func (st storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		return "", "", time.Time{}, err
 	}
 	var reused bool
+	var revoked []uuid.UUID
+	defer func() { st.s.dropTokens(revoked) }()
 	err = st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
-		reused = false
+		reused, revoked = false, nil
+		fresh, err := st.useCode(ctx, q, req, &revoked)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			reused = true
+			return nil // commit the revocation, then refuse
+		}
 		g, err := st.grantFor(ctx, t, q, req)
 		if err != nil {
 			return err
@@ -342,6 +396,9 @@ func (st storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		return err
 	})
 	if reused {
+		if rr, ok := req.(*authRequest); ok && rr.byCode {
+			return "", "", time.Time{}, errCodeReused()
+		}
 		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used")
 	}
 	if err != nil {

@@ -317,6 +317,52 @@ func (q *Queries) GetAuthRequest(ctx context.Context, arg GetAuthRequestParams) 
 	return i, err
 }
 
+const getAuthRequestByCode = `-- name: GetAuthRequestByCode :one
+SELECT r.id, r.app_id, r.params, r.user_id, r.session_id, r.auth_time, r.amr, r.acr, r.done,
+       r.code_expires_at, r.code_used_at, r.created_at, a.client_id
+FROM oidc_auth_requests r JOIN apps a ON a.tenant_id = r.tenant_id AND a.id = r.app_id
+WHERE r.code_hash = $1
+`
+
+type GetAuthRequestByCodeRow struct {
+	ID            uuid.UUID       `json:"id"`
+	AppID         uuid.UUID       `json:"app_id"`
+	Params        json.RawMessage `json:"params"`
+	UserID        *uuid.UUID      `json:"user_id"`
+	SessionID     *uuid.UUID      `json:"session_id"`
+	AuthTime      *time.Time      `json:"auth_time"`
+	AMR           []string        `json:"amr"`
+	ACR           string          `json:"acr"`
+	Done          bool            `json:"done"`
+	CodeExpiresAt *time.Time      `json:"code_expires_at"`
+	CodeUsedAt    *time.Time      `json:"code_used_at"`
+	CreatedAt     time.Time       `json:"created_at"`
+	ClientID      string          `json:"client_id"`
+}
+
+// The request a code was issued for, as UseAuthCode returns it, without marking it used:
+// the token transaction does that (MarkAuthCodeUsed), so an exchange commits once.
+func (q *Queries) GetAuthRequestByCode(ctx context.Context, codeHash []byte) (GetAuthRequestByCodeRow, error) {
+	row := q.db.QueryRow(ctx, getAuthRequestByCode, codeHash)
+	var i GetAuthRequestByCodeRow
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.Params,
+		&i.UserID,
+		&i.SessionID,
+		&i.AuthTime,
+		&i.AMR,
+		&i.ACR,
+		&i.Done,
+		&i.CodeExpiresAt,
+		&i.CodeUsedAt,
+		&i.CreatedAt,
+		&i.ClientID,
+	)
+	return i, err
+}
+
 const getBackchannelApp = `-- name: GetBackchannelApp :one
 SELECT client_id, backchannel_logout_uri FROM apps WHERE id = $1
 `
@@ -794,6 +840,24 @@ func (q *Queries) ListUserGrants(ctx context.Context, userID uuid.UUID) ([]ListU
 	return items, nil
 }
 
+const markAuthCodeUsed = `-- name: MarkAuthCodeUsed :execrows
+UPDATE oidc_auth_requests SET code_used_at = $1::timestamptz WHERE id = $2 AND code_used_at IS NULL
+`
+
+type MarkAuthCodeUsedParams struct {
+	Now time.Time `json:"now"`
+	ID  uuid.UUID `json:"id"`
+}
+
+// Uses a code once: 0 rows when another exchange used it first.
+func (q *Queries) MarkAuthCodeUsed(ctx context.Context, arg MarkAuthCodeUsedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markAuthCodeUsed, arg.Now, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const notifyOIDCRevoked = `-- name: NotifyOIDCRevoked :exec
 SELECT pg_notify('gatehouse_oidc_revoked', p) FROM unnest($1::text[]) AS p
 `
@@ -1077,58 +1141,6 @@ type UpsertGrantParams struct {
 func (q *Queries) UpsertGrant(ctx context.Context, arg UpsertGrantParams) error {
 	_, err := q.db.Exec(ctx, upsertGrant, arg.UserID, arg.AppID, arg.Scopes)
 	return err
-}
-
-const useAuthCode = `-- name: UseAuthCode :one
-UPDATE oidc_auth_requests r SET code_used_at = COALESCE(r.code_used_at, $1::timestamptz)
-FROM oidc_auth_requests old JOIN apps a ON a.tenant_id = old.tenant_id AND a.id = old.app_id
-WHERE r.tenant_id = old.tenant_id AND r.id = old.id AND old.code_hash = $2
-RETURNING old.id, old.app_id, old.params, old.user_id, old.session_id, old.auth_time, old.amr, old.acr, old.done,
-          old.code_expires_at, old.code_used_at, old.created_at, a.client_id
-`
-
-type UseAuthCodeParams struct {
-	Now      time.Time `json:"now"`
-	CodeHash []byte    `json:"code_hash"`
-}
-
-type UseAuthCodeRow struct {
-	ID            uuid.UUID       `json:"id"`
-	AppID         uuid.UUID       `json:"app_id"`
-	Params        json.RawMessage `json:"params"`
-	UserID        *uuid.UUID      `json:"user_id"`
-	SessionID     *uuid.UUID      `json:"session_id"`
-	AuthTime      *time.Time      `json:"auth_time"`
-	AMR           []string        `json:"amr"`
-	ACR           string          `json:"acr"`
-	Done          bool            `json:"done"`
-	CodeExpiresAt *time.Time      `json:"code_expires_at"`
-	CodeUsedAt    *time.Time      `json:"code_used_at"`
-	CreatedAt     time.Time       `json:"created_at"`
-	ClientID      string          `json:"client_id"`
-}
-
-// Marks the code used and returns the request with its state before the update (so a
-// second use is seen: code_used_at was already set).
-func (q *Queries) UseAuthCode(ctx context.Context, arg UseAuthCodeParams) (UseAuthCodeRow, error) {
-	row := q.db.QueryRow(ctx, useAuthCode, arg.Now, arg.CodeHash)
-	var i UseAuthCodeRow
-	err := row.Scan(
-		&i.ID,
-		&i.AppID,
-		&i.Params,
-		&i.UserID,
-		&i.SessionID,
-		&i.AuthTime,
-		&i.AMR,
-		&i.ACR,
-		&i.Done,
-		&i.CodeExpiresAt,
-		&i.CodeUsedAt,
-		&i.CreatedAt,
-		&i.ClientID,
-	)
-	return i, err
 }
 
 const useRefreshToken = `-- name: UseRefreshToken :execrows
