@@ -74,23 +74,27 @@ RETURNING *;
 UPDATE oidc_auth_requests SET code_hash = @code_hash, code_expires_at = @code_expires_at
 WHERE id = @id AND done AND code_hash IS NULL;
 
--- name: UseAuthCode :one
--- Marks the code used and returns the request with its state before the update (so a
--- second use is seen: code_used_at was already set).
-UPDATE oidc_auth_requests r SET code_used_at = COALESCE(r.code_used_at, @now::timestamptz)
-FROM oidc_auth_requests old JOIN apps a ON a.tenant_id = old.tenant_id AND a.id = old.app_id
-WHERE r.tenant_id = old.tenant_id AND r.id = old.id AND old.code_hash = @code_hash
-RETURNING old.id, old.app_id, old.params, old.user_id, old.session_id, old.auth_time, old.amr, old.acr, old.done,
-          old.code_expires_at, old.code_used_at, old.created_at, a.client_id;
+-- name: GetAuthRequestByCode :one
+-- The request a code was issued for, as UseAuthCode returns it, without marking it used:
+-- the token transaction does that (MarkAuthCodeUsed), so an exchange commits once.
+SELECT r.id, r.app_id, r.params, r.user_id, r.session_id, r.auth_time, r.amr, r.acr, r.done,
+       r.code_expires_at, r.code_used_at, r.created_at, a.client_id
+FROM oidc_auth_requests r JOIN apps a ON a.tenant_id = r.tenant_id AND a.id = r.app_id
+WHERE r.code_hash = @code_hash;
+
+-- name: MarkAuthCodeUsed :execrows
+-- Uses a code once: 0 rows when another exchange used it first.
+UPDATE oidc_auth_requests SET code_used_at = @now::timestamptz WHERE id = @id AND code_used_at IS NULL;
 
 -- name: DeleteAuthRequest :exec
 DELETE FROM oidc_auth_requests WHERE id = @id AND code_used_at IS NULL AND code_hash IS NULL;
 
--- name: RevokeTokensOfAuthRequest :execrows
+-- name: RevokeTokensOfAuthRequest :many
 -- A reused code revokes every token its first use issued, refresh families included.
 UPDATE oidc_tokens o SET revoked_at = now()
 WHERE o.revoked_at IS NULL AND (o.auth_request_id = @auth_request_id::uuid
-   OR o.family_id IN (SELECT f.family_id FROM oidc_tokens f WHERE f.auth_request_id = @auth_request_id::uuid AND f.family_id IS NOT NULL));
+   OR o.family_id IN (SELECT f.family_id FROM oidc_tokens f WHERE f.auth_request_id = @auth_request_id::uuid AND f.family_id IS NOT NULL))
+RETURNING o.id;
 
 -- name: InsertOIDCToken :one
 INSERT INTO oidc_tokens (id, kind, app_id, user_id, session_id, auth_request_id, family_id, token_hash, scopes,
@@ -111,7 +115,10 @@ WHERE t.token_hash = @token_hash AND t.kind = 'refresh';
 -- name: GetActiveToken :one
 -- An access or refresh token that still works: not revoked, not expired, not used (refresh),
 -- and its session alive.
-SELECT t.*, a.client_id
+-- live_until: when it stops working unless revoked (its own expiry, its session's absolute
+-- and idle deadlines as of now), how long a node may cache it.
+SELECT t.*, a.client_id,
+       LEAST(t.expires_at, COALESCE(s.expires_at, t.expires_at), COALESCE(s.last_active_at + s.idle_timeout, t.expires_at))::timestamptz AS live_until
 FROM oidc_tokens t
 JOIN apps a ON a.tenant_id = t.tenant_id AND a.id = t.app_id
 LEFT JOIN sessions s ON s.tenant_id = t.tenant_id AND s.id = t.session_id
@@ -148,9 +155,10 @@ WHERE g.user_id = @user_id ORDER BY a.name, g.app_id;
 -- name: DeleteGrant :execrows
 DELETE FROM oidc_grants WHERE user_id = @user_id AND app_id = @app_id;
 
--- name: RevokeUserAppTokens :execrows
+-- name: RevokeUserAppTokens :many
 -- Taking back an app's access ends every token it holds for the user.
-UPDATE oidc_tokens SET revoked_at = now() WHERE user_id = @user_id AND app_id = @app_id AND revoked_at IS NULL;
+UPDATE oidc_tokens SET revoked_at = now() WHERE user_id = @user_id AND app_id = @app_id AND revoked_at IS NULL
+RETURNING id;
 -- name: RecordSessionApp :exec
 -- The session signed in to the app (an authorization request completed under it).
 INSERT INTO oidc_session_apps (session_id, app_id) VALUES (@session_id, @app_id) ON CONFLICT DO NOTHING;
@@ -172,3 +180,8 @@ UPDATE oidc_tokens SET revoked_at = now() WHERE session_id = ANY((@session_ids::
 
 -- name: GetBackchannelApp :one
 SELECT client_id, backchannel_logout_uri FROM apps WHERE id = @id;
+
+-- name: NotifyOIDCRevoked :exec
+-- Tells every node's token and app cache (internal/oidcop cache.go) what to drop:
+-- "sid:<session id>", "jti:<token id>", "app:<app id>", "user:<user id>" or "all".
+SELECT pg_notify('gatehouse_oidc_revoked', p) FROM unnest(@payloads::text[]) AS p;

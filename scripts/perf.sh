@@ -7,13 +7,14 @@
 # directory mailer, a second node on the same database with the session cache off, writes
 # LOAD_TENANTS load tenants each with a SAML connection to a test IdP, and runs
 # `gatehouse-load run` (session check vs a bare handler, login vs the argon2id bound, SAML
-# ACS vs bare crewjam, sign-up + verify, the mix) and `gatehouse-load scale` (10 → 10,000
-# tenants, 1k → 1M users). Writes OUT/perf.json, OUT/perf.svg and OUT/perf.txt, and the
+# ACS vs bare crewjam, sign-up + verify, the mix, the OpenID Provider's token endpoint vs
+# two RS256 signatures and its userinfo and introspection vs a bare handler) and
+# `gatehouse-load scale` (10 → 10,000 tenants, 1k → 1M users). Writes OUT/perf.json, OUT/perf.svg and OUT/perf.txt, and the
 # memory per cached session from the session cache benchmark.
 #
 # Environment: OUT (default docs/perf), DURATION (20s per run), CONNS (32),
 # LOAD_TENANTS (20), ACS_N (5000 sign-ins prepared for the ACS run), SCALE_TENANTS (10,100,1000,10000), SCALE_USERS (1000,10000,100000,1000000),
-# PHASES (session,login,acs,signup,mix), SCALE=0 to skip the scale run, SCALE_DURATION (10s), MEMBENCH=0 to skip the memory benchmark.
+# PHASES (session,login,acs,signup,mix,oidc), SCALE=0 to skip the scale run, SCALE_DURATION (10s), MEMBENCH=0 to skip the memory benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-docs/perf}"
@@ -62,7 +63,7 @@ wait_ready "$port2" "$work/node2.log"
 
 {
   "$work/gatehouse-load" run -url "http://127.0.0.1:$port" -uncached-url "http://127.0.0.1:$port2" \
-    -idp "$work/idp" -mailbox "$work/data/mail" -tenants "$LOAD_TENANTS" -c "$CONNS" -d "$DURATION" -acs-n "${ACS_N:-5000}" -phases "${PHASES:-session,login,acs,signup,mix}" \
+    -idp "$work/idp" -mailbox "$work/data/mail" -tenants "$LOAD_TENANTS" -c "$CONNS" -d "$DURATION" -acs-n "${ACS_N:-5000}" -phases "${PHASES:-session,login,acs,signup,mix,oidc}" \
     -json "$OUT/perf.json" -svg "$OUT/perf.svg"
   if [ "$SCALE" != 0 ]; then
     admin_url=${DATABASE_URL/gatehouse_app@/postgres@}

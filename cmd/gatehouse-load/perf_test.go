@@ -39,6 +39,9 @@ func TestPerfScript(t *testing.T) {
 		"session check (cached)":        {"session_check"},
 		"session check (uncached node)": {"session_check"}, "login": {"login"}, "SAML ACS": {"saml_acs"},
 		"signup+verify": {"signup_verify"}, "mix": {"session_check", "session_list", "login", "saml_acs", "signup_verify"},
+		"OIDC authorize (to the code)": {"oidc_authorize"}, "OIDC token exchange": {"oidc_code"}, "OIDC refresh": {"oidc_refresh"},
+		"bare net/http userinfo": {"oidc_userinfo"}, "bare net/http introspection": {"oidc_introspect"},
+		"OIDC userinfo": {"oidc_userinfo"}, "OIDC introspection": {"oidc_introspect"},
 	}
 	for _, p := range r.Phases {
 		ops, ok := want[p.Name]
@@ -57,8 +60,8 @@ func TestPerfScript(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("runs missing from the report: %v", want)
 	}
-	if len(r.Ratios) != 7 || len(r.Bounds) != 4 {
-		t.Errorf("ratios %d (want 7), bounds %d (want 4)", len(r.Ratios), len(r.Bounds))
+	if len(r.Ratios) != 11 || len(r.Bounds) != 7 {
+		t.Errorf("ratios %d (want 11), bounds %d (want 7)", len(r.Ratios), len(r.Bounds))
 	}
 	for _, q := range r.Ratios {
 		if q.Product <= 0 || q.Limit <= 0 {

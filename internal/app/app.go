@@ -190,7 +190,8 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	if a.Admin, err = admin.NewService(st, a.Authz); err != nil {
 		return fail(err)
 	}
-	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Sessions: a.Sessions, Now: a.now, Logger: logger}); err != nil {
+	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Sessions: a.Sessions, Now: a.now, Logger: logger,
+		Listener: a.listener, Cache: oidcop.CacheConfig{Size: cfg.SessionCacheSize, TTL: time.Minute}}); err != nil {
 		return fail(err)
 	}
 	if a.SCIM, err = scim.NewService(scim.Deps{Store: st, URLs: urls, Sessions: a.Sessions, Accounts: a.Accounts, Authz: a.Authz,

@@ -10,7 +10,8 @@ import (
 )
 
 // registerGauges exports what is read at scrape time: the database pool, the job queue
-// (River's global table, by state) and this process's session cache.
+// (River's global table, by state), this process's session cache and its OpenID Provider's
+// token and app cache.
 func (a *App) registerGauges(m metric.Meter) error {
 	pool, err := m.Int64ObservableGauge("gatehouse.db.pool.connections", metric.WithDescription("Database connections of this process by state"))
 	if err != nil {
@@ -29,6 +30,10 @@ func (a *App) registerGauges(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	oidcCached, err := m.Int64ObservableGauge("gatehouse.oidc.cached", metric.WithDescription("Verified access tokens and apps cached by this process's OpenID Provider, by kind"))
+	if err != nil {
+		return err
+	}
 	active, err := m.Int64ObservableGauge("gatehouse.sessions.active",
 		metric.WithDescription("Sessions not revoked and not past their absolute expiry, over all tenants (each tenant recounted by the housekeeping rotation: every 50 minutes at 10,000 tenants)"))
 	if err != nil {
@@ -40,6 +45,9 @@ func (a *App) registerGauges(m metric.Meter) error {
 		o.ObserveInt64(pool, int64(st.IdleConns()), metric.WithAttributes(attribute.String("state", "idle")))
 		o.ObserveInt64(pool, int64(st.TotalConns()), metric.WithAttributes(attribute.String("state", "total")))
 		o.ObserveInt64(cached, int64(a.Sessions.CachedSessions()))
+		tokens, apps := a.OIDC.CachedTokens()
+		o.ObserveInt64(oidcCached, int64(tokens), metric.WithAttributes(attribute.String("kind", "access_token")))
+		o.ObserveInt64(oidcCached, int64(apps), metric.WithAttributes(attribute.String("kind", "app")))
 		var n int64
 		if a.activeSessions.Each(func(v int64) { n += v }) {
 			o.ObserveInt64(active, n)
@@ -67,6 +75,6 @@ func (a *App) registerGauges(m metric.Meter) error {
 		}
 		o.ObserveFloat64(lag, oldest)
 		return rows.Err()
-	}, pool, jobs, lag, cached, active)
+	}, pool, jobs, lag, cached, oidcCached, active)
 	return err
 }

@@ -281,6 +281,7 @@ func optional(s string) *string {
 // UpdateApp changes an app. Errors: not_found, invalid_app.
 func (s *Service) UpdateApp(ctx context.Context, t tenant.Tenant, id uuid.UUID, in AppInput, who audit.Who) (App, error) {
 	var out App
+	defer s.cache.dropApp(id)
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetApp(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -300,6 +301,9 @@ func (s *Service) UpdateApp(ctx context.Context, t tenant.Tenant, id uuid.UUID, 
 		if err != nil {
 			return err
 		}
+		if err := s.appChanged(ctx, q, id); err != nil {
+			return err
+		}
 		out = appFrom(row)
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.AppUpdated, SubjectID: row.ID, SubjectLabel: row.Name,
 			Details: map[string]any{"client_id": row.ClientID}})
@@ -315,6 +319,7 @@ func (s *Service) RotateSecret(ctx context.Context, t tenant.Tenant, id uuid.UUI
 		return Created{}, err
 	}
 	var out Created
+	defer s.cache.dropApp(id)
 	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetApp(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -330,6 +335,9 @@ func (s *Service) RotateSecret(ctx context.Context, t tenant.Tenant, id uuid.UUI
 		if row, err = q.RotateAppSecret(ctx, sqlcgen.RotateAppSecretParams{ID: id, SecretHash: hash, PreviousExpiresAt: &until}); err != nil {
 			return err
 		}
+		if err := s.appChanged(ctx, q, id); err != nil {
+			return err
+		}
 		out = Created{App: appFrom(row), ClientSecret: secret}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.AppSecretRotated, SubjectID: row.ID, SubjectLabel: row.Name,
 			Details: map[string]any{"client_id": row.ClientID, "previous_works_until": until}})
@@ -339,6 +347,7 @@ func (s *Service) RotateSecret(ctx context.Context, t tenant.Tenant, id uuid.UUI
 
 // DeleteApp removes an app with its requests, tokens and grants. Errors: not_found.
 func (s *Service) DeleteApp(ctx context.Context, t tenant.Tenant, id uuid.UUID, who audit.Who) error {
+	defer s.cache.dropApp(id)
 	return s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		row, err := q.GetApp(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -348,6 +357,9 @@ func (s *Service) DeleteApp(ctx context.Context, t tenant.Tenant, id uuid.UUID, 
 			return err
 		}
 		if _, err := q.DeleteApp(ctx, id); err != nil {
+			return err
+		}
+		if err := s.appChanged(ctx, q, id); err != nil {
 			return err
 		}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.AppDeleted, SubjectID: row.ID, SubjectLabel: row.Name,

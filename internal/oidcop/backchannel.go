@@ -95,6 +95,15 @@ func (e *SessionEnds) SessionsEnded(ctx context.Context, tx pgx.Tx, q *sqlcgen.Q
 	if _, err := q.RevokeTokensOfSessions(ctx, sids); err != nil {
 		return fmt.Errorf("revoke tokens of ended sessions: %w", err)
 	}
+	// Every node's token cache (this one's included) drops the sessions' tokens when the
+	// revocation commits.
+	payloads := make([]string, len(sids))
+	for i, sid := range sids {
+		payloads[i] = notifySession + sid
+	}
+	if err := notifyRevoked(ctx, q, payloads...); err != nil {
+		return fmt.Errorf("notify the token caches: %w", err)
+	}
 	if len(targets) == 0 {
 		return nil
 	}

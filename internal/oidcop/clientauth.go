@@ -27,6 +27,12 @@ func (st storage) authorizeClient(ctx context.Context, clientID, secret string) 
 	if err != nil {
 		return sqlcgen.App{}, err
 	}
+	// A right secret of an app the limiter had nothing against when this node last
+	// checked: no transaction. A failure counted anywhere drops that (notifyApp).
+	e, ok, epoch := st.s.cache.app(t.ID, clientID, st.s.now())
+	if ok && e.clean && e.app.Type == "confidential" && st.secretMatches(e.app, secret) {
+		return e.app, nil
+	}
 	who := callerFrom(ctx)
 	check := ratelimit.Check{Tenant: t, Secret: ratelimit.ClientSecret, Address: ratelimit.Key("oidc_client", clientID, ratelimit.Addr(who.IP))}
 	var app sqlcgen.App
@@ -66,6 +72,7 @@ func (st storage) authorizeClient(ctx context.Context, clientID, secret string) 
 				return app, oidc.ErrServerError().WithParent(err)
 			}
 		}
+		st.s.cache.putApp(t.ID, app, true, epoch, st.s.now())
 		return app, nil
 	}
 	// Count the wrong secret (under the counters' lock, so parallel guesses are all seen),
@@ -81,6 +88,12 @@ func (st storage) authorizeClient(ctx context.Context, clientID, secret string) 
 	if ferr := attempt.Failed(ctx, who, audit.Event{Action: audit.OIDCClientAuthFailed, SubjectID: check.Account, SubjectLabel: app.Name,
 		Details: map[string]any{"client_id": clipID(clientID), "reason": reason}}); ferr != nil {
 		return app, oidc.ErrServerError().WithParent(fmt.Errorf("recording a failed client authentication: %w", ferr))
+	}
+	if found { // every node checks the limiter again for this app
+		st.s.cache.dropApp(app.ID)
+		if err := st.s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error { return notifyRevoked(ctx, q, notifyApp+app.ID.String()) }); err != nil {
+			return app, oidc.ErrServerError().WithParent(fmt.Errorf("notify the app caches: %w", err))
+		}
 	}
 	return app, errClientCredentials
 }

@@ -75,6 +75,9 @@ func (s *Service) setSecret(ctx context.Context, q *sqlcgen.Queries, row sqlcgen
 	if err != nil {
 		return App{}, err
 	}
+	if err := s.appChanged(ctx, q, row.ID); err != nil {
+		return App{}, err
+	}
 	d := map[string]any{"client_id": row.ClientID, "previous_works_until": until}
 	for k, v := range details {
 		d[k] = v
@@ -237,6 +240,9 @@ func (s *Service) planDeclared(ctx context.Context, q *sqlcgen.Queries, rows []s
 			if err != nil {
 				return out, fmt.Errorf("apps %s: %w", d.ClientID, err)
 			}
+			if err := s.appChanged(ctx, q, row.ID); err != nil {
+				return out, err
+			}
 			if err := audit.Record(ctx, q, who, audit.Event{Action: audit.AppUpdated, SubjectID: updated.ID, SubjectLabel: updated.Name,
 				Details: map[string]any{"client_id": updated.ClientID, "file": file, "changes": fields[:settings]}}); err != nil {
 				return out, err
@@ -262,6 +268,9 @@ func (s *Service) planDeclared(ctx context.Context, q *sqlcgen.Queries, rows []s
 		}
 		if _, err := q.DeleteApp(ctx, r.ID); err != nil {
 			return out, fmt.Errorf("apps %s: %w", r.ClientID, err)
+		}
+		if err := s.appChanged(ctx, q, r.ID); err != nil {
+			return out, err
 		}
 		if err := audit.Record(ctx, q, who, audit.Event{Action: audit.AppDeleted, SubjectID: r.ID, SubjectLabel: r.Name,
 			Details: map[string]any{"client_id": r.ClientID, "file": file, "reason": "prune_apps"}}); err != nil {

@@ -43,7 +43,10 @@ func (s *Service) ListGrants(ctx context.Context, t tenant.Tenant, userID uuid.U
 // RevokeGrant takes an app's access back: the consent is forgotten (the next sign-in asks
 // again) and every token the app holds for the user stops at once. Errors: not_found.
 func (s *Service) RevokeGrant(ctx context.Context, t tenant.Tenant, p session.Principal, appID uuid.UUID, who audit.Who) error {
+	var revoked []uuid.UUID
+	defer func() { s.dropTokens(revoked) }() // this node at once; the others by notification
 	return s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		revoked = nil
 		app, err := q.GetApp(ctx, appID)
 		if err != nil {
 			return ErrGrantNotFound
@@ -55,7 +58,12 @@ func (s *Service) RevokeGrant(ctx context.Context, t tenant.Tenant, p session.Pr
 		if n == 0 {
 			return ErrGrantNotFound
 		}
-		if _, err := q.RevokeUserAppTokens(ctx, sqlcgen.RevokeUserAppTokensParams{UserID: &p.UserID, AppID: appID}); err != nil {
+		ids, err := q.RevokeUserAppTokens(ctx, sqlcgen.RevokeUserAppTokensParams{UserID: &p.UserID, AppID: appID})
+		if err != nil {
+			return err
+		}
+		revoked = ids
+		if err := notifyRevoked(ctx, q, tokenPayloads(ids)...); err != nil {
 			return err
 		}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.AppConsentRevoked, SubjectID: p.UserID, SubjectLabel: p.Email,

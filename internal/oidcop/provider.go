@@ -50,6 +50,7 @@ func (s *Service) NewProtocol() (*Protocol, error) {
 		SupportedClaims: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
 			"email", "email_verified", "name", "tenant", "roles"},
 		BackChannelLogoutSupported: true, BackChannelLogoutSessionSupported: true}
+	var built *op.Provider // the fast path authenticates clients through it
 	issuer := func(bool) (op.IssuerFromRequest, error) {
 		return func(r *http.Request) string {
 			t, err := tenantFrom(r.Context())
@@ -65,6 +66,7 @@ func (s *Service) NewProtocol() (*Protocol, error) {
 		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(IntrospectPath)),
 		op.WithLogger(s.logger),
 		op.WithCrypto(s.at),
+		op.WithHttpInterceptors(s.fastPath(func() *op.Provider { return built })),
 	}
 	if s.urls.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure())
@@ -73,6 +75,7 @@ func (s *Service) NewProtocol() (*Protocol, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc provider: %w", err)
 	}
+	built = p
 	return &Protocol{s: s, provider: p}, nil
 }
 

@@ -40,6 +40,8 @@ type authRequest struct {
 	acr       string
 	done      bool
 	createdAt time.Time
+	user      *userClaims // read with the tokens for the ID token that follows
+	byCode    bool        // presented as a code: the token transaction marks it used
 }
 
 var _ op.AuthRequest = (*authRequest)(nil)
@@ -94,6 +96,7 @@ type refreshRequest struct {
 	authTime  time.Time
 	userID    uuid.UUID
 	sessionID *uuid.UUID
+	user      *userClaims // read with the tokens for the ID token that follows
 }
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
@@ -32,6 +33,11 @@ type Deps struct {
 	Sessions *session.Service   // RP-initiated logout ends sessions through it
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Listener and Cache: with both, verified access tokens and apps are cached on this
+	// node and dropped on every node when they change (cache.go); without, every request
+	// reads the database.
+	Listener *store.Listener
+	Cache    CacheConfig
 }
 
 // Service is the OpenID Provider of every tenant.
@@ -46,6 +52,7 @@ type Service struct {
 	logger   *slog.Logger
 	keys     *keyring
 	at       *atCrypto
+	cache    *cache // nil: no cache
 }
 
 // NewService returns the service. Errors: a missing dependency.
@@ -56,8 +63,20 @@ func NewService(d Deps) (*Service, error) {
 	s := &Service{store: d.Store, box: d.Box, urls: d.URLs, out: d.Outbound, limit: d.Limiter, sessions: d.Sessions, now: d.Now, logger: d.Logger,
 		keys: &keyring{store: d.Store, box: d.Box, now: d.Now, cache: map[uuid.UUID]*tenantKeys{}}}
 	s.at = &atCrypto{s: s, pending: map[string]pendingAT{}}
+	if d.Listener != nil && d.Cache.Size > 0 && d.Cache.TTL > 0 {
+		c := newCache(d.Cache, d.Listener.Healthy)
+		s.cache = c
+		d.Listener.Handle(RevokedChannel, c.drop, c.clear)
+		d.Listener.Handle(session.RevokedChannel, c.dropSessionPayload, c.clear)
+		d.Listener.Handle(authz.ChangedChannel, func(string) { c.clear() }, c.clear)  // roles are in the claims
+		d.Listener.Handle(tenant.ChangedChannel, func(string) { c.clear() }, c.clear) // so is the slug
+	}
 	return s, nil
 }
+
+// CachedTokens is how many verified access tokens and apps this node holds (0 without a
+// cache).
+func (s *Service) CachedTokens() (tokens, apps int) { return s.cache.sizes() }
 
 // Issuer is the tenant's issuer: its origin (scheme, host, port when not the default).
 func (s *Service) Issuer(t tenant.Tenant) string { return s.urls.Link(t.Slug, "", nil) }

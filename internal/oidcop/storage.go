@@ -135,38 +135,78 @@ func (st storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 	return out, nil
 }
 
-// AuthRequestByCode exchanges a code once. A second use of a code revokes every token
-// the first use issued (RFC 6749 §4.1.2) and is audited.
+// AuthRequestByCode finds the request of a code that is unused and unexpired; the token
+// transaction marks it used (useCode), so an exchange commits once. A second use of a code
+// revokes every token the first use issued (RFC 6749 §4.1.2) and is audited.
 func (st storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	var out *authRequest
-	var reused bool
+	var row sqlcgen.GetAuthRequestByCodeRow
 	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
-		out, reused = nil, false // set again by the attempt that commits
-		now := st.s.now()
-		row, err := q.UseAuthCode(ctx, sqlcgen.UseAuthCodeParams{CodeHash: hashOf(code), Now: now})
-		if err != nil {
-			return err
-		}
-		if row.CodeUsedAt != nil {
-			reused = true
-			if _, err := q.RevokeTokensOfAuthRequest(ctx, row.ID); err != nil {
-				return err
-			}
-			return recordReplay(ctx, q, audit.OIDCCodeReused, row.ClientID, row.UserID, "auth_request_id", row.ID)
-		}
-		if !row.Done || row.CodeExpiresAt == nil || !now.Before(*row.CodeExpiresAt) {
-			return errors.New("expired")
-		}
-		out, err = requestFrom(row.ID, row.AppID, row.ClientID, row.Params, row.UserID, row.SessionID, row.AuthTime, row.AMR, row.ACR, row.Done, row.CreatedAt)
+		var err error
+		row, err = q.GetAuthRequestByCode(ctx, hashOf(code))
 		return err
-	})
-	if reused {
-		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
-	}
+	}, store.ReadOnly(), store.Idempotent())
 	if err != nil {
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
 	}
+	if row.CodeUsedAt != nil {
+		if err := st.codeReplayed(ctx, row.ID, row.ClientID, row.UserID); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		return nil, errCodeReused()
+	}
+	if !row.Done || row.CodeExpiresAt == nil || !st.s.now().Before(*row.CodeExpiresAt) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
+	}
+	out, err := requestFrom(row.ID, row.AppID, row.ClientID, row.Params, row.UserID, row.SessionID, row.AuthTime, row.AMR, row.ACR, row.Done, row.CreatedAt)
+	if err != nil {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
+	}
+	out.byCode = true
 	return out, nil
+}
+
+func errCodeReused() error {
+	return oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
+}
+
+// codeReplayed revokes, in a transaction of its own, what a used code issued, and audits
+// the replay.
+func (st storage) codeReplayed(ctx context.Context, id uuid.UUID, clientID string, userID *uuid.UUID) error {
+	var revoked []uuid.UUID
+	defer func() { st.s.dropTokens(revoked) }()
+	return st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		var err error
+		revoked, err = revokeCode(ctx, q, id, clientID, userID)
+		return err
+	})
+}
+
+// revokeCode revokes what a reused code issued (refresh families included), tells every
+// node, and audits the replay, in the caller's transaction.
+func revokeCode(ctx context.Context, q *sqlcgen.Queries, id uuid.UUID, clientID string, userID *uuid.UUID) ([]uuid.UUID, error) {
+	ids, err := q.RevokeTokensOfAuthRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := notifyRevoked(ctx, q, tokenPayloads(ids)...); err != nil {
+		return ids, err
+	}
+	return ids, recordReplay(ctx, q, audit.OIDCCodeReused, clientID, userID, "auth_request_id", id)
+}
+
+// useCode marks the code of a code grant used inside the token transaction. false: another
+// exchange used it first, and what it issued is now revoked (commit, then refuse).
+func (st storage) useCode(ctx context.Context, q *sqlcgen.Queries, req op.TokenRequest, revoked *[]uuid.UUID) (bool, error) {
+	r, ok := req.(*authRequest)
+	if !ok || !r.byCode {
+		return true, nil
+	}
+	n, err := q.MarkAuthCodeUsed(ctx, sqlcgen.MarkAuthCodeUsedParams{ID: r.id, Now: st.s.now()})
+	if err != nil || n == 1 {
+		return err == nil, err
+	}
+	*revoked, err = revokeCode(ctx, q, r.id, r.clientID, r.userID)
+	return false, err
 }
 
 // recordReplay audits a code or refresh token presented a second time (what it issued is
@@ -215,10 +255,19 @@ type grantOf struct {
 	accessTTL, refreshTTL time.Duration
 }
 
-func (st storage) grantFor(ctx context.Context, q *sqlcgen.Queries, req op.TokenRequest) (grantOf, error) {
+// appOf returns an app of the tenant by id: from this node's cache (the token endpoint
+// authenticated the client a moment ago), else from the transaction.
+func (st storage) appOf(ctx context.Context, t tenant.Tenant, q *sqlcgen.Queries, id uuid.UUID) (sqlcgen.App, error) {
+	if app, ok := st.s.cache.appByID(t.ID, id, st.s.now()); ok {
+		return app, nil
+	}
+	return q.GetApp(ctx, id)
+}
+
+func (st storage) grantFor(ctx context.Context, t tenant.Tenant, q *sqlcgen.Queries, req op.TokenRequest) (grantOf, error) {
 	switch r := req.(type) {
 	case *authRequest:
-		app, err := q.GetApp(ctx, r.appID)
+		app, err := st.appOf(ctx, t, q, r.appID)
 		if err != nil {
 			return grantOf{}, err
 		}
@@ -228,7 +277,7 @@ func (st storage) grantFor(ctx context.Context, q *sqlcgen.Queries, req op.Token
 			amr: r.amr, acr: r.acr, authTime: &at, accessTTL: time.Duration(app.AccessTokenTTLSeconds) * time.Second,
 			refreshTTL: time.Duration(app.RefreshTokenTTLSeconds) * time.Second}, nil
 	case *refreshRequest:
-		app, err := q.GetApp(ctx, r.token.AppID)
+		app, err := st.appOf(ctx, t, q, r.token.AppID)
 		if err != nil {
 			return grantOf{}, err
 		}
@@ -264,14 +313,28 @@ func nonNil(s []string) []string {
 func (st storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	var id uuid.UUID
 	var exp time.Time
-	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
-		g, err := st.grantFor(ctx, q, req)
+	var fresh bool
+	var revoked []uuid.UUID
+	defer func() { st.s.dropTokens(revoked) }()
+	err := st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
+		revoked = nil
+		var err error
+		if fresh, err = st.useCode(ctx, q, req, &revoked); err != nil || !fresh {
+			return err
+		}
+		g, err := st.grantFor(ctx, t, q, req)
 		if err != nil {
+			return err
+		}
+		if err := prefetchUser(ctx, q, req, g.userID); err != nil {
 			return err
 		}
 		id, exp, err = st.insertAccess(ctx, q, g)
 		return err
 	})
+	if err == nil && !fresh {
+		return "", time.Time{}, errCodeReused()
+	}
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("oidc: access token: %w", err)
 	}
@@ -289,10 +352,25 @@ func (st storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		return "", "", time.Time{}, err
 	}
 	var reused bool
-	err = st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
-		reused = false
-		g, err := st.grantFor(ctx, q, req)
+	var revoked []uuid.UUID
+	defer func() { st.s.dropTokens(revoked) }()
+	err = st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
+		reused, revoked = false, nil
+		fresh, err := st.useCode(ctx, q, req, &revoked)
 		if err != nil {
+			return err
+		}
+		if !fresh {
+			reused = true
+			return nil // commit the revocation, then refuse
+		}
+		g, err := st.grantFor(ctx, t, q, req)
+		if err != nil {
+			return err
+		}
+		// The ID token that follows needs the user's claims: read them here rather than in
+		// a transaction of their own (SetUserinfoFromRequest).
+		if err := prefetchUser(ctx, q, req, g.userID); err != nil {
 			return err
 		}
 		family := uuid.New()
@@ -318,6 +396,9 @@ func (st storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		return err
 	})
 	if reused {
+		if rr, ok := req.(*authRequest); ok && rr.byCode {
+			return "", "", time.Time{}, errCodeReused()
+		}
 		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used")
 	}
 	if err != nil {
@@ -370,7 +451,10 @@ func (st storage) TerminateSession(ctx context.Context, userID, clientID string)
 // RevokeToken (RFC 7009): an access token by its id (userID set) or a refresh token by
 // its value, which revokes its family. A token of another client is left alone.
 func (st storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
+	var revoked []uuid.UUID
+	defer func() { st.s.dropTokens(revoked) }() // this node at once; the others by notification
 	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+		revoked = nil
 		app, err := q.GetAppByClientID(ctx, clientID)
 		if err != nil {
 			return err
@@ -380,8 +464,12 @@ func (st storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 			if err != nil {
 				return nil
 			}
-			_, err = q.RevokeOIDCToken(ctx, sqlcgen.RevokeOIDCTokenParams{ID: id, AppID: app.ID})
-			return err
+			n, err := q.RevokeOIDCToken(ctx, sqlcgen.RevokeOIDCTokenParams{ID: id, AppID: app.ID})
+			if err != nil || n == 0 {
+				return err
+			}
+			revoked = []uuid.UUID{id}
+			return notifyRevoked(ctx, q, notifyToken+id.String())
 		}
 		row, err := q.GetRefreshToken(ctx, sqlcgen.GetRefreshTokenParams{TokenHash: hashOf(tokenOrID), Now: st.s.now()})
 		if errors.Is(err, store.ErrNotFound) || (err == nil && row.AppID != app.ID) {
@@ -465,12 +553,23 @@ func (st storage) KeySet(ctx context.Context) ([]op.Key, error) {
 }
 
 func (st storage) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	t, err := tenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, ok, epoch := st.s.cache.app(t.ID, clientID, st.s.now())
+	if ok {
+		return client{e.app}, nil
+	}
 	var out client
-	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
+	err = st.s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		app, err := q.GetAppByClientID(ctx, clientID)
 		out = client{app}
 		return err
 	}, store.ReadOnly(), store.Idempotent())
+	if err == nil {
+		st.s.cache.putApp(t.ID, out.app, false, epoch, st.s.now())
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errors.New("oidc: unknown client")
 	}
@@ -505,15 +604,11 @@ func (st storage) ClientCredentials(ctx context.Context, clientID, secret string
 }
 
 func (st storage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
-	var app sqlcgen.App
-	err := st.inTenant(ctx, func(_ tenant.Tenant, q *sqlcgen.Queries) error {
-		var err error
-		app, err = q.GetAppByClientID(ctx, clientID)
-		return err
-	}, store.ReadOnly(), store.Idempotent())
+	c, err := st.GetClientByClientID(ctx, clientID) // authenticated a moment ago: cached
 	if err != nil {
 		return nil, oidc.ErrInvalidClient()
 	}
+	app := c.(client).app
 	for _, sc := range scopes {
 		if !slices.Contains(app.AllowedScopes, sc) || sc == oidc.ScopeOpenID || sc == oidc.ScopeOfflineAccess {
 			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for client_credentials", sc)
@@ -541,10 +636,23 @@ func (st storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 	case *refreshRequest:
 		sid = r.sessionID
 	}
-	return st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
-		if err := fillUser(ctx, q, t, info, uid, scopes); err != nil {
+	if uc := prefetched(req); uc != nil && uc.id == uid {
+		t, err := tenantFrom(ctx)
+		if err != nil {
 			return err
 		}
+		uc.fill(t, info, scopes)
+		if sid != nil {
+			info.AppendClaims("sid", sid.String())
+		}
+		return nil
+	}
+	return st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
+		uc, err := loadUser(ctx, q, uid)
+		if err != nil {
+			return err
+		}
+		uc.fill(t, info, scopes)
 		if sid != nil {
 			info.AppendClaims("sid", sid.String())
 		}
@@ -552,79 +660,143 @@ func (st storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 	}, store.ReadOnly(), store.Idempotent())
 }
 
-func fillUser(ctx context.Context, q *sqlcgen.Queries, t tenant.Tenant, info *oidc.UserInfo, uid uuid.UUID, scopes []string) error {
+// loadUser reads the user's claims.
+func loadUser(ctx context.Context, q *sqlcgen.Queries, uid uuid.UUID) (*userClaims, error) {
 	u, err := q.GetUserByID(ctx, uid)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	roles, err := q.GetUserRoles(ctx, uid)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	info.Subject = u.ID.String()
-	if slices.Contains(scopes, oidc.ScopeEmail) {
-		info.Email = u.Email
-		info.EmailVerified = oidc.Bool(u.EmailVerifiedAt != nil)
+	return &userClaims{id: u.ID, email: u.Email, emailVerified: u.EmailVerifiedAt != nil, name: u.Name, roles: roles}, nil
+}
+
+// prefetchUser reads, in the token transaction, the claims of the ID token the library
+// asks for next, onto the request (a code or refresh grant with a user).
+func prefetchUser(ctx context.Context, q *sqlcgen.Queries, req op.TokenRequest, uid *uuid.UUID) error {
+	var slot **userClaims
+	switch r := req.(type) {
+	case *authRequest:
+		slot = &r.user
+	case *refreshRequest:
+		slot = &r.user
 	}
-	if slices.Contains(scopes, oidc.ScopeProfile) && u.Name != "" {
-		info.Name = u.Name
+	if slot == nil || uid == nil {
+		return nil
 	}
-	info.AppendClaims("tenant", t.Slug)
-	info.AppendClaims("roles", nonNil(roles))
+	uc, err := loadUser(ctx, q, *uid)
+	*slot = uc
+	return err
+}
+
+func prefetched(req op.IDTokenRequest) *userClaims {
+	switch r := req.(type) {
+	case *authRequest:
+		return r.user
+	case *refreshRequest:
+		return r.user
+	}
 	return nil
 }
 
-// activeToken returns an access token that still works (its session included).
-func (st storage) activeToken(ctx context.Context, q *sqlcgen.Queries, tokenID string) (sqlcgen.GetActiveTokenRow, error) {
+// fill sets the user's claims of scopes, and tenant and roles.
+func (uc *userClaims) fill(t tenant.Tenant, info *oidc.UserInfo, scopes []string) {
+	info.Subject = uc.id.String()
+	if slices.Contains(scopes, oidc.ScopeEmail) {
+		info.Email = uc.email
+		info.EmailVerified = oidc.Bool(uc.emailVerified)
+	}
+	if slices.Contains(scopes, oidc.ScopeProfile) && uc.name != "" {
+		info.Name = uc.name
+	}
+	info.AppendClaims("tenant", t.Slug)
+	info.AppendClaims("roles", slices.Clone(nonNil(uc.roles)))
+}
+
+// activeToken returns an access token that still works (its session included), with its
+// user's claims: from this node's cache, else from a tenant transaction (and then cached
+// until it expires, its session's deadline, or the cache's ttl, whichever is first).
+func (st storage) activeToken(ctx context.Context, t tenant.Tenant, tokenID string) (tokenEntry, error) {
 	id, err := uuid.Parse(tokenID)
 	if err != nil {
-		return sqlcgen.GetActiveTokenRow{}, store.ErrNotFound
+		return tokenEntry{}, store.ErrNotFound
 	}
-	return q.GetActiveToken(ctx, sqlcgen.GetActiveTokenParams{ID: id, Now: st.s.now()})
+	e, ok, epoch := st.s.cache.token(t.ID, id, st.s.now())
+	if ok {
+		return e, nil
+	}
+	err = st.s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		tok, err := q.GetActiveToken(ctx, sqlcgen.GetActiveTokenParams{ID: id, Now: st.s.now()})
+		if err != nil {
+			return err
+		}
+		e = tokenEntry{tenantID: t.ID, tok: tok, until: tok.LiveUntil}
+		if tok.UserID != nil {
+			e.user, err = loadUser(ctx, q, *tok.UserID)
+		}
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	if err != nil {
+		return tokenEntry{}, err
+	}
+	st.s.cache.putToken(e, epoch, st.s.now())
+	return e, nil
 }
 
 // SetUserinfoFromToken answers /oauth2/userinfo for a valid access token whose session
 // still lives.
 func (st storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
-	return st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
-		tok, err := st.activeToken(ctx, q, tokenID)
-		if err != nil {
-			return err
-		}
-		if tok.UserID == nil || tok.UserID.String() != subject {
-			return errors.New("oidc: the token has no user")
-		}
-		return fillUser(ctx, q, t, info, *tok.UserID, tok.Scopes)
-	}, store.ReadOnly(), store.Idempotent())
+	t, err := tenantFrom(ctx)
+	if err != nil {
+		return err
+	}
+	e, err := st.activeToken(ctx, t, tokenID)
+	if err != nil {
+		return err
+	}
+	if e.user == nil || e.tok.UserID.String() != subject {
+		return errors.New("oidc: the token has no user")
+	}
+	if h, ok := tokenHashFrom(ctx); ok {
+		st.s.cache.bindVerified(t.ID, h, e.tok.ID, subject)
+	}
+	e.user.fill(t, info, e.tok.Scopes)
+	return nil
 }
 
 // SetIntrospectionFromToken answers RFC 7662 for an access token: active only while the
 // token is unrevoked, unexpired and its session lives.
 func (st storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	return st.inTenant(ctx, func(t tenant.Tenant, q *sqlcgen.Queries) error {
-		tok, err := st.activeToken(ctx, q, tokenID)
-		if err != nil {
-			return err
-		}
-		resp.Active = true
-		resp.Scope = oidc.SpaceDelimitedArray(tok.Scopes)
-		resp.ClientID = tok.ClientID
-		resp.Subject = subject
-		resp.TokenType = oidc.BearerToken
-		resp.Expiration = oidc.FromTime(tok.ExpiresAt)
-		resp.IssuedAt = oidc.FromTime(tok.CreatedAt)
-		resp.Issuer = st.s.Issuer(t)
-		resp.Audience = oidc.Audience{tok.ClientID}
-		resp.JWTID = tok.ID.String()
-		if tok.UserID != nil {
-			info := new(oidc.UserInfo)
-			if err := fillUser(ctx, q, t, info, *tok.UserID, tok.Scopes); err != nil {
-				return err
-			}
-			resp.SetUserInfo(info)
-		}
-		return nil
-	}, store.ReadOnly(), store.Idempotent())
+	t, err := tenantFrom(ctx)
+	if err != nil {
+		return err
+	}
+	e, err := st.activeToken(ctx, t, tokenID)
+	if err != nil {
+		return err
+	}
+	if h, ok := tokenHashFrom(ctx); ok {
+		st.s.cache.bindVerified(t.ID, h, e.tok.ID, subject)
+	}
+	tok := e.tok
+	resp.Active = true
+	resp.Scope = oidc.SpaceDelimitedArray(slices.Clone(tok.Scopes))
+	resp.ClientID = tok.ClientID
+	resp.Subject = subject
+	resp.TokenType = oidc.BearerToken
+	resp.Expiration = oidc.FromTime(tok.ExpiresAt)
+	resp.IssuedAt = oidc.FromTime(tok.CreatedAt)
+	resp.Issuer = st.s.Issuer(t)
+	resp.Audience = oidc.Audience{tok.ClientID}
+	resp.JWTID = tok.ID.String()
+	if e.user != nil {
+		info := new(oidc.UserInfo)
+		e.user.fill(t, info, tok.Scopes)
+		resp.SetUserInfo(info)
+	}
+	return nil
 }
 
 // GetPrivateClaimsFromRequest adds to access tokens what a resource server needs besides

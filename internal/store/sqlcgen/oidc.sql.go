@@ -137,7 +137,8 @@ func (q *Queries) DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64
 }
 
 const getActiveToken = `-- name: GetActiveToken :one
-SELECT t.tenant_id, t.id, t.kind, t.app_id, t.user_id, t.session_id, t.auth_request_id, t.family_id, t.token_hash, t.scopes, t.auth_time, t.amr, t.acr, t.created_at, t.expires_at, t.used_at, t.revoked_at, a.client_id
+SELECT t.tenant_id, t.id, t.kind, t.app_id, t.user_id, t.session_id, t.auth_request_id, t.family_id, t.token_hash, t.scopes, t.auth_time, t.amr, t.acr, t.created_at, t.expires_at, t.used_at, t.revoked_at, a.client_id,
+       LEAST(t.expires_at, COALESCE(s.expires_at, t.expires_at), COALESCE(s.last_active_at + s.idle_timeout, t.expires_at))::timestamptz AS live_until
 FROM oidc_tokens t
 JOIN apps a ON a.tenant_id = t.tenant_id AND a.id = t.app_id
 LEFT JOIN sessions s ON s.tenant_id = t.tenant_id AND s.id = t.session_id
@@ -169,10 +170,13 @@ type GetActiveTokenRow struct {
 	UsedAt        *time.Time `json:"used_at"`
 	RevokedAt     *time.Time `json:"revoked_at"`
 	ClientID      string     `json:"client_id"`
+	LiveUntil     time.Time  `json:"live_until"`
 }
 
 // An access or refresh token that still works: not revoked, not expired, not used (refresh),
 // and its session alive.
+// live_until: when it stops working unless revoked (its own expiry, its session's absolute
+// and idle deadlines as of now), how long a node may cache it.
 func (q *Queries) GetActiveToken(ctx context.Context, arg GetActiveTokenParams) (GetActiveTokenRow, error) {
 	row := q.db.QueryRow(ctx, getActiveToken, arg.ID, arg.Now)
 	var i GetActiveTokenRow
@@ -195,6 +199,7 @@ func (q *Queries) GetActiveToken(ctx context.Context, arg GetActiveTokenParams) 
 		&i.UsedAt,
 		&i.RevokedAt,
 		&i.ClientID,
+		&i.LiveUntil,
 	)
 	return i, err
 }
@@ -307,6 +312,52 @@ func (q *Queries) GetAuthRequest(ctx context.Context, arg GetAuthRequestParams) 
 		&i.CodeUsedAt,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.ClientID,
+	)
+	return i, err
+}
+
+const getAuthRequestByCode = `-- name: GetAuthRequestByCode :one
+SELECT r.id, r.app_id, r.params, r.user_id, r.session_id, r.auth_time, r.amr, r.acr, r.done,
+       r.code_expires_at, r.code_used_at, r.created_at, a.client_id
+FROM oidc_auth_requests r JOIN apps a ON a.tenant_id = r.tenant_id AND a.id = r.app_id
+WHERE r.code_hash = $1
+`
+
+type GetAuthRequestByCodeRow struct {
+	ID            uuid.UUID       `json:"id"`
+	AppID         uuid.UUID       `json:"app_id"`
+	Params        json.RawMessage `json:"params"`
+	UserID        *uuid.UUID      `json:"user_id"`
+	SessionID     *uuid.UUID      `json:"session_id"`
+	AuthTime      *time.Time      `json:"auth_time"`
+	AMR           []string        `json:"amr"`
+	ACR           string          `json:"acr"`
+	Done          bool            `json:"done"`
+	CodeExpiresAt *time.Time      `json:"code_expires_at"`
+	CodeUsedAt    *time.Time      `json:"code_used_at"`
+	CreatedAt     time.Time       `json:"created_at"`
+	ClientID      string          `json:"client_id"`
+}
+
+// The request a code was issued for, as UseAuthCode returns it, without marking it used:
+// the token transaction does that (MarkAuthCodeUsed), so an exchange commits once.
+func (q *Queries) GetAuthRequestByCode(ctx context.Context, codeHash []byte) (GetAuthRequestByCodeRow, error) {
+	row := q.db.QueryRow(ctx, getAuthRequestByCode, codeHash)
+	var i GetAuthRequestByCodeRow
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.Params,
+		&i.UserID,
+		&i.SessionID,
+		&i.AuthTime,
+		&i.AMR,
+		&i.ACR,
+		&i.Done,
+		&i.CodeExpiresAt,
+		&i.CodeUsedAt,
+		&i.CreatedAt,
 		&i.ClientID,
 	)
 	return i, err
@@ -789,6 +840,35 @@ func (q *Queries) ListUserGrants(ctx context.Context, userID uuid.UUID) ([]ListU
 	return items, nil
 }
 
+const markAuthCodeUsed = `-- name: MarkAuthCodeUsed :execrows
+UPDATE oidc_auth_requests SET code_used_at = $1::timestamptz WHERE id = $2 AND code_used_at IS NULL
+`
+
+type MarkAuthCodeUsedParams struct {
+	Now time.Time `json:"now"`
+	ID  uuid.UUID `json:"id"`
+}
+
+// Uses a code once: 0 rows when another exchange used it first.
+func (q *Queries) MarkAuthCodeUsed(ctx context.Context, arg MarkAuthCodeUsedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markAuthCodeUsed, arg.Now, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const notifyOIDCRevoked = `-- name: NotifyOIDCRevoked :exec
+SELECT pg_notify('gatehouse_oidc_revoked', p) FROM unnest($1::text[]) AS p
+`
+
+// Tells every node's token and app cache (internal/oidcop cache.go) what to drop:
+// "sid:<session id>", "jti:<token id>", "app:<app id>", "user:<user id>" or "all".
+func (q *Queries) NotifyOIDCRevoked(ctx context.Context, payloads []string) error {
+	_, err := q.db.Exec(ctx, notifyOIDCRevoked, payloads)
+	return err
+}
+
 const recordSessionApp = `-- name: RecordSessionApp :exec
 INSERT INTO oidc_session_apps (session_id, app_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
 `
@@ -854,19 +934,32 @@ func (q *Queries) RevokeTokenFamily(ctx context.Context, familyID *uuid.UUID) (i
 	return result.RowsAffected(), nil
 }
 
-const revokeTokensOfAuthRequest = `-- name: RevokeTokensOfAuthRequest :execrows
+const revokeTokensOfAuthRequest = `-- name: RevokeTokensOfAuthRequest :many
 UPDATE oidc_tokens o SET revoked_at = now()
 WHERE o.revoked_at IS NULL AND (o.auth_request_id = $1::uuid
    OR o.family_id IN (SELECT f.family_id FROM oidc_tokens f WHERE f.auth_request_id = $1::uuid AND f.family_id IS NOT NULL))
+RETURNING o.id
 `
 
 // A reused code revokes every token its first use issued, refresh families included.
-func (q *Queries) RevokeTokensOfAuthRequest(ctx context.Context, authRequestID uuid.UUID) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeTokensOfAuthRequest, authRequestID)
+func (q *Queries) RevokeTokensOfAuthRequest(ctx context.Context, authRequestID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, revokeTokensOfAuthRequest, authRequestID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const revokeTokensOfSessions = `-- name: RevokeTokensOfSessions :execrows
@@ -883,8 +976,9 @@ func (q *Queries) RevokeTokensOfSessions(ctx context.Context, sessionIds []strin
 	return result.RowsAffected(), nil
 }
 
-const revokeUserAppTokens = `-- name: RevokeUserAppTokens :execrows
+const revokeUserAppTokens = `-- name: RevokeUserAppTokens :many
 UPDATE oidc_tokens SET revoked_at = now() WHERE user_id = $1 AND app_id = $2 AND revoked_at IS NULL
+RETURNING id
 `
 
 type RevokeUserAppTokensParams struct {
@@ -893,12 +987,24 @@ type RevokeUserAppTokensParams struct {
 }
 
 // Taking back an app's access ends every token it holds for the user.
-func (q *Queries) RevokeUserAppTokens(ctx context.Context, arg RevokeUserAppTokensParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeUserAppTokens, arg.UserID, arg.AppID)
+func (q *Queries) RevokeUserAppTokens(ctx context.Context, arg RevokeUserAppTokensParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, revokeUserAppTokens, arg.UserID, arg.AppID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const rotateAppSecret = `-- name: RotateAppSecret :one
@@ -1035,58 +1141,6 @@ type UpsertGrantParams struct {
 func (q *Queries) UpsertGrant(ctx context.Context, arg UpsertGrantParams) error {
 	_, err := q.db.Exec(ctx, upsertGrant, arg.UserID, arg.AppID, arg.Scopes)
 	return err
-}
-
-const useAuthCode = `-- name: UseAuthCode :one
-UPDATE oidc_auth_requests r SET code_used_at = COALESCE(r.code_used_at, $1::timestamptz)
-FROM oidc_auth_requests old JOIN apps a ON a.tenant_id = old.tenant_id AND a.id = old.app_id
-WHERE r.tenant_id = old.tenant_id AND r.id = old.id AND old.code_hash = $2
-RETURNING old.id, old.app_id, old.params, old.user_id, old.session_id, old.auth_time, old.amr, old.acr, old.done,
-          old.code_expires_at, old.code_used_at, old.created_at, a.client_id
-`
-
-type UseAuthCodeParams struct {
-	Now      time.Time `json:"now"`
-	CodeHash []byte    `json:"code_hash"`
-}
-
-type UseAuthCodeRow struct {
-	ID            uuid.UUID       `json:"id"`
-	AppID         uuid.UUID       `json:"app_id"`
-	Params        json.RawMessage `json:"params"`
-	UserID        *uuid.UUID      `json:"user_id"`
-	SessionID     *uuid.UUID      `json:"session_id"`
-	AuthTime      *time.Time      `json:"auth_time"`
-	AMR           []string        `json:"amr"`
-	ACR           string          `json:"acr"`
-	Done          bool            `json:"done"`
-	CodeExpiresAt *time.Time      `json:"code_expires_at"`
-	CodeUsedAt    *time.Time      `json:"code_used_at"`
-	CreatedAt     time.Time       `json:"created_at"`
-	ClientID      string          `json:"client_id"`
-}
-
-// Marks the code used and returns the request with its state before the update (so a
-// second use is seen: code_used_at was already set).
-func (q *Queries) UseAuthCode(ctx context.Context, arg UseAuthCodeParams) (UseAuthCodeRow, error) {
-	row := q.db.QueryRow(ctx, useAuthCode, arg.Now, arg.CodeHash)
-	var i UseAuthCodeRow
-	err := row.Scan(
-		&i.ID,
-		&i.AppID,
-		&i.Params,
-		&i.UserID,
-		&i.SessionID,
-		&i.AuthTime,
-		&i.AMR,
-		&i.ACR,
-		&i.Done,
-		&i.CodeExpiresAt,
-		&i.CodeUsedAt,
-		&i.CreatedAt,
-		&i.ClientID,
-	)
-	return i, err
 }
 
 const useRefreshToken = `-- name: UseRefreshToken :execrows
