@@ -50,6 +50,8 @@ var Registry = map[string]Handling{
 	"oidc_session_apps":    {Export: "the apps each session signed in to (app name, client_id, when)", Erase: "cascade from sessions (and so from users)"},
 	"events":               {Export: "the events about the user still kept (type, time, payload)", Erase: "deleted at purge; user.deleted (ids only) is written after and kept for its retention"},
 	"deletion_receipts":    {Export: "nothing: written after the user is gone, keyed by a pseudonym", Erase: "kept for the tenant (no personal data)"},
+	"passkeys":             {Export: "each passkey: name, transports, synced flags, counter, times (never the public key or credential id)", Erase: "cascade from users"},
+	"passkey_challenges":   {Export: "passkey ceremonies begun for the user: purpose and times (never the challenge)", Erase: "cascade from users; passwordless sign-in ceremonies name no user and are deleted a day after they expire"},
 }
 
 // Document is the export.
@@ -91,6 +93,8 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 			{"oidc_auth_requests", func() (any, error) { return q.ExportOIDCAuthRequests(ctx, &userID) }},
 			{"oidc_session_apps", func() (any, error) { return q.ExportSessionApps(ctx, userID) }},
 			{"events", func() (any, error) { return q.ExportUserEvents(ctx, &userID) }},
+			{"passkeys", func() (any, error) { return q.ExportPasskeys(ctx, userID) }},
+			{"passkey_challenges", func() (any, error) { return q.ExportPasskeyChallenges(ctx, &userID) }},
 		}
 		for _, s := range steps {
 			v, err := s.get()

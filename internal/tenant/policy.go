@@ -129,17 +129,18 @@ const (
 	ActionPolicyUpdate            StepUpAction = "policy.update"
 	ActionUsersDelete             StepUpAction = "users.delete"
 	ActionAppsManage              StepUpAction = "apps.manage"
+	ActionPasskeyRemove           StepUpAction = "passkey.remove"
 )
 
 // StepUpActions are the actions a rule may name.
 var StepUpActions = []StepUpAction{
 	ActionEmailChange, ActionPasswordChange, ActionMFAEnroll, ActionMFADisable, ActionRecoveryCodesRegenerate,
 	ActionAccountDelete, ActionAccountExport, ActionSessionsRevokeOthers, ActionSSOConfigure,
-	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage,
+	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage, ActionPasskeyRemove,
 }
 
 // StepUpMethods are the authentication methods a rule may accept.
-var StepUpMethods = []string{"password", "totp", "recovery_code", "saml", "aal2"}
+var StepUpMethods = []string{"password", "totp", "recovery_code", "saml", "passkey", "aal2"}
 
 // ParsePolicy reads a policy document over the defaults. strict refuses unknown fields
 // (input from admins and tenant files); stored documents are read leniently so an older
@@ -307,6 +308,7 @@ var actionLabels = map[StepUpAction]string{
 	ActionPolicyUpdate:            "Change policies",
 	ActionUsersDelete:             "Delete a user",
 	ActionAppsManage:              "Manage applications (OpenID Connect clients)",
+	ActionPasskeyRemove:           "Remove a passkey",
 }
 
 // StepUpMethodLabel is a step-up method's name for people ("Authenticator app").
@@ -322,5 +324,6 @@ var methodLabels = map[string]string{
 	"totp":          "Authenticator app",
 	"recovery_code": "Recovery code",
 	"saml":          "Single sign-on",
+	"passkey":       "Passkey",
 	"aal2":          "Two factors",
 }

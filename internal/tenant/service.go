@@ -319,6 +319,9 @@ func (s *Service) Sweep(ctx context.Context, tenants []Tenant) error {
 			if err := q.DeleteExpiredSAMLState(ctx); err != nil {
 				return err
 			}
+			if _, err := q.DeleteOldPasskeyChallenges(ctx); err != nil {
+				return err
+			}
 			_, err := q.DeleteExpiredEmailTokens(ctx)
 			return err
 		}, store.Idempotent())
