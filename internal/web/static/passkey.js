@@ -62,7 +62,15 @@
     if (box) { box.textContent = msg; box.hidden = false; }
     if (btn) { btn.disabled = false; }
   }
-  function go(btn, fallback) { window.location.assign(btn.getAttribute("data-next") || fallback); }
+  function go(btn, fallback) {
+    var u = new URL(btn.getAttribute("data-next") || fallback, window.location.href);
+    if (u.pathname === window.location.pathname && u.search === window.location.search) {
+      window.location.hash = u.hash;
+      window.location.reload(); // the same page, with what just changed
+      return;
+    }
+    window.location.assign(u.href);
+  }
 
   var conditional = null; // the pending autofill request, aborted before a button's own
 
