@@ -38,6 +38,9 @@ type LoginResult struct {
 	Passkey bool
 	// OfferPasskey: a password sign-in of a user without a passkey (pages offer one, once).
 	OfferPasskey bool
+	// PasskeyRequired: the tenant requires a passkey of the user's role and this sign-in
+	// used none (pages lead to using or adding one before going on).
+	PasskeyRequired bool
 }
 
 // Login checks email and password and starts a session. Unknown addresses are checked
@@ -201,7 +204,12 @@ func (s *Service) startSession(ctx context.Context, tx pgx.Tx, q *sqlcgen.Querie
 	if err != nil {
 		return LoginResult{}, nil, err
 	}
-	return LoginResult{Session: iss, User: userFromRow(u), OfferPasskey: n == 0 && slices.Contains(methods, "password")}, evicted, nil
+	roles, err := q.GetUserRoles(ctx, userID)
+	if err != nil {
+		return LoginResult{}, nil, err
+	}
+	return LoginResult{Session: iss, User: userFromRow(u), OfferPasskey: n == 0 && slices.Contains(methods, "password"),
+		PasskeyRequired: t.Policy.PhishingResistantRequired(roles) && !slices.Contains(methods, session.MethodPasskey)}, evicted, nil
 }
 
 // ErrInvalidMFAToken answers an unknown, used, expired or exhausted login challenge.

@@ -120,8 +120,9 @@ func samples() map[string]any {
 		"sso_continue":   kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
 		"logout_confirm": oidchttp.LogoutConfirmView{AppName: "Acme CRM", Email: "ada@acme.example", IDTokenHint: "eyJ.hint.sig",
 			ClientID: "crm", PostLogoutRedirectURI: "https://crm.example/signed-out", State: "s1"},
-		"oidc_signed_out": oidchttp.SignedOutView{AppName: "Acme CRM", UnknownRedirect: true},
-		"passkey_offer":   passkeyhttp.OfferView{ReturnTo: "/account"},
+		"oidc_signed_out":  oidchttp.SignedOutView{AppName: "Acme CRM", UnknownRedirect: true},
+		"passkey_offer":    passkeyhttp.OfferView{ReturnTo: "/account"},
+		"passkey_required": passkeyhttp.RequiredView{ReturnTo: "/admin", Self: "/account/passkeys/required?return_to=%2Fadmin"},
 	}
 }
 

@@ -140,6 +140,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 
 	// Tenant administration (permissions from casbin; see internal/authz/policy.csv).
 	tenantHost.Route("/api/v1/admin", func(r chi.Router) {
+		r.Use(passkeyhttp.RequirePhishingResistant(rs, steps, false))
 		perm := func(p authz.Permission) func(http.Handler) http.Handler {
 			return kit.RequirePermission(rs, ad.Authz, p)
 		}
@@ -179,6 +180,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 
 	// The admin portal.
 	tenantHost.Route("/admin", func(r chi.Router) {
+		r.Use(passkeyhttp.RequirePhishingResistant(rs, steps, true))
 		page := func(p authz.Permission) func(http.Handler) http.Handler { return adminhttp.AdminPage(rs, ad, p) }
 		r.With(page(authz.UsersRead)).Get("/", adminhttp.PageAdminOverview(rs, ad))
 		r.With(page(authz.UsersRead)).Get("/users", adminhttp.PageAdminUsers(rs, ad))
@@ -264,6 +266,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	tenantHost.Post("/account/passkeys/{id}/rename", passkeyhttp.PageRename(rs, passkeys))
 	tenantHost.Post("/account/passkeys/{id}/remove", passkeyhttp.PageRemove(rs, passkeys, steps))
 	tenantHost.Get("/account/passkeys/offer", passkeyhttp.PageOffer(rs))
+	tenantHost.Get(stepup.RequiredPasskeyPath, passkeyhttp.PageRequired(rs, passkeys))
 	if cfg.DevMailDir != "" {
 		tenantHost.Get("/_dev/mail", platformhttp.PageDevMail(rs, cfg.DevMailDir))
 		tenantHost.Get("/_dev/mail.json", platformhttp.HandleDevMailJSON(rs, cfg.DevMailDir))

@@ -3,10 +3,13 @@ package stepup
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 
+	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -63,5 +66,45 @@ func (s *Service) PasskeyChoice(ctx context.Context, t tenant.Tenant, p session.
 	if err != nil {
 		return false, false, err
 	}
-	return has, PasskeyOnly(Rule(t.Policy, action, second)), nil
+	required, err := s.phishingResistantRequired(ctx, t, p)
+	if err != nil {
+		return false, false, err
+	}
+	return has, required || PasskeyOnly(Rule(t.Policy, action, second)), nil
+}
+
+// ErrPhishingResistantRequired answers a session without a passkey of a user whose role
+// the tenant requires a passkey of (details.url: where to use or add one).
+var ErrPhishingResistantRequired = apperr.New(apperr.Forbidden, "phishing_resistant_required",
+	"Your role here requires signing in with a passkey. Use yours, or add one first.")
+
+// RequiredPasskeyPath is the page that leads a user to use, or first add, a passkey.
+const RequiredPasskeyPath = "/account/passkeys/required"
+
+// RequirePhishingResistant refuses a session that is not phishing-resistant when the
+// tenant requires a passkey of one of the user's roles (PasskeyPolicy). returnTo is where
+// the page comes back to. Errors: phishing_resistant_required.
+func (s *Service) RequirePhishingResistant(ctx context.Context, t tenant.Tenant, p session.Principal, returnTo string) error {
+	if len(t.Policy.Passkeys.RequireForRoles) == 0 || p.Session.PhishingResistant() {
+		return nil
+	}
+	required, err := s.phishingResistantRequired(ctx, t, p)
+	if err != nil || !required {
+		return err
+	}
+	u := RequiredPasskeyPath + "?" + url.Values{"return_to": {returnTo}}.Encode()
+	return ErrPhishingResistantRequired.WithDetails(map[string]any{"url": u})
+}
+
+func (s *Service) phishingResistantRequired(ctx context.Context, t tenant.Tenant, p session.Principal) (bool, error) {
+	if len(t.Policy.Passkeys.RequireForRoles) == 0 {
+		return false, nil
+	}
+	var roles []string
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		var err error
+		roles, err = q.GetUserRoles(ctx, p.UserID)
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	return t.Policy.PhishingResistantRequired(roles), err
 }

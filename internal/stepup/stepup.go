@@ -174,6 +174,19 @@ func (s *Service) Require(ctx context.Context, t tenant.Tenant, p session.Princi
 		return err
 	}
 	req := Rule(t.Policy, action, has)
+	// A user the tenant requires a passkey of re-authenticates with one only (except to
+	// add the first one).
+	if pr, err := s.phishingResistantRequired(ctx, t, p); err != nil {
+		return err
+	} else if pr {
+		hasPasskey, err := s.passkeys.HasPasskey(ctx, t, p.UserID)
+		if err != nil {
+			return err
+		}
+		if hasPasskey || action != tenant.ActionMFAEnroll {
+			req.Methods = []string{session.MethodPasskey}
+		}
+	}
 	if Satisfied(req, p.Session, s.now()) {
 		return nil
 	}

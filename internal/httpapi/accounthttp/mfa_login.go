@@ -2,10 +2,12 @@ package accounthttp
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
@@ -82,6 +84,9 @@ const (
 // afterLogin is where a page sign-in goes (returnTo). After a password sign-in of a user
 // without a passkey it arranges, once per browser, for the account page to offer one.
 func afterLogin(w http.ResponseWriter, r *http.Request, res account.LoginResult, returnTo string) string {
+	if res.PasskeyRequired {
+		return stepup.RequiredPasskeyPath + "?" + url.Values{"return_to": {kit.SafeReturn(returnTo)}}.Encode()
+	}
 	if res.OfferPasskey {
 		if _, err := r.Cookie(OfferedCookie); err != nil {
 			http.SetCookie(w, &http.Cookie{Name: OfferedCookie, Value: "1", Path: "/", Secure: true, HttpOnly: true,
