@@ -67,4 +67,3 @@ func PageRequired(rs *kit.Responder, passkeys *passkey.Service) http.HandlerFunc
 			Self: r.URL.RequestURI(), HasPasskey: has})
 	}
 }
-
