@@ -3,6 +3,8 @@ package passkey_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -64,6 +66,18 @@ func (e *browserEnv) run(t *testing.T, what string, actions ...chromedp.Action[c
 		loc, _ := chromedp.Run(e.ctx, chromedp.Location())
 		body, _ := chromedp.Run(e.ctx, chromedp.Text(chromedp.CSS("main")))
 		t.Fatalf("%s: %v (at %s: %q)", what, err, loc, body)
+	}
+}
+
+// shoot saves a screenshot of the page to $GATEHOUSE_SCREENSHOTS (docs/screenshots when
+// refreshing the pictures), when it is set.
+func (e *browserEnv) shoot(name string) {
+	dir := os.Getenv("GATEHOUSE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	if img, err := chromedp.Run(e.ctx, chromedp.FullScreenshot(100)); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, name+".png"), img, 0o644)
 	}
 }
 
@@ -135,6 +149,7 @@ func TestBrowserPasskeySignInAndDelete(t *testing.T) {
 	e.User(t, email)
 	e.passwordLogin(t, email, chromedp.WaitVisible(chromedp.ID("passkey-offer")))
 	e.addPasskey(t, "Test laptop")
+	e.shoot("account-passkeys")
 	e.Srv.WaitMail(t, email, "A passkey was added")
 	if n := e.d.AuditCount(t, e.Tenant.ID, "passkey.added", ""); n != 1 {
 		t.Errorf("passkey.added events: %d", n)
@@ -145,6 +160,7 @@ func TestBrowserPasskeySignInAndDelete(t *testing.T) {
 	// stays pending and the button's own request (which aborts it) signs in.
 	e.presence(t, false)
 	e.run(t, "open the login page", chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible(chromedp.ID("passkey-login")))
+	e.shoot("login-passkey")
 	e.presence(t, true)
 	e.run(t, "passkey sign-in",
 		chromedp.Click(chromedp.ID("passkey-login")),
@@ -172,6 +188,7 @@ func TestBrowserPasskeySignInAndDelete(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("confirm_email"), email),
 		chromedp.Click(chromedp.ID("delete-account")),
 		chromedp.WaitVisible(chromedp.ID("passkey-reauth")))
+	e.shoot("reauth-passkey")
 	e.run(t, "step-up by passkey",
 		chromedp.Click(chromedp.ID("passkey-reauth")),
 		chromedp.WaitVisible(chromedp.ID("delete-kept")),

@@ -78,6 +78,7 @@ func TestBrowserAdminEnrolsPasskeyFirst(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), testutil.Password),
 		chromedp.Submit(chromedp.ID("password")),
 		chromedp.WaitVisible(chromedp.ID("required-add-passkey")))
+	e.shoot("passkey-required")
 	// The portal stays closed meanwhile.
 	e.run(t, "portal before the passkey", chromedp.Navigate(e.base+"/admin"), chromedp.WaitVisible(chromedp.ID("required-add-passkey")))
 	e.run(t, "add the passkey, confirm with it",
