@@ -411,3 +411,21 @@ func enableTOTP(t *testing.T, e *env, tok string) {
 }
 
 func jsonRaw(b []byte) json.RawMessage { return json.RawMessage(b) }
+
+// TestPasskeyBeginTakesNoBody: a begin call accepts no body, {} and null alike, and
+// refuses a body with content (invalid_json).
+func TestPasskeyBeginTakesNoBody(t *testing.T) {
+	e := newEnv(t, nil)
+	_, tok := e.Person(t, "ada@example.com")
+	e.register(t, tok, newAuthenticator(t, e.origin()))
+	for _, path := range []string{"/api/v1/passkeys/register/begin", "/api/v1/login/passkey/begin", "/api/v1/reauth/passkey/begin"} {
+		for _, body := range []string{"", "{}", "null"} {
+			if r := e.Do(t, "POST", path, tok, body, "Content-Type", "application/json"); r.StatusCode != http.StatusOK {
+				t.Errorf("POST %s with %q: %d %s", path, body, r.StatusCode, r.Body)
+			}
+		}
+		if r := e.Do(t, "POST", path, tok, `{"surprise":1}`, "Content-Type", "application/json"); r.ErrorCode() != "invalid_json" {
+			t.Errorf("POST %s with a field: %d %s", path, r.StatusCode, r.Body)
+		}
+	}
+}
