@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -64,6 +65,7 @@ type Service struct {
 	cfg      Config
 	now      func() time.Time
 	ssoGate  func(ctx context.Context, t tenant.Tenant, email string) error
+	passkeys *passkey.Service
 	metrics  metrics
 }
 
@@ -98,18 +100,20 @@ type Deps struct {
 	// SSOGate refuses password login, sign-up and reset for addresses whose domain must
 	// sign in through SSO (sso.Service.Required: it returns sso_required).
 	SSOGate func(ctx context.Context, t tenant.Tenant, email string) error
-	Meter   metric.Meter // gatehouse.logins, gatehouse.signups, gatehouse.verifications
-	Now     func() time.Time
+	// Passkeys verifies passkey sign-ins (passwordless and second factor).
+	Passkeys *passkey.Service
+	Meter    metric.Meter // gatehouse.logins, gatehouse.signups, gatehouse.verifications
+	Now      func() time.Time
 }
 
 // NewService returns the account service. Errors: a missing dependency.
 func NewService(d Deps, cfg Config) (*Service, error) {
 	if d.Store == nil || d.Sessions == nil || d.MFA == nil || d.Hasher == nil || d.Outbox == nil || d.Limiter == nil ||
-		d.SSOGate == nil || d.Meter == nil || d.Now == nil || d.URLs.BaseDomain == "" {
-		return nil, errors.New("account: store, sessions, mfa, hasher, outbox, limiter, URLs, SSO gate, meter and clock are required")
+		d.SSOGate == nil || d.Passkeys == nil || d.Meter == nil || d.Now == nil || d.URLs.BaseDomain == "" {
+		return nil, errors.New("account: store, sessions, mfa, hasher, outbox, limiter, URLs, SSO gate, passkeys, meter and clock are required")
 	}
 	return &Service{store: d.Store, sessions: d.Sessions, mfa: d.MFA, hasher: d.Hasher, outbox: d.Outbox, limiter: d.Limiter,
-		urls: d.URLs, cfg: cfg, now: d.Now, ssoGate: d.SSOGate, metrics: newMetrics(d.Meter)}, nil
+		urls: d.URLs, cfg: cfg, now: d.Now, ssoGate: d.SSOGate, passkeys: d.Passkeys, metrics: newMetrics(d.Meter)}, nil
 }
 
 // Errors of this package (codes are listed in docs/openapi.yaml).

@@ -167,6 +167,10 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 			if err != nil {
 				return err
 			}
+			pkCounts, err := q.CountUserPasskeyRows(ctx, u.ID)
+			if err != nil {
+				return err
+			}
 			if _, err := q.DeleteUser(ctx, u.ID); err != nil {
 				return err
 			}
@@ -187,6 +191,7 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 				"password_credentials": counts.PasswordCredentials, "known_devices": counts.KnownDevices,
 				"totp_credentials": counts.TOTPCredentials, "recovery_codes": counts.RecoveryCodes,
 				"login_challenges": counts.LoginChallenges, "mail_outbox": counts.MailOutbox, "role_bindings": counts.RoleBindings,
+				"passkeys": pkCounts.Passkeys, "passkey_challenges": pkCounts.PasskeyChallenges,
 				"audit_events_pseudonymised": pseud.Events})
 			if err := q.InsertDeletionReceipt(ctx, sqlcgen.InsertDeletionReceiptParams{UserRef: ref, Counts: b}); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -32,6 +34,13 @@ type LoginResult struct {
 	User        User
 	MFARequired bool
 	MFAToken    string
+	// Passkey: the second step can take a passkey (the user has one).
+	Passkey bool
+	// OfferPasskey: a password sign-in of a user without a passkey (pages offer one, once).
+	OfferPasskey bool
+	// PasskeyRequired: the tenant requires a passkey of the user's role and this sign-in
+	// used none (pages lead to using or adding one before going on).
+	PasskeyRequired bool
 }
 
 // Login checks email and password and starts a session. Unknown addresses are checked
@@ -134,7 +143,11 @@ func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, 
 			if err := q.InsertLoginChallenge(ctx, sqlcgen.InsertLoginChallengeParams{UserID: row.ID, TokenHash: hash}); err != nil {
 				return err
 			}
-			res = LoginResult{MFARequired: true, MFAToken: tok}
+			n, err := passkey.Count(ctx, q, row.ID)
+			if err != nil {
+				return err
+			}
+			res = LoginResult{MFARequired: true, MFAToken: tok, Passkey: n > 0}
 			return nil
 		}
 		var err error
@@ -187,7 +200,16 @@ func (s *Service) startSession(ctx context.Context, tx pgx.Tx, q *sqlcgen.Querie
 	if err != nil {
 		return LoginResult{}, nil, err
 	}
-	return LoginResult{Session: iss, User: userFromRow(u)}, evicted, nil
+	n, err := passkey.Count(ctx, q, userID)
+	if err != nil {
+		return LoginResult{}, nil, err
+	}
+	roles, err := q.GetUserRoles(ctx, userID)
+	if err != nil {
+		return LoginResult{}, nil, err
+	}
+	return LoginResult{Session: iss, User: userFromRow(u), OfferPasskey: n == 0 && slices.Contains(methods, "password"),
+		PasskeyRequired: t.Policy.PhishingResistantRequired(roles) && !slices.Contains(methods, session.MethodPasskey)}, evicted, nil
 }
 
 // ErrInvalidMFAToken answers an unknown, used, expired or exhausted login challenge.

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -43,6 +44,8 @@ type Overview struct {
 	// Pending is the change the user asked for before a re-authentication, if it is still
 	// kept (HoldChange).
 	Pending *PendingChange
+	// Passkeys are the user's passkeys, oldest first.
+	Passkeys []passkey.Passkey
 }
 
 // EmailManaged reports whether an IdP owns the address.
@@ -73,6 +76,9 @@ func (s *Service) Overview(ctx context.Context, t tenant.Tenant, p session.Princ
 		return err
 	}, store.ReadOnly(), store.Idempotent())
 	if err != nil {
+		return Overview{}, err
+	}
+	if o.Passkeys, err = s.passkeys.List(ctx, t, p); err != nil {
 		return Overview{}, err
 	}
 	o.PasswordAllowed, err = s.passwordAllowed(ctx, t, p.Email)

@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/migrate"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
@@ -71,6 +72,7 @@ type App struct {
 	SSO       *sso.Service
 	OIDC      *oidcop.Service  // each tenant as an OpenID Provider
 	SCIM      *scim.Service    // SCIM 2.0 provisioning directories
+	Passkeys  *passkey.Service // WebAuthn credentials and ceremonies
 	Outbound  *outbound.Client // every request to a URL a tenant or operator typed
 	Handler   http.Handler
 	routes    chi.Routes
@@ -178,12 +180,15 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 		a.now, cfg.Now == nil, logger); err != nil {
 		return fail(err)
 	}
+	if a.Passkeys, err = passkey.NewService(passkey.Deps{Store: st, Outbox: outbox, URLs: urls, Now: a.now}); err != nil {
+		return fail(err)
+	}
 	if a.Accounts, err = account.NewService(account.Deps{Store: st, Sessions: a.Sessions, MFA: second, Hasher: hasher, Outbox: outbox,
-		Limiter: limiter, URLs: urls, SSOGate: a.SSO.Required, Meter: tel.MeterProvider.Meter("gatehouse/account"), Now: a.now},
+		Limiter: limiter, URLs: urls, SSOGate: a.SSO.Required, Passkeys: a.Passkeys, Meter: tel.MeterProvider.Meter("gatehouse/account"), Now: a.now},
 		account.Config{ResponseFloor: cfg.ResponseFloor}); err != nil {
 		return fail(err)
 	}
-	if a.StepUp, err = stepup.NewService(stepup.Deps{Store: st, Hasher: hasher, MFA: second, Sessions: a.Sessions, Limiter: limiter,
+	if a.StepUp, err = stepup.NewService(stepup.Deps{Store: st, Hasher: hasher, MFA: second, Sessions: a.Sessions, Limiter: limiter, Passkeys: a.Passkeys,
 		LockNotice: a.Accounts.LockNotice, Meter: tel.MeterProvider.Meter("gatehouse/stepup"), Now: a.now}); err != nil {
 		return fail(err)
 	}
@@ -208,7 +213,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	a.Handler, a.routes, err = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
-		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO, a.OIDC, a.SCIM)
+		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO, a.OIDC, a.SCIM, a.Passkeys)
 	if err != nil {
 		a.closeJobListen()
 		st.Close()

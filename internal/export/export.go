@@ -57,6 +57,8 @@ var Registry = map[string]Handling{
 	"directory_groups":        {Export: "nothing: the directory's groups (the user's memberships are in directory_group_members)", Erase: "kept for the tenant (no personal data)"},
 	"directory_group_members": {Export: "the directory groups the user is a member of", Erase: "cascade from users"},
 	"directory_requests":      {Export: "SCIM requests that affected the user: method, path, status, time", Erase: "kept for the tenant, the user reference set to nobody at purge; deleted after 30 days"},
+	"passkeys":                {Export: "each passkey: name, transports, synced flags, counter, times (never the public key or credential id)", Erase: "cascade from users"},
+	"passkey_challenges":      {Export: "passkey ceremonies begun for the user: purpose and times (never the challenge)", Erase: "cascade from users; passwordless sign-in ceremonies name no user and are deleted a day after they expire"},
 }
 
 // Document is the export.
@@ -101,6 +103,8 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 			{"directory_users", func() (any, error) { return q.ExportDirectoryUser(ctx, userID) }},
 			{"directory_group_members", func() (any, error) { return q.ExportDirectoryMemberships(ctx, userID) }},
 			{"directory_requests", func() (any, error) { return q.ExportDirectoryRequests(ctx, &userID) }},
+			{"passkeys", func() (any, error) { return q.ExportPasskeys(ctx, userID) }},
+			{"passkey_challenges", func() (any, error) { return q.ExportPasskeyChallenges(ctx, &userID) }},
 		}
 		for _, s := range steps {
 			v, err := s.get()

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/oidchttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/passkeyhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/scimhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
@@ -30,6 +31,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -71,7 +73,7 @@ func samples() map[string]any {
 		"signup":          accounthttp.SignupView{Email: "ada@acme.example", Name: "Ada", Error: "That password is too common."},
 		"login":           accounthttp.LoginView{Email: "ada@acme.example", Error: "The email address or password is not correct.", ReturnTo: "/account", NotVerified: true, PendingDeletion: true},
 		"signup_sent":     accounthttp.SignupSentView{},
-		"login_mfa":       accounthttp.LoginMFAView{MFAToken: "tok", ReturnTo: "/account", Error: "That code did not work."},
+		"login_mfa":       accounthttp.LoginMFAView{MFAToken: "tok", ReturnTo: "/account", Error: "That code did not work.", Passkey: true},
 		"verify":          accounthttp.TokenView{Token: "tok"},
 		"reset":           accounthttp.TokenView{Token: "tok", Error: "Choose a longer password."},
 		"undo":            accounthttp.TokenView{Failed: true, Error: "This link is invalid or has expired.", NextText: "Reset your password", NextURL: "/password/forgot"},
@@ -79,7 +81,9 @@ func samples() map[string]any {
 		"cancel_deletion": accounthttp.TokenView{Failed: true, Done: true, Error: "This link was already used: your account stays.", NextText: "Sign in", NextURL: "/login"},
 		"email_form":      accounthttp.EmailFormView{Action: "/password/forgot", Button: "Send reset link", Intro: "Enter your email address.", Email: "ada@acme.example"},
 		"account": accounthttp.AccountView{P: p, Verified: true, MFA: true, NewEmail: "ada@new.example", EmailError: "That address is taken.",
-			HasPassword: true, PasswordAllowed: true, Admin: true, EmailKept: true},
+			HasPassword: true, PasswordAllowed: true, Admin: true, EmailKept: true, OfferPasskey: true,
+			Passkeys: []passkey.Passkey{{ID: id, Name: "Laptop", CreatedAt: at, LastUsedAt: &at, BackupEligible: true, Synced: true},
+				{ID: id, Name: "Security key", CreatedAt: at}}},
 		"delete_account": accounthttp.DeleteAccountView{P: p, GraceDays: 14, Confirm: "ada@acme.example", Kept: true},
 		"invite": accounthttp.InviteView{Token: "tok", Inv: account.Invitation{ID: id, Email: "ada@acme.example", Role: "admin", ExpiresAt: at, CreatedAt: at},
 			Existing: true, SignedInAs: "bob@acme.example", LoginURL: "/login?return_to=%2Finvite%3Ftoken%3Dtok"},
@@ -88,7 +92,7 @@ func samples() map[string]any {
 				{ID: "s-2", Device: "Safari on iOS", IP: "—", LastActive: "3 hours ago", Since: "1 Jan 2026 08:00 UTC"}}},
 		"signed_out":       sessionhttp.SignedOutView{IdPStill: true},
 		"signout_continue": kit.ContinueView{URL: "https://idp.example/slo?SAMLRequest=x", Text: "You are signed out here. Signing you out of your organisation's sign-in too…"},
-		"reauth":           stepuphttp.ReauthView{Kept: "We kept your change: after this step you come back to finish it.", Action: "email.change", ReturnTo: "/account", HasCode: true, SSO: true, SSOURL: "/sso/reauth?return_to=%2Faccount"},
+		"reauth":           stepuphttp.ReauthView{Kept: "We kept your change: after this step you come back to finish it.", Action: "email.change", ReturnTo: "/account", HasCode: true, SSO: true, SSOURL: "/sso/reauth?return_to=%2Faccount", HasPasskey: true},
 		"mfa_enroll": stepuphttp.EnrollView{E: mfa.Enrollment{Secret: "JBSWY3DPEHPK3PXP", OTPAuthURI: "otpauth://totp/x"},
 			QR: web.DataURL("image/png", "iVBORw0KGgo="), Error: "That code is not correct."},
 		"mfa_codes": stepuphttp.CodesView{Heading: "New recovery codes", Intro: "Shown only now.", Codes: []string{"aaaaa-bbbbb", "ccccc-ddddd"},
@@ -141,7 +145,9 @@ func samples() map[string]any {
 		"sso_continue":   kit.ContinueView{URL: "https://idp.example/sso", Text: "Continue to your organisation's sign-in."},
 		"logout_confirm": oidchttp.LogoutConfirmView{AppName: "Acme CRM", Email: "ada@acme.example", IDTokenHint: "eyJ.hint.sig",
 			ClientID: "crm", PostLogoutRedirectURI: "https://crm.example/signed-out", State: "s1"},
-		"oidc_signed_out": oidchttp.SignedOutView{AppName: "Acme CRM", UnknownRedirect: true},
+		"oidc_signed_out":  oidchttp.SignedOutView{AppName: "Acme CRM", UnknownRedirect: true},
+		"passkey_offer":    passkeyhttp.OfferView{ReturnTo: "/account"},
+		"passkey_required": passkeyhttp.RequiredView{ReturnTo: "/admin", Self: "/account/passkeys/required?return_to=%2Fadmin"},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/oidchttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/passkeyhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/scimhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
@@ -18,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
@@ -40,7 +42,7 @@ type routers struct {
 }
 
 func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
-	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminhttp.Deps, op oidcDeps, sc *scim.Service) routers {
+	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminhttp.Deps, op oidcDeps, sc *scim.Service, passkeys *passkey.Service) routers {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, errNotFound)
 	}
@@ -94,7 +96,19 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.Post("/api/v1/mfa/totp/confirm", stepuphttp.HandleConfirmTOTP(rs, accounts))
 		r.With(kit.RequireStepUp(rs, steps, tenant.ActionMFADisable)).Delete("/api/v1/mfa/totp", stepuphttp.HandleDisableTOTP(rs, accounts))
 		r.With(kit.NoBody(rs), kit.RequireStepUp(rs, steps, tenant.ActionRecoveryCodesRegenerate)).Post("/api/v1/mfa/recovery-codes", stepuphttp.HandleRegenerateRecoveryCodes(rs, accounts))
+		// Passkeys (internal/passkey, docs/passkeys.md).
+		r.With(kit.NoBody(rs), kit.RequireStepUp(rs, steps, tenant.ActionMFAEnroll)).Post("/api/v1/passkeys/register/begin", passkeyhttp.HandleRegisterBegin(rs, passkeys))
+		r.Post("/api/v1/passkeys/register/finish", passkeyhttp.HandleRegisterFinish(rs, passkeys))
+		r.Get("/api/v1/passkeys", passkeyhttp.HandleList(rs, passkeys))
+		r.Patch("/api/v1/passkeys/{id}", passkeyhttp.HandleRename(rs, passkeys))
+		r.With(kit.NoBody(rs), kit.RequireStepUp(rs, steps, tenant.ActionPasskeyRemove)).Delete("/api/v1/passkeys/{id}", passkeyhttp.HandleDelete(rs, passkeys))
+		r.With(kit.NoBody(rs)).Post("/api/v1/reauth/passkey/begin", stepuphttp.HandleReauthPasskeyBegin(rs, steps))
+		r.Post("/api/v1/reauth/passkey/finish", stepuphttp.HandleReauthPasskeyFinish(rs, steps))
 	})
+	tenantHost.With(kit.NoBody(rs)).Post("/api/v1/login/passkey/begin", accounthttp.HandleLoginPasskeyBegin(rs, passkeys))
+	tenantHost.Post("/api/v1/login/passkey/finish", accounthttp.HandleLoginPasskeyFinish(rs, accounts))
+	tenantHost.Post("/api/v1/login/mfa/passkey/begin", accounthttp.HandleLoginMFAPasskeyBegin(rs, accounts))
+	tenantHost.Post("/api/v1/login/mfa/passkey/finish", accounthttp.HandleLoginMFAPasskeyFinish(rs, accounts))
 	tenantHost.Post("/api/v1/account/secure", accounthttp.HandleSecureAccount(rs, accounts))
 
 	// SAML SSO (Gatehouse is the service provider; see internal/sso).
@@ -135,6 +149,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 
 	// Tenant administration (permissions from casbin; see internal/authz/policy.csv).
 	tenantHost.Route("/api/v1/admin", func(r chi.Router) {
+		r.Use(passkeyhttp.RequirePhishingResistant(rs, steps, false))
 		perm := func(p authz.Permission) func(http.Handler) http.Handler {
 			return kit.RequirePermission(rs, ad.Authz, p)
 		}
@@ -182,6 +197,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 
 	// The admin portal.
 	tenantHost.Route("/admin", func(r chi.Router) {
+		r.Use(passkeyhttp.RequirePhishingResistant(rs, steps, true))
 		page := func(p authz.Permission) func(http.Handler) http.Handler { return adminhttp.AdminPage(rs, ad, p) }
 		r.With(page(authz.UsersRead)).Get("/", adminhttp.PageAdminOverview(rs, ad))
 		r.With(page(authz.UsersRead)).Get("/users", adminhttp.PageAdminUsers(rs, ad))
@@ -270,6 +286,10 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	tenantHost.Get("/account/deletion/resend", accounthttp.PageCancelResend(rs, accounts))
 	tenantHost.Post("/account/deletion/resend", accounthttp.PageCancelResendPost(rs, accounts))
 	tenantHost.Post("/account/email", accounthttp.PageEmailChangePost(rs, accounts, steps))
+	tenantHost.Post("/account/passkeys/{id}/rename", passkeyhttp.PageRename(rs, passkeys))
+	tenantHost.Post("/account/passkeys/{id}/remove", passkeyhttp.PageRemove(rs, passkeys, steps))
+	tenantHost.Get("/account/passkeys/offer", passkeyhttp.PageOffer(rs))
+	tenantHost.Get(stepup.RequiredPasskeyPath, passkeyhttp.PageRequired(rs, passkeys))
 	if cfg.DevMailDir != "" {
 		tenantHost.Get("/_dev/mail", platformhttp.PageDevMail(rs, cfg.DevMailDir))
 		tenantHost.Get("/_dev/mail.json", platformhttp.HandleDevMailJSON(rs, cfg.DevMailDir))

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/oidchttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/passkeyhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/platformhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/scimhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
@@ -22,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 
 	"github.com/go-chi/chi/v5"
@@ -50,7 +52,7 @@ type Readiness func(ctx context.Context) error
 // Pages is the renderer of every page: the shared layout and each domain's templates.
 func Pages() (*web.Renderer, error) {
 	return web.NewRenderer(accounthttp.Templates(), sessionhttp.Templates(), stepuphttp.Templates(), ssohttp.Templates(),
-		adminhttp.Templates(), platformhttp.Templates(), oidchttp.Templates(), scimhttp.Templates())
+		adminhttp.Templates(), platformhttp.Templates(), oidchttp.Templates(), scimhttp.Templates(), passkeyhttp.Templates())
 }
 
 // NewServer builds the handler with every dependency given explicitly; a missing one is
@@ -71,10 +73,11 @@ func NewServer(
 	ssoSvc *sso.Service,
 	opSvc *oidcop.Service,
 	scimSvc *scim.Service,
+	passkeys *passkey.Service,
 ) (http.Handler, chi.Routes, error) {
 	for name, dep := range map[string]any{"tracer provider": tp, "meter provider": mp, "readiness": ready, "tenants": tenants,
 		"resolver": resolver, "sessions": sessions, "accounts": accounts, "step-up": steps, "admin": adm, "authz": az, "sso": ssoSvc,
-		"oidc provider": opSvc, "scim": scimSvc} {
+		"oidc provider": opSvc, "scim": scimSvc, "passkeys": passkeys} {
 		if isNil(dep) {
 			return nil, nil, fmt.Errorf("httpapi: %s is required", name)
 		}
@@ -95,7 +98,7 @@ func NewServer(
 	if err != nil {
 		return nil, nil, err
 	}
-	rt := routeTable(rs, cfg, ready, tenants, resolver, sessions, accounts, steps, ad, oidcDeps{svc: opSvc, proto: proto}, scimSvc)
+	rt := routeTable(rs, cfg, ready, tenants, resolver, sessions, accounts, steps, ad, oidcDeps{svc: opSvc, proto: proto}, scimSvc, passkeys)
 	var h http.Handler = rt.mux
 	obs := kit.NewObserver(logger, tp, mp)
 	for _, mw := range []func(http.Handler) http.Handler{

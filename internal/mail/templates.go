@@ -26,6 +26,8 @@ const (
 	TplSetupAccount    = "setup_account"
 	TplDeletion        = "deletion_requested"
 	TplSSOCertificate  = "sso_certificate"
+	TplPasskeyAdded    = "passkey_added"
+	TplPasskeyRemoved  = "passkey_removed"
 )
 
 // Data fills a template.
@@ -52,7 +54,7 @@ type Templates struct {
 
 // Names lists every template.
 func Names() []string {
-	return []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate}
+	return []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate, TplPasskeyAdded, TplPasskeyRemoved}
 }
 
 // LoadTemplates parses the embedded templates.

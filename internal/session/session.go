@@ -35,19 +35,21 @@ const RevokedChannel = "gatehouse_session_revoked"
 
 // Session is a signed-in device.
 type Session struct {
-	ID           uuid.UUID  `json:"id"`
-	UserID       uuid.UUID  `json:"-"`
-	CreatedAt    time.Time  `json:"created_at"`
-	LastActiveAt time.Time  `json:"last_active_at"`
-	ExpiresAt    time.Time  `json:"expires_at"`
-	AuthTime     time.Time  `json:"auth_time"`
-	Methods      []string   `json:"methods"`
-	AAL          string     `json:"aal"`
-	IP           netip.Addr `json:"-"`
-	UserAgent    string     `json:"-"`
-	Device       string     `json:"-"`
-	Browser      string     `json:"-"`
-	OS           string     `json:"-"`
+	ID           uuid.UUID `json:"id"`
+	UserID       uuid.UUID `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastActiveAt time.Time `json:"last_active_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	AuthTime     time.Time `json:"auth_time"`
+	Methods      []string  `json:"methods"`
+	AAL          string    `json:"aal"`
+	// Assurance is "phr" (phishing-resistant: a passkey) or the AAL.
+	Assurance string     `json:"assurance"`
+	IP        netip.Addr `json:"-"`
+	UserAgent string     `json:"-"`
+	Device    string     `json:"-"`
+	Browser   string     `json:"-"`
+	OS        string     `json:"-"`
 	// SSO origin (nil/empty for other logins).
 	SSOConnectionID *uuid.UUID `json:"sso_connection_id,omitempty"`
 	NameID          string     `json:"-"`
@@ -164,8 +166,8 @@ type Origin struct {
 func (s *Service) CreateFrom(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, userID uuid.UUID, p tenant.SessionPolicy, meta Meta, o Origin) (Issued, [][]byte, error) {
 	methods := o.Methods
 	aal := int16(1)
-	if len(methods) > 1 {
-		aal = 2 // a password and a second factor
+	if len(methods) > 1 || slices.Contains(methods, MethodPasskey) {
+		aal = 2 // a password and a second factor, or a user-verified passkey (multi-factor in itself)
 	}
 	tok, hash := token.New()
 	ua := meta.UserAgent
@@ -218,8 +220,24 @@ func fromRow(r sqlcgen.Session) Session {
 	if s.Methods == nil {
 		s.Methods = []string{}
 	}
+	s.Assurance = Assurance(s.Methods, s.AAL)
 	return s
 }
+
+// MethodPasskey is the method of a passkey sign-in or step-up.
+const MethodPasskey = "passkey"
+
+// Assurance is "phr" for a session a passkey authenticated (phishing-resistant), else its
+// AAL ("aal1", "aal2").
+func Assurance(methods []string, aal string) string {
+	if slices.Contains(methods, MethodPasskey) {
+		return "phr"
+	}
+	return aal
+}
+
+// PhishingResistant reports whether the session was authenticated by a passkey.
+func (s Session) PhishingResistant() bool { return slices.Contains(s.Methods, MethodPasskey) }
 
 // Authenticate returns the principal of an active session token of the tenant: from the
 // cache when the revocation listener is connected and the entry is fresh, else from the
@@ -499,7 +517,7 @@ func nonEmpty(s string) *string {
 func StepUp(ctx context.Context, q *sqlcgen.Queries, sessionID uuid.UUID, method string, now time.Time) (Issued, []byte, error) {
 	tok, hash := token.New()
 	aal := int16(1)
-	if method == "totp" || method == "recovery_code" {
+	if method == "totp" || method == "recovery_code" || method == MethodPasskey {
 		aal = 2
 	}
 	row, err := q.StepUpSession(ctx, sqlcgen.StepUpSessionParams{ID: sessionID, NewTokenHash: hash, Methods: []string{method}, AAL: aal, AuthTime: now})

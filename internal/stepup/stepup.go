@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -35,11 +36,12 @@ type Requirement struct {
 }
 
 // anyMethod is every way to authenticate.
-var anyMethod = []string{"password", "totp", "recovery_code", "saml"}
+var anyMethod = []string{"password", "totp", "recovery_code", "saml", "passkey"}
 
 // highRisk actions get 5 minutes and, for users with a second factor, two factors.
 var highRisk = []tenant.StepUpAction{tenant.ActionMFADisable, tenant.ActionAccountDelete, tenant.ActionUsersDelete,
-	tenant.ActionSSOConfigure, tenant.ActionPolicyUpdate, tenant.ActionRecoveryCodesRegenerate, tenant.ActionAppsManage}
+	tenant.ActionSSOConfigure, tenant.ActionPolicyUpdate, tenant.ActionRecoveryCodesRegenerate, tenant.ActionAppsManage,
+	tenant.ActionPasskeyRemove}
 
 // Rule returns the requirement for action: the tenant's rule if it has one, else the
 // built-in default — 5 minutes for high-risk actions (two factors when the user has a
@@ -129,6 +131,7 @@ type Service struct {
 	mfa      *mfa.Service
 	sessions *session.Service
 	limiter  *ratelimit.Limiter
+	passkeys *passkey.Service
 	notice   ratelimit.LockNotice // mails a lock of the user's password or second factor
 	now      func() time.Time
 
@@ -142,6 +145,7 @@ type Deps struct {
 	MFA      *mfa.Service
 	Sessions *session.Service
 	Limiter  *ratelimit.Limiter
+	Passkeys *passkey.Service // step-up with a passkey
 	// LockNotice mails a lock of the user's password or second factor that
 	// re-authentication failures started (account.Service.LockNotice).
 	LockNotice ratelimit.LockNotice
@@ -151,11 +155,12 @@ type Deps struct {
 
 // NewService returns the step-up service. Errors: a missing dependency.
 func NewService(d Deps) (*Service, error) {
-	if d.Store == nil || d.Hasher == nil || d.MFA == nil || d.Sessions == nil || d.Limiter == nil || d.LockNotice == nil ||
+	if d.Store == nil || d.Hasher == nil || d.MFA == nil || d.Sessions == nil || d.Limiter == nil || d.Passkeys == nil || d.LockNotice == nil ||
 		d.Meter == nil || d.Now == nil {
-		return nil, errors.New("stepup: store, hasher, mfa, sessions, limiter, lock notice, meter and clock are required")
+		return nil, errors.New("stepup: store, hasher, mfa, sessions, limiter, passkeys, lock notice, meter and clock are required")
 	}
-	return &Service{store: d.Store, hasher: d.Hasher, mfa: d.MFA, sessions: d.Sessions, limiter: d.Limiter, notice: d.LockNotice, now: d.Now,
+	return &Service{store: d.Store, hasher: d.Hasher, mfa: d.MFA, sessions: d.Sessions, limiter: d.Limiter, passkeys: d.Passkeys,
+		notice: d.LockNotice, now: d.Now,
 		challenges: telemetry.NewOutcomes(d.Meter, "gatehouse.stepup.challenges", "Protected actions that asked for re-authentication, by action"),
 		results:    telemetry.NewOutcomes(d.Meter, "gatehouse.stepup.results", "Re-authentications by result")}, nil
 }
@@ -169,11 +174,53 @@ func (s *Service) Require(ctx context.Context, t tenant.Tenant, p session.Princi
 		return err
 	}
 	req := Rule(t.Policy, action, has)
+	// A user the tenant requires a passkey of re-authenticates with one only (except to
+	// add the first one).
+	if pr, err := s.phishingResistantRequired(ctx, t, p); err != nil {
+		return err
+	} else if pr {
+		hasPasskey, err := s.passkeys.HasPasskey(ctx, t, p.UserID)
+		if err != nil {
+			return err
+		}
+		if hasPasskey || action != tenant.ActionMFAEnroll {
+			req.Methods = []string{session.MethodPasskey}
+		}
+	}
 	if Satisfied(req, p.Session, s.now()) {
 		return nil
 	}
 	s.challenges.Add(ctx, "step_up_required", attribute.String("action", string(action)))
+	if PasskeyOnly(req) {
+		hasPasskey, err := s.passkeys.HasPasskey(ctx, t, p.UserID)
+		if err != nil {
+			return err
+		}
+		return RequiredPasskey(req, returnTo, hasPasskey)
+	}
 	return Required(req, returnTo, has)
+}
+
+// PasskeyOnly reports whether only a passkey meets req (a password or a code never does).
+func PasskeyOnly(req Requirement) bool {
+	return len(req.Methods) > 0 && !slices.ContainsFunc(req.Methods, func(m string) bool { return m != session.MethodPasskey })
+}
+
+// RequiredPasskey is Required for a rule only a passkey meets: a user without one is sent
+// to add one first (EnrollURL /account#passkeys).
+func RequiredPasskey(req Requirement, returnTo string, hasPasskey bool) error {
+	err := Required(req, returnTo, true)
+	e, _ := AsRequired(err)
+	if !hasPasskey {
+		e.EnrollURL = "/account#passkeys"
+		d := map[string]any{}
+		for k, v := range e.app.Details {
+			d[k] = v
+		}
+		d["enroll_url"] = e.EnrollURL
+		e.app = apperr.New(apperr.StepUpRequired, "step_up_required", "This action needs a passkey: add one first, then confirm it's you with it.").WithDetails(d)
+	}
+	return e
 }
 
 // HasSecondFactor reports whether the user has a confirmed second factor.

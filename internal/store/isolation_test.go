@@ -44,6 +44,10 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 		VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), interval '1 hour', now() + interval '1 day')`),
 	"totp_credentials": withUser(`INSERT INTO totp_credentials (tenant_id, user_id, key_id, secret_sealed) VALUES ($1, $2, 'k', '\x00')`),
 	"recovery_codes":   withUser(`INSERT INTO recovery_codes (tenant_id, user_id, code_hash) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea))`),
+	"passkeys": withUser(`INSERT INTO passkeys (tenant_id, user_id, credential_id, public_key, backup_eligible, backup_state, user_verified, name)
+		VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), '\x01', false, false, true, 'fixture')`),
+	"passkey_challenges": withUser(`INSERT INTO passkey_challenges (tenant_id, user_id, challenge_hash, purpose, session_data, expires_at)
+		VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), 'reauth', '{}', now() + interval '5 minutes')`),
 	"login_challenges": withUser(`INSERT INTO login_challenges (tenant_id, user_id, token_hash, expires_at) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), now() + interval '5 minutes')`),
 	"deletion_receipts": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
 		_, err := tx.Exec(ctx, `INSERT INTO deletion_receipts (tenant_id, user_ref, counts) VALUES ($1, md5(random()::text), '{}')`, tid)

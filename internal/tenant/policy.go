@@ -26,6 +26,29 @@ type Policy struct {
 	Mail         MailPolicy         `json:"mail"`
 	Audit        AuditPolicy        `json:"audit"`
 	Branding     Branding           `json:"branding"`
+	Passkeys     PasskeyPolicy      `json:"passkeys"`
+}
+
+// PasskeyPolicy requires phishing-resistant authentication (a passkey) of the users who
+// hold one of RequireForRoles (owner, admin, member): at sign-in (a password sign-in is led
+// to use or enrol a passkey before the portal), for the admin portal and API, and at
+// step-up (only a passkey re-authenticates them). Empty: nobody is required to.
+type PasskeyPolicy struct {
+	RequireForRoles []string `json:"require_for_roles"`
+}
+
+// PasskeyRoles are the roles PasskeyPolicy may name.
+var PasskeyRoles = []string{"owner", "admin", "member"}
+
+// PhishingResistantRequired reports whether the policy requires a passkey of someone
+// holding roles.
+func (p Policy) PhishingResistantRequired(roles []string) bool {
+	for _, r := range roles {
+		if slices.Contains(p.Passkeys.RequireForRoles, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // Branding is how hosted pages and emails present the tenant.
@@ -108,6 +131,7 @@ func DefaultPolicy() Policy {
 		Deletion: DeletionPolicy{GraceDays: 14},
 		Signup:   SignupPolicy{Enabled: true, AllowedDomains: []string{}},
 		Audit:    AuditPolicy{RetentionDays: 365},
+		Passkeys: PasskeyPolicy{RequireForRoles: []string{}},
 	}
 }
 
@@ -130,17 +154,18 @@ const (
 	ActionUsersDelete             StepUpAction = "users.delete"
 	ActionAppsManage              StepUpAction = "apps.manage"
 	ActionDirectoriesManage       StepUpAction = "directories.manage"
+	ActionPasskeyRemove           StepUpAction = "passkey.remove"
 )
 
 // StepUpActions are the actions a rule may name.
 var StepUpActions = []StepUpAction{
 	ActionEmailChange, ActionPasswordChange, ActionMFAEnroll, ActionMFADisable, ActionRecoveryCodesRegenerate,
 	ActionAccountDelete, ActionAccountExport, ActionSessionsRevokeOthers, ActionSSOConfigure,
-	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage, ActionDirectoriesManage,
+	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage, ActionDirectoriesManage, ActionPasskeyRemove,
 }
 
 // StepUpMethods are the authentication methods a rule may accept.
-var StepUpMethods = []string{"password", "totp", "recovery_code", "saml", "aal2"}
+var StepUpMethods = []string{"password", "totp", "recovery_code", "saml", "passkey", "aal2"}
 
 // ParsePolicy reads a policy document over the defaults. strict refuses unknown fields
 // (input from admins and tenant files); stored documents are read leniently so an older
@@ -170,6 +195,9 @@ func (p *Policy) normalize() {
 	}
 	if p.Signup.AllowedDomains == nil {
 		p.Signup.AllowedDomains = []string{}
+	}
+	if p.Passkeys.RequireForRoles == nil {
+		p.Passkeys.RequireForRoles = []string{}
 	}
 	for i, d := range p.Signup.AllowedDomains {
 		p.Signup.AllowedDomains[i] = strings.ToLower(strings.TrimSpace(d))
@@ -220,6 +248,11 @@ func (p Policy) Validate() error {
 			if !slices.Contains(StepUpMethods, m) {
 				return invalidPolicy(field+".methods", fmt.Sprintf("unknown method %q", m))
 			}
+		}
+	}
+	for i, r := range p.Passkeys.RequireForRoles {
+		if !slices.Contains(PasskeyRoles, r) {
+			return invalidPolicy(fmt.Sprintf("passkeys.require_for_roles[%d]", i), fmt.Sprintf("unknown role %q (owner, admin or member)", r))
 		}
 	}
 	if p.Deletion.GraceDays < 0 || p.Deletion.GraceDays > 365 {
@@ -309,6 +342,7 @@ var actionLabels = map[StepUpAction]string{
 	ActionUsersDelete:             "Delete a user",
 	ActionAppsManage:              "Manage applications (OpenID Connect clients)",
 	ActionDirectoriesManage:       "Manage directory sync (SCIM directories and tokens)",
+	ActionPasskeyRemove:           "Remove a passkey",
 }
 
 // StepUpMethodLabel is a step-up method's name for people ("Authenticator app").
@@ -324,5 +358,6 @@ var methodLabels = map[string]string{
 	"totp":          "Authenticator app",
 	"recovery_code": "Recovery code",
 	"saml":          "Single sign-on",
+	"passkey":       "Passkey",
 	"aal2":          "Two factors",
 }

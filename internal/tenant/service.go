@@ -326,6 +326,9 @@ func (s *Service) Sweep(ctx context.Context, tenants []Tenant) error {
 			if _, err := q.DeleteOldDirectoryRequests(ctx, s.now().Add(-30*24*time.Hour)); err != nil {
 				return err
 			}
+			if _, err := q.DeleteOldPasskeyChallenges(ctx); err != nil {
+				return err
+			}
 			_, err := q.DeleteExpiredEmailTokens(ctx)
 			return err
 		}, store.Idempotent())

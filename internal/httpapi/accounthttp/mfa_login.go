@@ -2,10 +2,12 @@ package accounthttp
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
@@ -62,11 +64,36 @@ func PageLoginMFAPost(rs *kit.Responder, accounts *account.Service) http.Handler
 					rs.Page(w, r, status, "login", "Sign in", LoginView{Error: msg, ReturnTo: returnTo})
 					return
 				}
-				rs.Page(w, r, status, "login_mfa", "Enter your code", LoginMFAView{Error: msg, MFAToken: tok, ReturnTo: returnTo})
+				rs.Page(w, r, status, "login_mfa", "Enter your code", LoginMFAView{Error: msg, MFAToken: tok, ReturnTo: returnTo,
+					Passkey: r.PostFormValue("passkey") == "1"})
 			}
 			return
 		}
 		kit.SetSessionCookie(w, res.Session.Token, res.Session.Session.ExpiresAt)
-		http.Redirect(w, r, kit.SafeReturn(returnTo), http.StatusSeeOther)
+		http.Redirect(w, r, afterLogin(w, r, res, returnTo), http.StatusSeeOther)
 	}
+}
+
+// Passkey offer cookies: OfferedCookie remembers in this browser that the offer to add a
+// passkey was made (once); OfferCookie asks the next account page to make it.
+const (
+	OfferedCookie = "__Host-gatehouse-passkey-offered"
+	OfferCookie   = "__Host-gatehouse-passkey-offer"
+)
+
+// afterLogin is where a page sign-in goes (returnTo). After a password sign-in of a user
+// without a passkey it arranges, once per browser, for the account page to offer one.
+func afterLogin(w http.ResponseWriter, r *http.Request, res account.LoginResult, returnTo string) string {
+	if res.PasskeyRequired {
+		return stepup.RequiredPasskeyPath + "?" + url.Values{"return_to": {kit.SafeReturn(returnTo)}}.Encode()
+	}
+	if res.OfferPasskey {
+		if _, err := r.Cookie(OfferedCookie); err != nil {
+			http.SetCookie(w, &http.Cookie{Name: OfferedCookie, Value: "1", Path: "/", Secure: true, HttpOnly: true,
+				SameSite: http.SameSiteLaxMode, MaxAge: 400 * 24 * 3600})
+			http.SetCookie(w, &http.Cookie{Name: OfferCookie, Value: "1", Path: "/", Secure: true, HttpOnly: true,
+				SameSite: http.SameSiteLaxMode, MaxAge: 3600})
+		}
+	}
+	return kit.SafeReturn(returnTo)
 }

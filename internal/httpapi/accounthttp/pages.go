@@ -97,11 +97,11 @@ func PageLoginPost(rs *kit.Responder, accounts *account.Service, svc *sso.Servic
 			return
 		}
 		if res.MFARequired {
-			rs.Page(w, r, http.StatusOK, "login_mfa", "Enter your code", LoginMFAView{MFAToken: res.MFAToken, ReturnTo: returnTo})
+			rs.Page(w, r, http.StatusOK, "login_mfa", "Enter your code", LoginMFAView{MFAToken: res.MFAToken, ReturnTo: returnTo, Passkey: res.Passkey})
 			return
 		}
 		kit.SetSessionCookie(w, res.Session.Token, res.Session.Session.ExpiresAt)
-		http.Redirect(w, r, kit.SafeReturn(returnTo), http.StatusSeeOther)
+		http.Redirect(w, r, afterLogin(w, r, res, returnTo), http.StatusSeeOther)
 	}
 }
 
@@ -271,6 +271,11 @@ func PageAccount(rs *kit.Responder, accounts *account.Service) http.HandlerFunc 
 			rs.Error(w, r, err)
 			return
 		}
+		if _, err := r.Cookie(OfferCookie); err == nil {
+			v.OfferPasskey = len(v.Passkeys) == 0
+			http.SetCookie(w, &http.Cookie{Name: OfferCookie, Value: "", Path: "/", Secure: true, HttpOnly: true,
+				SameSite: http.SameSiteLaxMode, MaxAge: -1})
+		}
 		rs.Page(w, r, http.StatusOK, "account", "Your account", v)
 	}
 }
@@ -282,7 +287,7 @@ func accountView(r *http.Request, accounts *account.Service, t tenant.Tenant, p 
 		return AccountView{}, err
 	}
 	v := AccountView{P: p, Verified: p.EmailVerifiedAt != nil, MFA: o.MFA, HasPassword: o.HasPassword,
-		PasswordAllowed: o.PasswordAllowed, Admin: o.Admin}
+		PasswordAllowed: o.PasswordAllowed, Admin: o.Admin, Passkeys: o.Passkeys}
 	if o.EmailManaged() {
 		v.IdP = strings.Join(o.IdPs, ", ")
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
+	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 )
 
@@ -39,6 +40,7 @@ type LoginView struct {
 // LoginMFAView is the second step of a sign-in.
 type LoginMFAView struct {
 	Error, MFAToken, ReturnTo string
+	Passkey                   bool // offer a passkey beside the code
 }
 
 // TokenView is a page that confirms an emailed link (verify, reset, undo, secure,
@@ -68,6 +70,8 @@ type AccountView struct {
 	IdP                                 string
 	HasPassword, PasswordAllowed, Admin bool
 	EmailKept, PasswordKept             bool
+	Passkeys                            []passkey.Passkey
+	OfferPasskey                        bool // once after a password sign-in: suggest adding one
 }
 
 // DeleteAccountView is the account deletion page; Kept: the confirmation typed before a

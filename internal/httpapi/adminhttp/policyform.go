@@ -41,6 +41,7 @@ type policyForm struct {
 	NewDeviceNotice bool
 	SignupEnabled   bool
 	Domains         field
+	PasskeyRoles    []option // roles required to sign in with a passkey (Selected)
 	DeletionDays    field
 	Rules           []ruleRow
 	Methods         []option // column heads
@@ -162,6 +163,7 @@ func newPolicyForm(p tenant.Policy) policyForm {
 		MaxPerUser: field{Value: strconv.Itoa(p.Sessions.MaxPerUser)}, NewDeviceNotice: p.Sessions.NewDeviceNotice,
 		SignupEnabled: p.Signup.Enabled, Domains: field{Value: strings.Join(p.Signup.AllowedDomains, ", ")},
 		DeletionDays: field{Value: strconv.Itoa(p.Deletion.GraceDays)},
+		PasskeyRoles: passkeyRoleOptions(p.Passkeys.RequireForRoles),
 	}
 	f.Modes = modeOptions(p.Verification.Mode)
 	f.Methods = methodOptions(nil)
@@ -219,6 +221,7 @@ func typedPolicyForm(r *http.Request, cur tenant.Policy) policyForm {
 		MaxPerUser: v("sessions.max_per_user"), NewDeviceNotice: r.PostFormValue("sessions.new_device_notice") == "on",
 		SignupEnabled: r.PostFormValue("signup.enabled") == "on", Domains: v("signup.allowed_domains"),
 		DeletionDays: v("deletion.grace_days"), Methods: methodOptions(nil),
+		PasskeyRoles: passkeyRoleOptions(postedPasskeyRoles(r)),
 	}
 	for i, a := range tenant.StepUpActions {
 		name := "rule." + string(a)
@@ -316,6 +319,7 @@ func policyFromForm(r *http.Request, cur tenant.Policy) (tenant.Policy, error) {
 	for _, d := range strings.FieldsFunc(r.PostFormValue("signup.allowed_domains"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' }) {
 		p.Signup.AllowedDomains = append(p.Signup.AllowedDomains, strings.ToLower(d))
 	}
+	p.Passkeys.RequireForRoles = postedPasskeyRoles(r)
 	p.StepUp.Rules = []tenant.StepUpRule{}
 	for _, a := range tenant.StepUpActions {
 		if r.PostFormValue("rule."+string(a)) != "on" {
@@ -405,4 +409,24 @@ func sentence(s string) string {
 		return ""
 	}
 	return strings.ToUpper(s[:1]) + s[1:] + "."
+}
+
+// passkeyRoleOptions are the role checkboxes of "require a passkey", checked for roles.
+func passkeyRoleOptions(roles []string) []option {
+	out := make([]option, 0, len(tenant.PasskeyRoles))
+	for _, r := range tenant.PasskeyRoles {
+		out = append(out, option{Value: r, Label: r, Selected: slices.Contains(roles, r)})
+	}
+	return out
+}
+
+// postedPasskeyRoles reads the checked roles of "require a passkey" (passkeys.require.ROLE).
+func postedPasskeyRoles(r *http.Request) []string {
+	out := []string{}
+	for _, role := range tenant.PasskeyRoles {
+		if r.PostFormValue("passkeys.require."+role) == "on" {
+			out = append(out, role)
+		}
+	}
+	return out
 }

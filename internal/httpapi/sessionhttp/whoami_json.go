@@ -37,6 +37,8 @@ func appendWhoami(b []byte, w *whoami) []byte {
 	}
 	b = append(b, `,"aal":`...)
 	b = appendString(b, s.AAL)
+	b = append(b, `,"assurance":`...)
+	b = appendString(b, s.Assurance)
 	u := &w.User
 	b = append(b, `},"user":{"id":"`...)
 	b = append(b, u.ID.String()...)

@@ -50,7 +50,13 @@ func renderReauth(rs *kit.Responder, steps *stepup.Service, accounts *account.Se
 			kept = "After this step you come back to set your password (passwords are never kept, so you type it again)."
 		}
 	}
+	hasPasskey, passkeyOnly, err := steps.PasskeyChoice(r.Context(), t, p, tenant.StepUpAction(q.Get("action")))
+	if err != nil {
+		rs.Error(w, r, err)
+		return
+	}
 	rs.Page(w, r, status, "reauth", "Confirm it's you", ReauthView{Error: msg, HasCode: has, Kept: kept,
+		HasPasskey: hasPasskey, PasskeyOnly: passkeyOnly && hasPasskey,
 		Action: q.Get("action"), ReturnTo: ret, SSO: p.Session.SSOConnectionID != nil,
 		SSOURL: "/sso/reauth?" + url.Values{"return_to": {ret}}.Encode()})
 }

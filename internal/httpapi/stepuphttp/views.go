@@ -24,6 +24,7 @@ func Templates() fs.FS {
 type ReauthView struct {
 	Error, Action, ReturnTo, SSOURL, Kept string
 	HasCode, SSO                          bool
+	HasPasskey, PasskeyOnly               bool // a passkey button; only a passkey meets the rule
 }
 
 // EnrollView is the TOTP set-up page: the secret and its QR code, and after a wrong code

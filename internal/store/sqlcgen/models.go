@@ -284,6 +284,38 @@ type OidcSessionApp struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+type Passkey struct {
+	TenantID          uuid.UUID  `json:"tenant_id"`
+	ID                uuid.UUID  `json:"id"`
+	UserID            uuid.UUID  `json:"user_id"`
+	CredentialID      []byte     `json:"credential_id"`
+	PublicKey         []byte     `json:"public_key"`
+	AttestationFormat string     `json:"attestation_format"`
+	AAGUID            []byte     `json:"aaguid"`
+	Transports        []string   `json:"transports"`
+	SignCount         int64      `json:"sign_count"`
+	BackupEligible    bool       `json:"backup_eligible"`
+	BackupState       bool       `json:"backup_state"`
+	UserVerified      bool       `json:"user_verified"`
+	Name              string     `json:"name"`
+	CreatedAt         time.Time  `json:"created_at"`
+	LastUsedAt        *time.Time `json:"last_used_at"`
+}
+
+type PasskeyChallenge struct {
+	TenantID      uuid.UUID       `json:"tenant_id"`
+	ID            uuid.UUID       `json:"id"`
+	ChallengeHash []byte          `json:"challenge_hash"`
+	Purpose       string          `json:"purpose"`
+	UserID        *uuid.UUID      `json:"user_id"`
+	SessionID     *uuid.UUID      `json:"session_id"`
+	BindingHash   []byte          `json:"binding_hash"`
+	SessionData   json.RawMessage `json:"session_data"`
+	CreatedAt     time.Time       `json:"created_at"`
+	ExpiresAt     time.Time       `json:"expires_at"`
+	UsedAt        *time.Time      `json:"used_at"`
+}
+
 type PasswordCredential struct {
 	TenantID  uuid.UUID `json:"tenant_id"`
 	UserID    uuid.UUID `json:"user_id"`

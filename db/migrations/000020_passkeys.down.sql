@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS passkey_challenges;
+DROP TABLE IF EXISTS passkeys;
