@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/export"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -58,6 +59,10 @@ func (s *Service) RequestDeletion(ctx context.Context, t tenant.Tenant, userID u
 			return err
 		}
 		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, u.ID, "account_deletion"); err != nil {
+			return err
+		}
+		if _, err := events.Emit(ctx, q, events.Event{Type: events.UserDeletionScheduled, User: u.ID,
+			Data: events.DeletionScheduled{UserID: u.ID, PurgeAfter: purgeAfter}}); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, q, by, audit.Event{Action: audit.DeletionRequested, SubjectID: u.ID, SubjectLabel: u.Email,
@@ -113,6 +118,10 @@ func (s *Service) CancelDeletion(ctx context.Context, t tenant.Tenant, tok strin
 			return err
 		}
 		u = userFromRow(restored)
+		if _, err := events.Emit(ctx, q, events.Event{Type: events.UserDeletionCancelled, User: restored.ID,
+			Data: events.UserRef{UserID: restored.ID}}); err != nil {
+			return err
+		}
 		if err := audit.Record(ctx, q, audit.By(ctx, restored.ID, restored.Email), audit.Event{Action: audit.DeletionCancelled,
 			SubjectID: restored.ID, SubjectLabel: restored.Email}); err != nil {
 			return err
@@ -166,6 +175,10 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 			}
 			ref := pseud.UserRef
 			if _, err := q.EraseUserEvents(ctx, &u.ID); err != nil {
+				return err
+			}
+			// Written after the erase, so it stays: ids only.
+			if _, err := events.Emit(ctx, q, events.Event{Type: events.UserDeleted, User: u.ID, Data: events.UserRef{UserID: u.ID}}); err != nil {
 				return err
 			}
 			b, _ := json.Marshal(map[string]any{"users": 1, "sessions": counts.Sessions, "email_tokens": counts.EmailTokens,

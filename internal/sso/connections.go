@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/domainverify"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/redirect"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -283,6 +284,9 @@ func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who aud
 		if out, err = s.viewOf(ctx, q, t, row); err != nil {
 			return err
 		}
+		if err := emitConnection(ctx, q, events.SSOConnectionCreated, row); err != nil {
+			return err
+		}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnCreated, Details: map[string]any{
 			"connection_id": row.ID, "name": row.Name, "idp_entity_id": idp.EntityID, "domains": domains}})
 	})
@@ -369,6 +373,9 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 		if out, err = s.viewOf(ctx, q, t, row); err != nil {
 			return err
 		}
+		if err := emitConnection(ctx, q, events.SSOConnectionUpdated, row); err != nil {
+			return err
+		}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnUpdated, Details: map[string]any{
 			"connection_id": id, "idp_changed": ok, "enforce": st.enforce, "jit": st.jit, "allow_idp_initiated": st.idpInitiated}})
 	})
@@ -386,6 +393,9 @@ func (s *Service) Delete(ctx context.Context, t tenant.Tenant, id uuid.UUID, who
 		}
 		if n == 0 {
 			return ErrNotFound
+		}
+		if _, err := events.Emit(ctx, q, events.Event{Type: events.SSOConnectionDeleted, Data: events.SSOConnection{ConnectionID: id}}); err != nil {
+			return err
 		}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnDeleted, Details: map[string]any{"connection_id": id}})
 	})
@@ -571,4 +581,10 @@ func (s *Service) Warnings(ctx context.Context, t tenant.Tenant) ([]Connection, 
 		}
 	}
 	return out, nil
+}
+
+func emitConnection(ctx context.Context, q *sqlcgen.Queries, typ string, row sqlcgen.SSOConnection) error {
+	enabled := row.Enabled
+	_, err := events.Emit(ctx, q, events.Event{Type: typ, Data: events.SSOConnection{ConnectionID: row.ID, Slug: row.Slug, Name: row.Name, Enabled: &enabled}})
+	return err
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 )
@@ -566,6 +567,9 @@ func applyRoles(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, tenantID uui
 				}
 				created[email] = true
 				g.UserID = row.ID
+				if err := events.EmitUserCreated(ctx, q, row, events.SourceTenantFile); err != nil {
+					return nil, err
+				}
 			case err != nil:
 				return nil, err
 			default:
