@@ -177,8 +177,10 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 			if _, err := q.EraseUserEvents(ctx, &u.ID); err != nil {
 				return err
 			}
-			// Written after the erase, so it stays: ids only.
-			if _, err := events.Emit(ctx, q, events.Event{Type: events.UserDeleted, User: u.ID, Data: events.UserRef{UserID: u.ID}}); err != nil {
+			// Written after the erase, so it stays: ids only, and no user_id column (nothing
+			// left in the database names the purged user but what apps must be told).
+			deleted, err := events.Emit(ctx, q, events.Event{Type: events.UserDeleted, Data: events.UserRef{UserID: u.ID}})
+			if err != nil {
 				return err
 			}
 			b, _ := json.Marshal(map[string]any{"users": 1, "sessions": counts.Sessions, "email_tokens": counts.EmailTokens,
@@ -187,6 +189,10 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 				"login_challenges": counts.LoginChallenges, "mail_outbox": counts.MailOutbox, "role_bindings": counts.RoleBindings,
 				"audit_events_pseudonymised": pseud.Events})
 			if err := q.InsertDeletionReceipt(ctx, sqlcgen.InsertDeletionReceiptParams{UserRef: ref, Counts: b}); err != nil {
+				return err
+			}
+			// The receipt will name the webhook endpoints that acknowledge user.deleted.
+			if err := q.LinkDeletionReceipt(ctx, sqlcgen.LinkDeletionReceiptParams{EventID: &deleted.ID, UserRef: ref}); err != nil {
 				return err
 			}
 			purged = true

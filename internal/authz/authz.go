@@ -47,6 +47,8 @@ const (
 	RolesAssign    Permission = "roles.assign"
 	BrandingUpdate Permission = "branding.update"
 	AppsManage     Permission = "apps.manage"
+	// WebhooksManage covers the webhook endpoints and the events pull API.
+	WebhooksManage Permission = "webhooks.manage"
 )
 
 // Roles.

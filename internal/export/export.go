@@ -50,6 +50,8 @@ var Registry = map[string]Handling{
 	"oidc_session_apps":    {Export: "the apps each session signed in to (app name, client_id, when)", Erase: "cascade from sessions (and so from users)"},
 	"events":               {Export: "the events about the user still kept (type, time, payload)", Erase: "deleted at purge; user.deleted (ids only) is written after and kept for its retention"},
 	"deletion_receipts":    {Export: "nothing: written after the user is gone, keyed by a pseudonym", Erase: "kept for the tenant (no personal data)"},
+	"webhook_endpoints":    {Export: "nothing: tenant configuration", Erase: "kept for the tenant (no personal data)"},
+	"webhook_deliveries":   {Export: "nothing: the delivery state of the events (exported under events)", Erase: "cascade from events (deleted at purge with the user's events)"},
 }
 
 // Document is the export.
@@ -105,6 +107,8 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 		for _, t := range []string{"sso_connections", "sso_domains", "saml_requests", "saml_replay", "apps", "oidc_keys"} {
 			doc.Tables[t] = "no personal data of the user"
 		}
+		doc.Tables["webhook_endpoints"] = "no personal data of the user"
+		doc.Tables["webhook_deliveries"] = "the delivery state of the events listed under events"
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	return doc, err

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
+	"github.com/gatehouse-id/gatehouse/internal/webhooks"
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/metric"
@@ -68,10 +69,11 @@ func NewServer(
 	az *authz.Service,
 	ssoSvc *sso.Service,
 	opSvc *oidcop.Service,
+	hooks *webhooks.Service,
 ) (http.Handler, chi.Routes, error) {
 	for name, dep := range map[string]any{"tracer provider": tp, "meter provider": mp, "readiness": ready, "tenants": tenants,
 		"resolver": resolver, "sessions": sessions, "accounts": accounts, "step-up": steps, "admin": adm, "authz": az, "sso": ssoSvc,
-		"oidc provider": opSvc} {
+		"oidc provider": opSvc, "webhooks": hooks} {
 		if isNil(dep) {
 			return nil, nil, fmt.Errorf("httpapi: %s is required", name)
 		}
@@ -92,7 +94,7 @@ func NewServer(
 	if err != nil {
 		return nil, nil, err
 	}
-	rt := routeTable(rs, cfg, ready, tenants, resolver, sessions, accounts, steps, ad, oidcDeps{svc: opSvc, proto: proto})
+	rt := routeTable(rs, cfg, ready, tenants, resolver, sessions, accounts, steps, ad, oidcDeps{svc: opSvc, proto: proto}, hooks)
 	var h http.Handler = rt.mux
 	obs := kit.NewObserver(logger, tp, mp)
 	for _, mw := range []func(http.Handler) http.Handler{

@@ -129,13 +129,14 @@ const (
 	ActionPolicyUpdate            StepUpAction = "policy.update"
 	ActionUsersDelete             StepUpAction = "users.delete"
 	ActionAppsManage              StepUpAction = "apps.manage"
+	ActionWebhooksManage          StepUpAction = "webhooks.manage"
 )
 
 // StepUpActions are the actions a rule may name.
 var StepUpActions = []StepUpAction{
 	ActionEmailChange, ActionPasswordChange, ActionMFAEnroll, ActionMFADisable, ActionRecoveryCodesRegenerate,
 	ActionAccountDelete, ActionAccountExport, ActionSessionsRevokeOthers, ActionSSOConfigure,
-	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage,
+	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage, ActionWebhooksManage,
 }
 
 // StepUpMethods are the authentication methods a rule may accept.
@@ -307,6 +308,7 @@ var actionLabels = map[StepUpAction]string{
 	ActionPolicyUpdate:            "Change policies",
 	ActionUsersDelete:             "Delete a user",
 	ActionAppsManage:              "Manage applications (OpenID Connect clients)",
+	ActionWebhooksManage:          "Manage webhooks (endpoints and their secrets)",
 }
 
 // StepUpMethodLabel is a step-up method's name for people ("Authenticator app").

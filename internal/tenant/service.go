@@ -311,6 +311,10 @@ func (s *Service) Sweep(ctx context.Context, tenants []Tenant) error {
 			if _, err := q.ExpireAuditEvents(ctx, s.now().Add(-retention)); err != nil {
 				return err
 			}
+			// Events (and their webhook deliveries) past the tenant's retention, 30 days by default.
+			if _, err := q.ExpireEvents(ctx, s.now()); err != nil {
+				return err
+			}
 			if _, err := q.DeleteExpiredRateLimits(ctx); err != nil {
 				return err
 			}
