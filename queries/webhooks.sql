@@ -142,7 +142,3 @@ WHERE deleted_event_id = @event_id;
 
 -- name: LinkDeletionReceipt :exec
 UPDATE deletion_receipts SET deleted_event_id = @event_id WHERE user_ref = @user_ref AND deleted_event_id IS NULL;
-
--- name: ListTenantOwnerEmails :many
-SELECT u.email FROM users u JOIN role_bindings r ON r.tenant_id = u.tenant_id AND r.user_id = u.id
- WHERE r.role = 'owner' AND u.status = 'active' ORDER BY u.email;

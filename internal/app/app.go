@@ -193,7 +193,8 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	if a.OIDC, err = oidcop.NewService(oidcop.Deps{Store: st, Box: box, URLs: urls, Outbound: a.Outbound, Limiter: limiter, Sessions: a.Sessions, Now: a.now, Logger: logger}); err != nil {
 		return fail(err)
 	}
-	if a.Webhooks, err = webhooks.NewService(webhooks.Deps{Store: st, Box: box, Outbound: a.Outbound, Logger: logger, Now: a.now}); err != nil {
+	if a.Webhooks, err = webhooks.NewService(webhooks.Deps{Store: st, Box: box, Outbound: a.Outbound, Mail: outbox, URLs: urls,
+		Logger: logger, Now: a.now}); err != nil {
 		return fail(err)
 	}
 	if a.jobs, err = a.newJobs(driver, pollOnly, tracing, sender, tel); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/accounthttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
@@ -25,6 +26,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/webhookhttp"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
@@ -32,6 +34,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
+	"github.com/gatehouse-id/gatehouse/internal/webhooks"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of TestPagesMatchGolden")
@@ -48,6 +51,9 @@ func samples() map[string]any {
 		SPMetadataURL: "https://acme.example.com/sso/saml/okta/metadata", SLOURL: "https://acme.example.com/sso/saml/okta/slo",
 		Domains: []sso.Domain{{Domain: "acme.example", DomainUnicode: "acme.example"}, {Domain: "xn--bcher-kva.example", DomainUnicode: "bücher.example",
 			RecordName: "_gatehouse.xn--bcher-kva.example", RecordValue: "gatehouse-verification=abc"}}, CreatedAt: at, UpdatedAt: at}
+	gone := "gone"
+	hook := webhooks.Endpoint{ID: id, URL: "https://app.acme.example/hooks/gatehouse", Description: "app backend", EventTypes: []string{"user.deleted", "session.revoked"},
+		DisabledReason: &gone, PreviousSecretUntil: &at, CreatedAt: at, UpdatedAt: at}
 	app := oidcop.App{ID: id, ClientID: "app_abc", Name: "Acme CRM", Type: "confidential", RedirectURIs: []string{"https://crm.acme.example/callback"},
 		PostLogoutRedirectURIs: []string{"https://crm.acme.example/"}, BackchannelLogoutURI: "https://crm.acme.example/backchannel",
 		FirstParty: true, AllowedScopes: []string{"openid", "email"}, GrantTypes: []string{"authorization_code", "refresh_token"},
@@ -96,6 +102,13 @@ func samples() map[string]any {
 			Err:  oidchttp.FieldError{Field: "access_token_minutes", Message: "From 1 to 1440 minutes (24 hours)."}},
 		"admin_app_secret": oidchttp.SecretView{App: app, Secret: "ghs_secret", Connect: connect, Rotated: true},
 		"admin_app_delete": oidchttp.AppDeleteView{App: app, Confirm: "Acme", Err: oidchttp.FieldError{Field: "confirm", Message: "Type the application's name, Acme CRM, exactly to confirm."}},
+		"admin_webhooks": webhookhttp.WebhooksView{Webhooks: []webhooks.Endpoint{hook}, Types: events.Types, URL: "http://app.example/hooks",
+			Error: "The webhook URL is not allowed: webhook URLs must use https.", Deleted: true},
+		"admin_webhook_secret": webhookhttp.SecretView{Webhook: hook, Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=", Rotated: true},
+		"admin_webhook": webhookhttp.WebhookView{Webhook: hook, Types: events.Types, Notice: "Saved.", Deliveries: []webhooks.Delivery{
+			{ID: id, EventID: id, EventType: "user.deleted", State: "failed", Attempts: 12, Status: ptrTo(int32(500)), LatencyMS: ptrTo(int32(84)),
+				Response: ptrTo(`{"error":"down"}`), LastAttemptAt: &at, CreatedAt: at},
+			{ID: id, EventID: id, EventType: "user.created", State: "pending", Attempts: 1, Response: ptrTo("the connection failed"), NextAttemptAt: &at, CreatedAt: at}}},
 		"consent": oidchttp.ConsentView{ID: "req-1", AppName: "Acme CRM", Email: "ada@acme.example",
 			Scopes: []oidchttp.ScopeLine{{Scope: "openid", Text: "Know who you are (your account id)"}, {Scope: "email", Text: "See your email address"}}},
 		"admin_overview": adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},
@@ -165,3 +178,5 @@ func TestPagesMatchGolden(t *testing.T) {
 		}
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

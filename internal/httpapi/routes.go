@@ -205,6 +205,12 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.With(page(authz.AppsManage)).Post("/apps/{id}/secret", oidchttp.PageAdminAppRotate(rs, op.svc, steps))
 		r.With(page(authz.AppsManage)).Get("/apps/{id}/delete", oidchttp.PageAdminAppDelete(rs, op.svc))
 		r.With(page(authz.AppsManage)).Post("/apps/{id}/delete", oidchttp.PageAdminAppDeletePost(rs, op.svc, steps))
+		r.With(page(authz.WebhooksManage)).Get("/webhooks", webhookhttp.PageAdminWebhooks(rs, hooks))
+		r.With(page(authz.WebhooksManage)).Post("/webhooks", webhookhttp.PageAdminWebhookCreate(rs, hooks, steps))
+		r.With(page(authz.WebhooksManage)).Get("/webhooks/{id}", webhookhttp.PageAdminWebhook(rs, hooks))
+		for _, a := range []string{"save", "secret", "delete", "test", "retry"} {
+			r.With(page(authz.WebhooksManage)).Post("/webhooks/{id}/"+a, webhookhttp.PageAdminWebhookAction(rs, hooks, steps, a))
+		}
 		r.With(page(authz.AuditRead)).Get("/audit", adminhttp.PageAdminAudit(rs, ad))
 		r.With(page(authz.AuditRead)).Get("/audit.csv", adminhttp.PageAdminAuditExport(rs, ad, "csv"))
 		r.With(page(authz.AuditRead)).Get("/audit.json", adminhttp.PageAdminAuditExport(rs, ad, "json"))

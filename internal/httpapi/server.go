@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/webhookhttp"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/webhooks"
@@ -49,7 +50,7 @@ type Readiness func(ctx context.Context) error
 // Pages is the renderer of every page: the shared layout and each domain's templates.
 func Pages() (*web.Renderer, error) {
 	return web.NewRenderer(accounthttp.Templates(), sessionhttp.Templates(), stepuphttp.Templates(), ssohttp.Templates(),
-		adminhttp.Templates(), platformhttp.Templates(), oidchttp.Templates())
+		adminhttp.Templates(), platformhttp.Templates(), oidchttp.Templates(), webhookhttp.Templates())
 }
 
 // NewServer builds the handler with every dependency given explicitly; a missing one is

@@ -26,6 +26,7 @@ const (
 	TplSetupAccount    = "setup_account"
 	TplDeletion        = "deletion_requested"
 	TplSSOCertificate  = "sso_certificate"
+	TplWebhookDisabled = "webhook_disabled"
 )
 
 // Data fills a template.
@@ -52,7 +53,7 @@ type Templates struct {
 
 // Names lists every template.
 func Names() []string {
-	return []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate}
+	return []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate, TplWebhookDisabled}
 }
 
 // LoadTemplates parses the embedded templates.

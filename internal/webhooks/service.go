@@ -15,14 +15,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/secretbox"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 )
 
 // RotationOverlap is how long the previous secret keeps signing after a rotation.
@@ -64,11 +67,18 @@ type Created struct {
 	Secret  string   `json:"secret"`
 }
 
+// Mailer enqueues a mail in the caller's transaction (mail.Outbox).
+type Mailer interface {
+	Enqueue(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, m mail.Mail) error
+}
+
 // Deps are the service's dependencies.
 type Deps struct {
 	Store    *store.Store
 	Box      *secretbox.Box
 	Outbound *outbound.Client
+	Mail     Mailer
+	URLs     tenant.URLs
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -78,19 +88,21 @@ type Service struct {
 	store  *store.Store
 	box    *secretbox.Box
 	out    *outbound.Client
+	mail   Mailer
+	urls   tenant.URLs
 	logger *slog.Logger
 	now    func() time.Time
 }
 
 // NewService returns the service. Errors: a missing dependency.
 func NewService(d Deps) (*Service, error) {
-	if d.Store == nil || d.Box == nil || d.Outbound == nil || d.Logger == nil {
-		return nil, errors.New("webhooks: store, secret box, outbound client and logger are required")
+	if d.Store == nil || d.Box == nil || d.Outbound == nil || d.Mail == nil || d.Logger == nil {
+		return nil, errors.New("webhooks: store, secret box, outbound client, mail outbox and logger are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{store: d.Store, box: d.Box, out: d.Outbound, logger: d.Logger, now: d.Now}, nil
+	return &Service{store: d.Store, box: d.Box, out: d.Outbound, mail: d.Mail, urls: d.URLs, logger: d.Logger, now: d.Now}, nil
 }
 
 // in runs f in the owner's transaction: the tenant's, or a platform one.

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
+	"github.com/gatehouse-id/gatehouse/internal/webhooks"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
@@ -53,6 +54,7 @@ type created struct {
 		EventTypes     []string `json:"event_types"`
 		Enabled        bool     `json:"enabled"`
 		DisabledReason *string  `json:"disabled_reason"`
+		FailingSince   *string  `json:"failing_since"`
 	} `json:"webhook"`
 	Secret string `json:"secret"`
 }
@@ -326,6 +328,9 @@ func TestGoneDisablesAndRetry(t *testing.T) {
 	if n := e.d.AuditCount(t, e.Tenant.ID, "webhook.disabled", ""); n != 1 {
 		t.Fatalf("webhook.disabled audited %d times", n)
 	}
+	if m := e.Srv.WaitMail(t, "owner@example.com", "A webhook endpoint was disabled"); !strings.Contains(m.Text, "410 Gone") || !strings.Contains(m.Text, rc.URL()) {
+		t.Fatalf("owner notice: %s", m.Text)
+	}
 	var log struct {
 		Deliveries []struct {
 			ID       string  `json:"id"`
@@ -507,3 +512,102 @@ func TestEventsRetention(t *testing.T) {
 		t.Fatalf("after the sweep: events %v (want only %s), %d deliveries of the old event", left, recent, deliveries)
 	}
 }
+
+// TestFailingThreeDaysDisables: an endpoint whose deliveries fail for three days in a row
+// is disabled and its owners are told.
+func TestFailingThreeDaysDisables(t *testing.T) {
+	t.Parallel()
+	clk := testutil.NewClock()
+	e := newEnv(t, testutil.WithClock(clk))
+	rc := newReceiver(t)
+	rc.clock = clk.Now
+	c := e.create(t, map[string]any{"url": rc.URL(), "event_types": []string{"user.created"}})
+	rc.trust("current", c.Secret)
+	rc.setStatus(http.StatusServiceUnavailable)
+	e.Signup(t, "down@example.com")
+	var got created
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		e.Do(t, "GET", "/api/v1/admin/webhooks/"+c.Webhook.ID, e.admin, nil).JSON(t, &got)
+		if got.Webhook.Enabled && got.Webhook.FailingSince != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failure streak recorded: %+v", got.Webhook)
+		}
+	}
+	clk.Advance(FailingForTest)
+	e.admin = e.Login(t, "owner@example.com", testutil.Password)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		e.Do(t, "GET", "/api/v1/admin/webhooks/"+c.Webhook.ID, e.admin, nil).JSON(t, &got)
+		if !got.Webhook.Enabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an endpoint failing for three days stayed enabled")
+		}
+	}
+	if got.Webhook.DisabledReason == nil || *got.Webhook.DisabledReason != "failing" {
+		t.Fatalf("disabled reason %v", got.Webhook.DisabledReason)
+	}
+	if m := e.Srv.WaitMail(t, "owner@example.com", "A webhook endpoint was disabled"); !strings.Contains(m.Text, "three days") {
+		t.Fatalf("owner notice: %s", m.Text)
+	}
+}
+
+// FailingForTest is past webhooks.FailingFor (72 hours).
+const FailingForTest = 73 * time.Hour
+
+// TestPortalPages: the Webhooks pages create an endpoint (the secret shown once), send a
+// test event that the receiver verifies, show it in the deliveries log, and rotate.
+func TestPortalPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cookie := []string{"Cookie", "__Host-gatehouse=" + e.admin, "Origin", "http://" + e.Host}
+	rc := newReceiver(t)
+	if r := e.Page(t, "/admin/webhooks", cookie...); r.StatusCode != 200 || !strings.Contains(string(r.Body), "No endpoint yet") {
+		t.Fatalf("list: %d %s", r.StatusCode, r.Body)
+	}
+	r := e.Form(t, "/admin/webhooks", map[string][]string{"url": {rc.URL()}, "description": {"portal"}, "enabled": {"on"}}, cookie...)
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.StatusCode, r.Body)
+	}
+	body := string(r.Body)
+	i := strings.Index(body, `<code id="webhook-secret">`)
+	if i < 0 {
+		t.Fatalf("no secret on the page: %s", body)
+	}
+	secret := body[i+len(`<code id="webhook-secret">`):]
+	secret = secret[:strings.Index(secret, "<")]
+	rc.trust("portal", secret)
+	list, err := e.Srv.App.Webhooks.List(context.Background(), webhooksOwner(e))
+	if err != nil || len(list) != 1 {
+		t.Fatalf("endpoints: %v %v", list, err)
+	}
+	id := list[0].ID.String()
+	if r := e.Page(t, "/admin/webhooks/"+id, cookie...); strings.Contains(string(r.Body), secret) {
+		t.Fatal("the secret is shown again")
+	}
+	if r := e.Form(t, "/admin/webhooks/"+id+"/test", nil, cookie...); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("test: %d %s", r.StatusCode, r.Body)
+	}
+	rc.waitFor("the test event", 20*time.Second, func(ds []delivery) bool { return len(ds) == 1 && ds[0].Body.Type == events.WebhookTest })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		page := string(e.Page(t, "/admin/webhooks/"+id, cookie...).Body)
+		if strings.Contains(page, "<code>webhook.test</code>") && strings.Contains(page, "<td>delivered</td>") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deliveries log does not show the delivered test: %s", page)
+		}
+	}
+	r = e.Form(t, "/admin/webhooks/"+id+"/secret", nil, cookie...)
+	if r.StatusCode != 200 || !strings.Contains(string(r.Body), "two signatures") {
+		t.Fatalf("rotate: %d %s", r.StatusCode, r.Body)
+	}
+	_, member := e.Person(t, "member@example.com")
+	if r := e.Page(t, "/admin/webhooks", "Cookie", "__Host-gatehouse="+member); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a member opened the Webhooks page: %d", r.StatusCode)
+	}
+}
+
+func webhooksOwner(e *env) webhooks.Owner { return webhooks.Owner{TenantID: e.Tenant.ID} }

@@ -14,12 +14,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -62,8 +64,6 @@ type WorkerConfig struct {
 	Unit time.Duration
 	// PerEndpoint caps the concurrent attempts to one endpoint on this node (default 4).
 	PerEndpoint int
-	// Notify tells a tenant's owners that an endpoint was disabled (nil: the log only).
-	Notify func(ctx context.Context, tenantID, endpointID uuid.UUID, url, reason string)
 }
 
 // Worker makes delivery attempts.
@@ -403,25 +403,58 @@ func endpointFailed(ctx context.Context, q *sqlcgen.Queries, o Owner, id uuid.UU
 	return q.EndpointFailed(ctx, id)
 }
 
-// disable turns an endpoint off (410 Gone, or failing for FailingFor), audits it for a
-// tenant's and tells the owners; an operator endpoint is reported in the log.
+// disable turns an endpoint off (410 Gone, or failing for FailingFor). A tenant's is audited
+// and its owners are mailed in the same transaction; an operator's is reported in the log.
 func (w *Worker) disable(ctx context.Context, tenantID uuid.UUID, o Owner, ep row, reason string) {
 	disabled := false
-	err := w.retrying(ctx, tenantID, func(q *sqlcgen.Queries) error {
+	rctx := context.WithoutCancel(ctx)
+	err := w.s.store.InTenantTx(rctx, tenantID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		disabled = false
 		if o.platform() {
-			n, err := q.DisablePlatformWebhookEndpoint(ctx, sqlcgen.DisablePlatformWebhookEndpointParams{ID: ep.ID, Reason: &reason})
+			n, err := q.DisablePlatformWebhookEndpoint(rctx, sqlcgen.DisablePlatformWebhookEndpointParams{ID: ep.ID, Reason: &reason})
 			disabled = n > 0
 			return err
 		}
-		n, err := q.DisableWebhookEndpoint(ctx, sqlcgen.DisableWebhookEndpointParams{ID: ep.ID, Reason: &reason})
+		n, err := q.DisableWebhookEndpoint(rctx, sqlcgen.DisableWebhookEndpointParams{ID: ep.ID, Reason: &reason})
 		if err != nil || n == 0 {
 			return err
 		}
 		disabled = true
-		return audit.Record(ctx, q, audit.Who{ActorLabel: "system"}, audit.Event{Action: audit.WebhookDisabled, SubjectLabel: ep.URL,
-			Details: map[string]any{"webhook_id": ep.ID, "reason": reason}})
-	})
-	if err != nil || !disabled {
+		if err := audit.Record(rctx, q, audit.Who{ActorLabel: "system"}, audit.Event{Action: audit.WebhookDisabled, SubjectLabel: ep.URL,
+			Details: map[string]any{"webhook_id": ep.ID, "reason": reason}}); err != nil {
+			return err
+		}
+		t, err := q.GetTenantByID(rctx, tenantID)
+		if err != nil {
+			return err
+		}
+		owners, err := q.ListOwners(rctx)
+		if err != nil {
+			return err
+		}
+		why := "it answered 410 Gone"
+		if reason == "failing" {
+			why = "its deliveries have failed for three days"
+		}
+		name := t.Name
+		if name == "" {
+			name = t.Slug
+		}
+		for _, u := range owners {
+			uid := u.ID
+			if err := w.s.mail.Enqueue(rctx, tx, q, mail.Mail{TenantID: tenantID, UserID: &uid, To: u.Email, Template: mail.TplWebhookDisabled,
+				Data: mail.Data{Tenant: name, Email: u.Email, Event: "A webhook endpoint was disabled",
+					Detail: ep.URL + " was turned off because " + why + ".", Link: w.s.urls.Link(t.Slug, "/admin/webhooks", nil)}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, store.Idempotent())
+	if err != nil {
+		w.s.logger.ErrorContext(ctx, "webhooks: disabling an endpoint failed", "webhook_id", ep.ID, "err", err)
+		return
+	}
+	if !disabled {
 		return
 	}
 	if o.platform() {
@@ -429,7 +462,4 @@ func (w *Worker) disable(ctx context.Context, tenantID uuid.UUID, o Owner, ep ro
 		return
 	}
 	w.s.logger.WarnContext(ctx, "webhook endpoint disabled", "tenant_id", tenantID, "webhook_id", ep.ID, "reason", reason)
-	if w.cfg.Notify != nil {
-		w.cfg.Notify(ctx, tenantID, ep.ID, ep.URL, reason)
-	}
 }

@@ -506,31 +506,6 @@ func (q *Queries) ListPlatformWebhookEndpoints(ctx context.Context) ([]PlatformW
 	return items, nil
 }
 
-const listTenantOwnerEmails = `-- name: ListTenantOwnerEmails :many
-SELECT u.email FROM users u JOIN role_bindings r ON r.tenant_id = u.tenant_id AND r.user_id = u.id
- WHERE r.role = 'owner' AND u.status = 'active' ORDER BY u.email
-`
-
-func (q *Queries) ListTenantOwnerEmails(ctx context.Context) ([]string, error) {
-	rows, err := q.db.Query(ctx, listTenantOwnerEmails)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var email string
-		if err := rows.Scan(&email); err != nil {
-			return nil, err
-		}
-		items = append(items, email)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listWebhookEndpoints = `-- name: ListWebhookEndpoints :many
 SELECT tenant_id, id, url, description, event_types, enabled, secret_key_id, secret_sealed, previous_key_id, previous_sealed, previous_until, failing_since, disabled_reason, declared_name, created_at, updated_at FROM webhook_endpoints ORDER BY created_at, id
 `
