@@ -47,6 +47,9 @@ type File struct {
 	Apps []AppDecl `json:"apps,omitempty"`
 	// PruneApps deletes the tenant's apps that Apps does not list (with their tokens).
 	PruneApps bool `json:"prune_apps,omitempty"`
+	// Webhooks are the tenant's webhook endpoints (applied by the webhooks package after
+	// the tenant), matched by name. Additive: endpoints not listed are left alone.
+	Webhooks []WebhookDecl `json:"webhooks,omitempty"`
 }
 
 // SSOConnection declares one SAML connection. The IdP comes from metadata_url (fetched
@@ -206,6 +209,9 @@ func ParseFile(b []byte) (File, error) {
 		seenConn[c.Slug] = true
 	}
 	if err := validateApps(f.Apps, at); err != nil {
+		return File{}, err
+	}
+	if err := validateWebhooks(f.Webhooks, at); err != nil {
 		return File{}, err
 	}
 	for role, emails := range f.Roles {
