@@ -6,7 +6,7 @@ SELECT * FROM role_bindings ORDER BY user_id, role;
 -- name: GetUserRoles :many
 SELECT role FROM role_bindings WHERE user_id = @user_id ORDER BY role;
 
--- name: AddRoleBinding :exec
+-- name: AddRoleBinding :execrows
 INSERT INTO role_bindings (user_id, role) VALUES (@user_id, @role) ON CONFLICT DO NOTHING;
 
 -- name: RemoveUserRoles :exec

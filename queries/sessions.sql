@@ -37,25 +37,25 @@ ORDER BY last_active_at DESC;
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
     WHERE id = @id AND user_id = @user_id AND revoked_at IS NULL
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: RevokeUserSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
     WHERE user_id = @user_id AND revoked_at IS NULL
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: RevokeOtherSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
     WHERE user_id = @user_id AND id <> @keep_id AND revoked_at IS NULL
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: EvictOldestSessions :many
 -- Keeps the newest @keep active sessions of the user, revoking the rest.
@@ -67,9 +67,9 @@ WITH r AS (
         ORDER BY s2.created_at DESC
         OFFSET @keep::int
     )
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: DeleteDeadSessions :execrows
 -- Revoked and expired sessions are kept a day (for the user's and admins' view of recent

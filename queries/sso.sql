@@ -113,9 +113,9 @@ WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = 'saml_logout'
     WHERE sso_connection_id = @connection_id AND saml_name_id = @name_id AND revoked_at IS NULL
       AND (sqlc.narg(session_index)::text IS NULL OR saml_session_index = sqlc.narg(session_index)::text)
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n;
 
 -- name: DeleteExpiredSAMLState :exec
 WITH a AS (DELETE FROM saml_requests WHERE expires_at < now() - interval '1 day'),

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/export"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -84,6 +85,10 @@ func (s *Service) RequestDeletionTx(ctx context.Context, tx pgx.Tx, q *sqlcgen.Q
 	if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, u.ID, "account_deletion"); err != nil {
 		return nil, err
 	}
+	if _, err := events.Emit(ctx, q, events.Event{Type: events.UserDeletionScheduled, User: u.ID,
+		Data: events.DeletionScheduled{UserID: u.ID, PurgeAfter: purgeAfter}}); err != nil {
+		return nil, err
+	}
 	if err := audit.Record(ctx, q, by, audit.Event{Action: audit.DeletionRequested, SubjectID: u.ID, SubjectLabel: u.Email,
 		Details: map[string]any{"purge_after": purgeAfter}}); err != nil {
 		return nil, err
@@ -125,6 +130,10 @@ func (s *Service) CancelDeletion(ctx context.Context, t tenant.Tenant, tok strin
 			return err
 		}
 		u = userFromRow(restored)
+		if _, err := events.Emit(ctx, q, events.Event{Type: events.UserDeletionCancelled, User: restored.ID,
+			Data: events.UserRef{UserID: restored.ID}}); err != nil {
+			return err
+		}
 		if err := audit.Record(ctx, q, audit.By(ctx, restored.ID, restored.Email), audit.Event{Action: audit.DeletionCancelled,
 			SubjectID: restored.ID, SubjectLabel: restored.Email}); err != nil {
 			return err
@@ -187,6 +196,12 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 			if _, err := q.EraseUserDirectoryRequests(ctx, &u.ID); err != nil {
 				return err
 			}
+			// Written after the erase, so it stays: ids only, and no user_id column (nothing
+			// left in the database names the purged user but what apps must be told).
+			deleted, err := events.Emit(ctx, q, events.Event{Type: events.UserDeleted, Data: events.UserRef{UserID: u.ID}})
+			if err != nil {
+				return err
+			}
 			b, _ := json.Marshal(map[string]any{"users": 1, "sessions": counts.Sessions, "email_tokens": counts.EmailTokens,
 				"password_credentials": counts.PasswordCredentials, "known_devices": counts.KnownDevices,
 				"totp_credentials": counts.TOTPCredentials, "recovery_codes": counts.RecoveryCodes,
@@ -194,6 +209,10 @@ func (s *Service) PurgeDue(ctx context.Context, t tenant.Tenant) (int, error) {
 				"passkeys": pkCounts.Passkeys, "passkey_challenges": pkCounts.PasskeyChallenges,
 				"audit_events_pseudonymised": pseud.Events})
 			if err := q.InsertDeletionReceipt(ctx, sqlcgen.InsertDeletionReceiptParams{UserRef: ref, Counts: b}); err != nil {
+				return err
+			}
+			// The receipt will name the webhook endpoints that acknowledge user.deleted.
+			if err := q.LinkDeletionReceipt(ctx, sqlcgen.LinkDeletionReceiptParams{EventID: &deleted.ID, UserRef: ref}); err != nil {
 				return err
 			}
 			purged = true

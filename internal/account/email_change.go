@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -76,6 +77,10 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 		if err != nil {
 			return fmt.Errorf("consume token: %w", err)
 		}
+		before, err := q.GetUserByID(ctx, row.UserID)
+		if err != nil {
+			return err
+		}
 		restored, err := q.ChangeUserEmail(ctx, sqlcgen.ChangeUserEmailParams{ID: row.UserID, Email: row.Email})
 		if _, ok := store.AsUniqueViolation(err); ok {
 			return ErrEmailUnavailable
@@ -92,6 +97,10 @@ func (s *Service) UndoEmailChange(ctx context.Context, t tenant.Tenant, tok stri
 			return err
 		}
 		u = userFromRow(restored)
+		if _, err := events.Emit(ctx, q, events.Event{Type: events.UserEmailChanged, User: restored.ID,
+			Data: events.EmailChanged{UserID: restored.ID, Email: restored.Email, PreviousEmail: before.Email, Undone: true}}); err != nil {
+			return err
+		}
 		return audit.Record(ctx, q, audit.By(ctx, restored.ID, restored.Email), audit.Event{Action: audit.UserEmailRestored,
 			SubjectID: restored.ID, SubjectLabel: restored.Email, Details: map[string]any{"sessions_revoked": len(revoked)}})
 	})

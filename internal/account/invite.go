@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -224,8 +225,21 @@ func (s *Service) AcceptInvitation(ctx context.Context, t tenant.Tenant, tok, na
 			return ErrInvalidInvitation
 		}
 		userID = u.ID
-		if _, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: u.ID, Email: u.Email}); err != nil {
-			return err
+		if !created {
+			if _, err := markVerified(ctx, q, u.ID, u.Email); err != nil {
+				return err
+			}
+		} else {
+			if _, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: u.ID, Email: u.Email}); err != nil {
+				return err
+			}
+			cur, err := q.GetUserByID(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			if err := events.EmitUserCreated(ctx, q, cur, events.SourceInvitation); err != nil {
+				return err
+			}
 		}
 		if err := authz.Grant(ctx, q, u.ID, r.Role); err != nil {
 			return err

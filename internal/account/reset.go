@@ -101,7 +101,7 @@ func (s *Service) ResetPassword(ctx context.Context, t tenant.Tenant, tok, pw st
 		if err := q.UpsertPassword(ctx, sqlcgen.UpsertPasswordParams{UserID: u.ID, Hash: encoded}); err != nil {
 			return fmt.Errorf("store password: %w", err)
 		}
-		if _, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: u.ID, Email: u.Email}); err != nil {
+		if _, err := markVerified(ctx, q, u.ID, u.Email); err != nil {
 			return err
 		}
 		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, q, u.ID, "password_reset"); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/password"
 	"github.com/gatehouse-id/gatehouse/internal/store"
@@ -90,6 +91,9 @@ func (s *Service) signup(ctx context.Context, t tenant.Tenant, in SignupInput, m
 		if err := audit.Record(ctx, q, audit.By(ctx, row.ID, row.Email), audit.Event{Action: audit.UserSignup, SubjectID: row.ID, SubjectLabel: row.Email}); err != nil {
 			return err
 		}
+		if err := events.EmitUserCreated(ctx, q, row, events.SourceSignup); err != nil {
+			return err
+		}
 		return s.enqueue(ctx, tx, q, t, row.ID, row.Email, mail.TplVerifyEmail,
 			mail.Data{Email: row.Email, Link: s.link(t, "/verify", tok), Expires: hours(ttl)})
 	})
@@ -153,8 +157,11 @@ func (s *Service) CreateVerifiedUser(ctx context.Context, t tenant.Tenant, email
 			return err
 		}
 		cur, err := q.GetUserByID(ctx, row.ID)
+		if err != nil {
+			return err
+		}
 		u = userFromRow(cur)
-		return err
+		return events.EmitUserCreated(ctx, q, cur, events.SourceOperator)
 	})
 	return u, err
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -46,7 +48,7 @@ func (s *Service) confirmEmail(ctx context.Context, t tenant.Tenant, tok string)
 			return fmt.Errorf("consume token: %w", err)
 		}
 		if row.Purpose == "verify_email" {
-			n, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
+			n, err := markVerified(ctx, q, row.UserID, row.Email)
 			if err != nil {
 				return fmt.Errorf("mark verified: %w", err)
 			}
@@ -79,6 +81,10 @@ func (s *Service) confirmEmail(ctx context.Context, t tenant.Tenant, tok string)
 			return err
 		}
 		u = userFromRow(after)
+		if _, err := events.Emit(ctx, q, events.Event{Type: events.UserEmailChanged, User: after.ID,
+			Data: events.EmailChanged{UserID: after.ID, Email: after.Email, PreviousEmail: before.Email}}); err != nil {
+			return err
+		}
 		if err := audit.Record(ctx, q, audit.By(ctx, after.ID, after.Email), audit.Event{Action: audit.UserEmailChanged, SubjectID: after.ID,
 			SubjectLabel: after.Email, Details: map[string]any{"from": before.Email, "to": after.Email}}); err != nil {
 			return err
@@ -133,4 +139,24 @@ func (s *Service) resendVerification(ctx context.Context, t tenant.Tenant, email
 		return s.enqueue(ctx, tx, q, t, u.ID, u.Email, mail.TplVerifyEmail,
 			mail.Data{Email: u.Email, Link: s.link(t, "/verify", tok), Expires: hours(ttl)})
 	})
+}
+
+// markVerified marks the address verified while the user still has it and records
+// user.email_verified when it was not verified before. It returns the rows matched (0: the
+// account has another address now).
+func markVerified(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, email string) (int64, error) {
+	before, err := q.GetUserByID(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := q.MarkEmailVerified(ctx, sqlcgen.MarkEmailVerifiedParams{ID: userID, Email: email})
+	if err != nil || n == 0 || before.EmailVerifiedAt != nil {
+		return n, err
+	}
+	after, err := q.GetUserByID(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	_, err = events.Emit(ctx, q, events.Event{Type: events.UserEmailVerified, User: userID, Data: events.UserOf(after, "")})
+	return n, err
 }

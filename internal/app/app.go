@@ -46,6 +46,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/telemetry"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/webhooks"
 )
 
 // Version is the build's version, set by the linker (-X) in release builds.
@@ -70,10 +71,11 @@ type App struct {
 	Authz     *authz.Service
 	Admin     *admin.Service
 	SSO       *sso.Service
-	OIDC      *oidcop.Service  // each tenant as an OpenID Provider
-	SCIM      *scim.Service    // SCIM 2.0 provisioning directories
-	Passkeys  *passkey.Service // WebAuthn credentials and ceremonies
-	Outbound  *outbound.Client // every request to a URL a tenant or operator typed
+	OIDC      *oidcop.Service   // each tenant as an OpenID Provider
+	SCIM      *scim.Service     // SCIM 2.0 provisioning directories
+	Passkeys  *passkey.Service  // WebAuthn credentials and ceremonies
+	Webhooks  *webhooks.Service // event deliveries to tenants' and the operator's endpoints
+	Outbound  *outbound.Client  // every request to a URL a tenant or operator typed
 	Handler   http.Handler
 	routes    chi.Routes
 	now       func() time.Time
@@ -203,6 +205,10 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 		Limiter: limiter, Now: a.now, Logger: logger, Meter: tel.MeterProvider.Meter("gatehouse/scim")}); err != nil {
 		return fail(err)
 	}
+	if a.Webhooks, err = webhooks.NewService(webhooks.Deps{Store: st, Box: box, Outbound: a.Outbound, Mail: outbox, URLs: urls,
+		Logger: logger, Now: a.now}); err != nil {
+		return fail(err)
+	}
 	if a.jobs, err = a.newJobs(driver, pollOnly, tracing, sender, tel); err != nil {
 		return fail(err)
 	}
@@ -213,7 +219,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	a.Handler, a.routes, err = httpapi.NewServer(logger,
 		httpapi.Config{BaseDomain: cfg.BaseDomain, OperatorToken: cfg.OperatorToken, TrustedProxies: cfg.TrustedProxies,
 			DevMailDir: cfg.DevMailDir},
-		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO, a.OIDC, a.SCIM, a.Passkeys)
+		tel.TracerProvider, tel.MeterProvider, a.ready, a.Tenants, a.Resolver, a.Sessions, a.Accounts, a.StepUp, a.Admin, a.Authz, a.SSO, a.OIDC, a.SCIM, a.Passkeys, a.Webhooks)
 	if err != nil {
 		a.closeJobListen()
 		st.Close()
@@ -240,6 +246,11 @@ func (a *App) newJobs(driver riverdriver.Driver[pgx.Tx], pollOnly bool, tracing 
 	river.AddWorker(workers, worker)
 	river.AddWorker(workers, purger)
 	river.AddWorker(workers, a.OIDC.NewBackchannelWorker())
+	hooks, err := a.Webhooks.NewWorker(webhooks.WorkerConfig{Unit: a.cfg.WebhookRetryUnit}, tel.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	river.AddWorker(workers, hooks)
 	periodic, err := a.housekeepingJobs(workers)
 	if err != nil {
 		return nil, err
@@ -251,7 +262,7 @@ func (a *App) newJobs(driver riverdriver.Driver[pgx.Tx], pollOnly bool, tracing 
 	}
 	client, err := river.NewClient(driver, &river.Config{
 		PollOnly:                    pollOnly,
-		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}, oidcop.BackchannelQueue: {MaxWorkers: 10}, river.QueueDefault: {MaxWorkers: 2}, housekeeping.Queue: {MaxWorkers: 3}},
+		Queues:                      map[string]river.QueueConfig{mail.Queue: {MaxWorkers: 10}, oidcop.BackchannelQueue: {MaxWorkers: 10}, webhooks.Queue: {MaxWorkers: 20}, river.QueueDefault: {MaxWorkers: 2}, housekeeping.Queue: {MaxWorkers: 3}},
 		Workers:                     workers,
 		PeriodicJobs:                periodic,
 		Middleware:                  []rivertype.Middleware{tracing},

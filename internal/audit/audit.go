@@ -88,6 +88,14 @@ const (
 	UserPasswordLocked       = "user.password_locked"
 	MFAConfirmFailed         = "mfa.confirm_failed"
 	MFALocked                = "mfa.locked"
+	// Webhooks (internal/webhooks).
+	WebhookCreated       = "webhook.created"
+	WebhookUpdated       = "webhook.updated"
+	WebhookDeleted       = "webhook.deleted"
+	WebhookSecretRotated = "webhook.secret_rotated"
+	WebhookDisabled      = "webhook.disabled"
+	WebhookTested        = "webhook.tested"
+	WebhookRetried       = "webhook.retried"
 )
 
 // Who describes the actor and the request an event came from.

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 )
@@ -48,6 +49,8 @@ const (
 	AppsManage     Permission = "apps.manage"
 	// DirectoriesManage creates and removes SCIM directories and their tokens.
 	DirectoriesManage Permission = "directories.manage"
+	// WebhooksManage covers the webhook endpoints and the events pull API.
+	WebhooksManage Permission = "webhooks.manage"
 )
 
 // Roles.
@@ -210,8 +213,22 @@ func SetRoles(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, roles [
 		return err
 	}
 	for _, r := range roles {
-		if err := q.AddRoleBinding(ctx, sqlcgen.AddRoleBindingParams{UserID: userID, Role: r}); err != nil {
+		if _, err := q.AddRoleBinding(ctx, sqlcgen.AddRoleBindingParams{UserID: userID, Role: r}); err != nil {
 			return err
+		}
+	}
+	for _, r := range cur {
+		if !slices.Contains(roles, r) {
+			if err := events.EmitRole(ctx, q, events.RoleRevoked, userID, r); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range roles {
+		if !slices.Contains(cur, r) {
+			if err := events.EmitRole(ctx, q, events.RoleGranted, userID, r); err != nil {
+				return err
+			}
 		}
 	}
 	return q.NotifyAuthzChanged(ctx)
@@ -273,8 +290,14 @@ func Grant(ctx context.Context, q *sqlcgen.Queries, userID uuid.UUID, role strin
 	if !slices.Contains(Roles, role) {
 		return ErrUnknownRole
 	}
-	if err := q.AddRoleBinding(ctx, sqlcgen.AddRoleBindingParams{UserID: userID, Role: role}); err != nil {
+	n, err := q.AddRoleBinding(ctx, sqlcgen.AddRoleBindingParams{UserID: userID, Role: role})
+	if err != nil {
 		return err
+	}
+	if n > 0 {
+		if err := events.EmitRole(ctx, q, events.RoleGranted, userID, role); err != nil {
+			return err
+		}
 	}
 	return q.NotifyAuthzChanged(ctx)
 }

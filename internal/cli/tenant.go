@@ -258,6 +258,9 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 	if err := applyApps(ctx, a, files, env, *dryRun); err != nil {
 		return err
 	}
+	if err := applyWebhooks(ctx, a, files, env, *dryRun); err != nil {
+		return err
+	}
 	if *dryRun {
 		fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
 	}
@@ -290,6 +293,37 @@ func applyApps(ctx context.Context, a *app.App, files []tenant.File, env Env, dr
 			if c.Secret != "" {
 				fmt.Fprintf(env.Stdout, "client secret of app %s (tenant %s), shown once; store it in your app's secret store:\n  %s\n", c.ClientID, f.Slug, c.Secret)
 			}
+		}
+	}
+	return nil
+}
+
+// applyWebhooks applies the webhooks: of each file and prints each change, and each
+// generated secret once.
+func applyWebhooks(ctx context.Context, a *app.App, files []tenant.File, env Env, dryRun bool) error {
+	for _, f := range files {
+		if len(f.Webhooks) == 0 {
+			continue
+		}
+		t, err := a.Tenants.Get(ctx, f.Slug)
+		if dryRun && tenant.IsNotFound(err) {
+			for _, w := range f.Webhooks {
+				fmt.Fprintf(env.Stdout, "create webhook %s (tenant %s)\n", w.Name, f.Slug)
+			}
+			continue
+		}
+		if err != nil {
+			return userError(err)
+		}
+		changes, err := a.Webhooks.ApplyDeclared(ctx, t, f.Webhooks, env.Getenv, dryRun)
+		for _, c := range changes {
+			fmt.Fprintf(env.Stdout, "%s (tenant %s)\n", c, f.Slug)
+			if c.Secret != "" {
+				fmt.Fprintf(env.Stdout, "signing secret of webhook %s (tenant %s), shown once; store it in the receiver's secret store:\n  %s\n", c.Name, f.Slug, c.Secret)
+			}
+		}
+		if err != nil {
+			return userError(fmt.Errorf("%s: %w", f.Path, err))
 		}
 	}
 	return nil

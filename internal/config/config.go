@@ -51,12 +51,14 @@ type Config struct {
 	ListenDatabaseURL string
 
 	// Set by code, not by the environment.
-	DevMailDir      string           // dev only: the captured mail shown at /_dev/mail
-	MailRetryBase   time.Duration    // first retry delay of a failed mail (default 10s)
-	JobPollInterval time.Duration    // how often idle job workers poll (default 1s)
-	ResponseFloor   time.Duration    // least duration of signup/resend/forgot (default 250ms)
-	OutboundRootCAs *x509.CertPool   // tests serving TLS on loopback: roots for the outbound client (nil: system)
-	Now             func() time.Time // the clock (nil: time.Now); tests inject one
+	DevMailDir    string        // dev only: the captured mail shown at /_dev/mail
+	MailRetryBase time.Duration // first retry delay of a failed mail (default 10s)
+	// WebhookRetryUnit scales the webhook retry schedule (webhooks.Schedule; default a second).
+	WebhookRetryUnit time.Duration
+	JobPollInterval  time.Duration    // how often idle job workers poll (default 1s)
+	ResponseFloor    time.Duration    // least duration of signup/resend/forgot (default 250ms)
+	OutboundRootCAs  *x509.CertPool   // tests serving TLS on loopback: roots for the outbound client (nil: system)
+	Now              func() time.Time // the clock (nil: time.Now); tests inject one
 }
 
 // Vars lists every variable with its meaning, for `--help`.

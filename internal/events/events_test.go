@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
@@ -68,7 +69,13 @@ func TestEmitAndLateCommit(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := list(); len(got) != 2 || got[0] != events.UserCreated || got[1] != events.UserUpdated {
+	// Listed once every transaction older than them has ended, in the whole cluster (other
+	// tests' CREATE DATABASE may hold that back for a moment).
+	got := list()
+	for deadline := time.Now().Add(20 * time.Second); len(got) < 2 && time.Now().Before(deadline); got = list() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(got) != 2 || got[0] != events.UserCreated || got[1] != events.UserUpdated {
 		t.Fatalf("after both committed: %v, want [user.created user.updated]", got)
 	}
 }

@@ -59,6 +59,8 @@ var Registry = map[string]Handling{
 	"directory_requests":      {Export: "SCIM requests that affected the user: method, path, status, time", Erase: "kept for the tenant, the user reference set to nobody at purge; deleted after 30 days"},
 	"passkeys":                {Export: "each passkey: name, transports, synced flags, counter, times (never the public key or credential id)", Erase: "cascade from users"},
 	"passkey_challenges":      {Export: "passkey ceremonies begun for the user: purpose and times (never the challenge)", Erase: "cascade from users; passwordless sign-in ceremonies name no user and are deleted a day after they expire"},
+	"webhook_endpoints":       {Export: "nothing: tenant configuration", Erase: "kept for the tenant (no personal data)"},
+	"webhook_deliveries":      {Export: "nothing: the delivery state of the events (exported under events)", Erase: "cascade from events (deleted at purge with the user's events)"},
 }
 
 // Document is the export.
@@ -119,6 +121,8 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 		for _, t := range []string{"sso_connections", "sso_domains", "saml_requests", "saml_replay", "apps", "oidc_keys", "sso_oidc_requests", "directories", "directory_tokens", "directory_groups"} {
 			doc.Tables[t] = "no personal data of the user"
 		}
+		doc.Tables["webhook_endpoints"] = "no personal data of the user"
+		doc.Tables["webhook_deliveries"] = "the delivery state of the events listed under events"
 		return nil
 	}, store.ReadOnly(), store.Idempotent())
 	return doc, err

@@ -49,7 +49,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := routeTable(rs, Config{BaseDomain: "localhost"}, nil, nil, nil, nil, nil, nil, adminhttp.Deps{}, oidcDeps{}, nil, nil)
+	rt := routeTable(rs, Config{BaseDomain: "localhost"}, nil, nil, nil, nil, nil, nil, adminhttp.Deps{}, oidcDeps{}, nil, nil, nil)
 	var served []string
 	for _, r := range []chi.Router{rt.mux, rt.base, rt.tenantHost} {
 		_ = chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {

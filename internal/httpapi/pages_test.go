@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/accounthttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/adminhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
@@ -27,6 +28,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/webhookhttp"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
@@ -36,6 +38,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/sso"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
+	"github.com/gatehouse-id/gatehouse/internal/webhooks"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of TestPagesMatchGolden")
@@ -61,6 +64,9 @@ func samples() map[string]any {
 			TokenURL: "https://login.microsoftonline.com/" + tid + "/oauth2/v2.0/token", UserInfoURL: "https://graph.microsoft.com/oidc/userinfo",
 			EndSessionURL: "https://login.microsoftonline.com/" + tid + "/oauth2/v2.0/logout", SigningAlgs: []string{"RS256"}, DiscoveryFetchedAt: at},
 		Domains: []sso.Domain{{Domain: "acme.example", DomainUnicode: "acme.example", Verified: true}}, RoleMapping: map[string]string{"IT admins": "admin"}, CreatedAt: at, UpdatedAt: at}
+	gone := "gone"
+	hook := webhooks.Endpoint{ID: id, URL: "https://app.acme.example/hooks/gatehouse", Description: "app backend", EventTypes: []string{"user.deleted", "session.revoked"},
+		DisabledReason: &gone, PreviousSecretUntil: &at, CreatedAt: at, UpdatedAt: at}
 	app := oidcop.App{ID: id, ClientID: "app_abc", Name: "Acme CRM", Type: "confidential", RedirectURIs: []string{"https://crm.acme.example/callback"},
 		PostLogoutRedirectURIs: []string{"https://crm.acme.example/"}, BackchannelLogoutURI: "https://crm.acme.example/backchannel",
 		FirstParty: true, AllowedScopes: []string{"openid", "email"}, GrantTypes: []string{"authorization_code", "refresh_token"},
@@ -125,6 +131,13 @@ func samples() map[string]any {
 		"admin_directory": scimhttp.DirectoryView{D: dirSample, Revoked: true, Log: []scim.LogEntry{{Method: "PATCH", Path: "/scim/v2/Users/" + id.String(),
 			Status: 400, SCIMType: "invalidValue", LatencyMS: 4, UserID: &id, At: at}}},
 		"admin_directory_token": scimhttp.TokenView{D: dirSample, Token: "gh_scim_token"},
+		"admin_webhooks": webhookhttp.WebhooksView{Webhooks: []webhooks.Endpoint{hook}, Types: events.Types, URL: "http://app.example/hooks",
+			Error: "The webhook URL is not allowed: webhook URLs must use https.", Deleted: true},
+		"admin_webhook_secret": webhookhttp.SecretView{Webhook: hook, Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=", Rotated: true},
+		"admin_webhook": webhookhttp.WebhookView{Webhook: hook, Types: events.Types, Notice: "Saved.", Deliveries: []webhooks.Delivery{
+			{ID: id, EventID: id, EventType: "user.deleted", State: "failed", Attempts: 12, Status: ptrTo(int32(500)), LatencyMS: ptrTo(int32(84)),
+				Response: ptrTo(`{"error":"down"}`), LastAttemptAt: &at, CreatedAt: at},
+			{ID: id, EventID: id, EventType: "user.created", State: "pending", Attempts: 1, Response: ptrTo("the connection failed"), NextAttemptAt: &at, CreatedAt: at}}},
 		"consent": oidchttp.ConsentView{ID: "req-1", AppName: "Acme CRM", Email: "ada@acme.example",
 			Scopes: []oidchttp.ScopeLine{{Scope: "openid", Text: "Know who you are (your account id)"}, {Scope: "email", Text: "See your email address"}}},
 		"admin_overview": adminhttp.OverviewView{Counts: admin.Counts{Users: 3, Verified: 2, MFA: 1, ActiveSessions: 4}, Logins: []audit.View{ev}, SSOWarnings: []sso.Connection{conn}},
@@ -196,3 +209,5 @@ func TestPagesMatchGolden(t *testing.T) {
 		}
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/webhookhttp"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
@@ -25,6 +26,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/stepup"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/web"
+	"github.com/gatehouse-id/gatehouse/internal/webhooks"
 )
 
 // routes is the table of contents of Gatehouse's HTTP surface. Health checks answer on any
@@ -42,7 +44,7 @@ type routers struct {
 }
 
 func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.Service, resolver *tenant.Resolver,
-	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminhttp.Deps, op oidcDeps, sc *scim.Service, passkeys *passkey.Service) routers {
+	sessions *session.Service, accounts *account.Service, steps *stepup.Service, ad adminhttp.Deps, op oidcDeps, sc *scim.Service, passkeys *passkey.Service, hooks *webhooks.Service) routers {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		rs.Error(w, r, errNotFound)
 	}
@@ -60,6 +62,8 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.Post("/tenants", platformhttp.HandlePlatformCreateTenant(rs, tenants, accounts))
 		r.Get("/tenants/{slug}", platformhttp.HandlePlatformGetTenant(rs, tenants))
 		r.Delete("/tenants/{slug}", platformhttp.HandlePlatformDeleteTenant(rs, tenants))
+		pass := func(h http.Handler) http.Handler { return h }
+		webhookRoutes(r, rs, hooks, webhookhttp.PlatformScope, pass, pass)
 	})
 
 	tenantHost := chi.NewRouter()
@@ -193,6 +197,8 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.With(perm(authz.DirectoriesManage), kit.NoBody(rs), dirStep).Post("/directories/{id}/tokens", scimhttp.HandleCreateToken(rs, sc))
 		r.With(perm(authz.DirectoriesManage), kit.NoBody(rs), dirStep).Delete("/directories/{id}/tokens/{token}", scimhttp.HandleRevokeToken(rs, sc))
 		r.With(perm(authz.DirectoriesManage)).Get("/directories/{id}/requests", scimhttp.HandleDirectoryLog(rs, sc))
+		webhookRoutes(r, rs, hooks, webhookhttp.TenantScope, perm(authz.WebhooksManage), kit.RequireStepUp(rs, steps, tenant.ActionWebhooksManage))
+		r.With(perm(authz.WebhooksManage)).Get("/events", webhookhttp.HandleEvents(rs, hooks))
 	})
 
 	// The admin portal.
@@ -238,6 +244,12 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.With(page(authz.DirectoriesManage)).Post("/directories/{id}/tokens", scimhttp.PageDirectoryAction(rs, sc, steps, "token"))
 		r.With(page(authz.DirectoriesManage)).Post("/directories/{id}/tokens/{token}/revoke", scimhttp.PageDirectoryAction(rs, sc, steps, "revoke"))
 		r.With(page(authz.DirectoriesManage)).Post("/directories/{id}/delete", scimhttp.PageDirectoryAction(rs, sc, steps, "delete"))
+		r.With(page(authz.WebhooksManage)).Get("/webhooks", webhookhttp.PageAdminWebhooks(rs, hooks))
+		r.With(page(authz.WebhooksManage)).Post("/webhooks", webhookhttp.PageAdminWebhookCreate(rs, hooks, steps))
+		r.With(page(authz.WebhooksManage)).Get("/webhooks/{id}", webhookhttp.PageAdminWebhook(rs, hooks))
+		for _, a := range []string{"save", "secret", "delete", "test", "retry"} {
+			r.With(page(authz.WebhooksManage)).Post("/webhooks/{id}/"+a, webhookhttp.PageAdminWebhookAction(rs, hooks, steps, a))
+		}
 		r.With(page(authz.AuditRead)).Get("/audit", adminhttp.PageAdminAudit(rs, ad))
 		r.With(page(authz.AuditRead)).Get("/audit.csv", adminhttp.PageAdminAuditExport(rs, ad, "csv"))
 		r.With(page(authz.AuditRead)).Get("/audit.json", adminhttp.PageAdminAuditExport(rs, ad, "json"))
@@ -304,4 +316,19 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	mux.NotFound(byHost(rs, cfg.BaseDomain, resolver, base, tenantHost).ServeHTTP)
 	mux.MethodNotAllowed(byHost(rs, cfg.BaseDomain, resolver, base, tenantHost).ServeHTTP)
 	return routers{mux: mux, base: base, tenantHost: tenantHost}
+}
+
+// webhookRoutes are the webhook endpoints' API, the same for a tenant's and the operator's:
+// allowed by perm, and changes to an endpoint or its secret behind step.
+func webhookRoutes(r chi.Router, rs *kit.Responder, hooks *webhooks.Service, scope webhookhttp.Scope, perm, step func(http.Handler) http.Handler) {
+	r.With(perm).Get("/webhooks", webhookhttp.HandleList(rs, hooks, scope))
+	r.With(perm, step).Post("/webhooks", webhookhttp.HandleCreate(rs, hooks, scope))
+	r.With(perm).Get("/webhooks/{id}", webhookhttp.HandleGet(rs, hooks, scope))
+	r.With(perm, step).Patch("/webhooks/{id}", webhookhttp.HandlePatch(rs, hooks, scope))
+	r.With(perm, kit.NoBody(rs), step).Delete("/webhooks/{id}", webhookhttp.HandleDelete(rs, hooks, scope))
+	r.With(perm, kit.NoBody(rs), step).Post("/webhooks/{id}/secret", webhookhttp.HandleRotate(rs, hooks, scope))
+	r.With(perm).Get("/webhooks/{id}/deliveries", webhookhttp.HandleDeliveries(rs, hooks, scope))
+	r.With(perm, kit.NoBody(rs)).Post("/webhooks/{id}/deliveries/retry", webhookhttp.HandleRetryFailed(rs, hooks, scope))
+	r.With(perm, kit.NoBody(rs)).Post("/webhooks/{id}/deliveries/{delivery}/retry", webhookhttp.HandleRetry(rs, hooks, scope))
+	r.With(perm, kit.NoBody(rs)).Post("/webhooks/{id}/test", webhookhttp.HandleTest(rs, hooks, scope))
 }

@@ -21,10 +21,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/sessionhttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/ssohttp"
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/stepuphttp"
+	"github.com/gatehouse-id/gatehouse/internal/httpapi/webhookhttp"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/passkey"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/sso"
+	"github.com/gatehouse-id/gatehouse/internal/webhooks"
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/metric"
@@ -52,7 +54,7 @@ type Readiness func(ctx context.Context) error
 // Pages is the renderer of every page: the shared layout and each domain's templates.
 func Pages() (*web.Renderer, error) {
 	return web.NewRenderer(accounthttp.Templates(), sessionhttp.Templates(), stepuphttp.Templates(), ssohttp.Templates(),
-		adminhttp.Templates(), platformhttp.Templates(), oidchttp.Templates(), scimhttp.Templates(), passkeyhttp.Templates())
+		adminhttp.Templates(), platformhttp.Templates(), oidchttp.Templates(), scimhttp.Templates(), passkeyhttp.Templates(), webhookhttp.Templates())
 }
 
 // NewServer builds the handler with every dependency given explicitly; a missing one is
@@ -74,10 +76,11 @@ func NewServer(
 	opSvc *oidcop.Service,
 	scimSvc *scim.Service,
 	passkeys *passkey.Service,
+	hooks *webhooks.Service,
 ) (http.Handler, chi.Routes, error) {
 	for name, dep := range map[string]any{"tracer provider": tp, "meter provider": mp, "readiness": ready, "tenants": tenants,
 		"resolver": resolver, "sessions": sessions, "accounts": accounts, "step-up": steps, "admin": adm, "authz": az, "sso": ssoSvc,
-		"oidc provider": opSvc, "scim": scimSvc, "passkeys": passkeys} {
+		"oidc provider": opSvc, "scim": scimSvc, "passkeys": passkeys, "webhooks": hooks} {
 		if isNil(dep) {
 			return nil, nil, fmt.Errorf("httpapi: %s is required", name)
 		}
@@ -98,7 +101,7 @@ func NewServer(
 	if err != nil {
 		return nil, nil, err
 	}
-	rt := routeTable(rs, cfg, ready, tenants, resolver, sessions, accounts, steps, ad, oidcDeps{svc: opSvc, proto: proto}, scimSvc, passkeys)
+	rt := routeTable(rs, cfg, ready, tenants, resolver, sessions, accounts, steps, ad, oidcDeps{svc: opSvc, proto: proto}, scimSvc, passkeys, hooks)
 	var h http.Handler = rt.mux
 	obs := kit.NewObserver(logger, tp, mp)
 	for _, mw := range []func(http.Handler) http.Handler{

@@ -28,6 +28,7 @@ const (
 	TplSSOCertificate  = "sso_certificate"
 	TplPasskeyAdded    = "passkey_added"
 	TplPasskeyRemoved  = "passkey_removed"
+	TplWebhookDisabled = "webhook_disabled"
 )
 
 // Data fills a template.
@@ -54,7 +55,7 @@ type Templates struct {
 
 // Names lists every template.
 func Names() []string {
-	return []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate, TplPasskeyAdded, TplPasskeyRemoved}
+	return []string{TplVerifyEmail, TplSignupExisting, TplResetPassword, TplPasswordChanged, TplChangeEmail, TplEmailChanged, TplNewDevice, TplSecurityNotice, TplInvitation, TplSetupAccount, TplDeletion, TplSSOCertificate, TplPasskeyAdded, TplPasskeyRemoved, TplWebhookDisabled}
 }
 
 // LoadTemplates parses the embedded templates.

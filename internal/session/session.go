@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
@@ -188,11 +189,17 @@ func (s *Service) CreateFrom(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries,
 	if err != nil {
 		return Issued{}, nil, fmt.Errorf("insert session: %w", err)
 	}
+	if _, err := events.Emit(ctx, q, events.Event{Type: events.SessionCreated, User: userID,
+		Data: events.Session{SessionID: row.ID, UserID: userID, Methods: methods, ConnectionID: o.ConnectionID}}); err != nil {
+		return Issued{}, nil, err
+	}
 	rows, err := q.EvictOldestSessions(ctx, sqlcgen.EvictOldestSessionsParams{UserID: userID, Keep: int32(p.MaxPerUser)})
 	if err != nil {
 		return Issued{}, nil, fmt.Errorf("evict sessions: %w", err)
 	}
-	evicted, err := s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.EvictOldestSessionsRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
+	evicted, err := s.ended(ctx, tx, q, "evicted", ends(rows, func(r sqlcgen.EvictOldestSessionsRow) (uuid.UUID, uuid.UUID, []byte) {
+		return r.ID, r.UserID, r.TokenHash
+	}))
 	if err != nil {
 		return Issued{}, nil, err
 	}
@@ -383,7 +390,7 @@ func (s *Service) Revoke(ctx context.Context, p Principal, id uuid.UUID, reason 
 		if err != nil {
 			return nil, err
 		}
-		hashes, err := s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.RevokeSessionRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
+		hashes, err := s.ended(ctx, tx, q, reason, ends(rows, func(r sqlcgen.RevokeSessionRow) (uuid.UUID, uuid.UUID, []byte) { return r.ID, r.UserID, r.TokenHash }))
 		if err != nil {
 			return nil, err
 		}
@@ -448,7 +455,9 @@ func (s *Service) RevokeAllTx(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	return s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.RevokeUserSessionsRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
+	return s.ended(ctx, tx, q, reason, ends(rows, func(r sqlcgen.RevokeUserSessionsRow) (uuid.UUID, uuid.UUID, []byte) {
+		return r.ID, r.UserID, r.TokenHash
+	}))
 }
 
 // RevokeOthersTx ends every session of userID but keep inside the caller's transaction.
@@ -457,7 +466,9 @@ func (s *Service) RevokeOthersTx(ctx context.Context, tx pgx.Tx, q *sqlcgen.Quer
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	return s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.RevokeOtherSessionsRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
+	return s.ended(ctx, tx, q, reason, ends(rows, func(r sqlcgen.RevokeOtherSessionsRow) (uuid.UUID, uuid.UUID, []byte) {
+		return r.ID, r.UserID, r.TokenHash
+	}))
 }
 
 // RevokeSAMLTx ends, inside the caller's transaction, the live sessions of a NameID at an
@@ -467,14 +478,23 @@ func (s *Service) RevokeSAMLTx(ctx context.Context, tx pgx.Tx, q *sqlcgen.Querie
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	return s.ended(ctx, tx, q, ends(rows, func(r sqlcgen.RevokeSAMLSessionsRow) (uuid.UUID, []byte) { return r.ID, r.TokenHash }))
+	return s.ended(ctx, tx, q, "saml_logout", ends(rows, func(r sqlcgen.RevokeSAMLSessionsRow) (uuid.UUID, uuid.UUID, []byte) {
+		return r.ID, r.UserID, r.TokenHash
+	}))
 }
 
 // ended is where every session end fans out: the ender hears of the sessions in the
 // transaction that ended them. It returns the token hashes, for Invalidate after commit.
-func (s *Service) ended(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, e sessionEnds) ([][]byte, error) {
+// Each ended session is recorded as session.revoked with the reason.
+func (s *Service) ended(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, reason string, e sessionEnds) ([][]byte, error) {
 	if len(e.ids) == 0 {
 		return nil, nil
+	}
+	for i, id := range e.ids {
+		if _, err := events.Emit(ctx, q, events.Event{Type: events.SessionRevoked, User: e.users[i],
+			Data: events.SessionEnded{SessionID: id, UserID: e.users[i], Reason: reason}}); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.ender.SessionsEnded(ctx, tx, q, e.ids); err != nil {
 		return nil, fmt.Errorf("session end: %w", err)
@@ -482,17 +502,19 @@ func (s *Service) ended(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, e se
 	return e.hashes, nil
 }
 
-// sessionEnds are the ids and token hashes of sessions a revocation query ended.
+// sessionEnds are the ids, users and token hashes of sessions a revocation query ended.
 type sessionEnds struct {
 	ids    []uuid.UUID
+	users  []uuid.UUID
 	hashes [][]byte
 }
 
-func ends[R any](rows []R, f func(R) (uuid.UUID, []byte)) sessionEnds {
-	e := sessionEnds{ids: make([]uuid.UUID, 0, len(rows)), hashes: make([][]byte, 0, len(rows))}
+func ends[R any](rows []R, f func(R) (uuid.UUID, uuid.UUID, []byte)) sessionEnds {
+	e := sessionEnds{ids: make([]uuid.UUID, 0, len(rows)), users: make([]uuid.UUID, 0, len(rows)), hashes: make([][]byte, 0, len(rows))}
 	for _, r := range rows {
-		id, h := f(r)
+		id, u, h := f(r)
 		e.ids = append(e.ids, id)
+		e.users = append(e.users, u)
 		e.hashes = append(e.hashes, h)
 	}
 	return e

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 )
@@ -117,6 +118,9 @@ func (s *Service) provision(ctx context.Context, q *sqlcgen.Queries, m *material
 		return resolved{}, err
 	}
 	if err := q.InsertSSOIdentity(ctx, sqlcgen.InsertSSOIdentityParams{ConnectionID: c.ID, NameID: rep.NameID, UserID: u.ID}); err != nil {
+		return resolved{}, err
+	}
+	if err := events.EmitUserCreated(ctx, q, u, events.SourceSSO); err != nil {
 		return resolved{}, err
 	}
 	groups := attrAll(rep.Attributes, m.mapping.Groups, "groups")

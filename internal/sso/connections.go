@@ -304,6 +304,9 @@ func (s *Service) Create(ctx context.Context, t tenant.Tenant, in Input, who aud
 		if out, err = s.viewOf(ctx, q, t, row); err != nil {
 			return err
 		}
+		if err := emitConnection(ctx, q, events.SSOConnectionCreated, row); err != nil {
+			return err
+		}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnCreated, Details: map[string]any{
 			"connection_id": row.ID, "name": row.Name, "idp_entity_id": idp.EntityID, "domains": domains}})
 	})
@@ -399,6 +402,9 @@ func (s *Service) Update(ctx context.Context, t tenant.Tenant, id uuid.UUID, in 
 		if out, err = s.viewOf(ctx, q, t, row); err != nil {
 			return err
 		}
+		if err := emitConnection(ctx, q, events.SSOConnectionUpdated, row); err != nil {
+			return err
+		}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnUpdated, Details: map[string]any{
 			"connection_id": id, "idp_changed": ok, "enforce": st.enforce, "jit": st.jit, "allow_idp_initiated": st.idpInitiated}})
 	})
@@ -424,13 +430,10 @@ func (s *Service) Delete(ctx context.Context, t tenant.Tenant, id uuid.UUID, who
 		if n == 0 {
 			return ErrNotFound
 		}
-		if err := audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnDeleted, Details: map[string]any{"connection_id": id, "protocol": c.Protocol}}); err != nil {
+		if err := emitConnection(ctx, q, events.SSOConnectionDeleted, c); err != nil {
 			return err
 		}
-		if c.Protocol == ProtocolOIDC {
-			return emitConnection(ctx, q, events.SSOConnectionDeleted, c)
-		}
-		return nil
+		return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOConnDeleted, Details: map[string]any{"connection_id": id, "protocol": c.Protocol}})
 	})
 	s.forget(id)
 	s.forgetOIDC(id)
@@ -620,4 +623,11 @@ func (s *Service) Warnings(ctx context.Context, t tenant.Tenant) ([]Connection, 
 		}
 	}
 	return out, nil
+}
+
+func emitConnection(ctx context.Context, q *sqlcgen.Queries, typ string, row sqlcgen.SSOConnection) error {
+	enabled := row.Enabled
+	_, err := events.Emit(ctx, q, events.Event{Type: typ, Data: events.SSOConnection{ConnectionID: row.ID, Slug: row.Slug, Name: row.Name,
+		Protocol: row.Protocol, Enabled: &enabled}})
+	return err
 }

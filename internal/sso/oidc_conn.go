@@ -284,14 +284,6 @@ func (s *Service) createOIDC(ctx context.Context, t tenant.Tenant, in Input, who
 	return out, err
 }
 
-// emitConnection records an sso.connection.* event for an OIDC connection in q's
-// transaction (the data names the connection, never its secret).
-func emitConnection(ctx context.Context, q *sqlcgen.Queries, typ string, c sqlcgen.SSOConnection) error {
-	_, err := events.Emit(ctx, q, events.Event{Type: typ, Data: map[string]any{"connection": map[string]any{
-		"id": c.ID, "slug": c.Slug, "name": c.Name, "protocol": c.Protocol, "enabled": c.Enabled}}})
-	return err
-}
-
 // updateOIDC changes an OIDC connection; a new issuer is discovered again, a new secret
 // sealed. Errors: as createOIDC, not_found.
 func (s *Service) updateOIDC(ctx context.Context, t tenant.Tenant, cur sqlcgen.SSOConnection, in Input, who audit.Who) (Connection, error) {

@@ -41,7 +41,7 @@ var anyMethod = []string{"password", "totp", "recovery_code", "saml", "passkey"}
 // highRisk actions get 5 minutes and, for users with a second factor, two factors.
 var highRisk = []tenant.StepUpAction{tenant.ActionMFADisable, tenant.ActionAccountDelete, tenant.ActionUsersDelete,
 	tenant.ActionSSOConfigure, tenant.ActionPolicyUpdate, tenant.ActionRecoveryCodesRegenerate, tenant.ActionAppsManage,
-	tenant.ActionPasskeyRemove}
+	tenant.ActionPasskeyRemove, tenant.ActionWebhooksManage}
 
 // Rule returns the requirement for action: the tenant's rule if it has one, else the
 // built-in default — 5 minutes for high-risk actions (two factors when the user has a

@@ -24,6 +24,9 @@ var globalTables = []string{"schema_migrations", "tenants",
 	// The HMAC key of audit_pseudonymise (migration 000010): one row, no tenant data,
 	// readable by gatehouse_owner only (TestAuditPseudonymKeyUnreadable).
 	"audit_pseudonym_key",
+	// The operator's webhook endpoints (migration 000018): operator configuration, no
+	// tenant data; they receive every tenant's events.
+	"platform_webhook_endpoints",
 	// The housekeeping rotation's position (migration 000012): one row holding the last tenant
 	// id claimed, no tenant data; the rotation spans every tenant, so no tenant scopes it.
 	"housekeeping_rotation",
@@ -136,6 +139,18 @@ var fixtures = map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 	},
 	"events": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
 		_, err := tx.Exec(ctx, `INSERT INTO events (tenant_id, type, data) VALUES ($1, 'user.created', '{}')`, tid)
+		return err
+	},
+	"webhook_endpoints": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (tenant_id, url, secret_key_id, secret_sealed) VALUES ($1, 'https://hooks.example/in', 'k', '\x00')`, tid)
+		return err
+	},
+	"webhook_deliveries": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {
+		var ev uuid.UUID
+		if err := tx.QueryRow(ctx, `INSERT INTO events (tenant_id, type, data) VALUES ($1, 'user.updated', '{}') RETURNING id`, tid).Scan(&ev); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (tenant_id, event_id, endpoint_id, state) VALUES ($1, $2, gen_random_uuid(), 'delivered')`, tid, ev)
 		return err
 	},
 	"login_failures": func(ctx context.Context, tx pgx.Tx, tid uuid.UUID) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 )
@@ -46,6 +47,9 @@ type File struct {
 	Apps []AppDecl `json:"apps,omitempty"`
 	// PruneApps deletes the tenant's apps that Apps does not list (with their tokens).
 	PruneApps bool `json:"prune_apps,omitempty"`
+	// Webhooks are the tenant's webhook endpoints (applied by the webhooks package after
+	// the tenant), matched by name. Additive: endpoints not listed are left alone.
+	Webhooks []WebhookDecl `json:"webhooks,omitempty"`
 }
 
 // SSOConnection declares one SAML connection. The IdP comes from metadata_url (fetched
@@ -205,6 +209,9 @@ func ParseFile(b []byte) (File, error) {
 		seenConn[c.Slug] = true
 	}
 	if err := validateApps(f.Apps, at); err != nil {
+		return File{}, err
+	}
+	if err := validateWebhooks(f.Webhooks, at); err != nil {
 		return File{}, err
 	}
 	for role, emails := range f.Roles {
@@ -566,6 +573,9 @@ func applyRoles(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, tenantID uui
 				}
 				created[email] = true
 				g.UserID = row.ID
+				if err := events.EmitUserCreated(ctx, q, row, events.SourceTenantFile); err != nil {
+					return nil, err
+				}
 			case err != nil:
 				return nil, err
 			default:

@@ -155,13 +155,14 @@ const (
 	ActionAppsManage              StepUpAction = "apps.manage"
 	ActionDirectoriesManage       StepUpAction = "directories.manage"
 	ActionPasskeyRemove           StepUpAction = "passkey.remove"
+	ActionWebhooksManage          StepUpAction = "webhooks.manage"
 )
 
 // StepUpActions are the actions a rule may name.
 var StepUpActions = []StepUpAction{
 	ActionEmailChange, ActionPasswordChange, ActionMFAEnroll, ActionMFADisable, ActionRecoveryCodesRegenerate,
 	ActionAccountDelete, ActionAccountExport, ActionSessionsRevokeOthers, ActionSSOConfigure,
-	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage, ActionDirectoriesManage, ActionPasskeyRemove,
+	ActionPolicyUpdate, ActionUsersDelete, ActionAppsManage, ActionDirectoriesManage, ActionPasskeyRemove, ActionWebhooksManage,
 }
 
 // StepUpMethods are the authentication methods a rule may accept.
@@ -343,6 +344,7 @@ var actionLabels = map[StepUpAction]string{
 	ActionAppsManage:              "Manage applications (OpenID Connect clients)",
 	ActionDirectoriesManage:       "Manage directory sync (SCIM directories and tokens)",
 	ActionPasskeyRemove:           "Remove a passkey",
+	ActionWebhooksManage:          "Manage webhooks (endpoints and their secrets)",
 }
 
 // StepUpMethodLabel is a step-up method's name for people ("Authenticator app").

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/authz"
 	"github.com/gatehouse-id/gatehouse/internal/emailaddr"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
 )
@@ -96,6 +97,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Created, error) {
 				return fmt.Errorf("insert admin user: %w", err)
 			}
 			out.AdminUserID = u.ID
+			if err := events.EmitUserCreated(ctx, q, u, events.SourceOperator); err != nil {
+				return err
+			}
 			if err := authz.Grant(ctx, q, u.ID, authz.Owner); err != nil {
 				return err
 			}
@@ -305,6 +309,10 @@ func (s *Service) Sweep(ctx context.Context, tenants []Tenant) error {
 		retention := time.Duration(t.Policy.Audit.RetentionDays) * 24 * time.Hour
 		err := s.store.InTenant(ctx, id, func(q *sqlcgen.Queries) error {
 			if _, err := q.ExpireAuditEvents(ctx, s.now().Add(-retention)); err != nil {
+				return err
+			}
+			// Events (and their webhook deliveries) past the tenant's retention, 30 days by default.
+			if _, err := q.ExpireEvents(ctx, s.now()); err != nil {
 				return err
 			}
 			if _, err := q.DeleteExpiredRateLimits(ctx); err != nil {

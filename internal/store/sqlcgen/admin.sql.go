@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const addRoleBinding = `-- name: AddRoleBinding :exec
+const addRoleBinding = `-- name: AddRoleBinding :execrows
 INSERT INTO role_bindings (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING
 `
 
@@ -23,9 +23,12 @@ type AddRoleBindingParams struct {
 	Role   string    `json:"role"`
 }
 
-func (q *Queries) AddRoleBinding(ctx context.Context, arg AddRoleBindingParams) error {
-	_, err := q.db.Exec(ctx, addRoleBinding, arg.UserID, arg.Role)
-	return err
+func (q *Queries) AddRoleBinding(ctx context.Context, arg AddRoleBindingParams) (int64, error) {
+	result, err := q.db.Exec(ctx, addRoleBinding, arg.UserID, arg.Role)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const expireAuditEvents = `-- name: ExpireAuditEvents :one

@@ -57,11 +57,13 @@ type AuditPseudonymKey struct {
 }
 
 type DeletionReceipt struct {
-	TenantID uuid.UUID       `json:"tenant_id"`
-	ID       uuid.UUID       `json:"id"`
-	UserRef  string          `json:"user_ref"`
-	PurgedAt time.Time       `json:"purged_at"`
-	Counts   json.RawMessage `json:"counts"`
+	TenantID       uuid.UUID       `json:"tenant_id"`
+	ID             uuid.UUID       `json:"id"`
+	UserRef        string          `json:"user_ref"`
+	PurgedAt       time.Time       `json:"purged_at"`
+	Counts         json.RawMessage `json:"counts"`
+	DeletedEventID *uuid.UUID      `json:"deleted_event_id"`
+	AcknowledgedBy json.RawMessage `json:"acknowledged_by"`
 }
 
 type Directory struct {
@@ -324,6 +326,23 @@ type PasswordCredential struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+type PlatformWebhookEndpoint struct {
+	ID             uuid.UUID  `json:"id"`
+	URL            string     `json:"url"`
+	Description    string     `json:"description"`
+	EventTypes     []string   `json:"event_types"`
+	Enabled        bool       `json:"enabled"`
+	SecretKeyID    string     `json:"secret_key_id"`
+	SecretSealed   []byte     `json:"secret_sealed"`
+	PreviousKeyID  *string    `json:"previous_key_id"`
+	PreviousSealed []byte     `json:"previous_sealed"`
+	PreviousUntil  *time.Time `json:"previous_until"`
+	FailingSince   *time.Time `json:"failing_since"`
+	DisabledReason *string    `json:"disabled_reason"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+}
+
 type RateLimit struct {
 	TenantID    uuid.UUID `json:"tenant_id"`
 	Key         string    `json:"key"`
@@ -504,9 +523,10 @@ type Tenant struct {
 	Status string          `json:"status"`
 	Policy json.RawMessage `json:"policy"`
 	// Set by tenant delete: every row of the tenant is purged after this time.
-	PurgeAfter *time.Time `json:"purge_after"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
+	PurgeAfter          *time.Time `json:"purge_after"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
+	EventsRetentionDays int32      `json:"events_retention_days"`
 }
 
 type User struct {
@@ -521,4 +541,40 @@ type User struct {
 	LastLoginAt     *time.Time `json:"last_login_at"`
 	PurgeAfter      *time.Time `json:"purge_after"`
 	EmailKey        *string    `json:"email_key"`
+}
+
+type WebhookDelivery struct {
+	TenantID      uuid.UUID  `json:"tenant_id"`
+	ID            uuid.UUID  `json:"id"`
+	EventID       uuid.UUID  `json:"event_id"`
+	EndpointID    uuid.UUID  `json:"endpoint_id"`
+	Platform      bool       `json:"platform"`
+	State         string     `json:"state"`
+	Attempts      int32      `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	LastAttemptAt *time.Time `json:"last_attempt_at"`
+	LastStatus    *int32     `json:"last_status"`
+	LastLatencyMs *int32     `json:"last_latency_ms"`
+	LastResponse  *string    `json:"last_response"`
+	DeliveredAt   *time.Time `json:"delivered_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+}
+
+type WebhookEndpoint struct {
+	TenantID       uuid.UUID  `json:"tenant_id"`
+	ID             uuid.UUID  `json:"id"`
+	URL            string     `json:"url"`
+	Description    string     `json:"description"`
+	EventTypes     []string   `json:"event_types"`
+	Enabled        bool       `json:"enabled"`
+	SecretKeyID    string     `json:"secret_key_id"`
+	SecretSealed   []byte     `json:"secret_sealed"`
+	PreviousKeyID  *string    `json:"previous_key_id"`
+	PreviousSealed []byte     `json:"previous_sealed"`
+	PreviousUntil  *time.Time `json:"previous_until"`
+	FailingSince   *time.Time `json:"failing_since"`
+	DisabledReason *string    `json:"disabled_reason"`
+	DeclaredName   *string    `json:"declared_name"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 }

@@ -69,9 +69,9 @@ WITH r AS (
         ORDER BY s2.created_at DESC
         OFFSET $2::int
     )
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type EvictOldestSessionsParams struct {
@@ -81,6 +81,7 @@ type EvictOldestSessionsParams struct {
 
 type EvictOldestSessionsRow struct {
 	ID        uuid.UUID `json:"id"`
+	UserID    uuid.UUID `json:"user_id"`
 	TokenHash []byte    `json:"token_hash"`
 }
 
@@ -94,7 +95,7 @@ func (q *Queries) EvictOldestSessions(ctx context.Context, arg EvictOldestSessio
 	items := []EvictOldestSessionsRow{}
 	for rows.Next() {
 		var i EvictOldestSessionsRow
-		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
+		if err := rows.Scan(&i.ID, &i.UserID, &i.TokenHash); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -359,9 +360,9 @@ const revokeOtherSessions = `-- name: RevokeOtherSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = $1
     WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeOtherSessionsParams struct {
@@ -372,6 +373,7 @@ type RevokeOtherSessionsParams struct {
 
 type RevokeOtherSessionsRow struct {
 	ID        uuid.UUID `json:"id"`
+	UserID    uuid.UUID `json:"user_id"`
 	TokenHash []byte    `json:"token_hash"`
 }
 
@@ -384,7 +386,7 @@ func (q *Queries) RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessio
 	items := []RevokeOtherSessionsRow{}
 	for rows.Next() {
 		var i RevokeOtherSessionsRow
-		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
+		if err := rows.Scan(&i.ID, &i.UserID, &i.TokenHash); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -399,9 +401,9 @@ const revokeSession = `-- name: RevokeSession :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = $1
     WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeSessionParams struct {
@@ -412,6 +414,7 @@ type RevokeSessionParams struct {
 
 type RevokeSessionRow struct {
 	ID        uuid.UUID `json:"id"`
+	UserID    uuid.UUID `json:"user_id"`
 	TokenHash []byte    `json:"token_hash"`
 }
 
@@ -427,7 +430,7 @@ func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) ([
 	items := []RevokeSessionRow{}
 	for rows.Next() {
 		var i RevokeSessionRow
-		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
+		if err := rows.Scan(&i.ID, &i.UserID, &i.TokenHash); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -442,9 +445,9 @@ const revokeUserSessions = `-- name: RevokeUserSessions :many
 WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = $1
     WHERE user_id = $2 AND revoked_at IS NULL
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeUserSessionsParams struct {
@@ -454,6 +457,7 @@ type RevokeUserSessionsParams struct {
 
 type RevokeUserSessionsRow struct {
 	ID        uuid.UUID `json:"id"`
+	UserID    uuid.UUID `json:"user_id"`
 	TokenHash []byte    `json:"token_hash"`
 }
 
@@ -466,7 +470,7 @@ func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessions
 	items := []RevokeUserSessionsRow{}
 	for rows.Next() {
 		var i RevokeUserSessionsRow
-		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
+		if err := rows.Scan(&i.ID, &i.UserID, &i.TokenHash); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

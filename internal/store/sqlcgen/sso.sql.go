@@ -923,9 +923,9 @@ WITH r AS (
     UPDATE sessions SET revoked_at = now(), revoked_reason = 'saml_logout'
     WHERE sso_connection_id = $1 AND saml_name_id = $2 AND revoked_at IS NULL
       AND ($3::text IS NULL OR saml_session_index = $3::text)
-    RETURNING id, token_hash
+    RETURNING id, user_id, token_hash
 )
-SELECT r.id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
+SELECT r.id, r.user_id, r.token_hash FROM r CROSS JOIN LATERAL pg_notify('gatehouse_session_revoked', encode(r.token_hash, 'hex')) AS n
 `
 
 type RevokeSAMLSessionsParams struct {
@@ -936,6 +936,7 @@ type RevokeSAMLSessionsParams struct {
 
 type RevokeSAMLSessionsRow struct {
 	ID        uuid.UUID `json:"id"`
+	UserID    uuid.UUID `json:"user_id"`
 	TokenHash []byte    `json:"token_hash"`
 }
 
@@ -950,7 +951,7 @@ func (q *Queries) RevokeSAMLSessions(ctx context.Context, arg RevokeSAMLSessions
 	items := []RevokeSAMLSessionsRow{}
 	for rows.Next() {
 		var i RevokeSAMLSessionsRow
-		if err := rows.Scan(&i.ID, &i.TokenHash); err != nil {
+		if err := rows.Scan(&i.ID, &i.UserID, &i.TokenHash); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -17,7 +17,7 @@ const createTenant = `-- name: CreateTenant :one
 
 INSERT INTO tenants (slug, name, status, policy)
 VALUES ($1, $2, $3, $4)
-RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at
+RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at, events_retention_days
 `
 
 type CreateTenantParams struct {
@@ -46,6 +46,7 @@ func (q *Queries) CreateTenant(ctx context.Context, arg CreateTenantParams) (Ten
 		&i.PurgeAfter,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EventsRetentionDays,
 	)
 	return i, err
 }
@@ -65,7 +66,7 @@ func (q *Queries) DeleteTenant(ctx context.Context, id uuid.UUID) (int64, error)
 }
 
 const getTenantByID = `-- name: GetTenantByID :one
-SELECT id, slug, name, status, policy, purge_after, created_at, updated_at FROM tenants WHERE id = $1
+SELECT id, slug, name, status, policy, purge_after, created_at, updated_at, events_retention_days FROM tenants WHERE id = $1
 `
 
 func (q *Queries) GetTenantByID(ctx context.Context, id uuid.UUID) (Tenant, error) {
@@ -80,12 +81,13 @@ func (q *Queries) GetTenantByID(ctx context.Context, id uuid.UUID) (Tenant, erro
 		&i.PurgeAfter,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EventsRetentionDays,
 	)
 	return i, err
 }
 
 const getTenantBySlug = `-- name: GetTenantBySlug :one
-SELECT id, slug, name, status, policy, purge_after, created_at, updated_at FROM tenants WHERE slug = $1
+SELECT id, slug, name, status, policy, purge_after, created_at, updated_at, events_retention_days FROM tenants WHERE slug = $1
 `
 
 func (q *Queries) GetTenantBySlug(ctx context.Context, slug string) (Tenant, error) {
@@ -100,12 +102,13 @@ func (q *Queries) GetTenantBySlug(ctx context.Context, slug string) (Tenant, err
 		&i.PurgeAfter,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EventsRetentionDays,
 	)
 	return i, err
 }
 
 const listTenants = `-- name: ListTenants :many
-SELECT id, slug, name, status, policy, purge_after, created_at, updated_at FROM tenants ORDER BY slug
+SELECT id, slug, name, status, policy, purge_after, created_at, updated_at, events_retention_days FROM tenants ORDER BY slug
 `
 
 func (q *Queries) ListTenants(ctx context.Context) ([]Tenant, error) {
@@ -126,6 +129,7 @@ func (q *Queries) ListTenants(ctx context.Context) ([]Tenant, error) {
 			&i.PurgeAfter,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.EventsRetentionDays,
 		); err != nil {
 			return nil, err
 		}
@@ -138,7 +142,7 @@ func (q *Queries) ListTenants(ctx context.Context) ([]Tenant, error) {
 }
 
 const listTenantsDueForPurge = `-- name: ListTenantsDueForPurge :many
-SELECT id, slug, name, status, policy, purge_after, created_at, updated_at FROM tenants
+SELECT id, slug, name, status, policy, purge_after, created_at, updated_at, events_retention_days FROM tenants
 WHERE purge_after IS NOT NULL AND purge_after <= now()
 ORDER BY purge_after
 LIMIT 100
@@ -162,6 +166,7 @@ func (q *Queries) ListTenantsDueForPurge(ctx context.Context) ([]Tenant, error) 
 			&i.PurgeAfter,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.EventsRetentionDays,
 		); err != nil {
 			return nil, err
 		}
@@ -186,7 +191,7 @@ const scheduleTenantPurge = `-- name: ScheduleTenantPurge :one
 UPDATE tenants
 SET status = 'suspended', purge_after = $1, updated_at = now()
 WHERE slug = $2
-RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at
+RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at, events_retention_days
 `
 
 type ScheduleTenantPurgeParams struct {
@@ -206,6 +211,7 @@ func (q *Queries) ScheduleTenantPurge(ctx context.Context, arg ScheduleTenantPur
 		&i.PurgeAfter,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EventsRetentionDays,
 	)
 	return i, err
 }
@@ -214,7 +220,7 @@ const setTenantStatus = `-- name: SetTenantStatus :one
 UPDATE tenants
 SET status = $1, updated_at = now()
 WHERE slug = $2
-RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at
+RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at, events_retention_days
 `
 
 type SetTenantStatusParams struct {
@@ -234,6 +240,7 @@ func (q *Queries) SetTenantStatus(ctx context.Context, arg SetTenantStatusParams
 		&i.PurgeAfter,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EventsRetentionDays,
 	)
 	return i, err
 }
@@ -242,7 +249,7 @@ const updateTenant = `-- name: UpdateTenant :one
 UPDATE tenants
 SET name = $1, policy = $2, status = $3, updated_at = now()
 WHERE id = $4
-RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at
+RETURNING id, slug, name, status, policy, purge_after, created_at, updated_at, events_retention_days
 `
 
 type UpdateTenantParams struct {
@@ -269,6 +276,7 @@ func (q *Queries) UpdateTenant(ctx context.Context, arg UpdateTenantParams) (Ten
 		&i.PurgeAfter,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EventsRetentionDays,
 	)
 	return i, err
 }

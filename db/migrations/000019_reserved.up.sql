@@ -1,1 +1,0 @@
--- reserved (merged later)
