@@ -46,12 +46,22 @@ WHERE u.status <> 'pending_deletion'
 ORDER BY u.created_at, u.id;
 
 -- name: FindSCIMUsersByName :many
--- The fast path of filter userName eq "…": the linked userName, or the address of an unlinked account.
+-- The fast path of filter userName eq "…": candidates by the linked userName or by the address
+-- (an unlinked account's userName); the caller's filter keeps those that match. Both by index.
 SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
        du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
 FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
 WHERE u.status <> 'pending_deletion'
-  AND (lower(du.user_name) = lower(@name) OR (du.user_id IS NULL AND u.email_key = lower(@name)))
+  AND u.id IN (SELECT d.user_id FROM directory_users d WHERE d.user_name_key = lower(@name)
+               UNION ALL SELECT a.id FROM users a WHERE a.email_key = lower(@name))
+ORDER BY u.created_at, u.id;
+
+-- name: FindSCIMUsersByExternalID :many
+-- The fast path of filter externalId eq "…" (compared exactly, RFC 7643 §3.1).
+SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
+       du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
+FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
+WHERE u.status <> 'pending_deletion' AND du.external_id = @external_id::text
 ORDER BY u.created_at, u.id;
 
 -- name: GetSCIMUser :one
@@ -61,7 +71,7 @@ FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.u
 WHERE u.id = @id AND u.status <> 'pending_deletion';
 
 -- name: GetDirectoryUserByName :one
-SELECT * FROM directory_users WHERE lower(user_name) = lower(@name);
+SELECT * FROM directory_users WHERE user_name_key = lower(@name);
 
 -- name: UpsertDirectoryUser :one
 INSERT INTO directory_users (user_id, directory_id, user_name, external_id, attributes)

@@ -198,23 +198,9 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, lq ListQuery) (ListRe
 	var all []Resource
 	err := s.store.InTenant(ctx, c.Tenant.ID, func(q *sqlcgen.Queries) error {
 		all = all[:0]
-		var rows []userRow
-		if attr, v, ok := lq.Filter.EqualsAttr(); ok && attr == "userName" {
-			found, err := q.FindSCIMUsersByName(ctx, v)
-			if err != nil {
-				return err
-			}
-			for _, r := range found {
-				rows = append(rows, userRow(r))
-			}
-		} else {
-			found, err := q.ListSCIMUsers(ctx)
-			if err != nil {
-				return err
-			}
-			for _, r := range found {
-				rows = append(rows, userRow(r))
-			}
+		rows, err := s.candidates(ctx, q, lq.Filter)
+		if err != nil {
+			return err
 		}
 		for _, r := range rows {
 			res := s.renderUser(c, r, nil)
@@ -228,6 +214,34 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, lq ListQuery) (ListRe
 		return ListResponse{}, err
 	}
 	return page(all, lq), nil
+}
+
+// candidates are the rows a filter may match: for the equality look-ups IdPs make
+// (userName eq, externalId eq) the few rows an index finds, otherwise every user of the
+// tenant. The filter is applied to the rendered resources afterwards in every case, so the
+// index only narrows and the semantics stay those of Filter.Match.
+func (s *Service) candidates(ctx context.Context, q *sqlcgen.Queries, f *Filter) ([]userRow, error) {
+	var rows []userRow
+	attr, v, ok := f.EqualsAttr()
+	switch {
+	case ok && attr == "userName":
+		found, err := q.FindSCIMUsersByName(ctx, v)
+		for _, r := range found {
+			rows = append(rows, userRow(r))
+		}
+		return rows, err
+	case ok && attr == "externalId":
+		found, err := q.FindSCIMUsersByExternalID(ctx, v)
+		for _, r := range found {
+			rows = append(rows, userRow(r))
+		}
+		return rows, err
+	}
+	found, err := q.ListSCIMUsers(ctx)
+	for _, r := range found {
+		rows = append(rows, userRow(r))
+	}
+	return rows, err
 }
 
 // write runs a change to users as one transaction and ends, after the commit, what the

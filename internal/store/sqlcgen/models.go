@@ -130,6 +130,7 @@ type DirectoryUser struct {
 	Version     int64           `json:"version"`
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
+	UserNameKey *string         `json:"user_name_key"`
 }
 
 type EmailToken struct {

@@ -328,12 +328,70 @@ func (q *Queries) ExportDirectoryUser(ctx context.Context, userID uuid.UUID) ([]
 	return items, nil
 }
 
+const findSCIMUsersByExternalID = `-- name: FindSCIMUsersByExternalID :many
+SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
+       du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
+FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
+WHERE u.status <> 'pending_deletion' AND du.external_id = $1::text
+ORDER BY u.created_at, u.id
+`
+
+type FindSCIMUsersByExternalIDRow struct {
+	ID            uuid.UUID  `json:"id"`
+	Email         string     `json:"email"`
+	Name          string     `json:"name"`
+	Status        string     `json:"status"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	DirectoryID   *uuid.UUID `json:"directory_id"`
+	UserName      *string    `json:"user_name"`
+	ExternalID    *string    `json:"external_id"`
+	Attributes    []byte     `json:"attributes"`
+	Version       *int64     `json:"version"`
+	SCIMUpdatedAt *time.Time `json:"scim_updated_at"`
+}
+
+// The fast path of filter externalId eq "…" (compared exactly, RFC 7643 §3.1).
+func (q *Queries) FindSCIMUsersByExternalID(ctx context.Context, externalID string) ([]FindSCIMUsersByExternalIDRow, error) {
+	rows, err := q.db.Query(ctx, findSCIMUsersByExternalID, externalID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []FindSCIMUsersByExternalIDRow{}
+	for rows.Next() {
+		var i FindSCIMUsersByExternalIDRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.Status,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DirectoryID,
+			&i.UserName,
+			&i.ExternalID,
+			&i.Attributes,
+			&i.Version,
+			&i.SCIMUpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const findSCIMUsersByName = `-- name: FindSCIMUsersByName :many
 SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
        du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
 FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
 WHERE u.status <> 'pending_deletion'
-  AND (lower(du.user_name) = lower($1) OR (du.user_id IS NULL AND u.email_key = lower($1)))
+  AND u.id IN (SELECT d.user_id FROM directory_users d WHERE d.user_name_key = lower($1)
+               UNION ALL SELECT a.id FROM users a WHERE a.email_key = lower($1))
 ORDER BY u.created_at, u.id
 `
 
@@ -352,7 +410,8 @@ type FindSCIMUsersByNameRow struct {
 	SCIMUpdatedAt *time.Time `json:"scim_updated_at"`
 }
 
-// The fast path of filter userName eq "…": the linked userName, or the address of an unlinked account.
+// The fast path of filter userName eq "…": candidates by the linked userName or by the address
+// (an unlinked account's userName); the caller's filter keeps those that match. Both by index.
 func (q *Queries) FindSCIMUsersByName(ctx context.Context, name string) ([]FindSCIMUsersByNameRow, error) {
 	rows, err := q.db.Query(ctx, findSCIMUsersByName, name)
 	if err != nil {
@@ -434,7 +493,7 @@ func (q *Queries) GetDirectoryGroup(ctx context.Context, arg GetDirectoryGroupPa
 }
 
 const getDirectoryUserByName = `-- name: GetDirectoryUserByName :one
-SELECT tenant_id, user_id, directory_id, user_name, external_id, attributes, version, created_at, updated_at FROM directory_users WHERE lower(user_name) = lower($1)
+SELECT tenant_id, user_id, directory_id, user_name, external_id, attributes, version, created_at, updated_at, user_name_key FROM directory_users WHERE user_name_key = lower($1)
 `
 
 func (q *Queries) GetDirectoryUserByName(ctx context.Context, name string) (DirectoryUser, error) {
@@ -450,6 +509,7 @@ func (q *Queries) GetDirectoryUserByName(ctx context.Context, name string) (Dire
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.UserNameKey,
 	)
 	return i, err
 }
@@ -1137,7 +1197,7 @@ VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (tenant_id, user_id) DO UPDATE SET directory_id = EXCLUDED.directory_id, user_name = EXCLUDED.user_name,
     external_id = EXCLUDED.external_id, attributes = EXCLUDED.attributes,
     version = directory_users.version + 1, updated_at = now()
-RETURNING tenant_id, user_id, directory_id, user_name, external_id, attributes, version, created_at, updated_at
+RETURNING tenant_id, user_id, directory_id, user_name, external_id, attributes, version, created_at, updated_at, user_name_key
 `
 
 type UpsertDirectoryUserParams struct {
@@ -1167,6 +1227,7 @@ func (q *Queries) UpsertDirectoryUser(ctx context.Context, arg UpsertDirectoryUs
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.UserNameKey,
 	)
 	return i, err
 }
