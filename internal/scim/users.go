@@ -575,10 +575,7 @@ func (s *Service) DeleteUser(ctx context.Context, c Caller, id uuid.UUID, ifMatc
 			return err
 		}
 		w.revoked, w.users = hashes, []uuid.UUID{cur.ID}
-		if _, err := events.Emit(ctx, q, events.Event{Type: events.UserDeletionScheduled, User: cur.ID,
-			Data: map[string]any{"user_id": cur.ID, "purge_after": purgeAfter, "source": "scim"}}); err != nil {
-			return err
-		}
+		// RequestDeletionTx recorded user.deletion_scheduled.
 		_, err = events.Emit(ctx, q, events.Event{Type: events.DirectoryUserDeleted, User: cur.ID,
 			Data: map[string]any{"directory_id": c.Directory.ID, "user_id": cur.ID}})
 		return err
