@@ -70,6 +70,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	tenantHost.NotFound(notFound)
 	tenantHost.MethodNotAllowed(methodNotAllowed)
 	tenantHost.Use(kit.Authenticate(rs, sessions))
+	tenantHost.Use(passkeyhttp.EnrolFirst(rs, steps)) // a role that requires a passkey: enrolment first
 	tenantHost.Get("/", platformhttp.HandleTenantHome(rs))
 	tenantHost.Get("/brand.css", platformhttp.HandleBrandCSS())
 	tenantHost.Get("/api/v1/tenant", platformhttp.HandleTenantInfo(rs))

@@ -30,9 +30,9 @@ type env struct {
 	issuer string
 }
 
-func newEnv(t *testing.T, srv *testutil.Server, prefix string) *env {
+func newEnv(t *testing.T, srv *testutil.Server, prefix string, opts ...testutil.SiteOption) *env {
 	t.Helper()
-	site := testutil.NewSite(t, srv, prefix)
+	site := testutil.NewSite(t, srv, prefix, opts...)
 	dialer := &net.Dialer{}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, _ := net.SplitHostPort(addr)

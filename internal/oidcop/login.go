@@ -28,6 +28,10 @@ type Step struct {
 	// acr asked for while the user has a second factor; SecondFactor says which.
 	Reauth       bool
 	SecondFactor bool
+	// Passkey: the tenant requires a passkey of the user's role (tenant.PasskeyPolicy) and
+	// this session was not made with one (password, TOTP, SSO): no code is issued until the
+	// user confirms with a passkey, or adds one first (stepup.RequiredPasskeyPath).
+	Passkey bool
 	// Consent: a third-party app (or prompt=consent) asks for Scopes.
 	Consent bool
 	AppName string
@@ -60,6 +64,16 @@ func (s *Service) Resume(ctx context.Context, t tenant.Tenant, p *session.Princi
 			return s.fail(t, req, "login_required", "the user is not signed in")
 		}
 		return Step{Login: true, LoginHint: req.p.LoginHint}, nil
+	}
+	owed, err := s.passkeyOwed(ctx, t, p)
+	if err != nil {
+		return Step{}, err
+	}
+	if owed {
+		if none {
+			return s.fail(t, req, "interaction_required", "a passkey sign-in is required")
+		}
+		return Step{Passkey: true}, nil
 	}
 	if !s.fresh(req, p.Session) {
 		if none {
@@ -226,6 +240,11 @@ func ACR(sess session.Session) string {
 }
 
 func (s *Service) complete(ctx context.Context, t tenant.Tenant, req *authRequest, p *session.Principal) (Step, error) {
+	// The one place a code is issued checks the passkey policy again (the consent answer
+	// comes here without Resume).
+	if owed, err := s.passkeyOwed(ctx, t, p); err != nil || owed {
+		return Step{Passkey: owed}, err
+	}
 	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		at := p.Session.AuthTime
 		sid := p.Session.ID
@@ -244,6 +263,21 @@ func (s *Service) complete(ctx context.Context, t tenant.Tenant, req *authReques
 		return Step{}, err
 	}
 	return Step{Redirect: CallbackPath + "?id=" + url.QueryEscape(req.id.String())}, nil
+}
+
+// passkeyOwed reports whether the tenant requires a passkey of one of p's roles while p's
+// session was not made with one.
+func (s *Service) passkeyOwed(ctx context.Context, t tenant.Tenant, p *session.Principal) (bool, error) {
+	if len(t.Policy.Passkeys.RequireForRoles) == 0 || p.Session.PhishingResistant() {
+		return false, nil
+	}
+	var roles []string
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		var err error
+		roles, err = q.GetUserRoles(ctx, p.UserID)
+		return err
+	}, store.ReadOnly(), store.Idempotent())
+	return t.Policy.PhishingResistantRequired(roles), err
 }
 
 // fail answers the app's redirect URI with an OAuth error (state and iss included). The

@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
@@ -164,4 +165,43 @@ func between(s, from, to string) string {
 		return s[:j]
 	}
 	return ""
+}
+
+// TestAuthorizeRequiresPasskey: in a tenant that requires a passkey of admins, an admin
+// signed in by password gets no code: the bridge sends them to the passkey page (which
+// comes back to the request), and prompt=none answers the app interaction_required. A
+// member of the same tenant gets the code.
+func TestAuthorizeRequiresPasskey(t *testing.T) {
+	t.Parallel()
+	srv := testutil.NewServer(t, testutil.PackageDB(t))
+	e := newEnv(t, srv, "oppk", testutil.SitePolicy(func(p *tenant.Policy) { p.Passkeys.RequireForRoles = []string{"admin"} }))
+	redirect := "http://127.0.0.1:9/cb"
+	clientID, secret := e.app(t, map[string]any{"name": "Notes", "type": "confidential", "first_party": true, "redirect_uris": []string{redirect}})
+	ctx := oidc.ClientContext(context.Background(), e.hc)
+	provider, err := oidc.NewProvider(ctx, e.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: provider.Endpoint(), RedirectURL: redirect,
+		Scopes: []string{"openid", "email"}}
+	verifier := oauth2.GenerateVerifier()
+
+	_, admin := e.Person(t, "ada@example.com", "admin")
+	status, at, _ := e.follow(t, conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(verifier)), admin)
+	if status != http.StatusOK || at.Path != "/account/passkeys/required" || at.Query().Get("code") != "" {
+		t.Fatalf("admin with a password session led to %d %s, want the passkey page", status, at)
+	}
+	if rt := at.Query().Get("return_to"); !strings.HasPrefix(rt, "/oauth2/login?id=") {
+		t.Errorf("the passkey page returns to %q", rt)
+	}
+	status, at, _ = e.follow(t, conf.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none")), admin)
+	if !strings.HasPrefix(at.String(), redirect) || at.Query().Get("error") != "interaction_required" || at.Query().Get("code") != "" {
+		t.Errorf("prompt=none for the admin: %d %s", status, at)
+	}
+
+	_, member := e.Person(t, "bea@example.com")
+	status, at, _ = e.follow(t, conf.AuthCodeURL("s3", oauth2.S256ChallengeOption(verifier)), member)
+	if !strings.HasPrefix(at.String(), redirect) || at.Query().Get("code") == "" {
+		t.Errorf("member: %d %s, want a code", status, at)
+	}
 }

@@ -65,6 +65,11 @@ type loginResponse struct {
 		ExpiresAt time.Time `json:"expires_at"`
 	} `json:"session"`
 	User account.User `json:"user"`
+	// PasskeyRequired: the tenant requires a passkey of the user's role and this sign-in
+	// used none; the session is restricted to the enrolment path (PasskeyURL, the passkey
+	// registration and passkey re-authentication endpoints) until a passkey confirms it.
+	PasskeyRequired bool   `json:"passkey_required,omitempty"`
+	PasskeyURL      string `json:"passkey_url,omitempty"`
 }
 
 // HandleLogin checks an address and password and starts a session (or asks for the

@@ -50,6 +50,10 @@ func writeLogin(rs *kit.Responder, w http.ResponseWriter, res account.LoginResul
 	var out loginResponse
 	out.Session.ID, out.Session.Token, out.Session.ExpiresAt = res.Session.Session.ID.String(), res.Session.Token, res.Session.Session.ExpiresAt
 	out.User = res.User
+	if res.PasskeyRequired {
+		out.PasskeyRequired = true
+		out.PasskeyURL = stepup.RequiredPasskeyPath + "?" + url.Values{"return_to": {"/account"}}.Encode()
+	}
 	rs.JSON(w, http.StatusOK, out)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpapi/kit"
 	"github.com/gatehouse-id/gatehouse/internal/oidcop"
 	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/stepup"
 )
 
 //go:embed templates/*.html
@@ -66,6 +67,8 @@ func PageLogin(rs *kit.Responder, svc *oidcop.Service) http.HandlerFunc {
 			http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
 		case step.Reauth:
 			http.Redirect(w, r, "/reauth?"+url.Values{"return_to": {here}}.Encode(), http.StatusSeeOther)
+		case step.Passkey:
+			http.Redirect(w, r, stepup.RequiredPasskeyPath+"?"+url.Values{"return_to": {here}}.Encode(), http.StatusSeeOther)
 		case step.Consent:
 			view := ConsentView{ID: id, AppName: step.AppName, Email: pp.Email}
 			for _, sc := range step.Scopes {
@@ -108,6 +111,11 @@ func PageConsentPost(rs *kit.Responder, svc *oidcop.Service) http.HandlerFunc {
 		step, err := svc.Consent(r.Context(), t, p, id, r.PostFormValue("decision") == "allow", kit.Who(r))
 		if err != nil {
 			rs.Error(w, r, err)
+			return
+		}
+		if step.Passkey {
+			here := oidcop.LoginPath + "?" + url.Values{"id": {id}}.Encode()
+			http.Redirect(w, r, stepup.RequiredPasskeyPath+"?"+url.Values{"return_to": {here}}.Encode(), http.StatusSeeOther)
 			return
 		}
 		toApp(rs, w, r, step.Redirect)
