@@ -94,7 +94,7 @@ func (s *Service) NewWorker(cfg WorkerConfig, mp metric.MeterProvider) (*Worker,
 	w := &Worker{s: s, client: c, cfg: cfg, active: map[uuid.UUID]int{}}
 	var err error
 	if w.results, err = m.Int64Counter("gatehouse.webhook.deliveries",
-		metric.WithDescription("Webhook delivery attempts by result: delivered, retry, failed, gone, skipped")); err != nil {
+		metric.WithDescription("Webhook delivery attempts by result: delivered, retry, failed, gone, skipped, held")); err != nil {
 		return nil, err
 	}
 	backlog, err := m.Int64ObservableGauge("gatehouse.webhook.backlog",
@@ -172,7 +172,8 @@ type attempt struct {
 }
 
 // Work makes one attempt: 2xx delivered; 410 disables the endpoint; anything else is
-// retried on Schedule, then the delivery is failed.
+// retried on Schedule, then the delivery is failed. A delivery of a user's event waits
+// (held, no job) while an earlier delivery of the same endpoint and user is pending.
 func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	a := job.Args
 	var at attempt
@@ -207,6 +208,21 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 			skip = "endpoint disabled"
 			return q.RecordDeliveryAttempt(ctx, sqlcgen.RecordDeliveryAttemptParams{ID: d.ID, State: "failed", LastResponse: ptr("the endpoint is disabled")})
 		}
+		if d.UserID != nil {
+			// In order per (endpoint, user): park behind an earlier pending delivery; the
+			// trigger of migration 000023 releases this one when that one ends.
+			if err := q.LockDeliveryOrder(ctx, sqlcgen.LockDeliveryOrderParams{EndpointID: d.EndpointID, UserID: *d.UserID}); err != nil {
+				return err
+			}
+			n, err := q.HoldBehindEarlier(ctx, d.ID)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				skip = "held"
+				return nil
+			}
+		}
 		t, err := q.GetTenantByID(ctx, a.TenantID)
 		if err != nil {
 			return err
@@ -216,6 +232,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	}, store.Idempotent())
 	if err != nil {
 		return fmt.Errorf("webhook delivery: %w", err)
+	}
+	if skip == "held" {
+		w.results.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "held")))
+		return nil
 	}
 	if skip != "" {
 		w.results.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "skipped")))
