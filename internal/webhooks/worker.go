@@ -230,6 +230,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		at = attempt{work: d, endpoint: ep, tenant: a.TenantID, slug: t.Slug}
 		return nil
 	}, store.Idempotent())
+	if store.Unavailable(err) {
+		// PostgreSQL is away (a restart, a failover): wait for it without spending an
+		// attempt, so an outage of the database does not push deliveries down the schedule.
+		w.s.logger.WarnContext(ctx, "webhooks: database unavailable; the delivery waits", "delivery_id", a.DeliveryID, "err", err)
+		return river.JobSnooze(time.Duration(Schedule[0]) * w.cfg.Unit)
+	}
 	if err != nil {
 		return fmt.Errorf("webhook delivery: %w", err)
 	}
@@ -322,7 +328,8 @@ func clipUTF8(b []byte) string {
 func ptr[T any](v T) *T { return &v }
 
 // record writes the attempt's outcome (retried across a database restart for a minute,
-// like the mail outbox: the updates are idempotent) and tells River what comes next.
+// like the mail outbox: the updates are idempotent) and tells River what comes next. When
+// the outcome cannot be written, the job is snoozed and the delivery sent again.
 func (w *Worker) record(ctx context.Context, job *river.Job[DeliverArgs], at attempt, status int, excerpt string,
 	latency time.Duration, sendErr error) error {
 	a := job.Args
@@ -380,13 +387,19 @@ func (w *Worker) record(ctx context.Context, job *river.Job[DeliverArgs], at att
 		}
 		return nil
 	})
-	if err != nil {
-		w.s.logger.ErrorContext(ctx, "webhooks: recording the outcome failed", "delivery_id", a.DeliveryID, "err", err)
-	}
 	if disable != "" {
 		w.disable(ctx, a.TenantID, o, at.endpoint, disable)
 	}
 	w.results.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
+	if err != nil {
+		// The database stayed away longer than the bookkeeping retries: the delivery is
+		// still pending in the table. Finishing the job now would leave it pending with no
+		// job (and, in order per user, hold back the user's later deliveries for good), so
+		// the job comes back — not counted as an attempt — and sends again; the receiver
+		// deduplicates by webhook-id.
+		w.s.logger.ErrorContext(ctx, "webhooks: recording the outcome failed; the delivery will be sent again", "delivery_id", a.DeliveryID, "err", err)
+		return river.JobSnooze(time.Duration(Schedule[0]) * w.cfg.Unit)
+	}
 	return retErr
 }
 
@@ -397,10 +410,12 @@ func describe(status int, err error) string {
 	return "the endpoint answered " + strconv.Itoa(status)
 }
 
+// retrying runs f in the tenant until it commits, for a minute (60 units of the schedule,
+// at least 2 s, in tests that shorten the unit).
 func (w *Worker) retrying(ctx context.Context, tenantID uuid.UUID, f func(q *sqlcgen.Queries) error) error {
 	rctx := context.WithoutCancel(ctx)
 	wait := 100 * time.Millisecond
-	for deadline := time.Now().Add(time.Minute); ; wait = min(2*wait, 5*time.Second) {
+	for deadline := time.Now().Add(max(60*w.cfg.Unit, 2*time.Second)); ; wait = min(2*wait, 5*time.Second) {
 		err := w.s.store.InTenant(rctx, tenantID, f, store.Idempotent())
 		if err == nil || time.Now().Add(wait).After(deadline) {
 			return err
