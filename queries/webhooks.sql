@@ -128,7 +128,7 @@ WHERE id = @id AND state = 'pending';
 
 -- name: ListDeliveries :many
 SELECT d.id, d.event_id, e.type, d.state, d.attempts, d.last_status, d.last_latency_ms, d.last_response,
-       d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at
+       d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at, d.held
   FROM webhook_deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
  WHERE d.endpoint_id = @endpoint_id AND d.platform = @platform
  ORDER BY d.created_at DESC, d.id

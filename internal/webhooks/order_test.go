@@ -105,6 +105,26 @@ func TestOrderPerUser(t *testing.T) {
 	if held == 0 {
 		t.Errorf("none of U's later deliveries is held")
 	}
+	var log struct {
+		Deliveries []struct {
+			EventID       string  `json:"event_id"`
+			Held          bool    `json:"held"`
+			NextAttemptAt *string `json:"next_attempt_at"`
+		} `json:"deliveries"`
+	}
+	e.Do(t, "GET", "/api/v1/admin/webhooks/"+c.Webhook.ID+"/deliveries?limit=100", e.admin, nil).JSON(t, &log)
+	shown := 0
+	for _, d := range log.Deliveries {
+		if d.Held {
+			shown++
+			if !slices.Contains(wantU[1:], d.EventID) || d.NextAttemptAt != nil {
+				t.Errorf("held in the log: %+v", d)
+			}
+		}
+	}
+	if shown != held {
+		t.Errorf("the deliveries log shows %d held, the table has %d", shown, held)
+	}
 	open.Store(true)
 	start := time.Now()
 	got = rc.waitFor("U's events", 60*time.Second, func(ds []delivery) bool { return len(firsts(ds, wantU)) == len(wantU) })

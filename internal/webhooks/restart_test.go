@@ -25,7 +25,8 @@ func TestNothingLostAcrossPostgresRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL cluster of its own")
 	}
-	t.Parallel()
+	// Not parallel: starting and migrating a cluster of its own is heavy, and the package's
+	// other tests (thirty concurrent sign-ups in TestOutageThenRecovery) need the machine.
 	cl := testutil.NewCluster(t)
 	srv := testutil.NewServer(t, cl.DB, testutil.WithConfig(fast), testutil.TrustProxyHeaders)
 	site := testutil.NewSite(t, srv, "restart", testutil.SitePolicy(func(p *tenant.Policy) { p.Deletion.GraceDays = 0 }))

@@ -440,7 +440,7 @@ func (q *Queries) LinkDeletionReceipt(ctx context.Context, arg LinkDeletionRecei
 
 const listDeliveries = `-- name: ListDeliveries :many
 SELECT d.id, d.event_id, e.type, d.state, d.attempts, d.last_status, d.last_latency_ms, d.last_response,
-       d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at
+       d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at, d.held
   FROM webhook_deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
  WHERE d.endpoint_id = $1 AND d.platform = $2
  ORDER BY d.created_at DESC, d.id
@@ -466,6 +466,7 @@ type ListDeliveriesRow struct {
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
 	DeliveredAt   *time.Time `json:"delivered_at"`
 	CreatedAt     time.Time  `json:"created_at"`
+	Held          bool       `json:"held"`
 }
 
 func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) ([]ListDeliveriesRow, error) {
@@ -490,6 +491,7 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 			&i.NextAttemptAt,
 			&i.DeliveredAt,
 			&i.CreatedAt,
+			&i.Held,
 		); err != nil {
 			return nil, err
 		}
