@@ -2,7 +2,7 @@
 
 -- name: InsertEvent :one
 INSERT INTO events (type, user_id, data) VALUES (@type, sqlc.narg('user_id'), @data)
-RETURNING id, occurred_at;
+RETURNING id, seq, occurred_at;
 
 -- name: ListEventsAfter :many
 -- Oldest first after the cursor (@after_xact, @after_seq), only events of transactions older

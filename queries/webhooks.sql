@@ -3,12 +3,13 @@
 
 -- name: FanOutEvent :execrows
 -- One pending delivery per enabled endpoint whose filter takes the type: the tenant's and
--- the operator's. The insert trigger enqueues each delivery's job.
-INSERT INTO webhook_deliveries (event_id, endpoint_id, platform)
-SELECT @event_id::uuid, e.id, false FROM webhook_endpoints e
+-- the operator's, with the event's user and seq (the order per user). The insert trigger
+-- enqueues each delivery's job.
+INSERT INTO webhook_deliveries (event_id, endpoint_id, platform, user_id, event_seq)
+SELECT @event_id::uuid, e.id, false, sqlc.narg('user_id')::uuid, sqlc.narg('event_seq')::bigint FROM webhook_endpoints e
  WHERE e.enabled AND (cardinality(e.event_types) = 0 OR @type::text = ANY (e.event_types))
 UNION ALL
-SELECT @event_id::uuid, p.id, true FROM platform_webhook_endpoints p
+SELECT @event_id::uuid, p.id, true, sqlc.narg('user_id')::uuid, sqlc.narg('event_seq')::bigint FROM platform_webhook_endpoints p
  WHERE p.enabled AND (cardinality(p.event_types) = 0 OR @type::text = ANY (p.event_types));
 
 -- name: InsertDelivery :one
@@ -99,9 +100,24 @@ UPDATE platform_webhook_endpoints SET enabled = false, disabled_reason = @reason
 
 -- name: GetDeliveryWork :one
 -- A delivery with its event, for the worker.
-SELECT d.id, d.endpoint_id, d.platform, d.state, d.attempts, e.id AS event_id, e.type, e.occurred_at, e.data
+SELECT d.id, d.endpoint_id, d.platform, d.state, d.attempts, d.user_id, d.held, e.id AS event_id, e.type, e.occurred_at, e.data
   FROM webhook_deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
  WHERE d.id = @id;
+
+-- name: LockDeliveryOrder :exec
+-- Serialises parking (HoldBehindEarlier) with the release trigger of migration 000023 for
+-- one (endpoint, user), on every node.
+SELECT pg_advisory_xact_lock(webhook_order_key(@endpoint_id::uuid, @user_id::uuid));
+
+-- name: HoldBehindEarlier :execrows
+-- Parks the delivery when an earlier delivery (lower event seq) of the same endpoint and
+-- user is still pending (webhook_deliveries_order_idx); the trigger releases it when that
+-- one ends. Run after LockDeliveryOrder, as its own statement (a fresh snapshot).
+UPDATE webhook_deliveries d SET held = true
+ WHERE d.id = @id AND d.state = 'pending' AND d.user_id IS NOT NULL
+   AND EXISTS (SELECT 1 FROM webhook_deliveries p
+                WHERE p.tenant_id = d.tenant_id AND p.endpoint_id = d.endpoint_id AND p.user_id = d.user_id
+                  AND p.state = 'pending' AND p.event_seq < d.event_seq AND p.platform = d.platform);
 
 -- name: RecordDeliveryAttempt :exec
 UPDATE webhook_deliveries SET state = @state, attempts = attempts + 1, last_attempt_at = now(),
@@ -112,7 +128,7 @@ WHERE id = @id AND state = 'pending';
 
 -- name: ListDeliveries :many
 SELECT d.id, d.event_id, e.type, d.state, d.attempts, d.last_status, d.last_latency_ms, d.last_response,
-       d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at
+       d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at, d.held
   FROM webhook_deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
  WHERE d.endpoint_id = @endpoint_id AND d.platform = @platform
  ORDER BY d.created_at DESC, d.id
@@ -120,11 +136,11 @@ SELECT d.id, d.event_id, e.type, d.state, d.attempts, d.last_status, d.last_late
 
 -- name: RetryDelivery :execrows
 -- A failed delivery goes back to pending (its trigger enqueues a new job).
-UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now()
+UPDATE webhook_deliveries SET state = 'pending', held = false, next_attempt_at = now()
 WHERE id = @id AND endpoint_id = @endpoint_id AND platform = @platform AND state = 'failed';
 
 -- name: RetryFailedDeliveries :execrows
-UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now()
+UPDATE webhook_deliveries SET state = 'pending', held = false, next_attempt_at = now()
 WHERE endpoint_id = @endpoint_id AND platform = @platform AND state = 'failed';
 
 -- name: ExpireEvents :execrows

@@ -102,7 +102,7 @@ func Emit(ctx context.Context, q *sqlcgen.Queries, e Event) (Recorded, error) {
 	// The outbox: a delivery per subscribed endpoint (the tenant's and the operator's), each
 	// with its job, in this transaction. A test event goes only where it is sent.
 	if e.Type != WebhookTest {
-		if _, err := q.FanOutEvent(ctx, sqlcgen.FanOutEventParams{EventID: row.ID, Type: e.Type}); err != nil {
+		if _, err := q.FanOutEvent(ctx, sqlcgen.FanOutEventParams{EventID: row.ID, Type: e.Type, UserID: user, EventSeq: row.Seq}); err != nil {
 			return Recorded{}, fmt.Errorf("fan out event %s: %w", e.Type, err)
 		}
 	}

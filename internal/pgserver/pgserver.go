@@ -528,3 +528,14 @@ func (s *Server) Restart(ctx context.Context) error {
 	}
 	return s.waitReady(ctx)
 }
+
+// StartAgain starts a cluster that Stop stopped, on the same port and socket (so the URLs
+// handed out before still connect), and waits until it accepts connections: with Stop, a
+// database outage of a chosen length for tests.
+func (s *Server) StartAgain(ctx context.Context) error {
+	if _, err := s.cmd(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", s.DataDir, "-l", filepath.Join(s.DataDir, "server.log"),
+		"-o", fmt.Sprintf("-p %d -k %s", s.Port, s.SockDir)); err != nil {
+		return fmt.Errorf("start private PostgreSQL again: %w", err)
+	}
+	return s.waitReady(ctx)
+}

@@ -67,15 +67,18 @@ type Delivery struct {
 	Response      *string    `json:"response"`
 	LastAttemptAt *time.Time `json:"last_attempt_at"`
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
-	DeliveredAt   *time.Time `json:"delivered_at"`
-	CreatedAt     time.Time  `json:"created_at"`
+	// Held: pending behind an earlier delivery of the same user to this endpoint.
+	Held        bool       `json:"held"`
+	DeliveredAt *time.Time `json:"delivered_at"`
+	CreatedAt   time.Time  `json:"created_at"`
 }
 
 func deliveryFrom(r sqlcgen.ListDeliveriesRow) Delivery {
 	d := Delivery{ID: r.ID, EventID: r.EventID, EventType: r.Type, State: r.State, Attempts: r.Attempts, Status: r.LastStatus,
 		LatencyMS: r.LastLatencyMs, Response: r.LastResponse, LastAttemptAt: r.LastAttemptAt, DeliveredAt: r.DeliveredAt, CreatedAt: r.CreatedAt}
-	if r.State == "pending" {
+	if r.State == "pending" && !r.Held {
 		d.NextAttemptAt = r.NextAttemptAt
 	}
+	d.Held = r.State == "pending" && r.Held
 	return d
 }

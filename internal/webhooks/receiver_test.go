@@ -35,6 +35,10 @@ type receiver struct {
 	active int               // requests in flight
 	peak   int               // the most in flight at once
 	clock  func() time.Time  // the receiver's time (the server's test clock)
+	// answer, when set, may refuse one verified delivery: a non-zero status is sent
+	// instead of 204 and the delivery is not recorded as received.
+	answer   func(d delivery) int
+	rejected map[string]int // webhook-id → refused by answer
 }
 
 type delivery struct {
@@ -57,7 +61,7 @@ func newReceiver(t *testing.T) *receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, ln: ln, keys: map[string][]byte{}, byID: map[string]int{}, clock: time.Now}
+	r := &receiver{t: t, ln: ln, keys: map[string][]byte{}, byID: map[string]int{}, rejected: map[string]int{}, clock: time.Now}
 	r.serve()
 	t.Cleanup(func() { r.stop() })
 	return r
@@ -160,6 +164,13 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(r.status)
 		_, _ = w.Write([]byte(`{"error":"not now"}`))
 		return
+	}
+	if r.answer != nil {
+		if st := r.answer(d); st != 0 {
+			r.rejected[id]++
+			w.WriteHeader(st)
+			return
+		}
 	}
 	r.got = append(r.got, d)
 	r.byID[id]++

@@ -94,7 +94,7 @@ func (s *Service) NewWorker(cfg WorkerConfig, mp metric.MeterProvider) (*Worker,
 	w := &Worker{s: s, client: c, cfg: cfg, active: map[uuid.UUID]int{}}
 	var err error
 	if w.results, err = m.Int64Counter("gatehouse.webhook.deliveries",
-		metric.WithDescription("Webhook delivery attempts by result: delivered, retry, failed, gone, skipped")); err != nil {
+		metric.WithDescription("Webhook delivery attempts by result: delivered, retry, failed, gone, skipped, held")); err != nil {
 		return nil, err
 	}
 	backlog, err := m.Int64ObservableGauge("gatehouse.webhook.backlog",
@@ -172,7 +172,8 @@ type attempt struct {
 }
 
 // Work makes one attempt: 2xx delivered; 410 disables the endpoint; anything else is
-// retried on Schedule, then the delivery is failed.
+// retried on Schedule, then the delivery is failed. A delivery of a user's event waits
+// (held, no job) while an earlier delivery of the same endpoint and user is pending.
 func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	a := job.Args
 	var at attempt
@@ -207,6 +208,21 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 			skip = "endpoint disabled"
 			return q.RecordDeliveryAttempt(ctx, sqlcgen.RecordDeliveryAttemptParams{ID: d.ID, State: "failed", LastResponse: ptr("the endpoint is disabled")})
 		}
+		if d.UserID != nil {
+			// In order per (endpoint, user): park behind an earlier pending delivery; the
+			// trigger of migration 000023 releases this one when that one ends.
+			if err := q.LockDeliveryOrder(ctx, sqlcgen.LockDeliveryOrderParams{EndpointID: d.EndpointID, UserID: *d.UserID}); err != nil {
+				return err
+			}
+			n, err := q.HoldBehindEarlier(ctx, d.ID)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				skip = "held"
+				return nil
+			}
+		}
 		t, err := q.GetTenantByID(ctx, a.TenantID)
 		if err != nil {
 			return err
@@ -214,8 +230,18 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		at = attempt{work: d, endpoint: ep, tenant: a.TenantID, slug: t.Slug}
 		return nil
 	}, store.Idempotent())
+	if store.Unavailable(err) {
+		// PostgreSQL is away (a restart, a failover): wait for it without spending an
+		// attempt, so an outage of the database does not push deliveries down the schedule.
+		w.s.logger.WarnContext(ctx, "webhooks: database unavailable; the delivery waits", "delivery_id", a.DeliveryID, "err", err)
+		return river.JobSnooze(time.Duration(Schedule[0]) * w.cfg.Unit)
+	}
 	if err != nil {
 		return fmt.Errorf("webhook delivery: %w", err)
+	}
+	if skip == "held" {
+		w.results.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "held")))
+		return nil
 	}
 	if skip != "" {
 		w.results.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "skipped")))
@@ -302,7 +328,8 @@ func clipUTF8(b []byte) string {
 func ptr[T any](v T) *T { return &v }
 
 // record writes the attempt's outcome (retried across a database restart for a minute,
-// like the mail outbox: the updates are idempotent) and tells River what comes next.
+// like the mail outbox: the updates are idempotent) and tells River what comes next. When
+// the outcome cannot be written, the job is snoozed and the delivery sent again.
 func (w *Worker) record(ctx context.Context, job *river.Job[DeliverArgs], at attempt, status int, excerpt string,
 	latency time.Duration, sendErr error) error {
 	a := job.Args
@@ -360,13 +387,19 @@ func (w *Worker) record(ctx context.Context, job *river.Job[DeliverArgs], at att
 		}
 		return nil
 	})
-	if err != nil {
-		w.s.logger.ErrorContext(ctx, "webhooks: recording the outcome failed", "delivery_id", a.DeliveryID, "err", err)
-	}
 	if disable != "" {
 		w.disable(ctx, a.TenantID, o, at.endpoint, disable)
 	}
 	w.results.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
+	if err != nil {
+		// The database stayed away longer than the bookkeeping retries: the delivery is
+		// still pending in the table. Finishing the job now would leave it pending with no
+		// job (and, in order per user, hold back the user's later deliveries for good), so
+		// the job comes back — not counted as an attempt — and sends again; the receiver
+		// deduplicates by webhook-id.
+		w.s.logger.ErrorContext(ctx, "webhooks: recording the outcome failed; the delivery will be sent again", "delivery_id", a.DeliveryID, "err", err)
+		return river.JobSnooze(time.Duration(Schedule[0]) * w.cfg.Unit)
+	}
 	return retErr
 }
 
@@ -377,10 +410,12 @@ func describe(status int, err error) string {
 	return "the endpoint answered " + strconv.Itoa(status)
 }
 
+// retrying runs f in the tenant until it commits, for a minute (60 units of the schedule,
+// at least 2 s, in tests that shorten the unit).
 func (w *Worker) retrying(ctx context.Context, tenantID uuid.UUID, f func(q *sqlcgen.Queries) error) error {
 	rctx := context.WithoutCancel(ctx)
 	wait := 100 * time.Millisecond
-	for deadline := time.Now().Add(time.Minute); ; wait = min(2*wait, 5*time.Second) {
+	for deadline := time.Now().Add(max(60*w.cfg.Unit, 2*time.Second)); ; wait = min(2*wait, 5*time.Second) {
 		err := w.s.store.InTenant(rctx, tenantID, f, store.Idempotent())
 		if err == nil || time.Now().Add(wait).After(deadline) {
 			return err

@@ -66,7 +66,7 @@ func (q *Queries) ExportUserEvents(ctx context.Context, userID *uuid.UUID) ([]Ex
 const insertEvent = `-- name: InsertEvent :one
 
 INSERT INTO events (type, user_id, data) VALUES ($1, $2, $3)
-RETURNING id, occurred_at
+RETURNING id, seq, occurred_at
 `
 
 type InsertEventParams struct {
@@ -77,6 +77,7 @@ type InsertEventParams struct {
 
 type InsertEventRow struct {
 	ID         uuid.UUID `json:"id"`
+	Seq        *int64    `json:"seq"`
 	OccurredAt time.Time `json:"occurred_at"`
 }
 
@@ -84,7 +85,7 @@ type InsertEventRow struct {
 func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (InsertEventRow, error) {
 	row := q.db.QueryRow(ctx, insertEvent, arg.Type, arg.UserID, arg.Data)
 	var i InsertEventRow
-	err := row.Scan(&i.ID, &i.OccurredAt)
+	err := row.Scan(&i.ID, &i.Seq, &i.OccurredAt)
 	return i, err
 }
 

@@ -559,6 +559,9 @@ type WebhookDelivery struct {
 	LastResponse  *string    `json:"last_response"`
 	DeliveredAt   *time.Time `json:"delivered_at"`
 	CreatedAt     time.Time  `json:"created_at"`
+	UserID        *uuid.UUID `json:"user_id"`
+	EventSeq      *int64     `json:"event_seq"`
+	Held          bool       `json:"held"`
 }
 
 type WebhookEndpoint struct {

@@ -150,25 +150,33 @@ func (q *Queries) ExpireEvents(ctx context.Context, at time.Time) (int64, error)
 
 const fanOutEvent = `-- name: FanOutEvent :execrows
 
-INSERT INTO webhook_deliveries (event_id, endpoint_id, platform)
-SELECT $1::uuid, e.id, false FROM webhook_endpoints e
- WHERE e.enabled AND (cardinality(e.event_types) = 0 OR $2::text = ANY (e.event_types))
+INSERT INTO webhook_deliveries (event_id, endpoint_id, platform, user_id, event_seq)
+SELECT $1::uuid, e.id, false, $2::uuid, $3::bigint FROM webhook_endpoints e
+ WHERE e.enabled AND (cardinality(e.event_types) = 0 OR $4::text = ANY (e.event_types))
 UNION ALL
-SELECT $1::uuid, p.id, true FROM platform_webhook_endpoints p
- WHERE p.enabled AND (cardinality(p.event_types) = 0 OR $2::text = ANY (p.event_types))
+SELECT $1::uuid, p.id, true, $2::uuid, $3::bigint FROM platform_webhook_endpoints p
+ WHERE p.enabled AND (cardinality(p.event_types) = 0 OR $4::text = ANY (p.event_types))
 `
 
 type FanOutEventParams struct {
-	EventID uuid.UUID `json:"event_id"`
-	Type    string    `json:"type"`
+	EventID  uuid.UUID  `json:"event_id"`
+	UserID   *uuid.UUID `json:"user_id"`
+	EventSeq *int64     `json:"event_seq"`
+	Type     string     `json:"type"`
 }
 
 // Webhooks (internal/webhooks). Tenant-scoped but for the platform_* queries, which read
 // the operator's global endpoints.
 // One pending delivery per enabled endpoint whose filter takes the type: the tenant's and
-// the operator's. The insert trigger enqueues each delivery's job.
+// the operator's, with the event's user and seq (the order per user). The insert trigger
+// enqueues each delivery's job.
 func (q *Queries) FanOutEvent(ctx context.Context, arg FanOutEventParams) (int64, error) {
-	result, err := q.db.Exec(ctx, fanOutEvent, arg.EventID, arg.Type)
+	result, err := q.db.Exec(ctx, fanOutEvent,
+		arg.EventID,
+		arg.UserID,
+		arg.EventSeq,
+		arg.Type,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -176,7 +184,7 @@ func (q *Queries) FanOutEvent(ctx context.Context, arg FanOutEventParams) (int64
 }
 
 const getDeliveryWork = `-- name: GetDeliveryWork :one
-SELECT d.id, d.endpoint_id, d.platform, d.state, d.attempts, e.id AS event_id, e.type, e.occurred_at, e.data
+SELECT d.id, d.endpoint_id, d.platform, d.state, d.attempts, d.user_id, d.held, e.id AS event_id, e.type, e.occurred_at, e.data
   FROM webhook_deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
  WHERE d.id = $1
 `
@@ -187,6 +195,8 @@ type GetDeliveryWorkRow struct {
 	Platform   bool            `json:"platform"`
 	State      string          `json:"state"`
 	Attempts   int32           `json:"attempts"`
+	UserID     *uuid.UUID      `json:"user_id"`
+	Held       bool            `json:"held"`
 	EventID    uuid.UUID       `json:"event_id"`
 	Type       string          `json:"type"`
 	OccurredAt time.Time       `json:"occurred_at"`
@@ -203,6 +213,8 @@ func (q *Queries) GetDeliveryWork(ctx context.Context, id uuid.UUID) (GetDeliver
 		&i.Platform,
 		&i.State,
 		&i.Attempts,
+		&i.UserID,
+		&i.Held,
 		&i.EventID,
 		&i.Type,
 		&i.OccurredAt,
@@ -265,9 +277,28 @@ func (q *Queries) GetWebhookEndpoint(ctx context.Context, id uuid.UUID) (Webhook
 	return i, err
 }
 
+const holdBehindEarlier = `-- name: HoldBehindEarlier :execrows
+UPDATE webhook_deliveries d SET held = true
+ WHERE d.id = $1 AND d.state = 'pending' AND d.user_id IS NOT NULL
+   AND EXISTS (SELECT 1 FROM webhook_deliveries p
+                WHERE p.tenant_id = d.tenant_id AND p.endpoint_id = d.endpoint_id AND p.user_id = d.user_id
+                  AND p.state = 'pending' AND p.event_seq < d.event_seq AND p.platform = d.platform)
+`
+
+// Parks the delivery when an earlier delivery (lower event seq) of the same endpoint and
+// user is still pending (webhook_deliveries_order_idx); the trigger releases it when that
+// one ends. Run after LockDeliveryOrder, as its own statement (a fresh snapshot).
+func (q *Queries) HoldBehindEarlier(ctx context.Context, id uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, holdBehindEarlier, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const insertDelivery = `-- name: InsertDelivery :one
 INSERT INTO webhook_deliveries (event_id, endpoint_id, platform) VALUES ($1, $2, $3)
-RETURNING tenant_id, id, event_id, endpoint_id, platform, state, attempts, next_attempt_at, last_attempt_at, last_status, last_latency_ms, last_response, delivered_at, created_at
+RETURNING tenant_id, id, event_id, endpoint_id, platform, state, attempts, next_attempt_at, last_attempt_at, last_status, last_latency_ms, last_response, delivered_at, created_at, user_id, event_seq, held
 `
 
 type InsertDeliveryParams struct {
@@ -294,6 +325,9 @@ func (q *Queries) InsertDelivery(ctx context.Context, arg InsertDeliveryParams) 
 		&i.LastResponse,
 		&i.DeliveredAt,
 		&i.CreatedAt,
+		&i.UserID,
+		&i.EventSeq,
+		&i.Held,
 	)
 	return i, err
 }
@@ -406,7 +440,7 @@ func (q *Queries) LinkDeletionReceipt(ctx context.Context, arg LinkDeletionRecei
 
 const listDeliveries = `-- name: ListDeliveries :many
 SELECT d.id, d.event_id, e.type, d.state, d.attempts, d.last_status, d.last_latency_ms, d.last_response,
-       d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at
+       d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at, d.held
   FROM webhook_deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
  WHERE d.endpoint_id = $1 AND d.platform = $2
  ORDER BY d.created_at DESC, d.id
@@ -432,6 +466,7 @@ type ListDeliveriesRow struct {
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
 	DeliveredAt   *time.Time `json:"delivered_at"`
 	CreatedAt     time.Time  `json:"created_at"`
+	Held          bool       `json:"held"`
 }
 
 func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) ([]ListDeliveriesRow, error) {
@@ -456,6 +491,7 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 			&i.NextAttemptAt,
 			&i.DeliveredAt,
 			&i.CreatedAt,
+			&i.Held,
 		); err != nil {
 			return nil, err
 		}
@@ -547,6 +583,22 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, 
 	return items, nil
 }
 
+const lockDeliveryOrder = `-- name: LockDeliveryOrder :exec
+SELECT pg_advisory_xact_lock(webhook_order_key($1::uuid, $2::uuid))
+`
+
+type LockDeliveryOrderParams struct {
+	EndpointID uuid.UUID `json:"endpoint_id"`
+	UserID     uuid.UUID `json:"user_id"`
+}
+
+// Serialises parking (HoldBehindEarlier) with the release trigger of migration 000023 for
+// one (endpoint, user), on every node.
+func (q *Queries) LockDeliveryOrder(ctx context.Context, arg LockDeliveryOrderParams) error {
+	_, err := q.db.Exec(ctx, lockDeliveryOrder, arg.EndpointID, arg.UserID)
+	return err
+}
+
 const platformEndpointFailed = `-- name: PlatformEndpointFailed :one
 UPDATE platform_webhook_endpoints SET failing_since = COALESCE(failing_since, now()) WHERE id = $1
 RETURNING failing_since::timestamptz
@@ -598,7 +650,7 @@ func (q *Queries) RecordDeliveryAttempt(ctx context.Context, arg RecordDeliveryA
 }
 
 const retryDelivery = `-- name: RetryDelivery :execrows
-UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now()
+UPDATE webhook_deliveries SET state = 'pending', held = false, next_attempt_at = now()
 WHERE id = $1 AND endpoint_id = $2 AND platform = $3 AND state = 'failed'
 `
 
@@ -618,7 +670,7 @@ func (q *Queries) RetryDelivery(ctx context.Context, arg RetryDeliveryParams) (i
 }
 
 const retryFailedDeliveries = `-- name: RetryFailedDeliveries :execrows
-UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now()
+UPDATE webhook_deliveries SET state = 'pending', held = false, next_attempt_at = now()
 WHERE endpoint_id = $1 AND platform = $2 AND state = 'failed'
 `
 
