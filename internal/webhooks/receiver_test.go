@@ -35,6 +35,8 @@ type receiver struct {
 	active int               // requests in flight
 	peak   int               // the most in flight at once
 	clock  func() time.Time  // the receiver's time (the server's test clock)
+	// redirect, when set, answers every request 307 to this URL.
+	redirect string
 }
 
 type delivery struct {
@@ -108,6 +110,13 @@ func (r *receiver) setStatus(s int) {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	redirect := r.redirect
+	r.mu.Unlock()
+	if redirect != "" {
+		http.Redirect(w, req, redirect, http.StatusTemporaryRedirect)
+		return
+	}
 	id, ts, sig := req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature")
 	r.mu.Lock()
 	r.active++
