@@ -69,6 +69,8 @@ type Delivery struct {
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
 	DeliveredAt   *time.Time `json:"delivered_at"`
 	CreatedAt     time.Time  `json:"created_at"`
+	// Tenant is whose event it is (the operator's endpoints only).
+	Tenant *PayloadTenant `json:"tenant,omitempty"`
 }
 
 func deliveryFrom(r sqlcgen.ListDeliveriesRow) Delivery {
