@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,7 +16,7 @@ type WebhookResult struct {
 	SignupsWithout []float64 `json:"signup_rps_without_endpoint"` // before and after
 	SignupsWith    float64   `json:"signup_rps_with_endpoint"`
 	Ratio          float64   `json:"ratio_with_vs_without"`
-	Events         int       `json:"events"`       // sign-ups accepted while the endpoints were subscribed
+	Events         int       `json:"events"`       // sign-ups accepted (202) while the endpoints were subscribed
 	Acknowledged   int       `json:"acknowledged"` // distinct events the receiver verified and acknowledged
 	EventsPerSec   float64   `json:"events_per_second"`
 	DrainSeconds   float64   `json:"drain_seconds"` // from the end of the sign-ups to the last acknowledgement
@@ -37,11 +38,17 @@ func (f runFlags) webhooksPhase(ctx context.Context, w *workload, rep *Report, l
 		return err
 	}
 	defer recv.close()
+	// accepted counts every sign-up answered 202, also those that finish after a run's
+	// window (not in its figures, but their events are delivered all the same).
+	var accepted atomic.Int64
 	signup := func(name string) PhaseResult {
 		p := runOps(ctx, name, []op{{name: "signup", weight: 1, fn: func(_ context.Context, r *rand.Rand) error {
 			slug := w.randomTenant(r)
 			_, err := w.g.call(call{method: "POST", slug: slug, path: "/api/v1/signup",
 				json: map[string]string{"email": w.uniqueEmail(slug), "password": loadPassword}}, 202)
+			if err == nil {
+				accepted.Add(1)
+			}
 			return err
 		}}}, f.conc, f.dur)
 		rep.Phases = append(rep.Phases, p)
@@ -79,10 +86,11 @@ func (f runFlags) webhooksPhase(ctx context.Context, w *workload, rep *Report, l
 		return fmt.Errorf("creating the load endpoints: %w", firstErr)
 	}
 
+	accepted.Store(0)
 	start := time.Now()
 	with := signup("sign-up, endpoint subscribed")
 	ended := time.Now()
-	n := with.op("signup").Requests
+	n := int(accepted.Load())
 	deadline := ended.Add(2 * time.Minute)
 	for {
 		got, _, _, _, _, _ := recv.stats()
@@ -91,6 +99,7 @@ func (f runFlags) webhooksPhase(ctx context.Context, w *workload, rep *Report, l
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	time.Sleep(time.Second) // a repeat would come now
 	got, last, p50, p99, dupes, bad := recv.stats()
 	for slug, id := range endpoints {
 		if _, err := w.g.call(call{method: "DELETE", slug: slug, path: "/api/v1/admin/webhooks/" + id, bearer: *admins[slug].token.Load()}, 204); err != nil {
@@ -110,8 +119,8 @@ func (f runFlags) webhooksPhase(ctx context.Context, w *workload, rep *Report, l
 		res.DrainSeconds = max(0, last.Sub(ended).Seconds())
 	}
 	rep.Webhooks = res
-	logf("  %d sign-ups while subscribed, %d acknowledged (verified), %.1f events/s from sign-up to acknowledgement, the last %.1f s after the sign-ups ended; lag p50 %.0f ms, p99 %.0f ms; %d repeats, %d refused",
-		n, got, res.EventsPerSec, res.DrainSeconds, res.LagP50ms, res.LagP99ms, dupes, bad)
+	logf("  %d sign-ups accepted while subscribed (%d within the window), %d acknowledged (verified), %.1f events/s from sign-up to acknowledgement, the last %.1f s after the sign-ups ended; lag p50 %.0f ms, p99 %.0f ms; %d repeats, %d refused",
+		n, with.op("signup").Requests, got, res.EventsPerSec, res.DrainSeconds, res.LagP50ms, res.LagP99ms, dupes, bad)
 	rep.Ratios = append(rep.Ratios, Ratio{Name: "sign-up with a webhook endpoint vs without", Product: res.SignupsWith, Limit: without,
 		Ratio: res.Ratio, Target: "none (the event and its delivery row are written in the sign-up's transaction)", Unit: "req/s"},
 		Ratio{Name: "acknowledged deliveries vs sign-ups", Product: res.EventsPerSec, Limit: res.SignupsWith,
