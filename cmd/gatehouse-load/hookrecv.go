@@ -118,9 +118,14 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // stats returns the distinct events acknowledged, the latest first acknowledgement, the
 // lag quantiles, repeats and refused deliveries.
 func (h *hookReceiver) stats() (n int, last time.Time, p50, p99 time.Duration, dupes, bad int) {
+	return h.statsFrom(0)
+}
+
+// statsFrom is stats over the events acknowledged after the first skip (n counts them all).
+func (h *hookReceiver) statsFrom(skip int) (n int, last time.Time, p50, p99 time.Duration, dupes, bad int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	lags := slices.Clone(h.lags)
+	lags := slices.Clone(h.lags[min(skip, len(h.lags)):])
 	slices.Sort(lags)
 	return len(lags), h.last, quantile(lags, 0.50), quantile(lags, 0.99), h.dupes, h.bad
 }
