@@ -8,13 +8,14 @@
 # LOAD_TENANTS load tenants each with a SAML connection to a test IdP, and runs
 # `gatehouse-load run` (session check vs a bare handler, login vs the argon2id bound, SAML
 # ACS vs bare crewjam, sign-up + verify, the mix, the OpenID Provider's token endpoint vs
-# two RS256 signatures and its userinfo and introspection vs a bare handler) and
+# two RS256 signatures and its userinfo and introspection vs a bare handler, webhooks: events
+# per second from sign-ups to verified acknowledgements and sign-up with vs without an endpoint) and
 # `gatehouse-load scale` (10 → 10,000 tenants, 1k → 1M users). Writes OUT/perf.json, OUT/perf.svg and OUT/perf.txt, and the
 # memory per cached session from the session cache benchmark.
 #
 # Environment: OUT (default docs/perf), DURATION (20s per run), CONNS (32),
 # LOAD_TENANTS (20), ACS_N (5000 sign-ins prepared for the ACS run), SCALE_TENANTS (10,100,1000,10000), SCALE_USERS (1000,10000,100000,1000000),
-# PHASES (session,login,acs,signup,mix,oidc), SCALE=0 to skip the scale run, SCALE_DURATION (10s), MEMBENCH=0 to skip the memory benchmark.
+# PHASES (session,login,acs,signup,mix,oidc,webhooks), SCALE=0 to skip the scale run, SCALE_DURATION (10s), MEMBENCH=0 to skip the memory benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-docs/perf}"
@@ -57,13 +58,15 @@ DATABASE_URL=$(sed -n "s/.*DATABASE_URL='\(.*\)'.*/\1/p" "$work/dev.out")
 export DATABASE_URL
 export GATEHOUSE_SECRET_KEY=$(cat "$work/data/secret.key")
 "$work/gatehouse" tenants apply "$work/tenants" >/dev/null
-GATEHOUSE_SESSION_CACHE_SIZE=0 GATEHOUSE_MAIL="dir:$work/data/mail" GATEHOUSE_PUBLIC_SCHEME=http \
+# The second node works the same River queues as the first: it may reach the webhooks run's
+# receiver on loopback too (gatehouse dev allows it; serve does not by default).
+GATEHOUSE_SESSION_CACHE_SIZE=0 GATEHOUSE_MAIL="dir:$work/data/mail" GATEHOUSE_PUBLIC_SCHEME=http GATEHOUSE_OUTBOUND_ALLOW_PRIVATE=true \
   "$work/gatehouse" serve --addr "127.0.0.1:$port2" >"$work/node2.log" 2>&1 &
 wait_ready "$port2" "$work/node2.log"
 
 {
   "$work/gatehouse-load" run -url "http://127.0.0.1:$port" -uncached-url "http://127.0.0.1:$port2" \
-    -idp "$work/idp" -mailbox "$work/data/mail" -tenants "$LOAD_TENANTS" -c "$CONNS" -d "$DURATION" -acs-n "${ACS_N:-5000}" -phases "${PHASES:-session,login,acs,signup,mix,oidc}" \
+    -idp "$work/idp" -mailbox "$work/data/mail" -tenants "$LOAD_TENANTS" -c "$CONNS" -d "$DURATION" -acs-n "${ACS_N:-5000}" -phases "${PHASES:-session,login,acs,signup,mix,oidc,webhooks}" \
     -json "$OUT/perf.json" -svg "$OUT/perf.svg"
   if [ "$SCALE" != 0 ]; then
     admin_url=${DATABASE_URL/gatehouse_app@/postgres@}

@@ -12,8 +12,10 @@
 // from memory, login against the argon2id hash rate, the SAML ACS against bare crewjam
 // parsing of the same responses, sign-up with mail and confirmation, the OpenID Provider
 // (code exchange and refresh against two RS256 signatures per token response, userinfo and
-// introspection against a bare handler), and a realistic mix over many tenants; per
-// operation requests/s, p50/p95/p99 and errors.
+// introspection against a bare handler), webhooks (events per second from sign-ups to
+// deliveries acknowledged by a verifying receiver in this process, and sign-up with an
+// endpoint subscribed vs without), and a realistic mix over many tenants; per operation
+// requests/s, p50/p95/p99 and errors.
 //
 // Without a subcommand it measures one session check (the older form):
 //

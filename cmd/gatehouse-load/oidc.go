@@ -73,27 +73,10 @@ func (w *workload) registerApps(ctx context.Context, conc int) error {
 	return nil
 }
 
-// registerApp sets the admin's password by mail, signs the admin in and creates the app.
+// registerApp signs the tenant's admin in and creates the app.
 func (w *workload) registerApp(ctx context.Context, slug string) (*oidcApp, error) {
-	admin := &user{slug: slug, email: adminEmail(slug), password: loadPassword}
-	wait := w.mail.expect(admin.email)
-	if _, err := w.g.call(call{method: "POST", slug: slug, path: "/api/v1/password/forgot", json: map[string]string{"email": admin.email}}, 202); err != nil {
-		w.mail.forget(admin.email)
-		return nil, err
-	}
-	link, err := wait(ctx, 60*time.Second)
+	admin, err := w.adminLogin(ctx, slug)
 	if err != nil {
-		return nil, err
-	}
-	lu, err := url.Parse(link)
-	if err != nil || lu.Query().Get("token") == "" {
-		return nil, fmt.Errorf("reset mail without a token link: %q", link)
-	}
-	if _, err := w.g.call(call{method: "POST", slug: slug, path: "/api/v1/password/reset",
-		json: map[string]string{"token": lu.Query().Get("token"), "password": admin.password}}, 200); err != nil {
-		return nil, err
-	}
-	if err := w.login(admin); err != nil {
 		return nil, err
 	}
 	r, err := w.g.call(call{method: "POST", slug: slug, path: "/api/v1/admin/apps", bearer: *admin.token.Load(), json: map[string]any{
@@ -233,4 +216,31 @@ func (g *gatehouse) lean(req *http.Request, op string, must []byte) ([]byte, err
 		return nil, fmt.Errorf("%s: the answer lacks %s", op, must)
 	}
 	return b, nil
+}
+
+// adminLogin sets the tenant admin's password by mail and signs the admin in (a fresh
+// session, which also satisfies the step-up of admin changes).
+func (w *workload) adminLogin(ctx context.Context, slug string) (*user, error) {
+	admin := &user{slug: slug, email: adminEmail(slug), password: loadPassword}
+	wait := w.mail.expect(admin.email)
+	if _, err := w.g.call(call{method: "POST", slug: slug, path: "/api/v1/password/forgot", json: map[string]string{"email": admin.email}}, 202); err != nil {
+		w.mail.forget(admin.email)
+		return nil, err
+	}
+	link, err := wait(ctx, 60*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	lu, err := url.Parse(link)
+	if err != nil || lu.Query().Get("token") == "" {
+		return nil, fmt.Errorf("reset mail without a token link: %q", link)
+	}
+	if _, err := w.g.call(call{method: "POST", slug: slug, path: "/api/v1/password/reset",
+		json: map[string]string{"token": lu.Query().Get("token"), "password": admin.password}}, 200); err != nil {
+		return nil, err
+	}
+	if err := w.login(admin); err != nil {
+		return nil, err
+	}
+	return admin, nil
 }

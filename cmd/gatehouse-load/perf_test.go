@@ -42,6 +42,8 @@ func TestPerfScript(t *testing.T) {
 		"OIDC authorize (to the code)": {"oidc_authorize"}, "OIDC token exchange": {"oidc_code"}, "OIDC refresh": {"oidc_refresh"},
 		"bare net/http userinfo": {"oidc_userinfo"}, "bare net/http introspection": {"oidc_introspect"},
 		"OIDC userinfo": {"oidc_userinfo"}, "OIDC introspection": {"oidc_introspect"},
+		"sign-up, no endpoint": {"signup"}, "sign-up, endpoint subscribed": {"signup"}, "sign-up, no endpoint (again)": {"signup"},
+		"webhook test events": {"webhook_test"},
 	}
 	for _, p := range r.Phases {
 		ops, ok := want[p.Name]
@@ -60,8 +62,11 @@ func TestPerfScript(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("runs missing from the report: %v", want)
 	}
-	if len(r.Ratios) != 11 || len(r.Bounds) != 7 {
-		t.Errorf("ratios %d (want 11), bounds %d (want 7)", len(r.Ratios), len(r.Bounds))
+	if len(r.Ratios) != 14 || len(r.Bounds) != 7 {
+		t.Errorf("ratios %d (want 14), bounds %d (want 7)", len(r.Ratios), len(r.Bounds))
+	}
+	if h := r.Webhooks; h == nil || h.Events == 0 || h.Acknowledged < h.Events || h.Refused != 0 || h.EventsPerSec <= 0 || h.TestAckedPerSec <= 0 {
+		t.Errorf("webhooks: %+v", h)
 	}
 	for _, q := range r.Ratios {
 		if q.Product <= 0 || q.Limit <= 0 {

@@ -26,6 +26,8 @@ type Report struct {
 	Phases  []PhaseResult  `json:"phases"`
 	Ratios  []Ratio        `json:"ratios"`
 	Scale   *ScaleResult   `json:"scale,omitempty"`
+	// Webhooks is the webhooks run (events per second, the sign-up's added cost).
+	Webhooks *WebhookResult `json:"webhooks,omitempty"`
 }
 
 // Ratio compares the product with its physical limit measured in the same run.
@@ -95,7 +97,7 @@ func runReport(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&f.concLogin, "c-login", 2*runtime.NumCPU(), "concurrent clients for the login run (more only queue for the hash)")
 	fs.IntVar(&f.acsN, "acs-n", 5000, "SSO sign-ins prepared for the ACS run (answers are valid for 90 s)")
 	fs.DurationVar(&f.dur, "d", 20*time.Second, "duration of each timed run")
-	fs.StringVar(&f.phases, "phases", "session,login,acs,signup,oidc,mix", "runs to do")
+	fs.StringVar(&f.phases, "phases", "session,login,acs,signup,oidc,webhooks,mix", "runs to do")
 	fs.StringVar(&f.mix, "mix", "session_check=70,session_list=10,login=8,saml_acs=8,signup_verify=4", "operation weights of the mix")
 	fs.StringVar(&f.jsonOut, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&f.svgOut, "svg", "", "write a chart of the report to this SVG file")
@@ -160,6 +162,11 @@ func runReport(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if has("oidc") {
 		if err := f.oidcPhase(ctx, w, rep, logf); err != nil {
+			return err
+		}
+	}
+	if has("webhooks") {
+		if err := f.webhooksPhase(ctx, w, rep, logf); err != nil {
 			return err
 		}
 	}

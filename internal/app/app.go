@@ -175,7 +175,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	limiter := ratelimit.New(st, a.now)
 	second := mfa.NewService(st, box, a.now)
 	a.Authz = authz.NewService(st, a.listener)
-	a.Outbound = outbound.New(outbound.Config{AllowPrivate: cfg.OutboundAllowPrivate, RootCAs: cfg.OutboundRootCAs})
+	a.Outbound = outbound.New(outbound.Config{AllowPrivate: cfg.OutboundAllowPrivate, RootCAs: cfg.OutboundRootCAs, Resolver: cfg.OutboundResolver})
 	if a.SSO, err = sso.NewService(st, box, urls, a.Sessions, sso.Config{Outbound: a.Outbound, DNSServer: cfg.DNSServer,
 		Mail: outbox, RolesChanged: a.Authz.Changed,
 		Limiter: limiter, Meter: tel.MeterProvider.Meter("gatehouse/sso")},

@@ -6,6 +6,7 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/netip"
 	"strconv"
@@ -58,6 +59,7 @@ type Config struct {
 	JobPollInterval  time.Duration    // how often idle job workers poll (default 1s)
 	ResponseFloor    time.Duration    // least duration of signup/resend/forgot (default 250ms)
 	OutboundRootCAs  *x509.CertPool   // tests serving TLS on loopback: roots for the outbound client (nil: system)
+	OutboundResolver *net.Resolver    // tests: the outbound client's resolver for host names (nil: system)
 	Now              func() time.Time // the clock (nil: time.Now); tests inject one
 }
 

@@ -1,8 +1,10 @@
 package domainverify
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -14,7 +16,7 @@ const (
 )
 
 // Server is a real DNS server on loopback (UDP) for tests and `gatehouse dev`. It answers
-// TXT queries from an in-memory map and NXDOMAIN for unknown names. Point a Verifier at
+// TXT, A and AAAA queries from in-memory maps and NXDOMAIN for unknown names. Point a Verifier at
 // it with New(s.Addr, timeout).
 type Server struct {
 	// Addr is the "127.0.0.1:port" the server listens on.
@@ -24,7 +26,8 @@ type Server struct {
 	done chan error // receives the serve loop's result
 
 	mu      sync.RWMutex
-	records map[string][][]string // canonical FQDN → TXT records → raw character-strings
+	records map[string][][]string   // canonical FQDN → TXT records → raw character-strings
+	addrs   map[string][]netip.Addr // canonical FQDN → A and AAAA records
 
 	closeOnce sync.Once
 	closeErr  error
@@ -41,6 +44,7 @@ func StartServer() (*Server, error) {
 		Addr:    pc.LocalAddr().String(),
 		done:    make(chan error, 1),
 		records: make(map[string][][]string),
+		addrs:   make(map[string][]netip.Addr),
 	}
 	started := make(chan struct{})
 	s.srv = &dns.Server{
@@ -79,6 +83,23 @@ func (s *Server) setRecords(name string, records [][]string) {
 	s.records[dns.CanonicalName(name)] = records
 }
 
+// SetAddrs replaces the A and AAAA records at name (without trailing dot; case-insensitive)
+// with addrs (IPv4 ones answer A queries, IPv6 ones AAAA). Safe for concurrent use.
+func (s *Server) SetAddrs(name string, addrs ...netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addrs[dns.CanonicalName(name)] = addrs
+}
+
+// Resolver returns a resolver that asks this server, whatever the system's configuration
+// names (for clients that take a *net.Resolver).
+func (s *Server) Resolver() *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", s.Addr)
+	}}
+}
+
 // Close stops the server and releases its socket. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
@@ -109,14 +130,17 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	q := req.Question[0]
 	s.mu.RLock()
 	records, ok := s.records[dns.CanonicalName(q.Name)]
+	addrs, hasAddrs := s.addrs[dns.CanonicalName(q.Name)]
 	s.mu.RUnlock()
 	switch {
-	case !ok:
+	case !ok && !hasAddrs:
 		resp.Rcode = dns.RcodeNameError
 	case q.Qtype == dns.TypeTXT || q.Qtype == dns.TypeANY:
 		for _, strs := range records {
 			resp.Answer = append(resp.Answer, txtRR(q.Name, strs))
 		}
+	case q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA:
+		resp.Answer = append(resp.Answer, addrRRs(q.Name, q.Qtype, addrs)...)
 	}
 
 	size := dns.MinMsgSize
@@ -128,6 +152,21 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 		resp.Truncate(size)
 	}
 	_ = w.WriteMsg(resp)
+}
+
+// addrRRs builds the A (or AAAA) records at name from the addresses of that family.
+func addrRRs(name string, qtype uint16, addrs []netip.Addr) []dns.RR {
+	var out []dns.RR
+	for _, a := range addrs {
+		hdr := dns.RR_Header{Name: name, Rrtype: qtype, Class: dns.ClassINET, Ttl: testTTL}
+		switch {
+		case qtype == dns.TypeA && a.Is4():
+			out = append(out, &dns.A{Hdr: hdr, A: net.IP(a.AsSlice())})
+		case qtype == dns.TypeAAAA && a.Is6():
+			out = append(out, &dns.AAAA{Hdr: hdr, AAAA: net.IP(a.AsSlice())})
+		}
+	}
+	return out
 }
 
 // txtRR builds a TXT record at name from raw character-strings.

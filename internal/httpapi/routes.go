@@ -63,7 +63,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.Get("/tenants/{slug}", platformhttp.HandlePlatformGetTenant(rs, tenants))
 		r.Delete("/tenants/{slug}", platformhttp.HandlePlatformDeleteTenant(rs, tenants))
 		pass := func(h http.Handler) http.Handler { return h }
-		webhookRoutes(r, rs, hooks, webhookhttp.PlatformScope, pass, pass)
+		webhookRoutes(r, rs, hooks, webhookhttp.PlatformScope, pass, pass, true)
 	})
 
 	tenantHost := chi.NewRouter()
@@ -198,7 +198,7 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 		r.With(perm(authz.DirectoriesManage), kit.NoBody(rs), dirStep).Post("/directories/{id}/tokens", scimhttp.HandleCreateToken(rs, sc))
 		r.With(perm(authz.DirectoriesManage), kit.NoBody(rs), dirStep).Delete("/directories/{id}/tokens/{token}", scimhttp.HandleRevokeToken(rs, sc))
 		r.With(perm(authz.DirectoriesManage)).Get("/directories/{id}/requests", scimhttp.HandleDirectoryLog(rs, sc))
-		webhookRoutes(r, rs, hooks, webhookhttp.TenantScope, perm(authz.WebhooksManage), kit.RequireStepUp(rs, steps, tenant.ActionWebhooksManage))
+		webhookRoutes(r, rs, hooks, webhookhttp.TenantScope, perm(authz.WebhooksManage), kit.RequireStepUp(rs, steps, tenant.ActionWebhooksManage), false)
 		r.With(perm(authz.WebhooksManage)).Get("/events", webhookhttp.HandleEvents(rs, hooks))
 	})
 
@@ -319,9 +319,11 @@ func routeTable(rs *kit.Responder, cfg Config, ready Readiness, tenants *tenant.
 	return routers{mux: mux, base: base, tenantHost: tenantHost}
 }
 
-// webhookRoutes are the webhook endpoints' API, the same for a tenant's and the operator's:
-// allowed by perm, and changes to an endpoint or its secret behind step.
-func webhookRoutes(r chi.Router, rs *kit.Responder, hooks *webhooks.Service, scope webhookhttp.Scope, perm, step func(http.Handler) http.Handler) {
+// webhookRoutes are the webhook endpoints' API, the same for a tenant's and the operator's
+// (whose test event names the tenant it is recorded in): allowed by perm, and changes to an
+// endpoint or its secret behind step.
+func webhookRoutes(r chi.Router, rs *kit.Responder, hooks *webhooks.Service, scope webhookhttp.Scope, perm, step func(http.Handler) http.Handler,
+	platform bool) {
 	r.With(perm).Get("/webhooks", webhookhttp.HandleList(rs, hooks, scope))
 	r.With(perm, step).Post("/webhooks", webhookhttp.HandleCreate(rs, hooks, scope))
 	r.With(perm).Get("/webhooks/{id}", webhookhttp.HandleGet(rs, hooks, scope))
@@ -331,5 +333,9 @@ func webhookRoutes(r chi.Router, rs *kit.Responder, hooks *webhooks.Service, sco
 	r.With(perm).Get("/webhooks/{id}/deliveries", webhookhttp.HandleDeliveries(rs, hooks, scope))
 	r.With(perm, kit.NoBody(rs)).Post("/webhooks/{id}/deliveries/retry", webhookhttp.HandleRetryFailed(rs, hooks, scope))
 	r.With(perm, kit.NoBody(rs)).Post("/webhooks/{id}/deliveries/{delivery}/retry", webhookhttp.HandleRetry(rs, hooks, scope))
+	if platform {
+		r.With(perm).Post("/webhooks/{id}/test", webhookhttp.HandlePlatformTest(rs, hooks))
+		return
+	}
 	r.With(perm, kit.NoBody(rs)).Post("/webhooks/{id}/test", webhookhttp.HandleTest(rs, hooks, scope))
 }

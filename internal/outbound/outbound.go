@@ -32,6 +32,9 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// Timeout bounds a whole request, body included (default 15 s).
 	Timeout time.Duration
+	// Resolver resolves host names (nil = the system's). The address rule applies to the
+	// address dialled whatever the resolver answered.
+	Resolver *net.Resolver
 }
 
 // Client makes outbound requests. Safe for concurrent use.
@@ -72,7 +75,7 @@ func New(cfg Config) *Client {
 		cfg.Timeout = 15 * time.Second
 	}
 	allow := cfg.AllowPrivate
-	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, Resolver: cfg.Resolver, Control: func(_, address string, _ syscall.RawConn) error {
 		if allow {
 			return nil
 		}

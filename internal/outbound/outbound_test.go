@@ -9,7 +9,11 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/domainverify"
 )
 
 func TestPublicAddr(t *testing.T) {
@@ -103,5 +107,81 @@ func TestSwitch(t *testing.T) {
 		if _, err := New(Config{AllowPrivate: true}).CheckURL(raw, "x"); err == nil {
 			t.Errorf("CheckURL(%q) accepted", raw)
 		}
+	}
+}
+
+// counted is a plain HTTP server on addr that counts the connections it accepted.
+func counted(t *testing.T, addr string, h http.Handler) (port string, conns func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("listen on %s: %v", addr, err)
+	}
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	_, port, _ = net.SplitHostPort(ln.Addr().String())
+	return port, func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// TestDNSAnswersAreCheckedWhenDialled: with the switch off, a host name whose DNS answer is
+// loopback, private, link-local (metadata) or unique-local is refused before any
+// connection, also when the answer changes after an earlier public one (rebinding); a
+// redirect to plain http is refused. On, the loopback answers are reached.
+func TestDNSAnswersAreCheckedWhenDialled(t *testing.T) {
+	dns, err := domainverify.StartServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dns.Close() })
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	port4, conns4 := counted(t, "127.0.0.1:0", ok)
+	port6, conns6 := counted(t, "[::1]:0", ok)
+	for name, addr := range map[string]string{"loop4.hooks.test": "127.0.0.1", "loop6.hooks.test": "::1", "private.hooks.test": "10.1.2.3",
+		"metadata.hooks.test": "169.254.169.254", "ula.hooks.test": "fd00::1", "mapped.hooks.test": "::ffff:10.1.2.3"} {
+		dns.SetAddrs(name, netip.MustParseAddr(addr))
+	}
+	off := New(Config{Resolver: dns.Resolver(), Timeout: 3 * time.Second})
+	for _, u := range []string{"https://loop4.hooks.test:" + port4 + "/", "https://loop6.hooks.test:" + port6 + "/",
+		"https://private.hooks.test/", "https://metadata.hooks.test/latest/meta-data", "https://ula.hooks.test/", "https://mapped.hooks.test/"} {
+		_, err := off.Get(context.Background(), u, "webhook URLs", "", 10)
+		if Reason(err) != "the host resolves to a private, loopback or link-local address" {
+			t.Errorf("off, %s: %v", u, err)
+		}
+	}
+	// Rebinding: the name answered a public address a moment ago; what counts is the
+	// address dialled now.
+	dns.SetAddrs("rebind.hooks.test", netip.MustParseAddr("93.184.216.34"))
+	dns.SetAddrs("rebind.hooks.test", netip.MustParseAddr("127.0.0.1"))
+	if _, err := off.Get(context.Background(), "https://rebind.hooks.test:"+port4+"/", "webhook URLs", "", 10); !strings.Contains(Reason(err), "private") {
+		t.Errorf("off, rebound name: %v", err)
+	}
+	if conns4() != 0 || conns6() != 0 {
+		t.Fatalf("refused names still connected: %d to 127.0.0.1, %d to ::1", conns4(), conns6())
+	}
+	redirect := httptest.NewRequest(http.MethodGet, "http://loop4.hooks.test:"+port4+"/", nil)
+	if err := off.http.CheckRedirect(redirect, []*http.Request{redirect}); !errors.Is(err, errInsecureRedirect) {
+		t.Errorf("off, a redirect to http: %v", err)
+	}
+
+	on := New(Config{Resolver: dns.Resolver(), AllowPrivate: true, Timeout: 3 * time.Second})
+	for _, u := range []string{"http://loop4.hooks.test:" + port4 + "/", "http://loop6.hooks.test:" + port6 + "/"} {
+		if body, err := on.Get(context.Background(), u, "webhook URLs", "", 10); err != nil || string(body) != "ok" {
+			t.Errorf("on, %s: %q %v", u, body, err)
+		}
+	}
+	if conns4() != 1 || conns6() != 1 {
+		t.Fatalf("on: %d connections to 127.0.0.1, %d to ::1, want 1 each", conns4(), conns6())
 	}
 }

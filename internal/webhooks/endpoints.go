@@ -71,6 +71,8 @@ type Delivery struct {
 	Held        bool       `json:"held"`
 	DeliveredAt *time.Time `json:"delivered_at"`
 	CreatedAt   time.Time  `json:"created_at"`
+	// Tenant is whose event it is (the operator's endpoints only).
+	Tenant *PayloadTenant `json:"tenant,omitempty"`
 }
 
 func deliveryFrom(r sqlcgen.ListDeliveriesRow) Delivery {

@@ -39,6 +39,8 @@ type receiver struct {
 	// instead of 204 and the delivery is not recorded as received.
 	answer   func(d delivery) int
 	rejected map[string]int // webhook-id → refused by answer
+	// redirect, when set, answers every request 307 to this URL.
+	redirect string
 }
 
 type delivery struct {
@@ -112,6 +114,13 @@ func (r *receiver) setStatus(s int) {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	redirect := r.redirect
+	r.mu.Unlock()
+	if redirect != "" {
+		http.Redirect(w, req, redirect, http.StatusTemporaryRedirect)
+		return
+	}
 	id, ts, sig := req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature")
 	r.mu.Lock()
 	r.active++

@@ -33,14 +33,13 @@ const RotationOverlap = 24 * time.Hour
 
 // Errors.
 var (
-	ErrNotFound       = apperr.New(apperr.NotFound, "webhook_not_found", "No such webhook endpoint.")
-	ErrInvalidURL     = apperr.New(apperr.Invalid, "invalid_webhook_url", "The webhook URL is not allowed.")
-	ErrInvalidType    = apperr.New(apperr.Invalid, "invalid_event_type", "An event type in the filter is not one of the documented types.")
-	ErrInvalidDesc    = apperr.New(apperr.Invalid, "invalid_description", "A description is at most 500 characters.")
-	ErrNoSecretKey    = apperr.New(apperr.Unavailable, "secret_key_missing", "GATEHOUSE_SECRET_KEY must be set before webhooks can be created (it encrypts their secrets).")
-	ErrNotRetryable   = apperr.New(apperr.Conflict, "delivery_not_failed", "Only a failed delivery can be retried.")
-	ErrURLRequired    = apperr.New(apperr.Invalid, "invalid_webhook_url", "A webhook needs a URL.")
-	ErrPlatformNoTest = apperr.New(apperr.Invalid, "platform_webhook_test_unsupported", "Test events and the deliveries log are per tenant.")
+	ErrNotFound     = apperr.New(apperr.NotFound, "webhook_not_found", "No such webhook endpoint.")
+	ErrInvalidURL   = apperr.New(apperr.Invalid, "invalid_webhook_url", "The webhook URL is not allowed.")
+	ErrInvalidType  = apperr.New(apperr.Invalid, "invalid_event_type", "An event type in the filter is not one of the documented types.")
+	ErrInvalidDesc  = apperr.New(apperr.Invalid, "invalid_description", "A description is at most 500 characters.")
+	ErrNoSecretKey  = apperr.New(apperr.Unavailable, "secret_key_missing", "GATEHOUSE_SECRET_KEY must be set before webhooks can be created (it encrypts their secrets).")
+	ErrNotRetryable = apperr.New(apperr.Conflict, "delivery_not_failed", "Only a failed delivery can be retried.")
+	ErrURLRequired  = apperr.New(apperr.Invalid, "invalid_webhook_url", "A webhook needs a URL.")
 )
 
 // Owner says whose endpoints: a tenant's, or the operator's (Platform).
@@ -350,13 +349,14 @@ func (s *Service) Rotate(ctx context.Context, o Owner, id uuid.UUID, who audit.W
 	return out, err
 }
 
-// Deliveries lists an endpoint's latest deliveries, newest first. Errors: webhook_not_found.
+// Deliveries lists an endpoint's latest deliveries, newest first (an operator's: of every
+// tenant, each labelled with it). Errors: webhook_not_found.
 func (s *Service) Deliveries(ctx context.Context, o Owner, id uuid.UUID, limit int) ([]Delivery, error) {
-	if o.platform() {
-		return nil, ErrPlatformNoTest
-	}
 	if limit <= 0 || limit > 200 {
 		limit = 50
+	}
+	if o.platform() {
+		return s.platformDeliveries(ctx, id, limit)
 	}
 	out := []Delivery{}
 	err := s.in(ctx, o, func(q *sqlcgen.Queries) error {
@@ -375,7 +375,7 @@ func (s *Service) Deliveries(ctx context.Context, o Owner, id uuid.UUID, limit i
 // Retry sends a failed delivery again. Errors: webhook_not_found, delivery_not_failed.
 func (s *Service) Retry(ctx context.Context, o Owner, id, delivery uuid.UUID, who audit.Who) error {
 	if o.platform() {
-		return ErrPlatformNoTest
+		return s.platformRetry(ctx, id, delivery)
 	}
 	return s.in(ctx, o, func(q *sqlcgen.Queries) error {
 		if _, err := get(ctx, q, o, id); err != nil {
@@ -396,7 +396,7 @@ func (s *Service) Retry(ctx context.Context, o Owner, id, delivery uuid.UUID, wh
 // Errors: webhook_not_found.
 func (s *Service) RetryFailed(ctx context.Context, o Owner, id uuid.UUID, who audit.Who) (int, error) {
 	if o.platform() {
-		return 0, ErrPlatformNoTest
+		return s.platformRetryFailed(ctx, id)
 	}
 	var n int64
 	err := s.in(ctx, o, func(q *sqlcgen.Queries) error {
@@ -412,11 +412,12 @@ func (s *Service) RetryFailed(ctx context.Context, o Owner, id uuid.UUID, who au
 	return int(n), err
 }
 
-// Test sends a webhook.test event to the endpoint only and returns its delivery id.
-// Errors: webhook_not_found.
+// Test sends a webhook.test event to the tenant's endpoint only and returns its delivery
+// id (an operator's endpoint: PlatformTest, which names the tenant). Errors:
+// webhook_not_found, webhook_test_tenant_required.
 func (s *Service) Test(ctx context.Context, o Owner, id uuid.UUID, who audit.Who) (uuid.UUID, error) {
 	if o.platform() {
-		return uuid.Nil, ErrPlatformNoTest
+		return uuid.Nil, ErrTestTenant
 	}
 	var delivery uuid.UUID
 	err := s.in(ctx, o, func(q *sqlcgen.Queries) error {

@@ -315,6 +315,10 @@ func (w *Worker) send(ctx context.Context, at attempt) (status int, excerpt stri
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, responseExcerpt))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		// Never followed, whatever the switch: the Location could name any address.
+		return resp.StatusCode, "the endpoint answered " + strconv.Itoa(resp.StatusCode) + ", a redirect: redirects are not followed", latency, nil
+	}
 	return resp.StatusCode, clipUTF8(head), latency, nil
 }
 

@@ -146,6 +146,21 @@ func HandleTest(rs *kit.Responder, svc *webhooks.Service, scope Scope) http.Hand
 	})
 }
 
+// HandlePlatformTest: POST /api/v1/platform/webhooks/{id}/test {tenant: slug} →
+// {delivery_id}: the operator's test event is recorded in that tenant and labelled with it.
+func HandlePlatformTest(rs *kit.Responder, svc *webhooks.Service) http.HandlerFunc {
+	return action(rs, http.StatusAccepted, func(r *http.Request, id uuid.UUID) (any, error) {
+		var in struct {
+			Tenant string `json:"tenant"`
+		}
+		if err := kit.DecodeJSON(r, &in); err != nil {
+			return nil, err
+		}
+		d, err := svc.PlatformTest(r.Context(), id, in.Tenant)
+		return map[string]any{"delivery_id": d}, err
+	})
+}
+
 // HandleEvents: GET /api/v1/admin/events?after=&types=&limit= → {events, next}, oldest
 // first after the cursor.
 func HandleEvents(rs *kit.Responder, svc *webhooks.Service) http.HandlerFunc {
