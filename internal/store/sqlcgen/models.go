@@ -133,6 +133,12 @@ type DirectoryUser struct {
 	UserNameKey *string         `json:"user_name_key"`
 }
 
+type DirectoryUserEmail struct {
+	TenantID uuid.UUID `json:"tenant_id"`
+	UserID   uuid.UUID `json:"user_id"`
+	ValueKey string    `json:"value_key"`
+}
+
 type EmailToken struct {
 	TenantID  uuid.UUID  `json:"tenant_id"`
 	ID        uuid.UUID  `json:"id"`

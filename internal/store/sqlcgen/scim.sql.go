@@ -328,74 +328,26 @@ func (q *Queries) ExportDirectoryUser(ctx context.Context, userID uuid.UUID) ([]
 	return items, nil
 }
 
-const findSCIMUsersByExternalID = `-- name: FindSCIMUsersByExternalID :many
-SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
-       du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
-FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
-WHERE u.status <> 'pending_deletion' AND du.external_id = $1::text
-ORDER BY u.created_at, u.id
-`
-
-type FindSCIMUsersByExternalIDRow struct {
-	ID            uuid.UUID  `json:"id"`
-	Email         string     `json:"email"`
-	Name          string     `json:"name"`
-	Status        string     `json:"status"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	DirectoryID   *uuid.UUID `json:"directory_id"`
-	UserName      *string    `json:"user_name"`
-	ExternalID    *string    `json:"external_id"`
-	Attributes    []byte     `json:"attributes"`
-	Version       *int64     `json:"version"`
-	SCIMUpdatedAt *time.Time `json:"scim_updated_at"`
-}
-
-// The fast path of filter externalId eq "…" (compared exactly, RFC 7643 §3.1).
-func (q *Queries) FindSCIMUsersByExternalID(ctx context.Context, externalID string) ([]FindSCIMUsersByExternalIDRow, error) {
-	rows, err := q.db.Query(ctx, findSCIMUsersByExternalID, externalID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []FindSCIMUsersByExternalIDRow{}
-	for rows.Next() {
-		var i FindSCIMUsersByExternalIDRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Email,
-			&i.Name,
-			&i.Status,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.DirectoryID,
-			&i.UserName,
-			&i.ExternalID,
-			&i.Attributes,
-			&i.Version,
-			&i.SCIMUpdatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const findSCIMUsersByName = `-- name: FindSCIMUsersByName :many
+const findSCIMUsersByKeys = `-- name: FindSCIMUsersByKeys :many
 SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
        du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
 FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
 WHERE u.status <> 'pending_deletion'
-  AND u.id IN (SELECT d.user_id FROM directory_users d WHERE d.user_name_key = lower($1)
-               UNION ALL SELECT a.id FROM users a WHERE a.email_key = lower($1))
+  AND u.id IN (SELECT d.user_id FROM directory_users d WHERE d.user_name_key = ANY($1::text[])
+               UNION ALL SELECT a.id FROM users a WHERE a.email_key = ANY($1::text[])
+               UNION ALL SELECT d.user_id FROM directory_users d WHERE d.external_id = ANY($2::text[])
+               UNION ALL SELECT a.id FROM users a WHERE a.email_key = ANY($3::text[])
+               UNION ALL SELECT e.user_id FROM directory_user_emails e WHERE e.value_key = ANY($3::text[]))
 ORDER BY u.created_at, u.id
 `
 
-type FindSCIMUsersByNameRow struct {
+type FindSCIMUsersByKeysParams struct {
+	Names       []string `json:"names"`
+	ExternalIds []string `json:"external_ids"`
+	Emails      []string `json:"emails"`
+}
+
+type FindSCIMUsersByKeysRow struct {
 	ID            uuid.UUID  `json:"id"`
 	Email         string     `json:"email"`
 	Name          string     `json:"name"`
@@ -410,17 +362,21 @@ type FindSCIMUsersByNameRow struct {
 	SCIMUpdatedAt *time.Time `json:"scim_updated_at"`
 }
 
-// The fast path of filter userName eq "…": candidates by the linked userName or by the address
-// (an unlinked account's userName); the caller's filter keeps those that match. Both by index.
-func (q *Queries) FindSCIMUsersByName(ctx context.Context, name string) ([]FindSCIMUsersByNameRow, error) {
-	rows, err := q.db.Query(ctx, findSCIMUsersByName, name)
+// The candidates of a filter made of equality look-ups (userName eq, externalId eq,
+// emails.value eq, value paths on emails, joined by and/or; scim.planLookups), each by
+// index: userName by the linked userName or by the address (an unlinked account's
+// userName), externalId exactly, an address by the account's own address or by the
+// directory's record of its emails. Keys come lower-cased by the caller (names, emails).
+// The caller's filter keeps those that match.
+func (q *Queries) FindSCIMUsersByKeys(ctx context.Context, arg FindSCIMUsersByKeysParams) ([]FindSCIMUsersByKeysRow, error) {
+	rows, err := q.db.Query(ctx, findSCIMUsersByKeys, arg.Names, arg.ExternalIds, arg.Emails)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []FindSCIMUsersByNameRow{}
+	items := []FindSCIMUsersByKeysRow{}
 	for rows.Next() {
-		var i FindSCIMUsersByNameRow
+		var i FindSCIMUsersByKeysRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.Email,
@@ -1037,6 +993,27 @@ func (q *Queries) RemoveGroupMembers(ctx context.Context, arg RemoveGroupMembers
 		return nil, err
 	}
 	return items, nil
+}
+
+const replaceDirectoryUserEmails = `-- name: ReplaceDirectoryUserEmails :exec
+WITH gone AS (DELETE FROM directory_user_emails WHERE user_id = $1 AND NOT (value_key = ANY($2::text[])))
+INSERT INTO directory_user_emails (user_id, value_key)
+SELECT $1, k FROM unnest($2::text[]) AS k
+ON CONFLICT DO NOTHING
+`
+
+type ReplaceDirectoryUserEmailsParams struct {
+	UserID    uuid.UUID `json:"user_id"`
+	ValueKeys []string  `json:"value_keys"`
+}
+
+// The index keys of a directory user's addresses (migration 000024), replaced with every
+// change of its record.
+// (The delete keeps the keys that stay, so that the insert's ON CONFLICT never meets a row
+// the same statement deletes.)
+func (q *Queries) ReplaceDirectoryUserEmails(ctx context.Context, arg ReplaceDirectoryUserEmailsParams) error {
+	_, err := q.db.Exec(ctx, replaceDirectoryUserEmails, arg.UserID, arg.ValueKeys)
+	return err
 }
 
 const revokeDirectoryToken = `-- name: RevokeDirectoryToken :execrows
