@@ -9,7 +9,8 @@ import (
 // `emails[type eq "work" and value eq "x"]` (RFC 7644 §3.4.2.2 has no `].sub` in
 // filters; the parser refuses it): "an element whose type is work and whose value is x".
 // A bracket holding "or" is left alone (the parser takes no parentheses there, so the
-// rewrite could not keep its meaning). Other input is returned unchanged; what does not
+// rewrite could not keep its meaning); scim2/filter-parser takes at most two terms in a
+// value filter, so the bracket should hold one comparison. Other input is returned unchanged; what does not
 // parse afterwards is invalidFilter as before.
 func rewriteValuePathSub(s string) string {
 	for range 16 { // each pass rewrites the first occurrence
