@@ -1,9 +1,20 @@
 -- SCIM 2.0 provisioning (internal/scim). Tenant-scoped: run inside store.InTenant.
 
 -- name: InsertDirectory :one
-INSERT INTO directories (name, provider, sso_connection_id, delete_mode)
-VALUES (@name, @provider, @sso_connection_id, @delete_mode)
+INSERT INTO directories (name, provider, sso_connection_id, delete_mode, declared_name, map_roles)
+VALUES (@name, @provider, @sso_connection_id, @delete_mode, @declared_name, @map_roles)
 RETURNING *;
+
+-- name: UpdateDeclaredDirectory :one
+-- A directory a tenant file declares, made what the file says.
+UPDATE directories SET name = @name, provider = @provider, sso_connection_id = @sso_connection_id,
+    delete_mode = @delete_mode, map_roles = @map_roles, updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: DirectoryTokenByHash :one
+-- A token of the tenant by its hash, revoked or not (a tenant file's token_env).
+SELECT id, directory_id, revoked_at FROM directory_tokens WHERE token_hash = @token_hash;
 
 -- name: GetDirectory :one
 SELECT * FROM directories WHERE id = @id;

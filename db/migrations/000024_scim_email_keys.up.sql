@@ -39,3 +39,10 @@ CROSS JOIN LATERAL (SELECT ev.val WHERE jsonb_typeof(ev.val) <> 'array'
                               WHERE lower(m.key) = 'value') AS vals(v)
 WHERE jsonb_typeof(v) IN ('string', 'boolean', 'number') AND length(v #>> '{}') <= 1024
 ON CONFLICT DO NOTHING;
+
+-- Directories declared in tenant files (directories: in tenants/*.yaml, matched by
+-- declared_name, as webhook endpoints are), and whether a directory's groups map to roles
+-- through its SSO connection's group → role mapping (true: as before).
+ALTER TABLE directories ADD COLUMN declared_name text CHECK (declared_name ~ '^[a-z0-9][a-z0-9_-]{0,62}$');
+ALTER TABLE directories ADD COLUMN map_roles boolean NOT NULL DEFAULT true;
+CREATE UNIQUE INDEX directories_declared_name_key ON directories (tenant_id, declared_name) WHERE declared_name IS NOT NULL;

@@ -77,6 +77,8 @@ type Directory struct {
 	LastSyncAt      *time.Time `json:"last_sync_at"`
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
+	DeclaredName    *string    `json:"declared_name"`
+	MapRoles        bool       `json:"map_roles"`
 }
 
 type DirectoryGroup struct {

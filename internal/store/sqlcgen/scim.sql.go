@@ -180,6 +180,24 @@ func (q *Queries) DirectoryGroupsOfUsers(ctx context.Context, arg DirectoryGroup
 	return items, nil
 }
 
+const directoryTokenByHash = `-- name: DirectoryTokenByHash :one
+SELECT id, directory_id, revoked_at FROM directory_tokens WHERE token_hash = $1
+`
+
+type DirectoryTokenByHashRow struct {
+	ID          uuid.UUID  `json:"id"`
+	DirectoryID uuid.UUID  `json:"directory_id"`
+	RevokedAt   *time.Time `json:"revoked_at"`
+}
+
+// A token of the tenant by its hash, revoked or not (a tenant file's token_env).
+func (q *Queries) DirectoryTokenByHash(ctx context.Context, tokenHash []byte) (DirectoryTokenByHashRow, error) {
+	row := q.db.QueryRow(ctx, directoryTokenByHash, tokenHash)
+	var i DirectoryTokenByHashRow
+	err := row.Scan(&i.ID, &i.DirectoryID, &i.RevokedAt)
+	return i, err
+}
+
 const eraseUserDirectoryRequests = `-- name: EraseUserDirectoryRequests :execrows
 UPDATE directory_requests SET user_id = NULL WHERE user_id = $1
 `
@@ -402,7 +420,7 @@ func (q *Queries) FindSCIMUsersByKeys(ctx context.Context, arg FindSCIMUsersByKe
 }
 
 const getDirectory = `-- name: GetDirectory :one
-SELECT tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at FROM directories WHERE id = $1
+SELECT tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at, declared_name, map_roles FROM directories WHERE id = $1
 `
 
 func (q *Queries) GetDirectory(ctx context.Context, id uuid.UUID) (Directory, error) {
@@ -419,6 +437,8 @@ func (q *Queries) GetDirectory(ctx context.Context, id uuid.UUID) (Directory, er
 		&i.LastSyncAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DeclaredName,
+		&i.MapRoles,
 	)
 	return i, err
 }
@@ -560,9 +580,9 @@ func (q *Queries) GroupsOfUser(ctx context.Context, userID uuid.UUID) ([]GroupsO
 
 const insertDirectory = `-- name: InsertDirectory :one
 
-INSERT INTO directories (name, provider, sso_connection_id, delete_mode)
-VALUES ($1, $2, $3, $4)
-RETURNING tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at
+INSERT INTO directories (name, provider, sso_connection_id, delete_mode, declared_name, map_roles)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at, declared_name, map_roles
 `
 
 type InsertDirectoryParams struct {
@@ -570,6 +590,8 @@ type InsertDirectoryParams struct {
 	Provider        string     `json:"provider"`
 	SSOConnectionID *uuid.UUID `json:"sso_connection_id"`
 	DeleteMode      string     `json:"delete_mode"`
+	DeclaredName    *string    `json:"declared_name"`
+	MapRoles        bool       `json:"map_roles"`
 }
 
 // SCIM 2.0 provisioning (internal/scim). Tenant-scoped: run inside store.InTenant.
@@ -579,6 +601,8 @@ func (q *Queries) InsertDirectory(ctx context.Context, arg InsertDirectoryParams
 		arg.Provider,
 		arg.SSOConnectionID,
 		arg.DeleteMode,
+		arg.DeclaredName,
+		arg.MapRoles,
 	)
 	var i Directory
 	err := row.Scan(
@@ -592,6 +616,8 @@ func (q *Queries) InsertDirectory(ctx context.Context, arg InsertDirectoryParams
 		&i.LastSyncAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DeclaredName,
+		&i.MapRoles,
 	)
 	return i, err
 }
@@ -687,7 +713,7 @@ func (q *Queries) InsertDirectoryToken(ctx context.Context, arg InsertDirectoryT
 }
 
 const listDirectories = `-- name: ListDirectories :many
-SELECT tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at FROM directories ORDER BY created_at, id
+SELECT tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at, declared_name, map_roles FROM directories ORDER BY created_at, id
 `
 
 func (q *Queries) ListDirectories(ctx context.Context) ([]Directory, error) {
@@ -710,6 +736,8 @@ func (q *Queries) ListDirectories(ctx context.Context) ([]Directory, error) {
 			&i.LastSyncAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.DeclaredName,
+			&i.MapRoles,
 		); err != nil {
 			return nil, err
 		}
@@ -925,7 +953,7 @@ func (q *Queries) ListSCIMUsers(ctx context.Context) ([]ListSCIMUsersRow, error)
 }
 
 const lookupDirectoryToken = `-- name: LookupDirectoryToken :one
-SELECT t.id AS token_id, t.last_used_at, d.tenant_id, d.id, d.name, d.provider, d.sso_connection_id, d.delete_mode, d.rate_per_minute, d.last_sync_at, d.created_at, d.updated_at
+SELECT t.id AS token_id, t.last_used_at, d.tenant_id, d.id, d.name, d.provider, d.sso_connection_id, d.delete_mode, d.rate_per_minute, d.last_sync_at, d.created_at, d.updated_at, d.declared_name, d.map_roles
 FROM directory_tokens t JOIN directories d ON d.tenant_id = t.tenant_id AND d.id = t.directory_id
 WHERE t.token_hash = $1 AND t.revoked_at IS NULL
 `
@@ -943,6 +971,8 @@ type LookupDirectoryTokenRow struct {
 	LastSyncAt      *time.Time `json:"last_sync_at"`
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
+	DeclaredName    *string    `json:"declared_name"`
+	MapRoles        bool       `json:"map_roles"`
 }
 
 func (q *Queries) LookupDirectoryToken(ctx context.Context, tokenHash []byte) (LookupDirectoryTokenRow, error) {
@@ -961,6 +991,8 @@ func (q *Queries) LookupDirectoryToken(ctx context.Context, tokenHash []byte) (L
 		&i.LastSyncAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DeclaredName,
+		&i.MapRoles,
 	)
 	return i, err
 }
@@ -1110,6 +1142,50 @@ WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 mi
 func (q *Queries) TouchDirectoryToken(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, touchDirectoryToken, id)
 	return err
+}
+
+const updateDeclaredDirectory = `-- name: UpdateDeclaredDirectory :one
+UPDATE directories SET name = $1, provider = $2, sso_connection_id = $3,
+    delete_mode = $4, map_roles = $5, updated_at = now()
+WHERE id = $6
+RETURNING tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at, declared_name, map_roles
+`
+
+type UpdateDeclaredDirectoryParams struct {
+	Name            string     `json:"name"`
+	Provider        string     `json:"provider"`
+	SSOConnectionID *uuid.UUID `json:"sso_connection_id"`
+	DeleteMode      string     `json:"delete_mode"`
+	MapRoles        bool       `json:"map_roles"`
+	ID              uuid.UUID  `json:"id"`
+}
+
+// A directory a tenant file declares, made what the file says.
+func (q *Queries) UpdateDeclaredDirectory(ctx context.Context, arg UpdateDeclaredDirectoryParams) (Directory, error) {
+	row := q.db.QueryRow(ctx, updateDeclaredDirectory,
+		arg.Name,
+		arg.Provider,
+		arg.SSOConnectionID,
+		arg.DeleteMode,
+		arg.MapRoles,
+		arg.ID,
+	)
+	var i Directory
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Name,
+		&i.Provider,
+		&i.SSOConnectionID,
+		&i.DeleteMode,
+		&i.RatePerMinute,
+		&i.LastSyncAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.DeclaredName,
+		&i.MapRoles,
+	)
+	return i, err
 }
 
 const updateDirectoryGroup = `-- name: UpdateDirectoryGroup :one
