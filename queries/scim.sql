@@ -1,9 +1,20 @@
 -- SCIM 2.0 provisioning (internal/scim). Tenant-scoped: run inside store.InTenant.
 
 -- name: InsertDirectory :one
-INSERT INTO directories (name, provider, sso_connection_id, delete_mode)
-VALUES (@name, @provider, @sso_connection_id, @delete_mode)
+INSERT INTO directories (name, provider, sso_connection_id, delete_mode, declared_name, map_roles)
+VALUES (@name, @provider, @sso_connection_id, @delete_mode, @declared_name, @map_roles)
 RETURNING *;
+
+-- name: UpdateDeclaredDirectory :one
+-- A directory a tenant file declares, made what the file says.
+UPDATE directories SET name = @name, provider = @provider, sso_connection_id = @sso_connection_id,
+    delete_mode = @delete_mode, map_roles = @map_roles, updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: DirectoryTokenByHash :one
+-- A token of the tenant by its hash, revoked or not (a tenant file's token_env).
+SELECT id, directory_id, revoked_at FROM directory_tokens WHERE token_hash = @token_hash;
 
 -- name: GetDirectory :one
 SELECT * FROM directories WHERE id = @id;
@@ -45,24 +56,33 @@ FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.u
 WHERE u.status <> 'pending_deletion'
 ORDER BY u.created_at, u.id;
 
--- name: FindSCIMUsersByName :many
--- The fast path of filter userName eq "…": candidates by the linked userName or by the address
--- (an unlinked account's userName); the caller's filter keeps those that match. Both by index.
+-- name: FindSCIMUsersByKeys :many
+-- The candidates of a filter made of equality look-ups (userName eq, externalId eq,
+-- emails.value eq, value paths on emails, joined by and/or; scim.planLookups), each by
+-- index: userName by the linked userName or by the address (an unlinked account's
+-- userName), externalId exactly, an address by the account's own address or by the
+-- directory's record of its emails. Keys come lower-cased by the caller (names, emails).
+-- The caller's filter keeps those that match.
 SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
        du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
 FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
 WHERE u.status <> 'pending_deletion'
-  AND u.id IN (SELECT d.user_id FROM directory_users d WHERE d.user_name_key = lower(@name)
-               UNION ALL SELECT a.id FROM users a WHERE a.email_key = lower(@name))
+  AND u.id IN (SELECT d.user_id FROM directory_users d WHERE d.user_name_key = ANY(@names::text[])
+               UNION ALL SELECT a.id FROM users a WHERE a.email_key = ANY(@names::text[])
+               UNION ALL SELECT d.user_id FROM directory_users d WHERE d.external_id = ANY(@external_ids::text[])
+               UNION ALL SELECT a.id FROM users a WHERE a.email_key = ANY(@emails::text[])
+               UNION ALL SELECT e.user_id FROM directory_user_emails e WHERE e.value_key = ANY(@emails::text[]))
 ORDER BY u.created_at, u.id;
 
--- name: FindSCIMUsersByExternalID :many
--- The fast path of filter externalId eq "…" (compared exactly, RFC 7643 §3.1).
-SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
-       du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
-FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
-WHERE u.status <> 'pending_deletion' AND du.external_id = @external_id::text
-ORDER BY u.created_at, u.id;
+-- name: ReplaceDirectoryUserEmails :exec
+-- The index keys of a directory user's addresses (migration 000024), replaced with every
+-- change of its record.
+-- (The delete keeps the keys that stay, so that the insert's ON CONFLICT never meets a row
+-- the same statement deletes.)
+WITH gone AS (DELETE FROM directory_user_emails WHERE user_id = @user_id AND NOT (value_key = ANY(@value_keys::text[])))
+INSERT INTO directory_user_emails (user_id, value_key)
+SELECT @user_id, k FROM unnest(@value_keys::text[]) AS k
+ON CONFLICT DO NOTHING;
 
 -- name: GetSCIMUser :one
 SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,

@@ -71,6 +71,7 @@ const (
 	OIDCClientAuthFailed = "oidc.client_auth_failed"
 	// SCIM directories (internal/scim).
 	DirectoryCreated         = "directory.created"
+	DirectoryUpdated         = "directory.updated"
 	DirectoryDeleted         = "directory.deleted"
 	DirectoryTokenCreated    = "directory.token_created"
 	DirectoryTokenRevoked    = "directory.token_revoked"

@@ -261,6 +261,9 @@ func runTenants(ctx context.Context, args []string, env Env) error {
 	if err := applyWebhooks(ctx, a, files, env, *dryRun); err != nil {
 		return err
 	}
+	if err := applyDirectories(ctx, a, files, env, *dryRun); err != nil {
+		return err
+	}
 	if *dryRun {
 		fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
 	}
@@ -320,6 +323,38 @@ func applyWebhooks(ctx context.Context, a *app.App, files []tenant.File, env Env
 			fmt.Fprintf(env.Stdout, "%s (tenant %s)\n", c, f.Slug)
 			if c.Secret != "" {
 				fmt.Fprintf(env.Stdout, "signing secret of webhook %s (tenant %s), shown once; store it in the receiver's secret store:\n  %s\n", c.Name, f.Slug, c.Secret)
+			}
+		}
+		if err != nil {
+			return userError(fmt.Errorf("%s: %w", f.Path, err))
+		}
+	}
+	return nil
+}
+
+// applyDirectories applies the directories: of each file (after its SSO connections) and
+// prints each change, and each generated token once.
+func applyDirectories(ctx context.Context, a *app.App, files []tenant.File, env Env, dryRun bool) error {
+	for _, f := range files {
+		if len(f.Directories) == 0 {
+			continue
+		}
+		t, err := a.Tenants.Get(ctx, f.Slug)
+		if dryRun && tenant.IsNotFound(err) {
+			for _, d := range f.Directories {
+				fmt.Fprintf(env.Stdout, "create directory %s (tenant %s)\n", d.Name, f.Slug)
+			}
+			continue
+		}
+		if err != nil {
+			return userError(err)
+		}
+		changes, err := a.SCIM.ApplyDeclared(ctx, t, f.Directories, env.Getenv, dryRun)
+		for _, c := range changes {
+			fmt.Fprintf(env.Stdout, "%s (tenant %s)\n", c, f.Slug)
+			if c.Token != "" {
+				fmt.Fprintf(env.Stdout, "SCIM token of directory %s (tenant %s), shown once; paste it into the IdP with the base URL %s:\n  %s\n",
+					c.Name, f.Slug, a.SCIM.BaseURL(t), c.Token)
 			}
 		}
 		if err != nil {

@@ -54,6 +54,7 @@ var Registry = map[string]Handling{
 	"directories":             {Export: "nothing: tenant configuration", Erase: "kept for the tenant (no personal data)"},
 	"directory_tokens":        {Export: "nothing: the directories' bearer tokens (hashes)", Erase: "kept for the tenant (no personal data)"},
 	"directory_users":         {Export: "the SCIM record a directory keeps of the user (userName, externalId, attributes)", Erase: "cascade from users"},
+	"directory_user_emails":   {Export: "nothing more: lower-cased index keys of the addresses in directory_users (exported there)", Erase: "cascade from directory_users (and so from users)"},
 	"directory_groups":        {Export: "nothing: the directory's groups (the user's memberships are in directory_group_members)", Erase: "kept for the tenant (no personal data)"},
 	"directory_group_members": {Export: "the directory groups the user is a member of", Erase: "cascade from users"},
 	"directory_requests":      {Export: "SCIM requests that affected the user: method, path, status, time", Erase: "kept for the tenant, the user reference set to nobody at purge; deleted after 30 days"},
@@ -121,6 +122,7 @@ func Build(ctx context.Context, st *store.Store, tenantID, userID uuid.UUID, ten
 		for _, t := range []string{"sso_connections", "sso_domains", "saml_requests", "saml_replay", "apps", "oidc_keys", "sso_oidc_requests", "directories", "directory_tokens", "directory_groups"} {
 			doc.Tables[t] = "no personal data of the user"
 		}
+		doc.Tables["directory_user_emails"] = "index keys of the addresses exported under directory_users"
 		doc.Tables["webhook_endpoints"] = "no personal data of the user"
 		doc.Tables["webhook_deliveries"] = "the delivery state of the events listed under events"
 		return nil

@@ -47,7 +47,7 @@ func (s *Service) Authenticate(ctx context.Context, t tenant.Tenant, bearer stri
 		}
 		d := sqlcgen.Directory{TenantID: row.TenantID, ID: row.ID, Name: row.Name, Provider: row.Provider,
 			SSOConnectionID: row.SSOConnectionID, DeleteMode: row.DeleteMode, RatePerMinute: row.RatePerMinute,
-			LastSyncAt: row.LastSyncAt, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}
+			LastSyncAt: row.LastSyncAt, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, DeclaredName: row.DeclaredName, MapRoles: row.MapRoles}
 		who.ActorLabel = "directory " + d.Name
 		c = Caller{Tenant: t, Directory: d, Who: who}
 		return nil

@@ -25,14 +25,19 @@ type Directory struct {
 	Name            string     `json:"name"`
 	Provider        string     `json:"provider"`
 	SSOConnectionID *uuid.UUID `json:"sso_connection_id,omitempty"`
-	DeleteMode      string     `json:"delete_mode"`
-	RatePerMinute   int        `json:"rate_per_minute"`
-	SCIMBaseURL     string     `json:"scim_base_url"`
-	LastSyncAt      *time.Time `json:"last_sync_at,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	Users           int64      `json:"users"`
-	Groups          int64      `json:"groups"`
-	Tokens          []Token    `json:"tokens"`
+	// MapRoles: the groups map to roles through the connection's mapping (false only when
+	// a tenant file says so).
+	MapRoles bool `json:"map_roles"`
+	// DeclaredName is the name in the tenant file that declares the directory, if any.
+	DeclaredName  *string    `json:"declared_name,omitempty"`
+	DeleteMode    string     `json:"delete_mode"`
+	RatePerMinute int        `json:"rate_per_minute"`
+	SCIMBaseURL   string     `json:"scim_base_url"`
+	LastSyncAt    *time.Time `json:"last_sync_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	Users         int64      `json:"users"`
+	Groups        int64      `json:"groups"`
+	Tokens        []Token    `json:"tokens"`
 }
 
 // Token is a directory token without its secret.
@@ -90,7 +95,7 @@ func hashToken(tok string) []byte {
 }
 
 func (s *Service) directoryFrom(t tenant.Tenant, d sqlcgen.Directory) Directory {
-	return Directory{ID: d.ID, Name: d.Name, Provider: d.Provider, SSOConnectionID: d.SSOConnectionID, DeleteMode: d.DeleteMode,
+	return Directory{ID: d.ID, Name: d.Name, Provider: d.Provider, SSOConnectionID: d.SSOConnectionID, MapRoles: d.MapRoles, DeclaredName: d.DeclaredName, DeleteMode: d.DeleteMode,
 		RatePerMinute: int(d.RatePerMinute), SCIMBaseURL: s.BaseURL(t), LastSyncAt: d.LastSyncAt, CreatedAt: d.CreatedAt, Tokens: []Token{}}
 }
 
@@ -101,28 +106,45 @@ func tokenFrom(id uuid.UUID, hint string, created time.Time, used, revoked *time
 // CreateDirectory creates a directory with its first token (returned once).
 // Errors: invalid_directory.
 func (s *Service) CreateDirectory(ctx context.Context, t tenant.Tenant, in DirectoryInput, who audit.Who) (Created, error) {
+	return s.createDirectory(ctx, t, in, nil, true, "", who)
+}
+
+// checkDirectoryInput trims and checks in, filling the defaults. Errors: invalid_directory.
+func checkDirectoryInput(in *DirectoryInput) error {
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || utf8.RuneCountInString(in.Name) > 200 || strings.ContainsAny(in.Name, "\x00\r\n") {
-		return Created{}, invalidDirectory("name", "give a name of 1 to 200 characters on one line")
+		return invalidDirectory("name", "give a name of 1 to 200 characters on one line")
 	}
 	if in.Provider == "" {
 		in.Provider = "generic"
 	}
 	if in.Provider != "generic" && in.Provider != "okta" && in.Provider != "entra" {
-		return Created{}, invalidDirectory("provider", `must be "okta", "entra" or "generic"`)
+		return invalidDirectory("provider", `must be "okta", "entra" or "generic"`)
 	}
 	if in.DeleteMode == "" {
 		in.DeleteMode = "lifecycle"
 	}
 	if in.DeleteMode != "lifecycle" && in.DeleteMode != "purge" {
-		return Created{}, invalidDirectory("delete_mode", `must be "lifecycle" (the tenant's deletion grace) or "purge"`)
+		return invalidDirectory("delete_mode", `must be "lifecycle" (the tenant's deletion grace) or "purge"`)
 	}
-	tok, hash, err := newToken()
-	if err != nil {
+	return nil
+}
+
+// createDirectory creates a directory (declared by a tenant file when declared is set)
+// with its first token: tok when given (a tenant file's token_env), else a new one.
+func (s *Service) createDirectory(ctx context.Context, t tenant.Tenant, in DirectoryInput, declared *string, mapRoles bool, tok string, who audit.Who) (Created, error) {
+	if err := checkDirectoryInput(&in); err != nil {
 		return Created{}, err
 	}
+	hash := hashToken(tok)
+	if tok == "" {
+		var err error
+		if tok, hash, err = newToken(); err != nil {
+			return Created{}, err
+		}
+	}
 	var out Created
-	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
 		if in.SSOConnectionID != nil {
 			if _, err := q.GetSSOConnection(ctx, *in.SSOConnectionID); errors.Is(err, store.ErrNotFound) {
 				return invalidDirectory("sso_connection_id", "no SSO connection of this tenant has this id")
@@ -131,7 +153,7 @@ func (s *Service) CreateDirectory(ctx context.Context, t tenant.Tenant, in Direc
 			}
 		}
 		d, err := q.InsertDirectory(ctx, sqlcgen.InsertDirectoryParams{Name: in.Name, Provider: in.Provider,
-			SSOConnectionID: in.SSOConnectionID, DeleteMode: in.DeleteMode})
+			SSOConnectionID: in.SSOConnectionID, DeleteMode: in.DeleteMode, DeclaredName: declared, MapRoles: mapRoles})
 		if err != nil {
 			return err
 		}
@@ -142,7 +164,7 @@ func (s *Service) CreateDirectory(ctx context.Context, t tenant.Tenant, in Direc
 		out = Created{Directory: s.directoryFrom(t, d), Token: tok, TokenID: tr.ID}
 		out.Directory.Tokens = []Token{tokenFrom(tr.ID, tr.Hint, tr.CreatedAt, tr.LastUsedAt, tr.RevokedAt)}
 		if err := audit.Record(ctx, q, who, audit.Event{Action: audit.DirectoryCreated, SubjectID: d.ID, SubjectLabel: d.Name,
-			Details: map[string]any{"provider": d.Provider, "delete_mode": d.DeleteMode, "sso_connection_id": d.SSOConnectionID}}); err != nil {
+			Details: map[string]any{"provider": d.Provider, "delete_mode": d.DeleteMode, "sso_connection_id": d.SSOConnectionID, "map_roles": d.MapRoles}}); err != nil {
 			return err
 		}
 		return audit.Record(ctx, q, who, audit.Event{Action: audit.DirectoryTokenCreated, SubjectID: d.ID, SubjectLabel: d.Name,

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
+	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
@@ -521,4 +522,45 @@ func TestRateLimitPerDirectory(t *testing.T) {
 	}
 	r, _ := other.scim(http.MethodGet, "/ServiceProviderConfig", nil)
 	other.want(r, 200, "")
+}
+
+// TestDeclaredDirectoryWithoutRoleMapping: a directory a tenant file ties to an SSO
+// connection with role_mapping: false pushes groups without touching roles (the
+// connection's mapping would make Erin an admin).
+func TestDeclaredDirectoryWithoutRoleMapping(t *testing.T) {
+	srv := testutil.NewServer(t, testutil.PackageDB(t))
+	site := testutil.NewSite(t, srv, "scimnomap")
+	_, owner := site.Person(t, testutil.UniqueSlug("owner")+"@example.com", "owner")
+	cr := site.Do(t, http.MethodPost, "/api/v1/admin/sso/connections", owner, map[string]any{"name": "Okta",
+		"role_mapping": map[string]string{"Gatehouse Admins": "admin"}})
+	if cr.StatusCode != 201 {
+		t.Fatalf("connection: %d %s", cr.StatusCode, cr.Body)
+	}
+	var conn struct{ Connection struct{ Slug string } }
+	cr.JSON(t, &conn)
+	off := false
+	for _, mapRoles := range []*bool{&off, nil} {
+		name := "nomap"
+		if mapRoles == nil {
+			name = "mapped"
+		}
+		changes, err := srv.App.SCIM.ApplyDeclared(context.Background(), site.Tenant,
+			[]tenant.DirectoryDecl{{Name: name, SSOConnection: conn.Connection.Slug, RoleMapping: mapRoles}}, func(string) string { return "" }, false)
+		if err != nil || len(changes) != 1 || changes[0].Action != "create" || changes[0].Token == "" {
+			t.Fatalf("apply: %+v %v", changes, err)
+		}
+		d := &dir{Site: site, t: t, owner: owner, token: changes[0].Token}
+		_, u := d.scim(http.MethodPost, "/Users", oktaUser(name+"@example.com", "Erin", "E"))
+		erin := u["id"].(string)
+		r, _ := d.scim(http.MethodPost, "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+			"displayName": "Gatehouse Admins", "members": []any{map[string]any{"value": erin}}})
+		d.want(r, 201, "")
+		want := "member"
+		if mapRoles == nil {
+			want = "admin"
+		}
+		if _, _, roles := d.userStatus(erin); strings.Join(roles, ",") != want {
+			t.Fatalf("%s: roles %v, want %s", name, roles, want)
+		}
+	}
 }

@@ -22,7 +22,7 @@ func ParseFilter(s string) (*Filter, error) {
 	if len(s) > MaxFilterLength {
 		return nil, invalidFilter("The filter is longer than %d characters.", MaxFilterLength)
 	}
-	e, err := parseFilterSafe(s)
+	e, err := parseFilterSafe(rewriteValuePathSub(s))
 	if err != nil {
 		return nil, invalidFilter("The filter is not valid: %s", shortErr(err))
 	}

@@ -375,7 +375,7 @@ var rank = map[string]int{authz.Member: 0, authz.Admin: 1, authz.Owner: 2}
 // through the directory's SSO connection (member when none maps); without a connection or
 // a mapping, roles are left as they are. An owner is never demoted by a directory.
 func (s *Service) syncRoles(ctx context.Context, q *sqlcgen.Queries, c Caller, w *effects, users []uuid.UUID) error {
-	if c.Directory.SSOConnectionID == nil || len(users) == 0 {
+	if c.Directory.SSOConnectionID == nil || !c.Directory.MapRoles || len(users) == 0 {
 		return nil
 	}
 	conn, err := q.GetSSOConnection(ctx, *c.Directory.SSOConnectionID)

@@ -195,10 +195,20 @@ func (s *Service) GetUser(ctx context.Context, c Caller, id uuid.UUID) (Resource
 // ListUsers lists the tenant's users (every account, not only the directory's), filtered
 // and paged. Errors: invalidFilter.
 func (s *Service) ListUsers(ctx context.Context, c Caller, lq ListQuery) (ListResponse, error) {
+	return s.listUsers(ctx, c, lq, true)
+}
+
+// listUsers is ListUsers; without byIndex it reads every user whatever the filter (the
+// Go evaluation the index plans must agree with, in tests).
+func (s *Service) listUsers(ctx context.Context, c Caller, lq ListQuery, byIndex bool) (ListResponse, error) {
 	var all []Resource
 	err := s.store.InTenant(ctx, c.Tenant.ID, func(q *sqlcgen.Queries) error {
 		all = all[:0]
-		rows, err := s.candidates(ctx, q, lq.Filter)
+		f := lq.Filter
+		if !byIndex {
+			f = nil
+		}
+		rows, err := s.candidates(ctx, q, f)
 		if err != nil {
 			return err
 		}
@@ -216,22 +226,15 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, lq ListQuery) (ListRe
 	return page(all, lq), nil
 }
 
-// candidates are the rows a filter may match: for the equality look-ups IdPs make
-// (userName eq, externalId eq) the few rows an index finds, otherwise every user of the
-// tenant. The filter is applied to the rendered resources afterwards in every case, so the
-// index only narrows and the semantics stay those of Filter.Match.
+// candidates are the rows a filter may match: for filters of equality look-ups
+// (userName eq, externalId eq, emails.value eq and their and/or; planLookups) the rows
+// the indexes find, otherwise every user of the tenant. The filter is applied to the
+// rendered resources afterwards in every case, so the index only narrows and the
+// semantics stay those of Filter.Match.
 func (s *Service) candidates(ctx context.Context, q *sqlcgen.Queries, f *Filter) ([]userRow, error) {
 	var rows []userRow
-	attr, v, ok := f.EqualsAttr()
-	switch {
-	case ok && attr == "userName":
-		found, err := q.FindSCIMUsersByName(ctx, v)
-		for _, r := range found {
-			rows = append(rows, userRow(r))
-		}
-		return rows, err
-	case ok && attr == "externalId":
-		found, err := q.FindSCIMUsersByExternalID(ctx, v)
+	if l, ok := planLookups(f); ok {
+		found, err := q.FindSCIMUsersByKeys(ctx, sqlcgen.FindSCIMUsersByKeysParams{Names: nonNil(l.names), ExternalIds: nonNil(l.externalIDs), Emails: nonNil(l.emails)})
 		for _, r := range found {
 			rows = append(rows, userRow(r))
 		}
@@ -242,6 +245,13 @@ func (s *Service) candidates(ctx context.Context, q *sqlcgen.Queries, f *Filter)
 		rows = append(rows, userRow(r))
 	}
 	return rows, err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // write runs a change to users as one transaction and ends, after the commit, what the
@@ -391,6 +401,9 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, c Ca
 	}
 	if _, err := q.UpsertDirectoryUser(ctx, sqlcgen.UpsertDirectoryUserParams{UserID: cur.ID, DirectoryID: c.Directory.ID,
 		UserName: a.userName, ExternalID: ext, Attributes: a.attrs}); err != nil {
+		return err
+	}
+	if err := q.ReplaceDirectoryUserEmails(ctx, sqlcgen.ReplaceDirectoryUserEmailsParams{UserID: cur.ID, ValueKeys: emailKeys(a.attrs)}); err != nil {
 		return err
 	}
 	if !created {

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -84,6 +85,35 @@ type Failure struct {
 }
 
 func (f *Failure) Error() string { return "sso: " + f.Reason + ": " + f.Detail }
+
+// accountRefusals are the refusals about the account itself, which its owner can act on:
+// they are told what password sign-in tells them for the same account (same code and
+// sentence), not the generic sso_failed.
+var accountRefusals = map[string]*apperr.Error{
+	"account_disabled": account.ErrAccountDisabled,
+	"account_deletion": account.ErrPendingDeletion,
+}
+
+// Public is the error a client may see for f: the account's own error (account_disabled,
+// account_pending_deletion) when the account is what was refused, else ErrSSOFailed;
+// either carries the reference in its details.
+func (f *Failure) Public() *apperr.Error {
+	e, ok := accountRefusals[f.Reason]
+	if !ok {
+		e = ErrSSOFailed
+	}
+	details := map[string]any{"reference": f.Reference}
+	for k, v := range e.Details {
+		details[k] = v
+	}
+	return e.WithDetails(details)
+}
+
+// AccountRefused tells whether f refused the account itself (see Public).
+func (f *Failure) AccountRefused() bool {
+	_, ok := accountRefusals[f.Reason]
+	return ok
+}
 
 // ErrSSOFailed is what a client sees for any refused response.
 var ErrSSOFailed = apperr.New(apperr.Unauthenticated, "sso_failed", "Single sign-on did not succeed.")

@@ -7,13 +7,16 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The SCIM directories' tables (migration 000019), added to the isolation fixtures.
+// The SCIM directories' tables (migrations 000019, 000024), added to the isolation fixtures.
 func init() {
 	for name, f := range map[string]func(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID) error{
 		"directories":      withDirectory(`SELECT $1::uuid, $2::uuid`),
 		"directory_tokens": withDirectory(`INSERT INTO directory_tokens (tenant_id, directory_id, token_hash, hint) VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), 'x')`),
 		"directory_users": withDirectory(`WITH u AS (INSERT INTO users (tenant_id, email) VALUES ($1, gen_random_uuid()::text || '@example.com') RETURNING id, email)
 		INSERT INTO directory_users (tenant_id, user_id, directory_id, user_name) SELECT $1, u.id, $2, u.email FROM u`),
+		"directory_user_emails": withDirectory(`WITH u AS (INSERT INTO users (tenant_id, email) VALUES ($1, gen_random_uuid()::text || '@example.com') RETURNING id, email),
+		du AS (INSERT INTO directory_users (tenant_id, user_id, directory_id, user_name) SELECT $1, u.id, $2, u.email FROM u RETURNING user_id, user_name)
+		INSERT INTO directory_user_emails (tenant_id, user_id, value_key) SELECT $1, du.user_id, du.user_name FROM du`),
 		"directory_groups": withDirectory(`INSERT INTO directory_groups (tenant_id, directory_id, display_name) VALUES ($1, $2, 'Engineering')`),
 		"directory_group_members": withDirectory(`WITH g AS (INSERT INTO directory_groups (tenant_id, directory_id, display_name) VALUES ($1, $2, 'Sales') RETURNING id),
 		u AS (INSERT INTO users (tenant_id, email) VALUES ($1, gen_random_uuid()::text || '@example.com') RETURNING id)

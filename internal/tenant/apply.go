@@ -50,6 +50,10 @@ type File struct {
 	// Webhooks are the tenant's webhook endpoints (applied by the webhooks package after
 	// the tenant), matched by name. Additive: endpoints not listed are left alone.
 	Webhooks []WebhookDecl `json:"webhooks,omitempty"`
+	// Directories are the tenant's SCIM directories (applied by the scim package after the
+	// tenant and its SSO connections), matched by name. Additive: directories not listed are
+	// left alone.
+	Directories []DirectoryDecl `json:"directories,omitempty"`
 }
 
 // SSOConnection declares one SAML connection. The IdP comes from metadata_url (fetched
@@ -212,6 +216,9 @@ func ParseFile(b []byte) (File, error) {
 		return File{}, err
 	}
 	if err := validateWebhooks(f.Webhooks, at); err != nil {
+		return File{}, err
+	}
+	if err := validateDirectories(f.Directories, at); err != nil {
 		return File{}, err
 	}
 	for role, emails := range f.Roles {

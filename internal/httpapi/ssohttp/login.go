@@ -126,7 +126,8 @@ func HandleOIDCCallback(rs *kit.Responder, svc *sso.Service) http.HandlerFunc {
 }
 
 // finishSSO answers the end of an SSO sign-in (SAML ACS or OIDC callback): the session
-// cookie and a 303, the test report, or the generic failure page with the reference.
+// cookie and a 303, the test report, the account's own refusal (account_disabled,
+// account_pending_deletion), or the generic failure page with the reference.
 func finishSSO(rs *kit.Responder, w http.ResponseWriter, r *http.Request, res sso.ACSResult, err error) {
 	{
 		var fail *sso.Failure
@@ -134,6 +135,18 @@ func finishSSO(rs *kit.Responder, w http.ResponseWriter, r *http.Request, res ss
 			w.Header().Set("X-Gatehouse-SSO-Reference", fail.Reference)
 			if res.Purpose == sso.PurposeTest && res.Report != nil {
 				rs.Page(w, r, http.StatusForbidden, "sso_test", "Connection test", TestView{Report: res.Report, Reference: fail.Reference, OK: false})
+				return
+			}
+			if fail.AccountRefused() {
+				// A suspended (or deleted) account: the answer password sign-in gives, with
+				// the attempt's reference; JSON for API clients.
+				pub := fail.Public()
+				if !kit.WantsHTML(r) {
+					rs.Error(w, r, pub)
+					return
+				}
+				rs.Page(w, r, http.StatusForbidden, "error", "Sign-in refused", kit.ErrorView{Heading: "You cannot sign in",
+					Message: pub.Message + " Reference for your administrator: " + fail.Reference, Code: pub.Code})
 				return
 			}
 			rs.Page(w, r, http.StatusForbidden, "error", "Sign-in failed", kit.ErrorView{Heading: "Single sign-on did not work",

@@ -77,6 +77,8 @@ type Directory struct {
 	LastSyncAt      *time.Time `json:"last_sync_at"`
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
+	DeclaredName    *string    `json:"declared_name"`
+	MapRoles        bool       `json:"map_roles"`
 }
 
 type DirectoryGroup struct {
@@ -131,6 +133,12 @@ type DirectoryUser struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
 	UserNameKey *string         `json:"user_name_key"`
+}
+
+type DirectoryUserEmail struct {
+	TenantID uuid.UUID `json:"tenant_id"`
+	UserID   uuid.UUID `json:"user_id"`
+	ValueKey string    `json:"value_key"`
 }
 
 type EmailToken struct {

@@ -180,6 +180,24 @@ func (q *Queries) DirectoryGroupsOfUsers(ctx context.Context, arg DirectoryGroup
 	return items, nil
 }
 
+const directoryTokenByHash = `-- name: DirectoryTokenByHash :one
+SELECT id, directory_id, revoked_at FROM directory_tokens WHERE token_hash = $1
+`
+
+type DirectoryTokenByHashRow struct {
+	ID          uuid.UUID  `json:"id"`
+	DirectoryID uuid.UUID  `json:"directory_id"`
+	RevokedAt   *time.Time `json:"revoked_at"`
+}
+
+// A token of the tenant by its hash, revoked or not (a tenant file's token_env).
+func (q *Queries) DirectoryTokenByHash(ctx context.Context, tokenHash []byte) (DirectoryTokenByHashRow, error) {
+	row := q.db.QueryRow(ctx, directoryTokenByHash, tokenHash)
+	var i DirectoryTokenByHashRow
+	err := row.Scan(&i.ID, &i.DirectoryID, &i.RevokedAt)
+	return i, err
+}
+
 const eraseUserDirectoryRequests = `-- name: EraseUserDirectoryRequests :execrows
 UPDATE directory_requests SET user_id = NULL WHERE user_id = $1
 `
@@ -328,74 +346,26 @@ func (q *Queries) ExportDirectoryUser(ctx context.Context, userID uuid.UUID) ([]
 	return items, nil
 }
 
-const findSCIMUsersByExternalID = `-- name: FindSCIMUsersByExternalID :many
-SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
-       du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
-FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
-WHERE u.status <> 'pending_deletion' AND du.external_id = $1::text
-ORDER BY u.created_at, u.id
-`
-
-type FindSCIMUsersByExternalIDRow struct {
-	ID            uuid.UUID  `json:"id"`
-	Email         string     `json:"email"`
-	Name          string     `json:"name"`
-	Status        string     `json:"status"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	DirectoryID   *uuid.UUID `json:"directory_id"`
-	UserName      *string    `json:"user_name"`
-	ExternalID    *string    `json:"external_id"`
-	Attributes    []byte     `json:"attributes"`
-	Version       *int64     `json:"version"`
-	SCIMUpdatedAt *time.Time `json:"scim_updated_at"`
-}
-
-// The fast path of filter externalId eq "…" (compared exactly, RFC 7643 §3.1).
-func (q *Queries) FindSCIMUsersByExternalID(ctx context.Context, externalID string) ([]FindSCIMUsersByExternalIDRow, error) {
-	rows, err := q.db.Query(ctx, findSCIMUsersByExternalID, externalID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []FindSCIMUsersByExternalIDRow{}
-	for rows.Next() {
-		var i FindSCIMUsersByExternalIDRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Email,
-			&i.Name,
-			&i.Status,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.DirectoryID,
-			&i.UserName,
-			&i.ExternalID,
-			&i.Attributes,
-			&i.Version,
-			&i.SCIMUpdatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const findSCIMUsersByName = `-- name: FindSCIMUsersByName :many
+const findSCIMUsersByKeys = `-- name: FindSCIMUsersByKeys :many
 SELECT u.id, u.email, u.name, u.status, u.created_at, u.updated_at,
        du.directory_id, du.user_name, du.external_id, du.attributes, du.version, du.updated_at AS scim_updated_at
 FROM users u LEFT JOIN directory_users du ON du.tenant_id = u.tenant_id AND du.user_id = u.id
 WHERE u.status <> 'pending_deletion'
-  AND u.id IN (SELECT d.user_id FROM directory_users d WHERE d.user_name_key = lower($1)
-               UNION ALL SELECT a.id FROM users a WHERE a.email_key = lower($1))
+  AND u.id IN (SELECT d.user_id FROM directory_users d WHERE d.user_name_key = ANY($1::text[])
+               UNION ALL SELECT a.id FROM users a WHERE a.email_key = ANY($1::text[])
+               UNION ALL SELECT d.user_id FROM directory_users d WHERE d.external_id = ANY($2::text[])
+               UNION ALL SELECT a.id FROM users a WHERE a.email_key = ANY($3::text[])
+               UNION ALL SELECT e.user_id FROM directory_user_emails e WHERE e.value_key = ANY($3::text[]))
 ORDER BY u.created_at, u.id
 `
 
-type FindSCIMUsersByNameRow struct {
+type FindSCIMUsersByKeysParams struct {
+	Names       []string `json:"names"`
+	ExternalIds []string `json:"external_ids"`
+	Emails      []string `json:"emails"`
+}
+
+type FindSCIMUsersByKeysRow struct {
 	ID            uuid.UUID  `json:"id"`
 	Email         string     `json:"email"`
 	Name          string     `json:"name"`
@@ -410,17 +380,21 @@ type FindSCIMUsersByNameRow struct {
 	SCIMUpdatedAt *time.Time `json:"scim_updated_at"`
 }
 
-// The fast path of filter userName eq "…": candidates by the linked userName or by the address
-// (an unlinked account's userName); the caller's filter keeps those that match. Both by index.
-func (q *Queries) FindSCIMUsersByName(ctx context.Context, name string) ([]FindSCIMUsersByNameRow, error) {
-	rows, err := q.db.Query(ctx, findSCIMUsersByName, name)
+// The candidates of a filter made of equality look-ups (userName eq, externalId eq,
+// emails.value eq, value paths on emails, joined by and/or; scim.planLookups), each by
+// index: userName by the linked userName or by the address (an unlinked account's
+// userName), externalId exactly, an address by the account's own address or by the
+// directory's record of its emails. Keys come lower-cased by the caller (names, emails).
+// The caller's filter keeps those that match.
+func (q *Queries) FindSCIMUsersByKeys(ctx context.Context, arg FindSCIMUsersByKeysParams) ([]FindSCIMUsersByKeysRow, error) {
+	rows, err := q.db.Query(ctx, findSCIMUsersByKeys, arg.Names, arg.ExternalIds, arg.Emails)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []FindSCIMUsersByNameRow{}
+	items := []FindSCIMUsersByKeysRow{}
 	for rows.Next() {
-		var i FindSCIMUsersByNameRow
+		var i FindSCIMUsersByKeysRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.Email,
@@ -446,7 +420,7 @@ func (q *Queries) FindSCIMUsersByName(ctx context.Context, name string) ([]FindS
 }
 
 const getDirectory = `-- name: GetDirectory :one
-SELECT tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at FROM directories WHERE id = $1
+SELECT tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at, declared_name, map_roles FROM directories WHERE id = $1
 `
 
 func (q *Queries) GetDirectory(ctx context.Context, id uuid.UUID) (Directory, error) {
@@ -463,6 +437,8 @@ func (q *Queries) GetDirectory(ctx context.Context, id uuid.UUID) (Directory, er
 		&i.LastSyncAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DeclaredName,
+		&i.MapRoles,
 	)
 	return i, err
 }
@@ -604,9 +580,9 @@ func (q *Queries) GroupsOfUser(ctx context.Context, userID uuid.UUID) ([]GroupsO
 
 const insertDirectory = `-- name: InsertDirectory :one
 
-INSERT INTO directories (name, provider, sso_connection_id, delete_mode)
-VALUES ($1, $2, $3, $4)
-RETURNING tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at
+INSERT INTO directories (name, provider, sso_connection_id, delete_mode, declared_name, map_roles)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at, declared_name, map_roles
 `
 
 type InsertDirectoryParams struct {
@@ -614,6 +590,8 @@ type InsertDirectoryParams struct {
 	Provider        string     `json:"provider"`
 	SSOConnectionID *uuid.UUID `json:"sso_connection_id"`
 	DeleteMode      string     `json:"delete_mode"`
+	DeclaredName    *string    `json:"declared_name"`
+	MapRoles        bool       `json:"map_roles"`
 }
 
 // SCIM 2.0 provisioning (internal/scim). Tenant-scoped: run inside store.InTenant.
@@ -623,6 +601,8 @@ func (q *Queries) InsertDirectory(ctx context.Context, arg InsertDirectoryParams
 		arg.Provider,
 		arg.SSOConnectionID,
 		arg.DeleteMode,
+		arg.DeclaredName,
+		arg.MapRoles,
 	)
 	var i Directory
 	err := row.Scan(
@@ -636,6 +616,8 @@ func (q *Queries) InsertDirectory(ctx context.Context, arg InsertDirectoryParams
 		&i.LastSyncAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DeclaredName,
+		&i.MapRoles,
 	)
 	return i, err
 }
@@ -731,7 +713,7 @@ func (q *Queries) InsertDirectoryToken(ctx context.Context, arg InsertDirectoryT
 }
 
 const listDirectories = `-- name: ListDirectories :many
-SELECT tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at FROM directories ORDER BY created_at, id
+SELECT tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at, declared_name, map_roles FROM directories ORDER BY created_at, id
 `
 
 func (q *Queries) ListDirectories(ctx context.Context) ([]Directory, error) {
@@ -754,6 +736,8 @@ func (q *Queries) ListDirectories(ctx context.Context) ([]Directory, error) {
 			&i.LastSyncAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.DeclaredName,
+			&i.MapRoles,
 		); err != nil {
 			return nil, err
 		}
@@ -969,7 +953,7 @@ func (q *Queries) ListSCIMUsers(ctx context.Context) ([]ListSCIMUsersRow, error)
 }
 
 const lookupDirectoryToken = `-- name: LookupDirectoryToken :one
-SELECT t.id AS token_id, t.last_used_at, d.tenant_id, d.id, d.name, d.provider, d.sso_connection_id, d.delete_mode, d.rate_per_minute, d.last_sync_at, d.created_at, d.updated_at
+SELECT t.id AS token_id, t.last_used_at, d.tenant_id, d.id, d.name, d.provider, d.sso_connection_id, d.delete_mode, d.rate_per_minute, d.last_sync_at, d.created_at, d.updated_at, d.declared_name, d.map_roles
 FROM directory_tokens t JOIN directories d ON d.tenant_id = t.tenant_id AND d.id = t.directory_id
 WHERE t.token_hash = $1 AND t.revoked_at IS NULL
 `
@@ -987,6 +971,8 @@ type LookupDirectoryTokenRow struct {
 	LastSyncAt      *time.Time `json:"last_sync_at"`
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
+	DeclaredName    *string    `json:"declared_name"`
+	MapRoles        bool       `json:"map_roles"`
 }
 
 func (q *Queries) LookupDirectoryToken(ctx context.Context, tokenHash []byte) (LookupDirectoryTokenRow, error) {
@@ -1005,6 +991,8 @@ func (q *Queries) LookupDirectoryToken(ctx context.Context, tokenHash []byte) (L
 		&i.LastSyncAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DeclaredName,
+		&i.MapRoles,
 	)
 	return i, err
 }
@@ -1037,6 +1025,27 @@ func (q *Queries) RemoveGroupMembers(ctx context.Context, arg RemoveGroupMembers
 		return nil, err
 	}
 	return items, nil
+}
+
+const replaceDirectoryUserEmails = `-- name: ReplaceDirectoryUserEmails :exec
+WITH gone AS (DELETE FROM directory_user_emails WHERE user_id = $1 AND NOT (value_key = ANY($2::text[])))
+INSERT INTO directory_user_emails (user_id, value_key)
+SELECT $1, k FROM unnest($2::text[]) AS k
+ON CONFLICT DO NOTHING
+`
+
+type ReplaceDirectoryUserEmailsParams struct {
+	UserID    uuid.UUID `json:"user_id"`
+	ValueKeys []string  `json:"value_keys"`
+}
+
+// The index keys of a directory user's addresses (migration 000024), replaced with every
+// change of its record.
+// (The delete keeps the keys that stay, so that the insert's ON CONFLICT never meets a row
+// the same statement deletes.)
+func (q *Queries) ReplaceDirectoryUserEmails(ctx context.Context, arg ReplaceDirectoryUserEmailsParams) error {
+	_, err := q.db.Exec(ctx, replaceDirectoryUserEmails, arg.UserID, arg.ValueKeys)
+	return err
 }
 
 const revokeDirectoryToken = `-- name: RevokeDirectoryToken :execrows
@@ -1133,6 +1142,50 @@ WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 mi
 func (q *Queries) TouchDirectoryToken(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, touchDirectoryToken, id)
 	return err
+}
+
+const updateDeclaredDirectory = `-- name: UpdateDeclaredDirectory :one
+UPDATE directories SET name = $1, provider = $2, sso_connection_id = $3,
+    delete_mode = $4, map_roles = $5, updated_at = now()
+WHERE id = $6
+RETURNING tenant_id, id, name, provider, sso_connection_id, delete_mode, rate_per_minute, last_sync_at, created_at, updated_at, declared_name, map_roles
+`
+
+type UpdateDeclaredDirectoryParams struct {
+	Name            string     `json:"name"`
+	Provider        string     `json:"provider"`
+	SSOConnectionID *uuid.UUID `json:"sso_connection_id"`
+	DeleteMode      string     `json:"delete_mode"`
+	MapRoles        bool       `json:"map_roles"`
+	ID              uuid.UUID  `json:"id"`
+}
+
+// A directory a tenant file declares, made what the file says.
+func (q *Queries) UpdateDeclaredDirectory(ctx context.Context, arg UpdateDeclaredDirectoryParams) (Directory, error) {
+	row := q.db.QueryRow(ctx, updateDeclaredDirectory,
+		arg.Name,
+		arg.Provider,
+		arg.SSOConnectionID,
+		arg.DeleteMode,
+		arg.MapRoles,
+		arg.ID,
+	)
+	var i Directory
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.Name,
+		&i.Provider,
+		&i.SSOConnectionID,
+		&i.DeleteMode,
+		&i.RatePerMinute,
+		&i.LastSyncAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.DeclaredName,
+		&i.MapRoles,
+	)
+	return i, err
 }
 
 const updateDirectoryGroup = `-- name: UpdateDirectoryGroup :one
