@@ -185,3 +185,19 @@ SELECT client_id, backchannel_logout_uri FROM apps WHERE id = @id;
 -- Tells every node's token and app cache (internal/oidcop cache.go) what to drop:
 -- "sid:<session id>", "jti:<token id>", "app:<app id>", "user:<user id>" or "all".
 SELECT pg_notify('gatehouse_oidc_revoked', p) FROM unnest(@payloads::text[]) AS p;
+
+-- name: InsertOIDCTokenPair :exec
+-- The access token and the refresh token of one token response, in one statement.
+INSERT INTO oidc_tokens (id, kind, app_id, user_id, session_id, auth_request_id, family_id, token_hash, scopes,
+                         auth_time, amr, acr, expires_at)
+VALUES (@access_id, 'access', @app_id, @user_id, @session_id, @auth_request_id, NULL, NULL, @scopes,
+        @auth_time, @amr, @acr, @access_expires_at),
+       (@refresh_id, 'refresh', @app_id, @user_id, @session_id, @auth_request_id, @family_id, @token_hash, @scopes,
+        @auth_time, @amr, @acr, @refresh_expires_at);
+
+-- name: GetUserClaims :one
+-- What an ID token says of a user: the user and its roles, in one statement.
+SELECT u.id, u.email, u.email_verified_at, u.name,
+       COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.user_id = u.id), '{}')::text[] AS roles
+FROM users u
+WHERE u.id = @id;

@@ -387,13 +387,16 @@ func (st storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 				return err
 			}
 		}
-		if accessID, exp, err = st.insertAccess(ctx, q, g); err != nil {
+		// Both rows in one statement; the access token's JWT is prepared as insertAccess does.
+		accessID, exp = uuid.New(), st.s.now().Add(g.accessTTL)
+		err = q.InsertOIDCTokenPair(ctx, sqlcgen.InsertOIDCTokenPairParams{AccessID: accessID, AppID: g.appID, UserID: g.userID,
+			SessionID: g.sessionID, AuthRequestID: g.authRequestID, Scopes: g.scopes, AuthTime: g.authTime, AMR: nonNil(g.amr),
+			ACR: g.acr, AccessExpiresAt: exp, RefreshID: uuid.New(), FamilyID: &family, TokenHash: hashOf(refresh),
+			RefreshExpiresAt: st.s.now().Add(g.refreshTTL)})
+		if err != nil {
 			return err
 		}
-		_, err = q.InsertOIDCToken(ctx, sqlcgen.InsertOIDCTokenParams{ID: uuid.New(), Kind: "refresh", AppID: g.appID, UserID: g.userID,
-			SessionID: g.sessionID, AuthRequestID: g.authRequestID, FamilyID: &family, TokenHash: hashOf(refresh), Scopes: g.scopes,
-			AuthTime: g.authTime, AMR: nonNil(g.amr), ACR: g.acr, ExpiresAt: st.s.now().Add(g.refreshTTL)})
-		return err
+		return st.s.at.prepare(ctx, accessID, g, exp)
 	})
 	if reused {
 		if rr, ok := req.(*authRequest); ok && rr.byCode {

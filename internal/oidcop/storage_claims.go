@@ -63,15 +63,11 @@ func (st storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 
 // loadUser reads the user's claims.
 func loadUser(ctx context.Context, q *sqlcgen.Queries, uid uuid.UUID) (*userClaims, error) {
-	u, err := q.GetUserByID(ctx, uid)
+	u, err := q.GetUserClaims(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
-	roles, err := q.GetUserRoles(ctx, uid)
-	if err != nil {
-		return nil, err
-	}
-	return &userClaims{id: u.ID, email: u.Email, emailVerified: u.EmailVerifiedAt != nil, name: u.Name, roles: roles}, nil
+	return &userClaims{id: u.ID, email: u.Email, emailVerified: u.EmailVerifiedAt != nil, name: u.Name, roles: u.Roles}, nil
 }
 
 // prefetchUser reads, in the token transaction, the claims of the ID token the library

@@ -185,11 +185,7 @@ func (s *Store) run(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx, *sq
 }
 
 func (s *Store) once(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx, *sqlcgen.Queries) error, o txOptions) (err error) {
-	txo := pgx.TxOptions{}
-	if o.readOnly {
-		txo.AccessMode = pgx.ReadOnly
-	}
-	tx, err := s.pool.BeginTx(ctx, txo)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginSQL(tenantID, o.readOnly)})
 	if err != nil {
 		return &txError{stage: "begin", err: err}
 	}
@@ -201,11 +197,6 @@ func (s *Store) once(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx, *s
 			_ = tx.Rollback(rbCtx)
 		}
 	}()
-	if tenantID != uuid.Nil {
-		if _, err := tx.Exec(ctx, "SELECT set_config('gatehouse.tenant_id', $1, true)", tenantID.String()); err != nil {
-			return &txError{stage: "set tenant", err: err}
-		}
-	}
 	if err := fn(tx, sqlcgen.New(edge{tx})); err != nil {
 		return err
 	}
@@ -213,6 +204,22 @@ func (s *Store) once(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx, *s
 		return &txError{stage: "commit", err: err}
 	}
 	return nil
+}
+
+// beginSQL starts a transaction and, for a tenant, sets the tenant in the same round trip:
+// one simple-protocol message of two statements (pgx sends a query without arguments that
+// way). The tenant id is inlined, which is safe because uuid.UUID.String is hex digits and
+// dashes only. A failure of either statement fails the begin, and pgxpool destroys a
+// connection returned in a transaction, so a half-begun one is never reused.
+func beginSQL(tenantID uuid.UUID, readOnly bool) string {
+	b := "BEGIN"
+	if readOnly {
+		b = "BEGIN READ ONLY"
+	}
+	if tenantID == uuid.Nil {
+		return b
+	}
+	return b + "; SELECT set_config('gatehouse.tenant_id', '" + tenantID.String() + "', true)"
 }
 
 // txError wraps infrastructure errors of the transaction itself with the stage they hit.

@@ -466,6 +466,35 @@ func (q *Queries) GetRefreshToken(ctx context.Context, arg GetRefreshTokenParams
 	return i, err
 }
 
+const getUserClaims = `-- name: GetUserClaims :one
+SELECT u.id, u.email, u.email_verified_at, u.name,
+       COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM role_bindings r WHERE r.user_id = u.id), '{}')::text[] AS roles
+FROM users u
+WHERE u.id = $1
+`
+
+type GetUserClaimsRow struct {
+	ID              uuid.UUID  `json:"id"`
+	Email           string     `json:"email"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	Name            string     `json:"name"`
+	Roles           []string   `json:"roles"`
+}
+
+// What an ID token says of a user: the user and its roles, in one statement.
+func (q *Queries) GetUserClaims(ctx context.Context, id uuid.UUID) (GetUserClaimsRow, error) {
+	row := q.db.QueryRow(ctx, getUserClaims, id)
+	var i GetUserClaimsRow
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.EmailVerifiedAt,
+		&i.Name,
+		&i.Roles,
+	)
+	return i, err
+}
+
 const insertApp = `-- name: InsertApp :one
 INSERT INTO apps (client_id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri,
                   first_party, allowed_scopes, grant_types, access_token_ttl_seconds, refresh_token_ttl_seconds)
@@ -672,6 +701,53 @@ func (q *Queries) InsertOIDCToken(ctx context.Context, arg InsertOIDCTokenParams
 		&i.RevokedAt,
 	)
 	return i, err
+}
+
+const insertOIDCTokenPair = `-- name: InsertOIDCTokenPair :exec
+INSERT INTO oidc_tokens (id, kind, app_id, user_id, session_id, auth_request_id, family_id, token_hash, scopes,
+                         auth_time, amr, acr, expires_at)
+VALUES ($1, 'access', $2, $3, $4, $5, NULL, NULL, $6,
+        $7, $8, $9, $10),
+       ($11, 'refresh', $2, $3, $4, $5, $12, $13, $6,
+        $7, $8, $9, $14)
+`
+
+type InsertOIDCTokenPairParams struct {
+	AccessID         uuid.UUID  `json:"access_id"`
+	AppID            uuid.UUID  `json:"app_id"`
+	UserID           *uuid.UUID `json:"user_id"`
+	SessionID        *uuid.UUID `json:"session_id"`
+	AuthRequestID    *uuid.UUID `json:"auth_request_id"`
+	Scopes           []string   `json:"scopes"`
+	AuthTime         *time.Time `json:"auth_time"`
+	AMR              []string   `json:"amr"`
+	ACR              string     `json:"acr"`
+	AccessExpiresAt  time.Time  `json:"access_expires_at"`
+	RefreshID        uuid.UUID  `json:"refresh_id"`
+	FamilyID         *uuid.UUID `json:"family_id"`
+	TokenHash        []byte     `json:"token_hash"`
+	RefreshExpiresAt time.Time  `json:"refresh_expires_at"`
+}
+
+// The access token and the refresh token of one token response, in one statement.
+func (q *Queries) InsertOIDCTokenPair(ctx context.Context, arg InsertOIDCTokenPairParams) error {
+	_, err := q.db.Exec(ctx, insertOIDCTokenPair,
+		arg.AccessID,
+		arg.AppID,
+		arg.UserID,
+		arg.SessionID,
+		arg.AuthRequestID,
+		arg.Scopes,
+		arg.AuthTime,
+		arg.AMR,
+		arg.ACR,
+		arg.AccessExpiresAt,
+		arg.RefreshID,
+		arg.FamilyID,
+		arg.TokenHash,
+		arg.RefreshExpiresAt,
+	)
+	return err
 }
 
 const listApps = `-- name: ListApps :many
