@@ -53,7 +53,9 @@ func ParseKey(t string) ([32]byte, error) {
 			return [32]byte{}, ErrMalformed
 		}
 	}
-	return sha256.Sum256([]byte(t)), nil
+	var b [43]byte // on the stack: []byte(t) of 43 bytes would be a heap copy
+	copy(b[:], t)
+	return sha256.Sum256(b[:]), nil
 }
 
 func urlSafe(c byte) bool {

@@ -71,7 +71,12 @@ func (o *Observer) Middleware(next http.Handler) http.Handler {
 		default:
 			method = "_OTHER" // bounded cardinality
 		}
-		ctx := o.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx := r.Context()
+		// Only a request that carries trace context or baggage has anything to extract (the
+		// propagators' lowercase header lookups cost an allocation each otherwise).
+		if len(r.Header["Traceparent"]) > 0 || len(r.Header["Baggage"]) > 0 {
+			ctx = o.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
 		ctx, span := o.tracer.Start(ctx, method, serverSpan...)
 		// Share chi's routing context so the matched route pattern is known afterwards:
 		// WithRequestInfo's context carries one; otherwise (a handler without it) a new one.
