@@ -36,7 +36,8 @@ func TestPerfScript(t *testing.T) {
 	}
 	want := map[string][]string{
 		"bare net/http session check": {"session_check"}, "bare net/http session check (in-process)": {"session_check"},
-		"session check (cached)":        {"session_check"},
+		"session check (cached)":                    {"session_check"},
+		"bare net/http session check (lean client)": {"session_check"}, "session check (cached, lean client)": {"session_check"},
 		"session check (uncached node)": {"session_check"}, "login": {"login"}, "SAML ACS": {"saml_acs"},
 		"signup+verify": {"signup_verify"}, "mix": {"session_check", "session_list", "login", "saml_acs", "signup_verify"},
 		"OIDC authorize (to the code)": {"oidc_authorize"}, "OIDC token exchange": {"oidc_code"}, "OIDC refresh": {"oidc_refresh"},
@@ -60,8 +61,8 @@ func TestPerfScript(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("runs missing from the report: %v", want)
 	}
-	if len(r.Ratios) != 11 || len(r.Bounds) != 7 {
-		t.Errorf("ratios %d (want 11), bounds %d (want 7)", len(r.Ratios), len(r.Bounds))
+	if len(r.Ratios) != 13 || len(r.Bounds) != 8 {
+		t.Errorf("ratios %d (want 13), bounds %d (want 8)", len(r.Ratios), len(r.Bounds))
 	}
 	for _, q := range r.Ratios {
 		if q.Product <= 0 || q.Limit <= 0 {
