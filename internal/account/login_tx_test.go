@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/account"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/tenant"
+	"github.com/gatehouse-id/gatehouse/internal/testutil"
 )
 
 // TestPasswordLoginTransactions: a password sign-in is one transaction before the hash
@@ -40,4 +42,29 @@ func TestPasswordLoginTransactions(t *testing.T) {
 			t.Errorf("%s: %d transactions, want 2", c.name, got)
 		}
 	}
+}
+
+// TestLoginDelayOnTheClock: the login delay counted in the transaction before the hash,
+// on an injected clock (TestLoginProgressiveDelay runs on the real one, so a hash slower
+// than the one-second delay lets its sixth try through): five wrong passwords from one
+// address, then even the right one waits, a second later it passes, and the per-address
+// limit still counts refused requests.
+func TestLoginDelayOnTheClock(t *testing.T) {
+	t.Parallel()
+	clk := testutil.NewClock()
+	e := newEnv(t, nil, testutil.WithClock(clk))
+	e.User(t, "clock@example.com")
+	login := func(pw string) *testutil.Response {
+		return e.Do(t, "POST", "/api/v1/login", "", map[string]string{"email": "clock@example.com", "password": pw}, "X-Forwarded-For", "203.0.113.60")
+	}
+	for range 5 {
+		e.expect(t, login("not the password at all"), 401, "invalid_credentials")
+	}
+	r := login(goodPassword)
+	e.expect(t, r, 429, "rate_limited")
+	if r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After %q, want 1", r.Header.Get("Retry-After"))
+	}
+	clk.Advance(time.Second)
+	e.expect(t, login(goodPassword), 200, "")
 }
