@@ -15,7 +15,9 @@
 #
 # Environment: OUT (default docs/perf), DURATION (20s per run), CONNS (32),
 # LOAD_TENANTS (20), ACS_N (5000 sign-ins prepared for the ACS run), SCALE_TENANTS (10,100,1000,10000), SCALE_USERS (1000,10000,100000,1000000),
-# PHASES (session,login,acs,signup,mix,oidc,webhooks), SCALE=0 to skip the scale run, SCALE_DURATION (10s), MEMBENCH=0 to skip the memory benchmark.
+# PHASES (session,login,acs,signup,mix,oidc,webhooks), SCALE=0 to skip the scale run, SCALE_DURATION (10s), MEMBENCH=0 to skip the memory benchmark,
+# PROFILES=DIR to capture the server's CPU and allocation profiles of the lean session check and login runs into DIR
+# (through GATEHOUSE_PPROF_ADDR; off by default: profiling costs the server a few percent), with `go tool pprof -top` of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-docs/perf}"
@@ -41,6 +43,13 @@ go build -o "$work/gatehouse-load" ./cmd/gatehouse-load
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(freeport)
 port2=$(freeport)
+pprof_args=()
+if [ -n "${PROFILES:-}" ]; then
+  mkdir -p "$PROFILES"
+  pport=$(freeport)
+  export GATEHOUSE_PPROF_ADDR="127.0.0.1:$pport"
+  pprof_args=(-pprof-url "http://127.0.0.1:$pport" -profile-dir "$PROFILES")
+fi
 wait_ready() { # $1 port, $2 log
   for _ in $(seq 1 600); do
     curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0
@@ -60,14 +69,24 @@ export GATEHOUSE_SECRET_KEY=$(cat "$work/data/secret.key")
 "$work/gatehouse" tenants apply "$work/tenants" >/dev/null
 # The second node works the same River queues as the first: it may reach the webhooks run's
 # receiver on loopback too (gatehouse dev allows it; serve does not by default).
-GATEHOUSE_SESSION_CACHE_SIZE=0 GATEHOUSE_MAIL="dir:$work/data/mail" GATEHOUSE_PUBLIC_SCHEME=http GATEHOUSE_OUTBOUND_ALLOW_PRIVATE=true \
+GATEHOUSE_PPROF_ADDR= GATEHOUSE_SESSION_CACHE_SIZE=0 GATEHOUSE_MAIL="dir:$work/data/mail" GATEHOUSE_PUBLIC_SCHEME=http GATEHOUSE_OUTBOUND_ALLOW_PRIVATE=true \
   "$work/gatehouse" serve --addr "127.0.0.1:$port2" >"$work/node2.log" 2>&1 &
 wait_ready "$port2" "$work/node2.log"
 
 {
   "$work/gatehouse-load" run -url "http://127.0.0.1:$port" -uncached-url "http://127.0.0.1:$port2" \
     -idp "$work/idp" -mailbox "$work/data/mail" -tenants "$LOAD_TENANTS" -c "$CONNS" -d "$DURATION" -acs-n "${ACS_N:-5000}" -phases "${PHASES:-session,login,acs,signup,mix,oidc,webhooks}" \
-    -json "$OUT/perf.json" -svg "$OUT/perf.svg"
+    "${pprof_args[@]}" -json "$OUT/perf.json" -svg "$OUT/perf.svg"
+  if [ -n "${PROFILES:-}" ]; then
+    for f in "$PROFILES"/*.pprof; do
+      [ -e "$f" ] || continue
+      case "$f" in
+      *.allocs.pprof) go tool pprof -top -nodecount=30 -sample_index=alloc_space "$f" >"${f%.pprof}.top.txt" 2>&1 ;;
+      *) go tool pprof -top -nodecount=30 "$f" >"${f%.pprof}.top.txt" 2>&1 ;;
+      esac
+    done
+    echo "profiles: $PROFILES"
+  fi
   if [ "$SCALE" != 0 ]; then
     admin_url=${DATABASE_URL/gatehouse_app@/postgres@}
     "$work/gatehouse-load" scale -url "http://127.0.0.1:$port" -uncached-url "http://127.0.0.1:$port2" \

@@ -36,7 +36,8 @@ func TestPerfScript(t *testing.T) {
 	}
 	want := map[string][]string{
 		"bare net/http session check": {"session_check"}, "bare net/http session check (in-process)": {"session_check"},
-		"session check (cached)":        {"session_check"},
+		"session check (cached)":                    {"session_check"},
+		"bare net/http session check (lean client)": {"session_check"}, "session check (cached, lean client)": {"session_check"},
 		"session check (uncached node)": {"session_check"}, "login": {"login"}, "SAML ACS": {"saml_acs"},
 		"signup+verify": {"signup_verify"}, "mix": {"session_check", "session_list", "login", "saml_acs", "signup_verify"},
 		"OIDC authorize (to the code)": {"oidc_authorize"}, "OIDC token exchange": {"oidc_code"}, "OIDC refresh": {"oidc_refresh"},
@@ -62,8 +63,8 @@ func TestPerfScript(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("runs missing from the report: %v", want)
 	}
-	if len(r.Ratios) != 14 || len(r.Bounds) != 7 {
-		t.Errorf("ratios %d (want 14), bounds %d (want 7)", len(r.Ratios), len(r.Bounds))
+	if len(r.Ratios) != 16 || len(r.Bounds) != 8 {
+		t.Errorf("ratios %d (want 16), bounds %d (want 8)", len(r.Ratios), len(r.Bounds))
 	}
 	if h := r.Webhooks; h == nil || h.Events == 0 || h.Acknowledged < h.Events || h.Refused != 0 || h.EventsPerSec <= 0 || h.TestAckedPerSec <= 0 {
 		t.Errorf("webhooks: %+v", h)

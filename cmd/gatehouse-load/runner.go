@@ -96,12 +96,23 @@ func runOps(ctx context.Context, name string, ops []op, conc int, dur time.Durat
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	res := PhaseResult{Name: name, Concurrency: conc, Seconds: elapsed.Seconds()}
+	names := make([]string, len(ops))
 	for k, o := range ops {
+		names[k] = o.name
+	}
+	return summarize(name, conc, names, stats, time.Since(start))
+}
+
+// summarize merges the workers' figures of a run that took elapsed.
+func summarize(name string, conc int, ops []string, stats []workerStats, elapsed time.Duration) PhaseResult {
+	res := PhaseResult{Name: name, Concurrency: conc, Seconds: elapsed.Seconds()}
+	for k, opName := range ops {
 		var all []time.Duration
-		or := OpResult{Op: o.name, ErrorKinds: map[string]int{}, Timeline: make([]int, int(elapsed.Seconds()+0.5))}
+		or := OpResult{Op: opName, ErrorKinds: map[string]int{}, Timeline: make([]int, int(elapsed.Seconds()+0.5))}
 		for _, st := range stats {
+			if k >= len(st.lat) {
+				continue
+			}
 			all = append(all, st.lat[k]...)
 			for e, n := range st.errs[k] {
 				or.ErrorKinds[e] += n

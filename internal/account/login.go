@@ -64,33 +64,7 @@ func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, 
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if err := s.requireNoSSO(ctx, t, email); err != nil {
-		return LoginResult{}, err
-	}
-	if err := s.limitIP(ctx, t, loginPerIP, meta); err != nil {
-		return LoginResult{}, err
-	}
-	// The password at sign-in counts per typed address and client address, never per
-	// account alone: anyone can type a known address.
-	attempt, err := s.limiter.Begin(ctx, ratelimit.Check{Tenant: t, Secret: ratelimit.Password,
-		Address: ratelimit.Key("login", email, ratelimit.Addr(meta.IP))})
-	if err != nil {
-		return LoginResult{}, err
-	}
-
-	var row sqlcgen.GetUserWithPasswordRow
-	found := false
-	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		r, err := q.GetUserWithPassword(ctx, email)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		row, found = r, true
-		return nil
-	}, store.ReadOnly(), store.Idempotent())
+	attempt, row, found, err := s.beforeHash(ctx, t, email, meta)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -156,6 +130,86 @@ func (s *Service) login(ctx context.Context, t tenant.Tenant, email, pw string, 
 	})
 	s.sessions.Invalidate(evicted)
 	return res, err
+}
+
+// errAskSSOGate ends the read before the hash when the address's domain is routed to SSO.
+var errAskSSOGate = errors.New("account: the address's domain is routed to SSO")
+
+// beforeHash is everything a password sign-in does before the hash, in one transaction:
+// the SSO gate (see below), the per-address limiter (loginPerIP), the login delay of
+// typed address and client address (ratelimit.BeginIn, which counts this check before it
+// runs), and the account with its hash. It commits before the hash, refusals included: a
+// refused request still counts against the per-address limit, and a guess sent in
+// parallel waits on the delay counter's row lock until this one is counted.
+//
+// The SSO gate (sso.Service.Required) is asked only for an address whose domain the tenant
+// routes to an SSO connection (a row in sso_domains): for any other domain it answers
+// "password" without looking further, so the common case reads that in this transaction
+// and the gate's own transaction is spent only where SSO is configured for the domain.
+func (s *Service) beforeHash(ctx context.Context, t tenant.Tenant, email string, meta Meta) (*ratelimit.Attempt, sqlcgen.GetUserWithPasswordRow, bool, error) {
+	check := ratelimit.Check{Tenant: t, Secret: ratelimit.Password,
+		// The password at sign-in counts per typed address and client address, never per
+		// account alone: anyone can type a known address.
+		Address: ratelimit.Key("login", email, ratelimit.Addr(meta.IP))}
+	ipKey := ratelimit.Key(ratelimit.Addr(meta.IP))
+	domain := email[strings.LastIndexByte(email, '@')+1:]
+	gateAsked := false
+	for {
+		var attempt *ratelimit.Attempt
+		var row sqlcgen.GetUserWithPasswordRow
+		var found bool
+		var refused error
+		err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+			attempt, row, found, refused = nil, sqlcgen.GetUserWithPasswordRow{}, false, nil // a retried attempt starts again
+			if !gateAsked {
+				if _, err := q.GetSSODomain(ctx, domain); err == nil {
+					return errAskSSOGate // nothing written yet: roll back, ask the gate, come back
+				} else if !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("sso domain: %w", err)
+				}
+			}
+			ok, retry, err := s.limiter.AllowIn(ctx, q, ipKey, loginPerIP)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				refused = ratelimit.Limited(retry)
+				return nil // commit: the refused request counts
+			}
+			a, wait, err := s.limiter.BeginIn(ctx, q, check)
+			if err != nil {
+				return err
+			}
+			if wait > 0 {
+				refused = ratelimit.Limited(wait)
+				return nil // commit the per-address count; the delay counted nothing
+			}
+			r, err := q.GetUserWithPassword(ctx, email)
+			if errors.Is(err, store.ErrNotFound) {
+				attempt = a
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			attempt, row, found = a, r, true
+			return nil
+		})
+		if errors.Is(err, errAskSSOGate) {
+			if err := s.requireNoSSO(ctx, t, email); err != nil {
+				return nil, row, false, err
+			}
+			gateAsked = true
+			continue
+		}
+		if err != nil {
+			return nil, row, false, err
+		}
+		if refused != nil {
+			return nil, row, false, refused
+		}
+		return attempt, row, found, nil
+	}
 }
 
 // loginAllowed refuses a right password for an account that may not sign in now.

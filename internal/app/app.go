@@ -388,7 +388,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	var metricsSrv *http.Server
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	if a.cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.telemetry.Handler)
@@ -396,6 +396,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			if err := metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+			}
+		}()
+	}
+	var pprofSrv *http.Server
+	if a.cfg.PprofAddr != "" {
+		pprofSrv = pprofServer(a.cfg.PprofAddr)
+		go func() {
+			if err := pprofSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("GATEHOUSE_PPROF_ADDR: %w", err)
 			}
 		}()
 	}
@@ -428,6 +437,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(sctx)
+	}
+	if pprofSrv != nil {
+		_ = pprofSrv.Close() // a running CPU profile is cut off, not waited for
 	}
 	// Running jobs finish (a mail being sent is not cut off); queued ones wait for the next start.
 	if err := a.jobs.Stop(sctx); err != nil {

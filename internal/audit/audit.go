@@ -250,12 +250,20 @@ type Request struct {
 
 // WithRequest attaches r to ctx for the events recorded while serving it.
 func WithRequest(ctx context.Context, r Request) context.Context {
-	return context.WithValue(ctx, requestKey{}, r)
+	return context.WithValue(ctx, requestKey{}, &r)
 }
+
+// RequestKey is the context key under which WithRequest stores a *Request. A context type
+// of the HTTP layer answers it itself (kit's per-request context: one allocation per
+// request for every value the middleware attaches, instead of one context node each).
+func RequestKey() any { return requestKey{} }
 
 // By returns the Who of an event caused by actor (uuid.Nil for anonymous) during the
 // request in ctx.
 func By(ctx context.Context, actorID uuid.UUID, actorLabel string) Who {
-	r, _ := ctx.Value(requestKey{}).(Request)
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	if r == nil {
+		r = &Request{}
+	}
 	return Who{ActorID: actorID, ActorLabel: actorLabel, IP: r.IP, UserAgent: r.UserAgent, RequestID: r.RequestID}
 }

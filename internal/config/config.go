@@ -25,6 +25,7 @@ type Config struct {
 	PublicScheme     string         // GATEHOUSE_PUBLIC_SCHEME: https (default) or http
 	OperatorToken    string         // GATEHOUSE_OPERATOR_TOKEN: bearer token of /api/v1/platform
 	MetricsAddr      string         // GATEHOUSE_METRICS_ADDR: separate /metrics listener, off when empty
+	PprofAddr        string         // GATEHOUSE_PPROF_ADDR: loopback-only net/http/pprof listener, off when empty
 	TrustedProxies   []netip.Prefix // GATEHOUSE_TRUSTED_PROXIES: CIDRs whose X-Forwarded-* are believed
 	Mail             string         // GATEHOUSE_MAIL
 	MailFrom         string         // GATEHOUSE_MAIL_FROM
@@ -73,6 +74,7 @@ var Vars = [][2]string{
 	{"GATEHOUSE_PUBLIC_SCHEME", "https (default) or http, for links and SAML URLs"},
 	{"GATEHOUSE_OPERATOR_TOKEN", "bearer token for /api/v1/platform on the base host"},
 	{"GATEHOUSE_METRICS_ADDR", "separate listener for Prometheus /metrics (off when empty)"},
+	{"GATEHOUSE_PPROF_ADDR", "loopback listener (127.0.0.1:PORT or [::1]:PORT) serving Go's /debug/pprof/ profiles (off when empty)"},
 	{"GATEHOUSE_TRUSTED_PROXIES", "comma-separated CIDRs whose X-Forwarded-* headers are believed"},
 	{"GATEHOUSE_MAIL", "ses, smtp://user:pass@host:port, dir:/path or log"},
 	{"GATEHOUSE_MAIL_FROM", "default sender address"},
@@ -132,15 +134,18 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("GATEHOUSE_LOG_FORMAT: must be json or text, not %q", c.LogFormat)
 	}
+	var err error
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: must be debug, info, warn or error, not %q", c.LogLevel)
 	}
+	if c.PprofAddr, err = loopbackAddr(getenv, "GATEHOUSE_PPROF_ADDR"); err != nil {
+		return c, err
+	}
 	if t := c.OperatorToken; t != "" && len(t) < 32 {
 		return c, fmt.Errorf("GATEHOUSE_OPERATOR_TOKEN: must be at least 32 characters (use: openssl rand -hex 32)")
 	}
-	var err error
 	if c.TrustedProxies, err = ParsePrefixes(getenv("GATEHOUSE_TRUSTED_PROXIES")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_TRUSTED_PROXIES: %w", err)
 	}
@@ -253,4 +258,18 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// loopbackAddr reads a host:port that must name a loopback address (profiles tell how the
+// process spends its time, so they are never served beyond this machine); "" is off.
+func loopbackAddr(getenv func(string) string, name string) (string, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return "", nil
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return "", fmt.Errorf("%s: must be a loopback address with a port (127.0.0.1:6060), not %q", name, v)
+	}
+	return ap.String(), nil
 }

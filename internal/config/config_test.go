@@ -94,3 +94,24 @@ func TestParsePrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestPprofAddr: the profiling listener is off by default and only ever on loopback.
+func TestPprofAddr(t *testing.T) {
+	env := map[string]string{}
+	get := func(k string) string { return env[k] }
+	if c, err := Load(get); err != nil || c.PprofAddr != "" {
+		t.Fatalf("unset: %q %v", c.PprofAddr, err)
+	}
+	for v, want := range map[string]string{"127.0.0.1:6060": "127.0.0.1:6060", " [::1]:6060 ": "[::1]:6060"} {
+		env["GATEHOUSE_PPROF_ADDR"] = v
+		if c, err := Load(get); err != nil || c.PprofAddr != want {
+			t.Errorf("%q: %q %v", v, c.PprofAddr, err)
+		}
+	}
+	for _, v := range []string{":6060", "0.0.0.0:6060", "10.0.0.1:6060", "localhost:6060", "127.0.0.1"} {
+		env["GATEHOUSE_PPROF_ADDR"] = v
+		if _, err := Load(get); err == nil || !strings.HasPrefix(err.Error(), "GATEHOUSE_PPROF_ADDR:") {
+			t.Errorf("%q accepted: %v", v, err)
+		}
+	}
+}

@@ -119,32 +119,12 @@ func (c Check) counters() []counter {
 // Begin admits a check of c.Secret, counting it as a failure until Passed says otherwise.
 // Errors: rate_limited (with retry_after_seconds) while a counter of c says wait.
 func (l *Limiter) Begin(ctx context.Context, c Check) (*Attempt, error) {
-	now := l.now()
-	a := &Attempt{l: l, c: c, at: now}
+	var a *Attempt
 	var wait time.Duration
 	err := l.store.InTenant(ctx, c.Tenant.ID, func(q *sqlcgen.Queries) error {
-		wait, a.failures = 0, 0
-		cs := c.counters()
-		for _, k := range cs {
-			row, err := q.LockLoginFailures(ctx, sqlcgen.LockLoginFailuresParams{Key: k.key, Now: now})
-			if err != nil {
-				return fmt.Errorf("credential failures: %w", err)
-			}
-			wait = max(wait, row.LastFailureAt.Add(k.delay(int(row.Failures))).Sub(now))
-		}
-		if wait > 0 {
-			return nil // refused: not counted, so waiting it out is enough
-		}
-		for _, k := range cs {
-			n, err := q.RecordLoginFailure(ctx, sqlcgen.RecordLoginFailureParams{Key: k.key, Now: now})
-			if err != nil {
-				return fmt.Errorf("credential failures: %w", err)
-			}
-			if c.Account != uuid.Nil && k.key == AccountKey(c.Secret, c.Account) {
-				a.failures = int(n)
-			}
-		}
-		return nil
+		var err error
+		a, wait, err = l.BeginIn(ctx, q, c)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -153,6 +133,39 @@ func (l *Limiter) Begin(ctx context.Context, c Check) (*Attempt, error) {
 		return nil, Limited(wait)
 	}
 	return a, nil
+}
+
+// BeginIn is Begin inside the caller's transaction in c.Tenant, for a caller that reads
+// what the check needs in the same round (password sign-in: the account and its hash).
+// It returns the attempt, or the wait (> 0) while a counter says wait, in which case
+// nothing was counted; the caller commits either way, before the secret is checked, so
+// that the count limits checking (a parallel guess waits on the counters' row locks until
+// the commit). A transaction that is retried calls it again: it keeps no state of its own.
+func (l *Limiter) BeginIn(ctx context.Context, q *sqlcgen.Queries, c Check) (*Attempt, time.Duration, error) {
+	now := l.now()
+	a := &Attempt{l: l, c: c, at: now}
+	var wait time.Duration
+	cs := c.counters()
+	for _, k := range cs {
+		row, err := q.LockLoginFailures(ctx, sqlcgen.LockLoginFailuresParams{Key: k.key, Now: now})
+		if err != nil {
+			return nil, 0, fmt.Errorf("credential failures: %w", err)
+		}
+		wait = max(wait, row.LastFailureAt.Add(k.delay(int(row.Failures))).Sub(now))
+	}
+	if wait > 0 {
+		return nil, wait, nil // refused: not counted, so waiting it out is enough
+	}
+	for _, k := range cs {
+		n, err := q.RecordLoginFailure(ctx, sqlcgen.RecordLoginFailureParams{Key: k.key, Now: now})
+		if err != nil {
+			return nil, 0, fmt.Errorf("credential failures: %w", err)
+		}
+		if c.Account != uuid.Nil && k.key == AccountKey(c.Secret, c.Account) {
+			a.failures = int(n)
+		}
+	}
+	return a, 0, nil
 }
 
 // Passed clears the attempt's counters inside the caller's transaction, the one that acts

@@ -62,26 +62,36 @@ func Key(parts ...string) string {
 // Allow counts one event for key under every rule, in its own transaction (a refused
 // request still counts), and reports whether all rules allow it, and if not, when to retry.
 func (l *Limiter) Allow(ctx context.Context, tenantID uuid.UUID, key string, rules ...Rule) (bool, time.Duration, error) {
-	now := l.now()
-	allowed, retry := true, time.Duration(0)
+	var allowed bool
+	var retry time.Duration
 	err := l.store.InTenant(ctx, tenantID, func(q *sqlcgen.Queries) error {
-		allowed, retry = true, 0
-		for _, r := range rules {
-			ws := now.Truncate(r.Window)
-			n, err := q.HitRateLimit(ctx, sqlcgen.HitRateLimitParams{
-				Key: r.Name + ":" + key, WindowStart: ws, ExpiresAt: ws.Add(2 * r.Window),
-			})
-			if err != nil {
-				return fmt.Errorf("rate limit %s: %w", r.Name, err)
-			}
-			if int(n) > r.Limit {
-				allowed = false
-				retry = max(retry, ws.Add(r.Window).Sub(now))
-			}
-		}
-		return nil
+		var err error
+		allowed, retry, err = l.AllowIn(ctx, q, key, rules...)
+		return err
 	})
 	return allowed, retry, err
+}
+
+// AllowIn is Allow inside the caller's tenant transaction, for a caller that reads more
+// in the same round (password sign-in). The caller must commit even when AllowIn refuses,
+// so that a refused request still counts.
+func (l *Limiter) AllowIn(ctx context.Context, q *sqlcgen.Queries, key string, rules ...Rule) (bool, time.Duration, error) {
+	now := l.now()
+	allowed, retry := true, time.Duration(0)
+	for _, r := range rules {
+		ws := now.Truncate(r.Window)
+		n, err := q.HitRateLimit(ctx, sqlcgen.HitRateLimitParams{
+			Key: r.Name + ":" + key, WindowStart: ws, ExpiresAt: ws.Add(2 * r.Window),
+		})
+		if err != nil {
+			return false, 0, fmt.Errorf("rate limit %s: %w", r.Name, err)
+		}
+		if int(n) > r.Limit {
+			allowed = false
+			retry = max(retry, ws.Add(r.Window).Sub(now))
+		}
+	}
+	return allowed, retry, nil
 }
 
 // Limited is the error for a refused request.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/exaring/otelpgx"
@@ -184,7 +185,20 @@ func (s *Store) run(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx, *sq
 	}
 }
 
+// CountTransactions returns a context under which every transaction this package runs
+// (each attempt of a retried one included) adds one to the counter: tests hold a code path
+// to the number of transactions it takes.
+func CountTransactions(ctx context.Context) (context.Context, *atomic.Int64) {
+	n := new(atomic.Int64)
+	return context.WithValue(ctx, txCountKey{}, n), n
+}
+
+type txCountKey struct{}
+
 func (s *Store) once(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx, *sqlcgen.Queries) error, o txOptions) (err error) {
+	if n, ok := ctx.Value(txCountKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginSQL(tenantID, o.readOnly)})
 	if err != nil {
 		return &txError{stage: "begin", err: err}

@@ -27,7 +27,10 @@ const (
 // names a tenant; deeper names are unknown.
 func ParseHost(host, baseDomain string) (HostKind, string) {
 	h := strings.ToLower(strings.TrimSpace(host))
-	if hp, _, err := net.SplitHostPort(h); err == nil {
+	if !strings.Contains(h, ":") {
+		// No port (and no IPv6 literal): nothing to split. SplitHostPort would build an
+		// error for this, the usual Host on port 443, on every request.
+	} else if hp, _, err := net.SplitHostPort(h); err == nil {
 		h = hp
 	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1]
@@ -40,7 +43,10 @@ func ParseHost(host, baseDomain string) (HostKind, string) {
 	if h == base {
 		return HostBase, ""
 	}
-	label, ok := strings.CutSuffix(h, "."+base)
+	label, ok := strings.CutSuffix(h, base)
+	if ok {
+		label, ok = strings.CutSuffix(label, ".") // the base domain as a whole label
+	}
 	if !ok || strings.Contains(label, ".") || ValidateSlug(label) != nil {
 		return HostUnknown, ""
 	}

@@ -96,6 +96,12 @@ var (
 func LimitBody(limit int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Body == http.NoBody {
+				// net/http's request without a body (no Content-Length, not chunked: every
+				// GET of the hot paths): nothing to read, nothing to limit.
+				next.ServeHTTP(w, r)
+				return
+			}
 			limit := limit
 			if isSAMLPost(r) || isSSOConfig(r) {
 				limit = sso.MaxACSBody

@@ -26,8 +26,11 @@ type Observer struct {
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	duration metric.Float64Histogram
-	sets     sync.Map // setKey -> attribute.Set
+	sets     sync.Map // setKey -> metric.MeasurementOption (an attribute set, built once)
 }
+
+// serverSpan is the span start option of every request, built once.
+var serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 
 type setKey struct {
 	method, route string
@@ -46,13 +49,15 @@ func NewObserver(logger *slog.Logger, tp trace.TracerProvider, mp metric.MeterPr
 	return o
 }
 
-func (o *Observer) attrs(method, route string, status int) attribute.Set {
+// attrs is the duration histogram's option for (method, route, status): the attribute set
+// and the option wrapping it are built the first time and shared afterwards.
+func (o *Observer) attrs(method, route string, status int) metric.MeasurementOption {
 	k := setKey{method, route, status}
 	if s, ok := o.sets.Load(k); ok {
-		return s.(attribute.Set)
+		return s.(metric.MeasurementOption)
 	}
-	s := attribute.NewSet(semconv.HTTPRequestMethodKey.String(method), semconv.HTTPRoute(route),
-		semconv.HTTPResponseStatusCode(status))
+	s := metric.WithAttributeSet(attribute.NewSet(semconv.HTTPRequestMethodKey.String(method), semconv.HTTPRoute(route),
+		semconv.HTTPResponseStatusCode(status)))
 	o.sets.Store(k, s)
 	return s
 }
@@ -66,11 +71,20 @@ func (o *Observer) Middleware(next http.Handler) http.Handler {
 		default:
 			method = "_OTHER" // bounded cardinality
 		}
-		ctx := o.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := o.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer))
-		// Share chi's routing context so the matched route pattern is known afterwards.
-		rctx := chi.NewRouteContext()
-		ctx = context.WithValue(ctx, chi.RouteCtxKey, rctx)
+		ctx := r.Context()
+		// Only a request that carries trace context or baggage has anything to extract (the
+		// propagators' lowercase header lookups cost an allocation each otherwise).
+		if len(r.Header["Traceparent"]) > 0 || len(r.Header["Baggage"]) > 0 {
+			ctx = o.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		ctx, span := o.tracer.Start(ctx, method, serverSpan...)
+		// Share chi's routing context so the matched route pattern is known afterwards:
+		// WithRequestInfo's context carries one; otherwise (a handler without it) a new one.
+		rctx := chi.RouteContext(ctx)
+		if rctx == nil {
+			rctx = chi.NewRouteContext()
+			ctx = context.WithValue(ctx, chi.RouteCtxKey, rctx)
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		if rec.status == 0 {
@@ -95,7 +109,7 @@ func (o *Observer) Middleware(next http.Handler) http.Handler {
 		}
 		span.End()
 		if o.duration != nil {
-			o.duration.Record(ctx, elapsed.Seconds(), metric.WithAttributeSet(o.attrs(method, route, rec.status)))
+			o.duration.Record(ctx, elapsed.Seconds(), o.attrs(method, route, rec.status))
 		}
 		if o.logger.Enabled(ctx, slog.LevelInfo) {
 			ri := Info(ctx)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
@@ -103,8 +104,34 @@ type reqCtx struct {
 }
 
 func requestState(ctx context.Context) *reqCtx {
+	if e, ok := ctx.(*entryCtx); ok {
+		return &e.rc // the common case: the request's own context, no lookup through the chain
+	}
 	rc, _ := ctx.Value(ctxRequest).(*reqCtx)
 	return rc
+}
+
+// entryCtx is the context WithRequestInfo gives a request: in one allocation, the
+// request's state (reqCtx), where it came from for audit events (audit.RequestKey), and
+// chi's routing context (which the Observer reads the route pattern from afterwards and
+// chi's router fills in), where it used to be a context node and an allocation each.
+type entryCtx struct {
+	context.Context
+	rc    reqCtx
+	audit audit.Request
+	route chi.Context
+}
+
+func (c *entryCtx) Value(key any) any {
+	switch key {
+	case ctxRequest:
+		return &c.rc
+	case chi.RouteCtxKey:
+		return &c.route
+	case audit.RequestKey():
+		return &c.audit
+	}
+	return c.Context.Value(key)
 }
 
 // Info returns the request's RequestInfo (zero value outside the middleware).
@@ -174,9 +201,9 @@ func WithRequestInfo(trusted []netip.Prefix) func(http.Handler) http.Handler {
 			if ri.ID == "" {
 				ri.ID = newRequestID()
 			}
-			w.Header().Set("X-Request-Id", ri.ID)
-			ctx := context.WithValue(r.Context(), ctxRequest, &reqCtx{info: ri})
-			ctx = audit.WithRequest(ctx, audit.Request{IP: ri.ClientIP, UserAgent: ri.UserAgent, RequestID: ri.ID})
+			w.Header()["X-Request-Id"] = []string{ri.ID}
+			ctx := &entryCtx{Context: r.Context(), rc: reqCtx{info: ri},
+				audit: audit.Request{IP: ri.ClientIP, UserAgent: ri.UserAgent, RequestID: ri.ID}}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // appendWhoami writes the whoami body exactly as encoding/json would marshal it (the field
@@ -13,7 +15,7 @@ import (
 func appendWhoami(b []byte, w *whoami) []byte {
 	s := &w.Session
 	b = append(b, `{"session":{"id":"`...)
-	b = append(b, s.ID.String()...)
+	b = appendUUID(b, s.ID)
 	b = append(b, `","created_at":`...)
 	b = appendTime(b, s.CreatedAt)
 	b = append(b, `,"last_active_at":`...)
@@ -41,7 +43,7 @@ func appendWhoami(b []byte, w *whoami) []byte {
 	b = appendString(b, s.Assurance)
 	u := &w.User
 	b = append(b, `},"user":{"id":"`...)
-	b = append(b, u.ID.String()...)
+	b = appendUUID(b, u.ID)
 	b = append(b, `","email":`...)
 	b = appendString(b, u.Email)
 	b = append(b, `,"name":`...)
@@ -63,6 +65,19 @@ func appendWhoami(b []byte, w *whoami) []byte {
 	b = append(b, `,"name":`...)
 	b = appendString(b, w.Tenant.Name)
 	return append(b, "}}\n"...)
+}
+
+// appendUUID appends id in its canonical form (what uuid.UUID.String returns) without
+// building the string.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	const digits = "0123456789abcdef"
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, digits[c>>4], digits[c&0x0f])
+	}
+	return b
 }
 
 func appendTime(b []byte, t time.Time) []byte {
