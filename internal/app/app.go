@@ -177,7 +177,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	a.Authz = authz.NewService(st, a.listener)
 	a.Outbound = outbound.New(outbound.Config{AllowPrivate: cfg.OutboundAllowPrivate, RootCAs: cfg.OutboundRootCAs})
 	if a.SSO, err = sso.NewService(st, box, urls, a.Sessions, sso.Config{Outbound: a.Outbound, DNSServer: cfg.DNSServer,
-		Mail: outbox, RolesChanged: a.Authz.Changed,
+		Mail: outbox, RolesChanged: a.Authz.Changed, Listener: a.listener,
 		Limiter: limiter, Meter: tel.MeterProvider.Meter("gatehouse/sso")},
 		a.now, cfg.Now == nil, logger); err != nil {
 		return fail(err)
@@ -388,7 +388,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	var metricsSrv *http.Server
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	if a.cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.telemetry.Handler)
@@ -399,6 +399,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	pprofSrv := a.servePprof(errc)
 	srv := &http.Server{
 		Handler:           a.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -428,6 +429,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(sctx)
+	}
+	if pprofSrv != nil {
+		_ = pprofSrv.Close() // a running CPU profile is cut off
 	}
 	// Running jobs finish (a mail being sent is not cut off); queued ones wait for the next start.
 	if err := a.jobs.Stop(sctx); err != nil {

@@ -6,6 +6,7 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/netip"
 	"strconv"
@@ -24,6 +25,7 @@ type Config struct {
 	PublicScheme     string         // GATEHOUSE_PUBLIC_SCHEME: https (default) or http
 	OperatorToken    string         // GATEHOUSE_OPERATOR_TOKEN: bearer token of /api/v1/platform
 	MetricsAddr      string         // GATEHOUSE_METRICS_ADDR: separate /metrics listener, off when empty
+	PprofAddr        string         // GATEHOUSE_PPROF_ADDR: loopback-only net/http/pprof listener, off when empty
 	TrustedProxies   []netip.Prefix // GATEHOUSE_TRUSTED_PROXIES: CIDRs whose X-Forwarded-* are believed
 	Mail             string         // GATEHOUSE_MAIL
 	MailFrom         string         // GATEHOUSE_MAIL_FROM
@@ -71,6 +73,7 @@ var Vars = [][2]string{
 	{"GATEHOUSE_PUBLIC_SCHEME", "https (default) or http, for links and SAML URLs"},
 	{"GATEHOUSE_OPERATOR_TOKEN", "bearer token for /api/v1/platform on the base host"},
 	{"GATEHOUSE_METRICS_ADDR", "separate listener for Prometheus /metrics (off when empty)"},
+	{"GATEHOUSE_PPROF_ADDR", "loopback address (127.0.0.1:PORT) of a Go pprof listener for profiling (off when empty; refused on other addresses)"},
 	{"GATEHOUSE_TRUSTED_PROXIES", "comma-separated CIDRs whose X-Forwarded-* headers are believed"},
 	{"GATEHOUSE_MAIL", "ses, smtp://user:pass@host:port, dir:/path or log"},
 	{"GATEHOUSE_MAIL_FROM", "default sender address"},
@@ -139,6 +142,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("GATEHOUSE_OPERATOR_TOKEN: must be at least 32 characters (use: openssl rand -hex 32)")
 	}
 	var err error
+	if c.PprofAddr, err = loopbackAddr(getenv, "GATEHOUSE_PPROF_ADDR"); err != nil {
+		return c, err
+	}
 	if c.TrustedProxies, err = ParsePrefixes(getenv("GATEHOUSE_TRUSTED_PROXIES")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_TRUSTED_PROXIES: %w", err)
 	}
@@ -244,6 +250,23 @@ func number(getenv func(string) string, name string, def, lo, hi int) (int, erro
 		return 0, fmt.Errorf("%s: must be a number from %d to %d, not %q", name, lo, hi, v)
 	}
 	return n, nil
+}
+
+// loopbackAddr reads a host:port whose host is a loopback address ("" when unset): the
+// profiling listener must never be reachable from outside the machine.
+func loopbackAddr(getenv func(string) string, name string) (string, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || port == "" {
+		return "", fmt.Errorf("%s: must be host:port on a loopback address (127.0.0.1:6060), not %q", name, v)
+	}
+	if a, err := netip.ParseAddr(host); err != nil || !a.Unmap().IsLoopback() {
+		return "", fmt.Errorf("%s: only a loopback address (127.0.0.1 or ::1) is allowed, not %q", name, host)
+	}
+	return v, nil
 }
 
 func or(v, def string) string {

@@ -94,3 +94,18 @@ func TestParsePrefixes(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofAddrLoopbackOnly(t *testing.T) {
+	for v, ok := range map[string]bool{"": true, "127.0.0.1:6060": true, "[::1]:6060": true, "0.0.0.0:6060": false,
+		":6060": false, "10.1.2.3:6060": false, "localhost:6060": false, "127.0.0.1": false} {
+		c, err := Load(func(k string) string {
+			if k == "GATEHOUSE_PPROF_ADDR" {
+				return v
+			}
+			return ""
+		})
+		if (err == nil) != ok || ok && c.PprofAddr != v {
+			t.Errorf("%q: %q %v", v, c.PprofAddr, err)
+		}
+	}
+}
