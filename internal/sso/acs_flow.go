@@ -39,7 +39,10 @@ type acsOutcome struct {
 // user (JIT), creates the session and records the attempt. A refusal found only after
 // the sign-in's writes (a replay, an account refused) rolls them back; the request is then
 // consumed again in the transaction that records the failure. The connection, its
-// material and crewjam's SP come from the connection cache when it is on.
+// material and crewjam's SP come from the connection cache when it is on; then crewjam's
+// validation runs before the transaction for the request the response names, and the
+// transaction uses that verdict only for the same SP value and request id (else it
+// validates again), so no database connection is held during the signature check.
 func (s *Service) ACS(ctx context.Context, t tenant.Tenant, in ACSInput) (ACSResult, error) {
 	if !slugRe.MatchString(in.Slug) {
 		return ACSResult{}, ErrNotFound
@@ -61,6 +64,10 @@ func (s *Service) ACS(ctx context.Context, t tenant.Tenant, in ACSInput) (ACSRes
 		return nil, err
 	}
 	cached, stamp := s.conns.get(t.ID, in.Slug)
+	if cached != nil {
+		// crewjam's work before the transaction (no database connection held meanwhile).
+		dec.pre = s.preParse(cached.m, dec)
+	}
 	var o acsOutcome
 	err := s.store.InTenantTx(ctx, t.ID, func(tx pgx.Tx, q *sqlcgen.Queries) error {
 		var err error

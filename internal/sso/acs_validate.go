@@ -49,7 +49,41 @@ func (s *Service) validate(ctx context.Context, q *sqlcgen.Queries, c sqlcgen.SS
 	if reason, err := s.matchRequest(ctx, q, c, req, in, dec.sh, tr); err != nil || reason != "" {
 		return accepted{}, reason, err
 	}
-	return s.checkAssertion(c, m, req, dec.raw, dec.sh, tr)
+	return s.checkAssertion(c, m, req, dec, tr)
+}
+
+// parsed is crewjam's verdict on a response for one SP value (IdP-initiated or not) and
+// one expected request id: ParseXMLResponse depends on nothing else (no replay cache),
+// so a verdict reached before the ACS transaction stands in for the call inside it when
+// the request the transaction consumed asks for the same SP and id.
+type parsed struct {
+	idpInitiated bool
+	requestID    string
+	assertion    *saml.Assertion
+	err          error
+}
+
+// parse runs crewjam's validation of raw with this connection's metadata only.
+func (s *Service) parse(m *material, raw []byte, idpInitiated bool, requestID string) parsed {
+	sp := s.acsProvider(m, idpInitiated) // no replay cache: the ids are recorded in the sign-in
+	var ids []string
+	if !idpInitiated {
+		ids = []string{requestID}
+	}
+	a, err := sp.ParseXMLResponse(raw, ids, sp.AcsURL)
+	return parsed{idpInitiated: idpInitiated, requestID: requestID, assertion: a, err: err}
+}
+
+// preParse validates the signature and conditions before the ACS transaction, for the
+// request the response names (its unverified InResponseTo; none: IdP-initiated), so the
+// transaction does not hold a database connection during crewjam's work. The transaction
+// uses the verdict only when the request it consumed matches (checkAssertion).
+func (s *Service) preParse(m *material, dec decoded) *parsed {
+	if dec.err != nil || m == nil || isDraft(m.conn) {
+		return nil
+	}
+	p := s.parse(m, dec.raw, dec.sh.inResponseTo == "", dec.sh.inResponseTo)
+	return &p
 }
 
 // decoded is a posted SAMLResponse decoded and checked for XML shapes nothing should
@@ -60,6 +94,7 @@ type decoded struct {
 	sh     shape
 	reason string
 	err    error
+	pre    *parsed // crewjam's verdict reached before the transaction, if any
 }
 
 // decodeResponse decodes the form value and refuses XML shapes nothing should trust.
@@ -120,13 +155,19 @@ func (s *Service) matchRequest(ctx context.Context, q *sqlcgen.Queries, c sqlcge
 
 // checkAssertion has crewjam validate the response with this connection's metadata only,
 // then makes Gatehouse's own checks on what crewjam accepted.
-func (s *Service) checkAssertion(c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, raw []byte, sh shape, tr *trace) (accepted, string, error) {
-	sp := s.acsProvider(m, req == nil) // no replay cache: the ids are recorded in the sign-in
-	var ids []string
+func (s *Service) checkAssertion(c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, dec decoded, tr *trace) (accepted, string, error) {
+	sh := dec.sh
+	entityID := m.spInit.EntityID // the same for both SP values
+	var requestID string
 	if req != nil {
-		ids = []string{req.ID}
+		requestID = req.ID
 	}
-	assertion, err := sp.ParseXMLResponse(raw, ids, sp.AcsURL)
+	v := dec.pre
+	if v == nil || v.idpInitiated != (req == nil) || v.requestID != requestID {
+		p := s.parse(m, dec.raw, req == nil, requestID)
+		v = &p
+	}
+	assertion, err := v.assertion, v.err
 	if err != nil {
 		reason := crewjamReason(err)
 		cause := errors.New(privateMessage(err))
@@ -150,11 +191,11 @@ func (s *Service) checkAssertion(c sqlcgen.SSOConnection, m *material, req *sqlc
 		return accepted{}, "issuer_mismatch", err
 	}
 	tr.step("issuer", nil, "")
-	if err := requireAudience(assertion, sp.EntityID); err != nil {
+	if err := requireAudience(assertion, entityID); err != nil {
 		tr.step("audience", err, "")
 		return accepted{}, "audience_mismatch", err
 	}
-	tr.step("audience", nil, sp.EntityID)
+	tr.step("audience", nil, entityID)
 	a := accepted{assertion: assertion, msgIDs: []string{assertion.ID}, nameID: tr.report.NameID}
 	if sh.responseID != "" {
 		a.msgIDs = append(a.msgIDs, "response:"+sh.responseID)
