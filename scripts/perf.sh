@@ -16,8 +16,8 @@
 # Environment: OUT (default docs/perf), DURATION (20s per run), CONNS (32),
 # LOAD_TENANTS (20), ACS_N (5000 sign-ins prepared for the ACS run), SCALE_TENANTS (10,100,1000,10000), SCALE_USERS (1000,10000,100000,1000000),
 # PHASES (session,login,acs,signup,mix,oidc,webhooks), SCALE=0 to skip the scale run, SCALE_DURATION (10s), MEMBENCH=0 to skip the memory benchmark,
-# PROFILES=DIR to capture the server's CPU and allocation profiles of the lean session check and login runs into DIR
-# (through GATEHOUSE_PPROF_ADDR; off by default: profiling costs the server a few percent), with `go tool pprof -top` of each.
+# PROFILES=DIR to capture the server's CPU and allocation profiles of the lean session check, login and timed ACS runs into DIR
+# (through GATEHOUSE_PPROF_ADDR on loopback; off by default: profiling costs the server a few percent), with `go tool pprof -top` of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-docs/perf}"
@@ -48,7 +48,7 @@ if [ -n "${PROFILES:-}" ]; then
   mkdir -p "$PROFILES"
   pport=$(freeport)
   export GATEHOUSE_PPROF_ADDR="127.0.0.1:$pport"
-  pprof_args=(-pprof-url "http://127.0.0.1:$pport" -profile-dir "$PROFILES")
+  pprof_args=(-pprof-url "http://127.0.0.1:$pport" -profile-dir "$PROFILES" -acs-pprof-url "http://127.0.0.1:$pport" -acs-pprof-out "$PROFILES/acs")
 fi
 wait_ready() { # $1 port, $2 log
   for _ in $(seq 1 600); do
@@ -61,7 +61,7 @@ wait_ready() { # $1 port, $2 log
 
 export GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32 GATEHOUSE_LOG_LEVEL=warn
 "$work/gatehouse-load" setup -idp "$work/idp" -tenants-dir "$work/tenants" -tenants "$LOAD_TENANTS"
-"$work/gatehouse" dev --addr "127.0.0.1:$port" --data-dir "$work/data" --idp-addr '' >"$work/dev.out" 2>"$work/dev.log" &
+GATEHOUSE_PPROF_ADDR=${pport:+127.0.0.1:$pport} "$work/gatehouse" dev --addr "127.0.0.1:$port" --data-dir "$work/data" --idp-addr '' >"$work/dev.out" 2>"$work/dev.log" &
 wait_ready "$port" "$work/dev.log"
 DATABASE_URL=$(sed -n "s/.*DATABASE_URL='\(.*\)'.*/\1/p" "$work/dev.out")
 export DATABASE_URL
@@ -81,10 +81,11 @@ wait_ready "$port2" "$work/node2.log"
     for f in "$PROFILES"/*.pprof; do
       [ -e "$f" ] || continue
       case "$f" in
-      *.allocs.pprof) go tool pprof -top -nodecount=30 -sample_index=alloc_space "$f" >"${f%.pprof}.top.txt" 2>&1 ;;
+      *allocs.pprof) go tool pprof -top -nodecount=30 -sample_index=alloc_space "$f" >"${f%.pprof}.top.txt" 2>&1 ;;
       *) go tool pprof -top -nodecount=30 "$f" >"${f%.pprof}.top.txt" 2>&1 ;;
       esac
     done
+    [ -f "$PROFILES/acs-cpu.pprof" ] && go tool pprof -top -cum -nodecount=80 "$PROFILES/acs-cpu.pprof" >"$PROFILES/acs-cpu.top-cum.txt" 2>/dev/null
     echo "profiles: $PROFILES"
   fi
   if [ "$SCALE" != 0 ]; then

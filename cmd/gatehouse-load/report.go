@@ -75,6 +75,7 @@ func readMachine() Machine {
 
 type runFlags struct {
 	url, uncachedURL, domain, prefix, idpDir, mailDir, jsonOut, svgOut, phases, mix string
+	pprofURL, pprofOut                                                              string
 	tenants, perTenant, conc, concLogin, acsN, employees                            int
 	dur                                                                             time.Duration
 	argon                                                                           password.Params
@@ -103,6 +104,8 @@ func runReport(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&f.mix, "mix", "session_check=70,session_list=10,login=8,saml_acs=8,signup_verify=4", "operation weights of the mix")
 	fs.StringVar(&f.prof.url, "pprof-url", "", "Gatehouse's GATEHOUSE_PPROF_ADDR as a URL: capture CPU and allocation profiles of the lean session check and login runs")
 	fs.StringVar(&f.prof.dir, "profile-dir", "", "directory for the profiles of -pprof-url (session-lean.*.pprof, login.*.pprof)")
+	fs.StringVar(&f.pprofURL, "acs-pprof-url", "", "the server's GATEHOUSE_PPROF_ADDR listener (http://127.0.0.1:PORT): CPU and allocation profiles of the timed ACS run")
+	fs.StringVar(&f.pprofOut, "acs-pprof-out", "", "file name prefix of those profiles (PREFIX-cpu.pprof, PREFIX-allocs.pprof)")
 	fs.StringVar(&f.jsonOut, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&f.svgOut, "svg", "", "write a chart of the report to this SVG file")
 	argonM := fs.Uint("argon2-memory-kib", uint(password.OWASP.MemoryKiB), "the server's GATEHOUSE_ARGON2_MEMORY_KIB")
@@ -351,6 +354,7 @@ func (f runFlags) acsPhase(ctx context.Context, w *workload, rep *Report, logf f
 		next <- it
 	}
 	close(next)
+	prof := f.startACSProfiles(ctx, f.dur, logf)
 	p := runOps(ctx, "SAML ACS", []op{{name: "saml_acs", weight: 1, fn: func(context.Context, *rand.Rand) error {
 		it, ok := <-next
 		if !ok {
@@ -358,6 +362,9 @@ func (f runFlags) acsPhase(ctx context.Context, w *workload, rep *Report, logf f
 		}
 		return w.postACS(it)
 	}}}, f.conc, f.dur)
+	if err := prof(); err != nil {
+		return err
+	}
 	rep.Phases = append(rep.Phases, p)
 	printPhase(logWriter{logf}, p)
 	o := p.op("saml_acs")

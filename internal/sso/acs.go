@@ -2,7 +2,6 @@ package sso
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,10 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
 	"github.com/gatehouse-id/gatehouse/internal/audit"
 	"github.com/gatehouse-id/gatehouse/internal/session"
-	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
-	"github.com/gatehouse-id/gatehouse/internal/tenant"
-	"github.com/gatehouse-id/gatehouse/internal/token"
 )
 
 // The ACS, file by file along the pipeline: this file is the entry point and its
@@ -139,29 +135,6 @@ func appendStep(steps []Step, name string, err error, detail string) []Step {
 	return append(steps, st)
 }
 
-// ACS validates a posted response and signs the user in. Every attempt is recorded with
-// its outcome; a refusal returns a *Failure (wrapped in ErrSSOFailed's code for APIs).
-func (s *Service) ACS(ctx context.Context, t tenant.Tenant, in ACSInput) (ACSResult, error) {
-	tr := &trace{mode: PurposeLogin, report: Report{Attributes: map[string][]string{}}}
-	c, req, err := s.open(ctx, t, in.Slug, in.RelayState)
-	if err != nil {
-		return ACSResult{}, err
-	}
-	tr.conn = &c
-	res, reason, err := s.acs(ctx, t, c, req, in, tr)
-	if err != nil && reason == "" {
-		return ACSResult{}, err // infrastructure (database down): not the sender's fault
-	}
-	if reason != "" {
-		tr.report.Reason = reason
-		ref := s.recordFailure(ctx, t, tr, reason, err, in.Who)
-		s.count(ctx, "failure", reason, tr.mode)
-		return ACSResult{Purpose: tr.mode, Reference: ref, Report: &tr.report}, &Failure{Reason: reason, Reference: ref, Detail: errDetail(err)}
-	}
-	s.count(ctx, "success", "ok", tr.mode)
-	return res, nil
-}
-
 func (s *Service) count(ctx context.Context, result, reason, mode string) {
 	if s.results != nil {
 		s.results.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result), attribute.String("reason", reason),
@@ -174,83 +147,4 @@ func errDetail(err error) string {
 		return ""
 	}
 	return clipMsg(err.Error())
-}
-
-// open finds the connection and consumes the pending request the RelayState refers to,
-// in one transaction (single use: consumed whether or not the response then validates).
-func (s *Service) open(ctx context.Context, t tenant.Tenant, slug, relay string) (sqlcgen.SSOConnection, *sqlcgen.SAMLRequest, error) {
-	var c sqlcgen.SSOConnection
-	var req *sqlcgen.SAMLRequest
-	if !slugRe.MatchString(slug) {
-		return c, nil, ErrNotFound
-	}
-	relayHash, perr := token.Parse(relay)
-	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		c, req = sqlcgen.SSOConnection{}, nil // nothing of an attempt the store retries
-		conn, err := q.GetSSOConnectionBySlug(ctx, slug)
-		if errors.Is(err, store.ErrNotFound) || err == nil && conn.Protocol != ProtocolSAML {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		var pending *sqlcgen.SAMLRequest
-		if relay != "" && perr == nil {
-			r, err := q.ConsumeSAMLRequest(ctx, sqlcgen.ConsumeSAMLRequestParams{RelayHash: relayHash, ConnectionID: conn.ID})
-			switch {
-			case err == nil:
-				pending = &r
-			case !errors.Is(err, store.ErrNotFound):
-				return err
-			}
-		}
-		c, req = conn, pending
-		return nil
-	})
-	return c, req, err
-}
-
-// acs runs the pipeline: validation, then (except in test mode) the sign-in transaction,
-// then what may only happen once that transaction committed. A refusal has a reason; an
-// error without one is infrastructure.
-func (s *Service) acs(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace) (ACSResult, string, error) {
-	m, err := s.load(t, c)
-	if err != nil {
-		return ACSResult{}, "", err
-	}
-	a, reason, err := s.validate(ctx, t, c, m, req, in, tr)
-	if err != nil || reason != "" {
-		return ACSResult{}, reason, err
-	}
-	if req != nil && req.Purpose == PurposeTest {
-		tr.step("test_mode", nil, "no session created")
-		ref := s.recordSuccess(ctx, t, tr, in.Who)
-		return ACSResult{Purpose: PurposeTest, Reference: ref, Report: &tr.report, ReturnTo: req.ReturnTo}, "", nil
-	}
-
-	out, err := s.signIn(ctx, t, c, m, req, in, tr, a)
-	var r *refusal
-	if errors.As(err, &r) {
-		name := "user"
-		if r.reason == "replayed" {
-			name = "replay"
-		}
-		tr.step(name, r.err, "")
-		return ACSResult{}, r.reason, r.err
-	}
-	if err != nil {
-		return ACSResult{}, "", err
-	}
-	// Committed: only now does the outcome of the attempt that committed count.
-	tr.report = out.report
-	s.sessions.Invalidate(out.evicted)
-	if out.provisioned {
-		s.cfg.RolesChanged(t.ID)
-	}
-	if out.oldHash != nil {
-		s.sessions.Invalidate([][]byte{out.oldHash})
-	}
-	res := out.res
-	res.Report = &tr.report
-	return res, "", nil
 }

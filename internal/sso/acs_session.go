@@ -140,23 +140,52 @@ func (s *Service) atSignIn(point string) error {
 // recordFailure records a refused attempt in the trace and the audit log; a failure to
 // record it is logged (the user is refused either way).
 func (s *Service) recordFailure(ctx context.Context, t tenant.Tenant, tr *trace, reason string, cause error, who audit.Who) string {
-	ref := reference()
-	details, err := json.Marshal(tr.report)
-	if err == nil {
-		err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-			if _, err := q.InsertSSOAttempt(ctx, sqlcgen.InsertSSOAttemptParams{ConnectionID: tr.conn.ID, Reference: ref, Mode: attemptMode(tr.mode),
-				Success: false, Reason: reason, Details: details}); err != nil {
+	return s.recordFailureWith(ctx, t, tr, reason, cause, who, nil)
+}
+
+// recordFailureWith is recordFailure with first (when set) run in the same transaction
+// (the ACS consumes its request there after a rolled-back sign-in).
+func (s *Service) recordFailureWith(ctx context.Context, t tenant.Tenant, tr *trace, reason string, cause error, who audit.Who, first func(q *sqlcgen.Queries) error) string {
+	var ref string
+	err := s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
+		if first != nil {
+			if err := first(q); err != nil {
 				return err
 			}
-			return audit.Record(ctx, q, who, audit.Event{Action: audit.SSOLoginFailed, Details: map[string]any{
-				"connection_id": tr.conn.ID, "connection": tr.conn.Slug, "reason": reason, "reference": ref, "mode": tr.mode}})
-		})
-	}
+		}
+		var err error
+		ref, err = s.recordFailureTx(ctx, q, tr, reason, who)
+		return err
+	})
 	if err != nil {
+		if ref == "" {
+			ref = reference()
+		}
 		s.logger.Error("record sso failure", "tenant", t.Slug, "connection", tr.conn.Slug, "reason", reason, "reference", ref, "err", err)
 	}
-	s.logger.Info("sso refused", "tenant", t.Slug, "connection", tr.conn.Slug, "reason", reason, "reference", ref, "detail", errDetail(cause))
+	s.logRefusal(t, tr, reason, ref, cause)
 	return ref
+}
+
+// recordFailureTx records a refused attempt (its trace row and audit event) in q's
+// transaction and returns the attempt's reference.
+func (s *Service) recordFailureTx(ctx context.Context, q *sqlcgen.Queries, tr *trace, reason string, who audit.Who) (string, error) {
+	ref := reference()
+	details, err := json.Marshal(tr.report)
+	if err != nil {
+		return ref, fmt.Errorf("sso attempt trace: %w", err)
+	}
+	if _, err := q.InsertSSOAttempt(ctx, sqlcgen.InsertSSOAttemptParams{ConnectionID: tr.conn.ID, Reference: ref, Mode: attemptMode(tr.mode),
+		Success: false, Reason: reason, Details: details}); err != nil {
+		return ref, fmt.Errorf("record sso attempt: %w", err)
+	}
+	return ref, audit.Record(ctx, q, who, audit.Event{Action: audit.SSOLoginFailed, Details: map[string]any{
+		"connection_id": tr.conn.ID, "connection": tr.conn.Slug, "reason": reason, "reference": ref, "mode": tr.mode}})
+}
+
+// logRefusal logs a refused attempt (no secrets: the reason and the clipped detail).
+func (s *Service) logRefusal(t tenant.Tenant, tr *trace, reason, ref string, cause error) {
+	s.logger.Info("sso refused", "tenant", t.Slug, "connection", tr.conn.Slug, "reason", reason, "reference", ref, "detail", errDetail(cause))
 }
 
 // recordSuccess records a test-mode attempt (no session, no user) in its own

@@ -17,7 +17,6 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/store"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlcgen"
-	"github.com/gatehouse-id/gatehouse/internal/tenant"
 	"github.com/gatehouse-id/gatehouse/internal/token"
 )
 
@@ -34,40 +33,86 @@ type accepted struct {
 }
 
 // validate runs the checks on a posted response, in order, recording each in the trace;
-// c is the connection row as open read it. A refusal has a reason; an error without one
-// is infrastructure.
-func (s *Service) validate(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, in ACSInput, tr *trace) (accepted, string, error) {
-	raw, sh, reason, err := readResponse(in.SAMLResponse, tr)
-	if err != nil {
-		return accepted{}, reason, err
+// c is the connection row, dec the decoded form value and its shape, and q the ACS
+// transaction. A refusal has a reason; an error without one is infrastructure.
+func (s *Service) validate(ctx context.Context, q *sqlcgen.Queries, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, in ACSInput, dec decoded, tr *trace) (accepted, string, error) {
+	if dec.reason == "malformed_response" && dec.raw == nil {
+		tr.step("decode", dec.err, "")
+		return accepted{}, dec.reason, dec.err
 	}
-	if reason, err := s.matchRequest(ctx, t, c, req, in, sh, tr); err != nil || reason != "" {
-		return accepted{}, reason, err
-	}
-	return s.checkAssertion(ctx, t, c, m, req, raw, sh, tr)
-}
-
-// readResponse decodes the form value and refuses XML shapes nothing should trust.
-func readResponse(form string, tr *trace) ([]byte, shape, string, error) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(form))
-	if err != nil || len(raw) == 0 {
-		err := errors.New("SAMLResponse is not base64")
-		tr.step("decode", err, "")
-		return nil, shape{}, "malformed_response", err
-	}
-	tr.step("decode", nil, fmt.Sprintf("%d bytes", len(raw)))
-	sh, err := inspect(raw)
-	if err != nil {
-		tr.step("xml_shape", err, "")
-		return nil, shape{}, shapeReason(err), err
+	tr.step("decode", nil, fmt.Sprintf("%d bytes", len(dec.raw)))
+	if dec.err != nil {
+		tr.step("xml_shape", dec.err, "")
+		return accepted{}, dec.reason, dec.err
 	}
 	tr.step("xml_shape", nil, "")
-	return raw, sh, "", nil
+	if reason, err := s.matchRequest(ctx, q, c, req, in, dec.sh, tr); err != nil || reason != "" {
+		return accepted{}, reason, err
+	}
+	return s.checkAssertion(c, m, req, dec, tr)
+}
+
+// parsed is crewjam's verdict on a response for one SP value (IdP-initiated or not) and
+// one expected request id: ParseXMLResponse depends on nothing else (no replay cache),
+// so a verdict reached before the ACS transaction stands in for the call inside it when
+// the request the transaction consumed asks for the same SP and id.
+type parsed struct {
+	idpInitiated bool
+	requestID    string
+	assertion    *saml.Assertion
+	err          error
+}
+
+// parse runs crewjam's validation of raw with this connection's metadata only.
+func (s *Service) parse(m *material, raw []byte, idpInitiated bool, requestID string) parsed {
+	sp := s.acsProvider(m, idpInitiated) // no replay cache: the ids are recorded in the sign-in
+	var ids []string
+	if !idpInitiated {
+		ids = []string{requestID}
+	}
+	a, err := sp.ParseXMLResponse(raw, ids, sp.AcsURL)
+	return parsed{idpInitiated: idpInitiated, requestID: requestID, assertion: a, err: err}
+}
+
+// preParse validates the signature and conditions before the ACS transaction, for the
+// request the response names (its unverified InResponseTo; none: IdP-initiated), so the
+// transaction does not hold a database connection during crewjam's work. The transaction
+// uses the verdict only when the request it consumed matches (checkAssertion).
+func (s *Service) preParse(m *material, dec decoded) *parsed {
+	if dec.err != nil || m == nil || isDraft(m.conn) {
+		return nil
+	}
+	p := s.parse(m, dec.raw, dec.sh.inResponseTo == "", dec.sh.inResponseTo)
+	return &p
+}
+
+// decoded is a posted SAMLResponse decoded and checked for XML shapes nothing should
+// trust (before anything else reads it): raw is nil when it is not base64; err and reason
+// tell a refusal.
+type decoded struct {
+	raw    []byte
+	sh     shape
+	reason string
+	err    error
+	pre    *parsed // crewjam's verdict reached before the transaction, if any
+}
+
+// decodeResponse decodes the form value and refuses XML shapes nothing should trust.
+func decodeResponse(form string) decoded {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(form))
+	if err != nil || len(raw) == 0 {
+		return decoded{reason: "malformed_response", err: errors.New("SAMLResponse is not base64")}
+	}
+	sh, err := inspect(raw)
+	if err != nil {
+		return decoded{raw: raw, reason: shapeReason(err), err: err}
+	}
+	return decoded{raw: raw, sh: sh}
 }
 
 // matchRequest decides which request of ours the response answers (the RelayState is
 // our opaque reference), or whether it may be an unsolicited one, and sets the mode.
-func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, req *sqlcgen.SAMLRequest, in ACSInput, sh shape, tr *trace) (string, error) {
+func (s *Service) matchRequest(ctx context.Context, q *sqlcgen.Queries, c sqlcgen.SSOConnection, req *sqlcgen.SAMLRequest, in ACSInput, sh shape, tr *trace) (string, error) {
 	if req != nil {
 		bh := sha256.Sum256([]byte(in.Browser))
 		if in.Browser == "" || subtle.ConstantTimeCompare(bh[:], req.BrowserHash) != 1 {
@@ -76,7 +121,7 @@ func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.S
 			return "browser_mismatch", err
 		}
 	} else if in.RelayState != "" {
-		reason, err := s.requestFailure(ctx, t, c, in.RelayState)
+		reason, err := requestFailure(ctx, q, c, in.RelayState)
 		if err != nil {
 			return "", err
 		}
@@ -110,14 +155,19 @@ func (s *Service) matchRequest(ctx context.Context, t tenant.Tenant, c sqlcgen.S
 
 // checkAssertion has crewjam validate the response with this connection's metadata only,
 // then makes Gatehouse's own checks on what crewjam accepted.
-func (s *Service) checkAssertion(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, raw []byte, sh shape, tr *trace) (accepted, string, error) {
-	sp := s.serviceProvider(ctx, t, m, req == nil)
-	var ids []string
+func (s *Service) checkAssertion(c sqlcgen.SSOConnection, m *material, req *sqlcgen.SAMLRequest, dec decoded, tr *trace) (accepted, string, error) {
+	sh := dec.sh
+	entityID := m.spInit.EntityID // the same for both SP values
+	var requestID string
 	if req != nil {
-		ids = []string{req.ID}
+		requestID = req.ID
 	}
-	sp.ReplayCache = nil // recorded in the sign-in transaction
-	assertion, err := sp.ParseXMLResponse(raw, ids, sp.AcsURL)
+	v := dec.pre
+	if v == nil || v.idpInitiated != (req == nil) || v.requestID != requestID {
+		p := s.parse(m, dec.raw, req == nil, requestID)
+		v = &p
+	}
+	assertion, err := v.assertion, v.err
 	if err != nil {
 		reason := crewjamReason(err)
 		cause := errors.New(privateMessage(err))
@@ -141,11 +191,11 @@ func (s *Service) checkAssertion(ctx context.Context, t tenant.Tenant, c sqlcgen
 		return accepted{}, "issuer_mismatch", err
 	}
 	tr.step("issuer", nil, "")
-	if err := requireAudience(assertion, sp.EntityID); err != nil {
+	if err := requireAudience(assertion, entityID); err != nil {
 		tr.step("audience", err, "")
 		return accepted{}, "audience_mismatch", err
 	}
-	tr.step("audience", nil, sp.EntityID)
+	tr.step("audience", nil, entityID)
 	a := accepted{assertion: assertion, msgIDs: []string{assertion.ID}, nameID: tr.report.NameID}
 	if sh.responseID != "" {
 		a.msgIDs = append(a.msgIDs, "response:"+sh.responseID)
@@ -178,18 +228,14 @@ func (s *Service) checkAssertion(ctx context.Context, t tenant.Tenant, c sqlcgen
 	return a, "", nil
 }
 
-// requestFailure names why a RelayState matched no pending request.
-func (s *Service) requestFailure(ctx context.Context, t tenant.Tenant, c sqlcgen.SSOConnection, relay string) (string, error) {
+// requestFailure names why a RelayState matched no pending request (read in the ACS
+// transaction q).
+func requestFailure(ctx context.Context, q *sqlcgen.Queries, c sqlcgen.SSOConnection, relay string) (string, error) {
 	relayHash, err := token.Parse(relay)
 	if err != nil {
 		return "no_pending_request", nil
 	}
-	var r sqlcgen.SAMLRequest
-	err = s.store.InTenant(ctx, t.ID, func(q *sqlcgen.Queries) error {
-		var err error
-		r, err = q.GetSAMLRequestByRelay(ctx, relayHash)
-		return err
-	}, store.ReadOnly(), store.Idempotent())
+	r, err := q.GetSAMLRequestByRelay(ctx, relayHash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return "no_pending_request", nil

@@ -54,6 +54,9 @@ type Config struct {
 	// RolesChanged is told after a JIT user got a role (drops this process's cached
 	// role bindings of the tenant at once; required).
 	RolesChanged func(tenantID uuid.UUID)
+	// Listener, when set, turns on the ACS's connection cache (dropped on every node by
+	// ConnectionChangedChannel); nil: every ACS reads the connection row.
+	Listener *store.Listener
 }
 
 // Service manages connections and runs the SAML flows.
@@ -74,6 +77,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	material map[uuid.UUID]*material // parsed IdP metadata and opened SP keys, by connection
+	conns    *connCache              // the ACS's connection rows with their material, by slug
 	oidcMat  sync.Map                // uuid.UUID → *oidcMaterial: OIDC discovery, provider, client
 
 	// signInHook is a test seam (export_test.go): when set, it runs inside every attempt
@@ -99,6 +103,12 @@ func NewService(st *store.Store, box *secretbox.Box, urls tenant.URLs, sessions 
 	}
 	s := &Service{store: st, box: box, urls: urls, sessions: sessions, cfg: cfg, now: now, realTime: realTime, logger: logger,
 		verifier: domainverify.New(cfg.DNSServer, 3*time.Second), material: map[uuid.UUID]*material{}}
+	s.conns = newConnCache(cfg.Listener, now)
+	if cfg.Listener != nil {
+		// Another node changed a connection: its material goes too (the row may have
+		// changed without updated_at, by hand).
+		cfg.Listener.Handle(ConnectionChangedChannel, s.forgetPayload, s.forgetAll)
+	}
 	var err error
 	if s.results, err = cfg.Meter.Int64Counter("gatehouse.sso.results",
 		metric.WithDescription("SAML responses at the ACS by result, reason (stable codes, docs/sso.md) and mode")); err != nil {
@@ -201,15 +211,19 @@ type Domain struct {
 
 // material is what a connection's SAML flows need, parsed once per connection version.
 type material struct {
-	updated  time.Time
-	idp      IdP
-	key      *x509.Certificate
-	sp       spMaterial
-	prevSP   *spMaterial
-	conn     sqlcgen.SSOConnection
-	mapping  AttributeMapping
-	roles    map[string]string
-	certPool []*x509.Certificate
+	updated    time.Time
+	tenantSlug string // the SP URLs are under the tenant's host
+	idp        IdP
+	key        *x509.Certificate
+	sp         spMaterial
+	prevSP     *spMaterial
+	conn       sqlcgen.SSOConnection
+	mapping    AttributeMapping
+	roles      map[string]string
+	certPool   []*x509.Certificate
+	// spInit and spIdP are crewjam's SP values for SP-initiated and unsolicited responses,
+	// built once (buildSP) and only copied afterwards.
+	spInit, spIdP *saml.ServiceProvider
 
 	// mappingErr is set when the stored attribute or role mapping is corrupt (it wraps
 	// errCorruptMapping); mapping and roles are then empty and must not be used.

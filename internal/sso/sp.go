@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -29,7 +30,7 @@ func (s *Service) load(t tenant.Tenant, c sqlcgen.SSOConnection) (*material, err
 	s.mu.Lock()
 	m := s.material[c.ID]
 	s.mu.Unlock()
-	if m != nil && m.updated.Equal(c.UpdatedAt) {
+	if m != nil && m.updated.Equal(c.UpdatedAt) && m.tenantSlug == t.Slug {
 		return m, nil
 	}
 	// A draft has no IdP yet: its material serves the SP metadata only (every flow that
@@ -45,7 +46,7 @@ func (s *Service) load(t tenant.Tenant, c sqlcgen.SSOConnection) (*material, err
 	if err != nil {
 		return nil, err
 	}
-	m = &material{updated: c.UpdatedAt, idp: idp, sp: spMaterial{key: key, cert: cert}, conn: c}
+	m = &material{updated: c.UpdatedAt, tenantSlug: t.Slug, idp: idp, sp: spMaterial{key: key, cert: cert}, conn: c}
 	if c.SpPrevKeyID != nil {
 		pk, pc, err := openSPKey(s.box, t.ID, c.ID, *c.SpPrevKeyID, c.SpPrevKeySealed, c.SpPrevCertDer)
 		if err != nil {
@@ -53,6 +54,7 @@ func (s *Service) load(t tenant.Tenant, c sqlcgen.SSOConnection) (*material, err
 		}
 		m.prevSP = &spMaterial{key: pk, cert: pc}
 	}
+	s.buildSP(t, m)
 	// A corrupt mapping does not stop metadata, logout or the login redirect; the ACS
 	// refuses every sign-in with it (corrupt_mapping) instead of using defaults.
 	m.mapping, m.roles, m.mappingErr = parseMappings(c.AttributeMapping, c.RoleMapping)
@@ -72,18 +74,61 @@ func (s *Service) forget(id uuid.UUID) {
 	s.mu.Lock()
 	delete(s.material, id)
 	s.mu.Unlock()
+	s.conns.dropID(id)
 }
 
-// serviceProvider builds crewjam's SP for one connection: this connection's IdP metadata
-// and nothing else, SHA-1 refused, unknown conditions refused, a database replay cache.
-// idpInitiated selects the separate SP value for unsolicited responses.
+// forgetPayload drops the material of a ConnectionChangedChannel notification
+// ("tenant_id/id/slug"); one it cannot read drops all.
+func (s *Service) forgetPayload(payload string) {
+	parts := strings.SplitN(payload, "/", 3)
+	if len(parts) == 3 {
+		if id, err := uuid.Parse(parts[1]); err == nil {
+			s.forget(id)
+			return
+		}
+	}
+	s.forgetAll()
+}
+
+func (s *Service) forgetAll() {
+	s.mu.Lock()
+	clear(s.material)
+	s.mu.Unlock()
+}
+
+// serviceProvider is crewjam's SP for one connection: this connection's IdP metadata and
+// nothing else, SHA-1 refused, unknown conditions refused, a database replay cache.
+// idpInitiated selects the separate SP value for unsolicited responses. The value is a
+// copy of the one built once per material (buildSP); only the request's replay cache and
+// (with an injected clock) the clock are set on the copy.
 func (s *Service) serviceProvider(ctx context.Context, t tenant.Tenant, m *material, idpInitiated bool) *saml.ServiceProvider {
+	sp := s.acsProvider(m, idpInitiated)
+	sp.ReplayCache = &replayCache{s: s, ctx: ctx, tenantID: t.ID, connID: m.conn.ID}
+	return sp
+}
+
+// acsProvider is serviceProvider without a replay cache (the ACS records message ids in
+// its own transaction).
+func (s *Service) acsProvider(m *material, idpInitiated bool) *saml.ServiceProvider {
+	sp := *m.spInit
+	if idpInitiated {
+		sp = *m.spIdP
+	}
+	if !s.realTime {
+		sp.Clock = dsig.NewFakeClockAt(s.now())
+	}
+	return &sp
+}
+
+// buildSP builds the two crewjam SP values of a material (SP-initiated and
+// IdP-initiated); they are only ever copied afterwards, never changed.
+func (s *Service) buildSP(t tenant.Tenant, m *material) {
 	entityID, acs, metadata, _, slo := s.urlsFor(t, m.conn.Slug)
 	acsURL, _ := url.Parse(acs)
 	metaURL, _ := url.Parse(metadata)
 	sloURL, _ := url.Parse(slo)
 	format := NameIDFormats[m.conn.NameIDFormat]
-	sp := &saml.ServiceProvider{
+	sp := saml.ServiceProvider{
 		EntityID:                         entityID,
 		Key:                              m.sp.key,
 		Certificate:                      m.sp.cert,
@@ -94,13 +139,11 @@ func (s *Service) serviceProvider(ctx context.Context, t tenant.Tenant, m *mater
 		AuthnNameIDFormat:                format,
 		RejectSHA1Signatures:             true,
 		RejectUnknownConditions:          true,
-		AllowIDPInitiated:                idpInitiated,
 		DefaultRedirectURI:               m.conn.DefaultRedirect,
 		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
 		LogoutBindings:                   []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
 		LogoutSignatureMethod:            dsig.RSASHA256SignatureMethod,
 		MetadataValidDuration:            7 * 24 * time.Hour,
-		ReplayCache:                      &replayCache{s: s, ctx: ctx, tenantID: t.ID, connID: m.conn.ID},
 		IgnoreCertificateExpiry:          true, // certificates in metadata are key containers (expiry is warned about, not enforced)
 	}
 	if m.idp.WantsSignedRequests {
@@ -111,19 +154,18 @@ func (s *Service) serviceProvider(ctx context.Context, t tenant.Tenant, m *mater
 	if m.prevSP != nil {
 		sp.DecryptionKeys = []*rsa.PrivateKey{m.prevSP.key}
 	}
-	if !s.realTime {
-		sp.Clock = dsig.NewFakeClockAt(s.now())
-	}
-	if idpInitiated {
-		// A response to no request of ours must not carry an InResponseTo.
-		sp.ValidateRequestID = func(r saml.Response, _ []string) error {
-			if r.InResponseTo != "" {
-				return saml.ErrRequestIDMismatch
-			}
-			return nil
+	solicited := sp
+	m.spInit = &solicited
+	unsolicited := sp
+	unsolicited.AllowIDPInitiated = true
+	// A response to no request of ours must not carry an InResponseTo.
+	unsolicited.ValidateRequestID = func(r saml.Response, _ []string) error {
+		if r.InResponseTo != "" {
+			return saml.ErrRequestIDMismatch
 		}
+		return nil
 	}
-	return sp
+	m.spIdP = &unsolicited
 }
 
 // Metadata is the SP metadata of a connection (both certificates during a key rotation).
