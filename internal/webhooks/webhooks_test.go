@@ -254,7 +254,19 @@ func TestOutageThenRecovery(t *testing.T) {
 			Status   *int   `json:"status"`
 		} `json:"deliveries"`
 	}
-	e.Do(t, "GET", "/api/v1/admin/webhooks/"+c.Webhook.ID+"/deliveries?limit=100", e.admin, nil).JSON(t, &log)
+	// A receipt comes before its outcome is recorded: wait for the last records.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		e.Do(t, "GET", "/api/v1/admin/webhooks/"+c.Webhook.ID+"/deliveries?limit=100", e.admin, nil).JSON(t, &log)
+		if !slices.ContainsFunc(log.Deliveries, func(d struct {
+			State    string `json:"state"`
+			Attempts int    `json:"attempts"`
+			Status   *int   `json:"status"`
+		}) bool {
+			return d.State != "delivered"
+		}) || time.Now().After(deadline) {
+			break
+		}
+	}
 	retried := 0
 	for _, d := range log.Deliveries {
 		if d.State != "delivered" {
