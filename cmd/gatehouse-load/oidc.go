@@ -218,10 +218,14 @@ func (g *gatehouse) lean(req *http.Request, op string, must []byte) ([]byte, err
 	return b, nil
 }
 
-// adminLogin sets the tenant admin's password by mail and signs the admin in (a fresh
+// adminLogin sets the tenant admin's password by mail (once per run: a second reset mail
+// within minutes may be held back by the reset limits) and signs the admin in (a fresh
 // session, which also satisfies the step-up of admin changes).
 func (w *workload) adminLogin(ctx context.Context, slug string) (*user, error) {
 	admin := &user{slug: slug, email: adminEmail(slug), password: loadPassword}
+	if _, done := w.adminPassword.Load(slug); done {
+		return admin, w.login(admin)
+	}
 	wait := w.mail.expect(admin.email)
 	if _, err := w.g.call(call{method: "POST", slug: slug, path: "/api/v1/password/forgot", json: map[string]string{"email": admin.email}}, 202); err != nil {
 		w.mail.forget(admin.email)
@@ -239,6 +243,7 @@ func (w *workload) adminLogin(ctx context.Context, slug string) (*user, error) {
 		json: map[string]string{"token": lu.Query().Get("token"), "password": admin.password}}, 200); err != nil {
 		return nil, err
 	}
+	w.adminPassword.Store(slug, true)
 	if err := w.login(admin); err != nil {
 		return nil, err
 	}

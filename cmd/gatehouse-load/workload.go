@@ -29,6 +29,8 @@ type workload struct {
 	employees int // distinct SSO users per tenant
 	run       string
 	seq       atomic.Uint64
+	// adminPassword holds the tenants whose admin's password this run has set.
+	adminPassword sync.Map
 }
 
 type user struct {

@@ -52,6 +52,17 @@ func TestBrowserWebhooksPage(t *testing.T) {
 			fail(step, err)
 		}
 	}
+	// submit clicks a form's button on the endpoint's page and waits for the page it
+	// redirects to (its query says which), so that no later navigation cuts it short.
+	submit := func(step, sel, query string) {
+		t.Helper()
+		do(step, chromedp.Click(sel))
+		for deadline := time.Now().Add(20 * time.Second); js(`location.search`) != query || text("#webhook-state") == ""; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				fail(step, fmt.Errorf("no redirect to %s: at %s", query, js(`location.href`)))
+			}
+		}
+	}
 	// until reloads the endpoint's page until the deliveries log satisfies ok.
 	var page string
 	until := func(what string, ok func(log string) bool) {
@@ -94,7 +105,7 @@ func TestBrowserWebhooksPage(t *testing.T) {
 	}
 
 	// A test event, verified by the receiver, delivered in the log with its status.
-	do("send a test event", chromedp.Click(chromedp.ID("send-test")), chromedp.WaitVisible(chromedp.ID("webhook-state")))
+	submit("send a test event", "#send-test", "?tested=1")
 	rc.waitFor("the test event", 20*time.Second, func(ds []delivery) bool { return len(ofType(ds, events.WebhookTest)) == 1 })
 	until("the delivered test", func(log string) bool {
 		return strings.Contains(log, "webhook.test") && strings.Contains(log, "delivered") && strings.Contains(log, "204")
@@ -102,20 +113,18 @@ func TestBrowserWebhooksPage(t *testing.T) {
 
 	// A failed delivery: the receiver answers 410, which fails it and disables the endpoint.
 	rc.setStatus(http.StatusGone)
-	do("send a test event to fail", chromedp.Click(chromedp.ID("send-test")), chromedp.WaitVisible(chromedp.ID("webhook-state")))
-	until("the failed test", func(log string) bool { return strings.Contains(log, "failed") && strings.Contains(log, "410") })
-	if state := text("#webhook-state"); !strings.HasPrefix(state, "Disabled") {
-		t.Fatalf("state after a 410: %q", state)
-	}
+	submit("send a test event to fail", "#send-test", "?tested=1")
+	// The delivery is recorded failed, then the endpoint disabled, in two transactions.
+	until("the failed test and the endpoint disabled", func(log string) bool {
+		return strings.Contains(log, "failed") && strings.Contains(log, "410") && strings.HasPrefix(text("#webhook-state"), "Disabled")
+	})
 	rc.setStatus(0)
-	do("enable the endpoint again",
-		chromedp.Click(`#webhook-settings input[name=enabled]`),
-		chromedp.Click(`#webhook-settings button[type=submit]`),
-		chromedp.WaitVisible(chromedp.ID("webhook-state")))
+	do("tick enabled", chromedp.Click(`#webhook-settings input[name=enabled]`))
+	submit("enable the endpoint again", `#webhook-settings button[type=submit]`, "?saved=1")
 	if state := text("#webhook-state"); !strings.HasPrefix(state, "Enabled") {
 		t.Fatalf("state after enabling: %q", state)
 	}
-	do("retry the failed delivery", chromedp.Click(`#deliveries form button`), chromedp.WaitVisible(chromedp.ID("webhook-state")))
+	submit("retry the failed delivery", `#deliveries form button`, "?retried=1")
 	rc.waitFor("the retried test event", 20*time.Second, func(ds []delivery) bool { return len(ofType(ds, events.WebhookTest)) == 2 })
 	until("the retried delivery", func(log string) bool { return !strings.Contains(log, "failed") && strings.Count(log, "delivered") == 2 })
 
@@ -130,17 +139,15 @@ func TestBrowserWebhooksPage(t *testing.T) {
 	if !strings.Contains(text("#webhook-state"), "The previous secret signs too until") {
 		t.Errorf("state after rotation: %q", text("#webhook-state"))
 	}
-	do("send a test event after the rotation", chromedp.Click(chromedp.ID("send-test")), chromedp.WaitVisible(chromedp.ID("webhook-state")))
+	submit("send a test event after the rotation", "#send-test", "?tested=1")
 	got := rc.waitFor("the test after rotation", 20*time.Second, func(ds []delivery) bool { return len(ofType(ds, events.WebhookTest)) == 3 })
 	if last := ofType(got, events.WebhookTest)[2]; last.Sigs != 2 || !slices.Contains(last.Verified, "first") || !slices.Contains(last.Verified, "second") {
 		t.Fatalf("after rotation: %d signatures, verified by %v", last.Sigs, last.Verified)
 	}
 
 	// Disable, then delete.
-	do("disable the endpoint",
-		chromedp.Click(`#webhook-settings input[name=enabled]`),
-		chromedp.Click(`#webhook-settings button[type=submit]`),
-		chromedp.WaitVisible(chromedp.ID("webhook-state")))
+	do("untick enabled", chromedp.Click(`#webhook-settings input[name=enabled]`))
+	submit("disable the endpoint", `#webhook-settings button[type=submit]`, "?saved=1")
 	if state := text("#webhook-state"); !strings.HasPrefix(state, "Disabled") {
 		t.Fatalf("state after disabling: %q", state)
 	}
