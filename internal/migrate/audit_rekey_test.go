@@ -29,11 +29,22 @@ func TestAuditPseudonymsRekeyed(t *testing.T) {
 	}
 	defer mg.Close()
 	const before = 9 // the last version without 000010
-	if err := mg.Down(int(migrate.Latest() - before)); err != nil {
-		t.Fatal(err)
-	}
-	if v, _, err := mg.Version(); err != nil || v != before {
-		t.Fatalf("version %d (%v), want %d", v, err, before)
+	// Step down one migration at a time: versions may have gaps (a number reserved by a
+	// branch not merged yet), so Latest()-before is not the number of steps.
+	for {
+		v, _, err := mg.Version()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v <= before {
+			if v != before {
+				t.Fatalf("version %d, want %d", v, before)
+			}
+			break
+		}
+		if err := mg.Down(1); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// A purge as the application did it before 000010.
