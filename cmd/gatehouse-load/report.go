@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -429,6 +430,7 @@ func (r *Report) bound(name string) *Bound {
 }
 
 func (r *Report) write(jsonOut, svgOut string) error {
+	r.finite()
 	if jsonOut != "" {
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
@@ -477,3 +479,18 @@ func (l logWriter) Write(b []byte) (int, error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// finite makes a ratio with nothing to divide (a run that completed no request, a bound
+// of zero) a 0 that is not met, instead of the NaN or infinity that JSON cannot carry.
+func (r *Report) finite() {
+	for i := range r.Ratios {
+		q := &r.Ratios[i]
+		if math.IsNaN(q.Ratio) || math.IsInf(q.Ratio, 0) {
+			q.Ratio = 0
+			if q.Met != nil {
+				q.Met = ptr(false)
+			}
+			q.Footnote = strings.TrimSpace(q.Footnote + " no ratio: the run or its bound completed nothing")
+		}
+	}
+}
