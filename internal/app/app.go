@@ -177,7 +177,7 @@ func NewWithTelemetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 	a.Authz = authz.NewService(st, a.listener)
 	a.Outbound = outbound.New(outbound.Config{AllowPrivate: cfg.OutboundAllowPrivate, RootCAs: cfg.OutboundRootCAs, Resolver: cfg.OutboundResolver})
 	if a.SSO, err = sso.NewService(st, box, urls, a.Sessions, sso.Config{Outbound: a.Outbound, DNSServer: cfg.DNSServer,
-		Mail: outbox, RolesChanged: a.Authz.Changed,
+		Mail: outbox, RolesChanged: a.Authz.Changed, Listener: a.listener,
 		Limiter: limiter, Meter: tel.MeterProvider.Meter("gatehouse/sso")},
 		a.now, cfg.Now == nil, logger); err != nil {
 		return fail(err)
