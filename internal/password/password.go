@@ -16,9 +16,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/trustelem/zxcvbn"
+	"golang.org/x/crypto/argon2"
 
 	"github.com/gatehouse-id/gatehouse/internal/apperr"
-	"github.com/gatehouse-id/gatehouse/internal/password/argon2"
 )
 
 // Params are argon2id's cost parameters.
@@ -34,25 +34,17 @@ type Params struct {
 var OWASP = Params{MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 
 // Hasher hashes and verifies passwords. It bounds concurrent hashing to the number of
-// cores, so a burst of logins queues instead of allocating 19 MiB per request at once,
-// and each of those hashing slots keeps its working memory for the next hash: a process
-// holds at most cores × m of it (38 MiB on two cores at OWASP's m = 19 MiB) and allocates
-// none per sign-in (the allocations drove garbage collection over the whole heap).
+// cores, so a burst of logins queues instead of allocating 19 MiB per request at once.
 type Hasher struct {
 	params Params
-	slots  chan *argon2.Memory // one per concurrent hash: taking one is the semaphore
-	dummy  string              // a real hash to verify against when the account does not exist
+	sem    chan struct{}
+	dummy  string // a real hash to verify against when the account does not exist
 }
 
 // NewHasher returns a hasher with the given parameters.
 func NewHasher(p Params) *Hasher {
-	n := runtime.GOMAXPROCS(0)
-	h := &Hasher{params: p, slots: make(chan *argon2.Memory, n)}
-	for range n {
-		h.slots <- new(argon2.Memory) // memory is taken at the first hash of each slot
-	}
-	h.dummy = h.encode(make([]byte, p.SaltLen), argon2.IDKey(nil, []byte("gatehouse-dummy-password"), make([]byte, p.SaltLen),
-		p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen))
+	h := &Hasher{params: p, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	h.dummy = h.encode(make([]byte, p.SaltLen), h.key("gatehouse-dummy-password", make([]byte, p.SaltLen), p))
 	return h
 }
 
@@ -62,12 +54,11 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
 	}
-	m, err := h.acquire(ctx)
-	if err != nil {
+	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
-	defer h.release(m)
-	return h.encode(salt, h.key(m, pw, salt, h.params)), nil
+	defer h.release()
+	return h.encode(salt, h.key(pw, salt, h.params)), nil
 }
 
 // Verify reports whether pw matches encoded, and whether the hash should be replaced
@@ -82,35 +73,28 @@ func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (ok, rehash boo
 	if err != nil {
 		return false, false, err
 	}
-	m, err := h.acquire(ctx)
-	if err != nil {
+	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
-	got := h.key(m, pw, salt, p)
-	h.release(m)
+	got := h.key(pw, salt, p)
+	h.release()
 	match := subtle.ConstantTimeCompare(got, want) == 1
 	return match && real, match && real && p != h.params, nil
 }
 
-func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
+func (h *Hasher) acquire(ctx context.Context) error {
 	select {
-	case m := <-h.slots:
-		return m, nil
+	case h.sem <- struct{}{}:
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
-func (h *Hasher) release(m *argon2.Memory) { h.slots <- m }
+func (h *Hasher) release() { <-h.sem }
 
-// key hashes in m's memory. A stored hash made with more memory than the server's
-// parameters (before a change of GATEHOUSE_ARGON2_MEMORY_KIB) gets a fresh allocation, so
-// the slots never grow beyond what the configuration asks for.
-func (h *Hasher) key(m *argon2.Memory, pw string, salt []byte, p Params) []byte {
-	if p.MemoryKiB > h.params.MemoryKiB {
-		m = nil
-	}
-	return argon2.IDKey(m, []byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
+func (h *Hasher) key(pw string, salt []byte, p Params) []byte {
+	return argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
 }
 
 func (h *Hasher) encode(salt, key []byte) string {
